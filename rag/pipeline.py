@@ -1,0 +1,177 @@
+"""The pipeline: from a question to a grounded, cited answer.
+
+    pipeline = Pipeline.from_settings(settings)
+    answer = pipeline.ask("How do I ingest a folder?")
+    for event in pipeline.stream("..."): ...
+
+Used alike by the CLI and the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rag.citations import CitationFilter
+from rag.config import Settings
+from rag.embedders import Embedder, SentenceTransformerEmbedder
+from rag.generation import GenerationParams, Generator, LlamaCppGenerator, Message
+from rag.index import Index, IndexCatalog, latest_vectors
+from rag.prompt import NO_CONTEXT_SYSTEM_PROMPT, BuiltPrompt, PromptBuilder
+from rag.retrieval import Retriever, contextualize
+from rag.types import Answer, Source, Usage
+
+logger = logging.getLogger(__name__)
+
+NOTHING_FOUND = "I found nothing about this in the documents."
+
+
+@dataclass
+class Prepared:
+    """Everything decided before generation starts."""
+
+    prompt: BuiltPrompt
+    params: GenerationParams
+    found_context: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TokenEvent:
+    text: str
+
+
+@dataclass
+class DoneEvent:
+    answer: Answer
+
+
+Event = TokenEvent | DoneEvent
+
+
+class Pipeline:
+    """Retrieval, prompt and generation over the named indexes of one settings object."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, generator: Generator) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.generator = generator
+        self.catalog = IndexCatalog(settings.indexes_dir)
+        self.retriever = Retriever(embedder, settings.retrieval)
+        self.prompts = PromptBuilder(generator)
+        self._indexes: dict[str, tuple[Any, Index]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Pipeline:
+        """Load the embedder and the model once."""
+        return cls(settings, SentenceTransformerEmbedder(settings.embedder),
+                   LlamaCppGenerator(settings.llm))  # fmt: skip
+
+    # -- indexes ---------------------------------------------------------------------
+
+    def index(self, name: str | None = None) -> Index:
+        """The named index, reopened when an ingest has committed a newer state."""
+        name = name or self.settings.index
+        folder = self.catalog.folder(name)
+        with self._lock:
+            stamp = latest_vectors(folder) if folder.is_dir() else None
+            cached = self._indexes.get(name)
+            if cached is not None and cached[0] == stamp and stamp is not None:
+                return cached[1]
+            index = self.catalog.open(
+                name, embedder=self.embedder.name, dimension=self.embedder.dimension,
+                readonly=True,
+            )  # fmt: skip
+            self._indexes[name] = (stamp, index)
+            logger.info("index opened name=%s chunks=%d", name, len(index.vectors))
+            return index
+
+    # -- answering -------------------------------------------------------------------
+
+    def prepare(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        index: str | None = None,
+        top_k: int | None = None,
+        min_score: float | None = None,
+        params: GenerationParams | None = None,
+    ) -> Prepared:
+        """Retrieve and build the prompt (raises ContextLengthError if it cannot fit)."""
+        params = params or GenerationParams.from_settings(self.settings.llm)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        store = self.index(index)
+        query = contextualize(question, history)
+        hits = self.retriever.retrieve(store, query, top_k=top_k, min_score=min_score)
+        timings["retrieve"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        found = bool(hits)
+        system = None if found else NO_CONTEXT_SYSTEM_PROMPT
+        prompt = self.prompts.build(
+            question, hits, history, max_tokens=params.max_tokens, system_prompt=system
+        )
+        timings["prompt"] = time.perf_counter() - t1
+        return Prepared(prompt, params, found, timings)
+
+    def stream(self, question: str, **kwargs: Any) -> Iterator[Event]:
+        """Tokens as they are generated, then the whole answer with its sources."""
+        prepared = self.prepare(question, **kwargs)
+        yield from self.generate(prepared)
+
+    def ask(self, question: str, **kwargs: Any) -> Answer:
+        """The whole answer at once."""
+        for event in self.stream(question, **kwargs):
+            if isinstance(event, DoneEvent):
+                return event.answer
+        raise AssertionError("stream ended without an answer")
+
+    def generate(self, prepared: Prepared) -> Iterator[Event]:
+        """Run the model on a prepared prompt (or refuse when nothing was found)."""
+        prompt = prepared.prompt
+        timings = dict(prepared.timings)
+        if not prepared.found_context and self.settings.retrieval.refuse_without_context:
+            yield TokenEvent(NOTHING_FOUND)
+            yield DoneEvent(Answer(NOTHING_FOUND, [], Usage(prompt.n_tokens, 0), timings,
+                                   "stop", found_context=False))  # fmt: skip
+            return
+        filt = CitationFilter(s.number for s in prompt.sources)
+        parts: list[str] = []
+        finish, produced = "length", 0
+        t0 = time.perf_counter()
+        first: float | None = None
+        for delta in self.generator.stream(prompt.rendered, prepared.params):
+            if first is None:
+                first = time.perf_counter() - t0
+            produced = delta.completion_tokens
+            text = filt.feed(delta.text)
+            if text:
+                parts.append(text)
+                yield TokenEvent(text)
+            if delta.finish_reason:
+                finish = delta.finish_reason
+        tail = filt.flush()
+        if tail:
+            parts.append(tail)
+            yield TokenEvent(tail)
+        timings["generate"] = time.perf_counter() - t0
+        timings["first_token"] = first if first is not None else timings["generate"]
+        sources = _mark_cited(prompt.sources, filt.cited)
+        answer = Answer("".join(parts).strip(), sources, Usage(prompt.n_tokens, produced),
+                        timings, finish, prepared.found_context)  # fmt: skip
+        yield DoneEvent(answer)
+
+
+def _mark_cited(sources: list[Source], cited: list[int]) -> list[Source]:
+    """Cited sources first, in citation order, then the rest of what the model read."""
+    by_number = {s.number: s for s in sources}
+    ordered = [by_number[n] for n in cited if n in by_number]
+    for source in ordered:
+        source.cited = True
+    return ordered + [s for s in sources if not s.cited]

@@ -1,0 +1,117 @@
+"""`rag ask "QUESTION"`, or an interactive session with no question."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from rag.errors import RagError
+from rag.generation import GenerationParams, Message
+from rag.pipeline import DoneEvent, Pipeline, TokenEvent
+from rag.types import Answer
+from rag_cli.app import ConfigOpt, IndexOpt, SetOpt, app, err, out, settings_from
+
+
+@app.command("ask")
+def ask_command(
+    question: Annotated[
+        str | None, typer.Argument(help="The question; none starts an interactive session.")
+    ] = None,
+    index: IndexOpt = None,
+    top_k: int | None = typer.Option(None, "--top-k", "-k", help="Chunks to retrieve."),
+    min_score: float | None = typer.Option(None, help="Ignore chunks scoring below this."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+    max_tokens: int | None = typer.Option(None, help="Most tokens in the answer."),
+    temperature: float | None = typer.Option(None, help="Sampling temperature."),
+    top_p: float | None = typer.Option(None, help="Nucleus sampling threshold."),
+    seed: int | None = typer.Option(None, help="Sampling seed, for repeatable answers."),
+    model: str | None = typer.Option(None, help="GGUF model file (default: packaged SmolLM2)."),
+    n_ctx: int | None = typer.Option(None, help="Model context size in tokens."),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Answer a question from an index, with its sources."""
+    settings = settings_from(
+        config, set_,
+        **{"llm.model_path": model, "llm.n_ctx": n_ctx, "retrieval.top_k": top_k,
+           "retrieval.min_score": min_score, "llm.max_tokens": max_tokens,
+           "llm.temperature": temperature, "llm.top_p": top_p, "llm.seed": seed},
+    )  # fmt: skip
+    pipeline = Pipeline.from_settings(settings)
+    pipeline.index(index)  # a missing index is an error before any question
+    params = GenerationParams.from_settings(settings.llm)
+    if question is not None:
+        _answer(pipeline, question, [], index, params, as_json)
+        return
+    _interactive(pipeline, index, params, as_json)
+
+
+def _answer(
+    pipeline: Pipeline,
+    question: str,
+    history: list[Message],
+    index: str | None,
+    params: GenerationParams,
+    as_json: bool,
+) -> Answer:
+    stream_text = not as_json and out.is_terminal
+    answer: Answer | None = None
+    for event in pipeline.stream(question, history=history, index=index, params=params):
+        if isinstance(event, TokenEvent) and stream_text:
+            out.print(event.text, end="", highlight=False, markup=False)
+        elif isinstance(event, DoneEvent):
+            answer = event.answer
+    assert answer is not None
+    if as_json:
+        data = asdict(answer)
+        for source in data["sources"]:
+            source.pop("text", None)
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return answer
+    if not stream_text:
+        out.print(answer.text, highlight=False, markup=False)
+    else:
+        out.print()
+    _print_sources(answer)
+    return answer
+
+
+def _print_sources(answer: Answer) -> None:
+    if not answer.sources:
+        return
+    cited = [s for s in answer.sources if s.cited] or answer.sources
+    out.print("\nSources:", style="bold")
+    cwd = os.getcwd() + os.sep
+    for s in cited:
+        where = s.path.removeprefix(cwd)
+        if s.pages:
+            where += f", page {s.pages}"
+        if s.heading:
+            where += f" ({s.heading})"
+        out.print(f"  [{s.number}] {where}  score {s.score:.2f}", highlight=False, markup=False)
+
+
+def _interactive(
+    pipeline: Pipeline, index: str | None, params: GenerationParams, as_json: bool
+) -> None:
+    history: list[Message] = []
+    if out.is_terminal:
+        err.print("Ask a question (an empty line or Ctrl-D ends the session).")
+    while True:
+        try:
+            question = input("> " if out.is_terminal else "").strip()
+        except EOFError:
+            break
+        if not question:
+            break
+        try:
+            answer = _answer(pipeline, question, history, index, params, as_json)
+        except RagError as exc:
+            err.print(f"error: {exc}", highlight=False)
+            continue
+        history += [{"role": "user", "content": question},
+                    {"role": "assistant", "content": answer.text}]  # fmt: skip

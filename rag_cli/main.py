@@ -1,0 +1,23 @@
+"""Entry point of the `rag` command."""
+
+from __future__ import annotations
+
+import sys
+
+from rag.errors import RagError
+from rag_cli import ask, ingest, serve  # noqa: F401  (each registers its commands)
+from rag_cli.app import EXIT_ERROR, app, err
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Run the CLI: expected errors are one line on stderr, not a traceback."""
+    try:
+        app()
+    except RagError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

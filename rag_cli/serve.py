@@ -1,0 +1,28 @@
+"""`rag serve`: the HTTP API."""
+
+from __future__ import annotations
+
+import typer
+
+from rag_cli.app import ConfigOpt, SetOpt, app, settings_from
+
+
+@app.command("serve")
+def serve_command(
+    host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, help="Port to listen on (default 8000)."),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Serve /ask and the OpenAI-compatible /v1 API; models load once at start-up."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = settings_from(config, set_, **{"server.host": host, "server.port": port})
+    uvicorn.run(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level=settings.log_level.lower(),
+    )
