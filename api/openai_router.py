@@ -6,6 +6,7 @@ that OpenAI clients ignore.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -74,11 +75,17 @@ async def embeddings(body: EmbeddingRequest, pipeline: PipelineDep) -> dict[str,
     tokens = sum(pipeline.embedder.count_tokens(t) for t in texts)
     return {
         "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": v.tolist()}
+        "data": [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
                  for i, v in enumerate(vectors)],
         "model": body.model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }  # fmt: skip
+
+
+def _encode(vector: Any, encoding_format: str) -> Any:
+    if encoding_format == "base64":  # what the openai client asks for by default
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+    return vector.tolist()
 
 
 def _split(messages: list[Any]) -> tuple[str, list[Message]]:

@@ -99,7 +99,7 @@ class EmbeddingRequest(BaseModel):
 
     model: str = "default"
     input: str | list[str] = Field(description="Text or texts to embed.")
-    encoding_format: Literal["float"] = "float"
+    encoding_format: Literal["float", "base64"] = "float"
 
 
 def openai_usage(prompt: int, completion: int) -> dict[str, Any]:

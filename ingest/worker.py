@@ -103,6 +103,8 @@ class _Pending:
 class IngestWorker:
     """Ingests folders and files into named indexes."""
 
+    large_file_chunks = LARGE_FILE_CHUNKS
+
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -195,8 +197,8 @@ class IngestWorker:
             status: Status = "updated" if old else "added"
             try:
                 chunks = self._chunks(cand.path, cand.key)
-                head = _take(chunks, LARGE_FILE_CHUNKS)
-                if len(head) < LARGE_FILE_CHUNKS:
+                head = _take(chunks, self.large_file_chunks)
+                if len(head) < self.large_file_chunks:
                     if not head:
                         raise LoaderError("no text found")
                     pending.append(_Pending(record, head, status))
@@ -240,7 +242,7 @@ class IngestWorker:
         batch = head
         while batch:
             yield batch, self.embedder.embed([c.text for c in batch])
-            batch = _take(rest, LARGE_FILE_CHUNKS)
+            batch = _take(rest, self.large_file_chunks)
 
     def _remove_missing(
         self,

@@ -135,9 +135,12 @@ class LlamaCppGenerator(Generator):
             stop=[*prompt.stop, *params.stop] or None,
             stream=True,
         )
-        for produced, chunk in enumerate(chunks, start=1):
+        produced = 0
+        for chunk in chunks:
             choice: Any = chunk["choices"][0]  # type: ignore[index]
-            yield Delta(choice["text"], choice.get("finish_reason"), produced)
+            if choice["text"] or not choice.get("finish_reason"):
+                produced += 1  # one streamed piece per token; the closing piece has none
+            yield Delta(choice["text"], choice.get("finish_reason"), min(produced, max_tokens))
 
 
 def default_model_path() -> Path:

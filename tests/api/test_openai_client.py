@@ -1,0 +1,94 @@
+"""A real server on 127.0.0.1 with the real models, driven by the official openai client."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import openai
+import pytest
+import uvicorn
+
+from api.app import create_app
+from rag.pipeline import Pipeline
+
+
+@pytest.fixture
+def base_url(pipeline: Pipeline) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(pipeline.settings, pipeline),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_sync_completion(base_url: str) -> None:
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused")
+    reply = client.chat.completions.create(
+        model="default", max_tokens=24, seed=1,
+        messages=[{"role": "user", "content": "What does a cat eat?"}],
+    )  # fmt: skip
+    assert reply.choices[0].message.content
+    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert reply.usage is not None and reply.usage.completion_tokens <= 24
+    assert reply.model_extra is not None and reply.model_extra["sources"]
+
+
+def test_streaming_with_usage(base_url: str) -> None:
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused")
+    stream = client.chat.completions.create(
+        model="default", max_tokens=24, stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "Where is Mount Etna?"}],
+    )  # fmt: skip
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text.strip()
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    assert any(c.choices and c.choices[0].finish_reason for c in chunks)
+
+
+def test_async_client_and_errors(base_url: str) -> None:
+    async def run() -> None:
+        client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="unused")
+        reply = await client.chat.completions.create(
+            model="default", max_tokens=16,
+            messages=[{"role": "user", "content": "How is bread baked?"}],
+        )  # fmt: skip
+        assert reply.choices[0].message.content
+        with pytest.raises(openai.NotFoundError):
+            await client.chat.completions.create(
+                model="missing", messages=[{"role": "user", "content": "x"}])
+        models = await client.models.list()
+        assert [m.id for m in models.data] == ["default"]
+        emb = await client.embeddings.create(model="default", input="cats")
+        assert len(emb.data[0].embedding) == 384
+
+    asyncio.run(run())
+
+
+def test_disconnect_stops_generation(base_url: str, pipeline: Pipeline) -> None:
+    body = {"question": "Tell me everything about cats.", "stream": True, "max_tokens": 400,
+            "temperature": 1.0}  # fmt: skip
+    with httpx.stream("POST", base_url + "/ask", json=body, timeout=30) as r:
+        for line in r.iter_lines():
+            if line.startswith("event: token"):
+                break
+    time.sleep(1.0)
+    # The model is free again at once: a short request does not wait for 400 tokens.
+    start = time.time()
+    r2 = httpx.post(base_url + "/ask", json={"question": "Where is Etna?", "max_tokens": 8},
+                    timeout=30)  # fmt: skip
+    assert r2.status_code == 200
+    assert time.time() - start < 3.5

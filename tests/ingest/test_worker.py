@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.worker import IngestWorker
+from rag.config import Settings
+from rag.embedders import SentenceTransformerEmbedder
+from rag.errors import IndexMismatchError
+from rag.index import Index, IndexCatalog
+from tests.pdfs import blank_pdf, encrypted_pdf, text_pdf
+
+
+def chunk_texts(settings: Settings, name: str = "default") -> list[tuple[str, str]]:
+    index = IndexCatalog(settings.indexes_dir).open(name)
+    try:
+        rows = sorted((c.path, c.text) for _, c in index.all_chunks())
+        assert len(index.vectors) == len(rows)  # no orphan vectors, none missing
+        return rows
+    finally:
+        index.close()
+
+
+def test_incremental_add_change_remove(worker: IngestWorker, settings: Settings,
+                                       corpus: Path) -> None:  # fmt: skip
+    first = worker.run(corpus)
+    assert first.count("added") == 3 and first.ok
+    again = worker.run(corpus)
+    assert again.count("unchanged") == 3 and again.chunks_written == 0
+
+    (corpus / "bread.txt").write_text("Sourdough needs a starter instead of yeast.\n")
+    (corpus / "volcano.txt").unlink()
+    (corpus / "new.md").write_text("# New\n\nA new document about tea.\n")
+    os.utime(corpus / "cats.md")  # touched, same content: not re-embedded
+    third = worker.run(corpus)
+    assert (third.count("updated"), third.count("removed"), third.count("added")) == (1, 1, 1)
+    assert third.count("unchanged") == 1
+    texts = chunk_texts(settings)
+    assert not any("Etna" in t for _, t in texts)
+    assert any("Sourdough" in t for _, t in texts)
+    assert not any("knead" in t for _, t in texts)
+
+
+def test_bad_files_are_reported_and_the_rest_ingested(
+    worker: IngestWorker, corpus: Path, tmp_path: Path
+) -> None:
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02" * 100)
+    (corpus / "corrupt.pdf").write_bytes(b"%PDF-1.7 this is not a pdf")
+    blank_pdf(corpus / "scanned.pdf")
+    encrypted_pdf(corpus / "locked.pdf", text_pdf(tmp_path / "src.pdf", ["secret"]))
+    (corpus / "loop").symlink_to(corpus / "loop")
+    (corpus / "tool.exe").write_bytes(b"MZ")
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "up").symlink_to(corpus)  # a directory cycle
+    report = worker.run(corpus)
+    reasons = {Path(o.path).name: o.reason for o in report.outcomes if o.status == "failed"}
+    assert reasons.keys() == {"empty.txt", "binary.txt", "corrupt.pdf", "scanned.pdf",
+                              "locked.pdf", "loop"}  # fmt: skip
+    assert "OCR" in reasons["scanned.pdf"] and "password" in reasons["locked.pdf"]
+    assert "symlink" in reasons["loop"]
+    assert report.count("added") == 3 and report.count("skipped") == 1
+    assert not report.ok
+
+
+def test_file_deleted_during_run(worker: IngestWorker, corpus: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import ingest.worker as module
+
+    real_hash = module._hash
+
+    def vanishing(path: Path) -> str:
+        if path.name == "bread.txt":
+            path.unlink()
+        return real_hash(path)
+
+    monkeypatch.setattr(module, "_hash", vanishing)
+    report = worker.run(corpus)
+    failed = [o for o in report.outcomes if o.status == "failed"]
+    assert [Path(o.path).name for o in failed] == ["bread.txt"]
+    assert "disappeared" in failed[0].reason
+    assert report.count("added") == 2
+
+
+def test_large_file_is_streamed(worker: IngestWorker, settings: Settings, tmp_path: Path) -> None:
+    big = tmp_path / "big" / "big.txt"
+    big.parent.mkdir()
+    line = "Every line of this long log file says the same dull thing about nothing. "
+    big.write_text((line * 12 + "\n\n") * 150)  # 150 chunks, over three write batches
+    worker.large_file_chunks = 64
+    report = worker.run(big.parent)
+    assert report.ok and report.chunks_written > 128
+    assert len(chunk_texts(settings)) == report.chunks_written
+
+
+def test_other_embedder_or_chunking_is_refused(
+    worker: IngestWorker, settings: Settings, corpus: Path,
+    embedder: SentenceTransformerEmbedder,
+) -> None:  # fmt: skip
+    worker.run(corpus)
+    folder = IndexCatalog(settings.indexes_dir).folder("default")
+    with pytest.raises(IndexMismatchError, match="embedder"):
+        Index.open(folder, embedder="other-model", dimension=768)
+    other = settings.model_copy(update={"chunking": settings.chunking.model_copy(
+        update={"size": 90})})  # fmt: skip
+    with pytest.raises(IndexMismatchError, match="chunked"):
+        IngestWorker(other, embedder).run(corpus)
+
+
+def test_stale_vectors_file_is_rebuilt(worker: IngestWorker, settings: Settings,
+                                       corpus: Path) -> None:  # fmt: skip
+    worker.run(corpus)
+    folder = IndexCatalog(settings.indexes_dir).folder("default")
+    for f in folder.glob("vectors-*.faiss"):
+        f.unlink()
+    assert len(chunk_texts(settings)) == 4
+
+
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+from ingest.worker import IngestWorker
+from rag.config import load_settings
+from rag.embedders import SentenceTransformerEmbedder
+settings = load_settings(overrides={"indexes_dir": sys.argv[1]})
+worker = IngestWorker(settings, SentenceTransformerEmbedder(settings.embedder))
+print("ready", flush=True)
+worker.run(Path(sys.argv[2]))
+print("finished", flush=True)
+"""
+
+
+def _make_tree(root: Path, files: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        body = " ".join(f"Document {i} sentence {j} talks about topic {i * 7 % 13}." for j in
+                        range(40))  # fmt: skip
+        (root / f"doc{i:03d}.txt").write_text(body)
+
+
+def test_sigkill_at_any_moment_then_rerun_equals_clean_run(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbedder
+) -> None:
+    tree = tmp_path / "tree"
+    _make_tree(tree, 120)
+    clean = settings.model_copy(update={"indexes_dir": tmp_path / "clean"})
+    IngestWorker(clean, embedder).run(tree)
+    expected = chunk_texts(clean)
+
+    killed = settings.model_copy(update={"indexes_dir": tmp_path / "killed"})
+    script = tmp_path / "ingest_once.py"
+    script.write_text(KILL_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    for delay in (0.3, 1.0, 2.0):
+        (tree / f"doc{int(delay * 10):03d}.txt").write_text(f"Changed before kill {delay}.")
+        proc = subprocess.Popen([sys.executable, str(script), str(killed.indexes_dir), str(tree)],
+                                stdout=subprocess.PIPE, env=env, text=True)  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    IngestWorker(killed, embedder).run(tree)
+    IngestWorker(clean, embedder).run(tree)
+    assert chunk_texts(killed) == chunk_texts(clean)
+    assert len(expected) > len(chunk_texts(clean))  # three documents shrank meanwhile
+    assert json.loads((killed.indexes_dir / "default" / "manifest.json").read_text())["dimension"]
