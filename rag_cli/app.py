@@ -33,7 +33,7 @@ index_app = typer.Typer(help="List, inspect and delete indexes.", no_args_is_hel
 app.add_typer(index_app, name="index")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line, even in a narrow pipe
 
 ConfigOpt = Annotated[
     Path | None,

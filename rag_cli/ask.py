@@ -68,6 +68,8 @@ def _answer(
     assert answer is not None
     if as_json:
         data = asdict(answer)
+        data = {"answer": data.pop("text"), **data}  # the same key as the HTTP API
+        data["usage"]["total_tokens"] = answer.usage.total_tokens
         for source in data["sources"]:
             source.pop("text", None)
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))

@@ -33,7 +33,7 @@ def test_ingest_ask_and_index_commands(corpus: Path, tmp_path: Path) -> None:
             cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
-    assert answer["text"] and answer["sources"][0]["path"].endswith("cats.md")
+    assert answer["answer"] and answer["sources"][0]["path"].endswith("cats.md")
 
     info = json.loads(rag("index", "info", "default", "--json", cwd=tmp_path).stdout)
     assert info["files"] == 3 and info["embedder"] == "all-MiniLM-L6-v2"

@@ -72,3 +72,14 @@ def test_parse_assignment() -> None:
     assert parse_assignment("index=docs") == ("index", "docs")
     with pytest.raises(ConfigError):
         parse_assignment("no-equals")
+
+
+def test_overlap_must_be_below_size() -> None:
+    with pytest.raises(ConfigError, match="overlap"):
+        load_settings(overrides={"chunking.size": 50, "chunking.overlap": 50})
+
+
+def test_list_setting_not_json_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_SERVER__API_KEYS", "key1")
+    with pytest.raises(ConfigError):
+        load_settings()
