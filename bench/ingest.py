@@ -22,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
@@ -48,7 +48,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, help="A folder to ingest instead of SciFact.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        corpus = args.corpus or scifact_files(Path(tmp), args.files)
+        (Path(tmp) / "corpus").mkdir()
+        corpus = args.corpus or scifact_files(Path(tmp) / "corpus", args.files)
         files = sum(1 for p in corpus.rglob("*") if p.is_file())
         settings = load_settings(overrides={"indexes_dir": str(Path(tmp) / "indexes")})
         embedder = SentenceTransformerEmbedder(settings.embedder)

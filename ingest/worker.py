@@ -145,7 +145,10 @@ class IngestWorker:
 
     def _discover(self, root: Path, report: IngestReport) -> list[_Candidate]:
         found: list[_Candidate] = []
+        skip = self.settings.indexes_dir.resolve()
         for path in _walk(root, report):
+            if path.is_relative_to(skip):  # never ingest our own indexes
+                continue
             if loader_for(path) is None:
                 report.outcomes.append(FileOutcome(str(path), "skipped", reason="unsupported type"))
                 continue
