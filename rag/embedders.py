@@ -80,7 +80,8 @@ class SentenceTransformerEmbedder(Embedder):
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        ids = self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)
+        return len(ids["input_ids"])
 
     def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
         ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
