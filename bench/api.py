@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
 import statistics
@@ -68,11 +69,7 @@ async def stream_once(url: str, max_tokens: int) -> tuple[float, int, float]:
             async for line in r.aiter_lines():
                 if line.startswith("event: token"):
                     first = first or time.perf_counter() - t0
-                elif line.startswith("event: done"):
-                    pass
                 elif line.startswith("data:") and '"completion_tokens"' in line:
-                    import json
-
                     tokens = json.loads(line[5:])["usage"]["completion_tokens"]
         return first or 0.0, tokens, time.perf_counter() - t0
 

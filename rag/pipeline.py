@@ -81,7 +81,7 @@ class Pipeline:
         with self._lock:
             stamp = latest_vectors(folder) if folder.is_dir() else None
             cached = self._indexes.get(name)
-            if cached is not None and cached[0] == stamp and stamp is not None:
+            if cached is not None and cached[0] == stamp:
                 return cached[1]
             index = self.catalog.open(
                 name, embedder=self.embedder.name, dimension=self.embedder.dimension,

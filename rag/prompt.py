@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from rag.errors import ContextLengthError
 from rag.generation import Generator, Message, RenderedPrompt
@@ -101,11 +102,9 @@ class PromptBuilder:
     def _block_cost(self, block: str) -> int:
         return len(self.generator.render([{"role": "user", "content": block}]).tokens) - self._empty
 
-    @property
+    @cached_property
     def _empty(self) -> int:
-        if not hasattr(self, "_empty_cost"):
-            self._empty_cost = len(self.generator.render([{"role": "user", "content": ""}]).tokens)
-        return self._empty_cost
+        return len(self.generator.render([{"role": "user", "content": ""}]).tokens)
 
     def _cut(self, number: int, hit: Hit, room: int) -> str | None:
         """The longest sentence-bounded head of the chunk that fits in `room` tokens."""
