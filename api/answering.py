@@ -11,7 +11,7 @@ from anyio import to_thread
 from api.concurrency import GenerationQueue, iterate_in_thread
 from api.schemas import GenerationFields, SourceOut
 from rag.generation import GenerationParams, Message
-from rag.pipeline import DoneEvent, Event, Pipeline, Prepared
+from rag.pipeline import DoneEvent, Event, Pipeline, Prepared, TokenEvent
 from rag.types import Answer, Source
 
 
@@ -47,9 +47,26 @@ async def events(
     pipeline: Pipeline, queue: GenerationQueue, prepared: Prepared
 ) -> AsyncIterator[Event]:
     """Generation events, once this request's turn has come."""
+    interval = pipeline.settings.server.stream_interval
     async with queue.slot():
-        async for event in iterate_in_thread(lambda: pipeline.generate(prepared)):
-            yield event
+        # On the generator's own thread when it has one: a hop per token to another
+        # thread would take CPU time from llama.cpp's threads.
+        async for batch in iterate_in_thread(lambda: pipeline.generate(prepared), interval,
+                                             pipeline.generator.executor):  # fmt: skip
+            for event in merge_tokens(batch):
+                yield event
+
+
+def merge_tokens(batch: list[Event]) -> list[Event]:
+    """Consecutive token events as one: a client gets one message per hand-over."""
+    merged: list[Event] = []
+    for event in batch:
+        last = merged[-1] if merged else None
+        if isinstance(event, TokenEvent) and isinstance(last, TokenEvent):
+            merged[-1] = TokenEvent(last.text + event.text)
+        else:
+            merged.append(event)
+    return merged
 
 
 async def answer(pipeline: Pipeline, queue: GenerationQueue, prepared: Prepared) -> Answer:

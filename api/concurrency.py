@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -40,44 +42,68 @@ class GenerationQueue:
             self._lock.release()
 
 
-async def iterate_in_thread(factory: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
-    """Run a blocking iterator in a worker thread, items handed to the event loop.
+async def iterate_in_thread(
+    factory: Callable[[], Iterator[T]], interval: float = 0.0, executor: Executor | None = None
+) -> AsyncIterator[list[T]]:
+    """Run a blocking iterator in a worker thread (of `executor` if given); its items reach
+    the event loop in batches.
 
-    When the consumer stops early (a client disconnected), the thread stops at the
-    next item and closes the iterator, which ends the generation.
+    The loop is woken at most once per `interval` seconds (and at the end), so that a
+    fast token stream does not cost a thread switch per token: on a small machine every
+    wake-up takes a core away from llama.cpp's threads. When the consumer stops early (a
+    client disconnected), the thread stops at the next item and closes the iterator,
+    which ends the generation.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+    ready = asyncio.Event()
+    guard = threading.Lock()
+    buffer: list[T] = []
+    outcome: list[BaseException | None] = []  # set once the iterator is done
     stop = threading.Event()
+    state = {"signalled": False, "last": 0.0}
 
-    def put(kind: str, value: object) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, (kind, value))
+    def signal(final: bool) -> None:
+        with guard:
+            now = time.monotonic()
+            if state["signalled"] or (not final and now - state["last"] < interval):
+                return
+            state["signalled"], state["last"] = True, now
+        loop.call_soon_threadsafe(ready.set)
 
     def work() -> None:
         iterator = factory()
+        error: BaseException | None = None
         try:
             for item in iterator:
                 if stop.is_set():
                     break
-                put("item", item)
+                with guard:
+                    buffer.append(item)
+                signal(final=False)
         except BaseException as exc:  # handed to the consumer, raised there
-            put("error", exc)
-            return
+            error = exc
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
-        put("end", None)
+        with guard:
+            outcome.append(error)
+        signal(final=True)
 
-    future = loop.run_in_executor(None, work)
+    future = loop.run_in_executor(executor, work)
     try:
         while True:
-            kind, value = await queue.get()
-            if kind == "item":
-                yield value  # type: ignore[misc]
-            elif kind == "error":
-                raise value  # type: ignore[misc]
-            else:
+            await ready.wait()
+            ready.clear()
+            with guard:
+                batch, buffer[:] = buffer[:], []
+                done = bool(outcome)
+                state["signalled"] = False
+            if batch:
+                yield batch
+            if done:
+                if outcome[0] is not None:
+                    raise outcome[0]
                 break
     finally:
         stop.set()

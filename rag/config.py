@@ -107,6 +107,9 @@ class ServerSettings(_Group):
     )
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
     queue_size: int = Field(16, ge=0, description="Requests that may wait for the model.")
+    stream_interval: float = Field(
+        0.05, ge=0, le=1, description="Seconds between streamed messages; tokens between go together."
+    )
 
 
 class Settings(BaseSettings):

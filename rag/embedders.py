@@ -42,13 +42,18 @@ class Embedder(ABC):
 class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model from a local folder; never touches a model hub."""
 
-    def __init__(self, settings: EmbedderSettings) -> None:
+    def __init__(self, settings: EmbedderSettings, threads: int | None = None) -> None:
+        """`threads`: CPU threads torch computes with, process-wide (default: all cores)."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
 
         self.name, path = resolve_embedder(settings.model)
         self.batch_size = settings.batch_size

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,9 @@ class Generator(ABC):
 
     n_ctx: int
     name: str
+    #: The thread generation should be driven from, if the backend has one; callers that
+    #: stream in a worker thread should use it rather than a thread of their own.
+    executor: Executor | None = None
 
     @abstractmethod
     def render(self, messages: Sequence[Message]) -> RenderedPrompt:
@@ -88,12 +93,27 @@ class LlamaCppGenerator(Generator):
     """A GGUF model through llama-cpp-python, loaded once; one generation at a time."""
 
     def __init__(self, settings: LlmSettings) -> None:
-        from llama_cpp import Llama
-
         path = settings.model_path or default_model_path()
         threads = settings.n_threads or os.cpu_count() or 1
+        # llama.cpp's OpenMP threads are fast only when one and the same thread drives
+        # them: called from a second thread, generation runs several times slower (for
+        # every caller). Loading and generating all happen on this one thread.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama.cpp")
+        self.executor = self._thread
+        self._thread_id = self._thread.submit(threading.get_ident).result()
+        self.llm = self._thread.submit(self._load, settings, path, threads).result()
+        self.name = Path(path).stem
+        self.n_ctx = self.llm.n_ctx()
+        self._formatter = _chat_formatter(self.llm, settings.chat_format)
+        self.lock = threading.Lock()  # llama.cpp's context serves one request at a time
+        logger.info("model loaded path=%s n_ctx=%d threads=%d", path, self.n_ctx, threads)
+
+    @staticmethod
+    def _load(settings: LlmSettings, path: Path, threads: int) -> Any:
+        from llama_cpp import Llama
+
         try:
-            self.llm = Llama(
+            return Llama(
                 model_path=str(path),
                 n_ctx=settings.n_ctx,
                 n_threads=threads,
@@ -103,11 +123,6 @@ class LlamaCppGenerator(Generator):
             )
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"cannot load model {path}: {exc}") from exc
-        self.name = Path(path).stem
-        self.n_ctx = self.llm.n_ctx()
-        self._formatter = _chat_formatter(self.llm, settings.chat_format)
-        self.lock = threading.Lock()  # llama.cpp's context serves one request at a time
-        logger.info("model loaded path=%s n_ctx=%d threads=%d", path, self.n_ctx, threads)
 
     def render(self, messages: Sequence[Message]) -> RenderedPrompt:
         result = self._formatter(messages=list(messages))
@@ -119,7 +134,16 @@ class LlamaCppGenerator(Generator):
 
     def stream(self, prompt: RenderedPrompt, params: GenerationParams) -> Iterator[Delta]:
         with self.lock:
-            yield from self._stream_locked(prompt, params)
+            if threading.get_ident() == self._thread_id:
+                yield from self._stream_locked(prompt, params)
+            else:
+                yield from relay(self._thread, lambda: self._stream_locked(prompt, params))
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """Call `fn` on the thread that drives llama.cpp (for direct use of `self.llm`)."""
+        if threading.get_ident() == self._thread_id:
+            return fn()
+        return self._thread.submit(fn).result()
 
     def _stream_locked(self, prompt: RenderedPrompt, params: GenerationParams) -> Iterator[Delta]:
         if params.seed is not None:
@@ -137,10 +161,48 @@ class LlamaCppGenerator(Generator):
         )
         produced = 0
         for chunk in chunks:
-            choice: Any = chunk["choices"][0]  # type: ignore[index]
+            choice: Any = chunk["choices"][0]
             if choice["text"] or not choice.get("finish_reason"):
                 produced += 1  # one streamed piece per token; the closing piece has none
             yield Delta(choice["text"], choice.get("finish_reason"), min(produced, max_tokens))
+
+
+def relay(executor: ThreadPoolExecutor, factory: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    """Iterate `factory()` on the executor's thread, items handed to the caller's thread.
+
+    When the caller stops early, the iterator is closed at its next item; this returns
+    only once the executor's thread has let go of it.
+    """
+    items: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def work() -> None:
+        iterator = factory()
+        try:
+            for item in iterator:
+                items.put((True, item))
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # raised again in the caller's thread
+            items.put((False, exc))
+            return
+        finally:
+            getattr(iterator, "close", lambda: None)()
+        items.put((False, None))
+
+    future = executor.submit(work)
+    try:
+        while True:
+            ok, value = items.get()
+            if ok:
+                yield value
+            elif value is None:
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        future.result()
 
 
 def default_model_path() -> Path:

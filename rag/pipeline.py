@@ -69,8 +69,13 @@ class Pipeline:
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
         """Load the embedder and the model once."""
-        return cls(settings, SentenceTransformerEmbedder(settings.embedder),
-                   LlamaCppGenerator(settings.llm))  # fmt: skip
+        # Torch and llama.cpp share one OpenMP runtime in this process. Once torch runs a
+        # team of threads from another thread, llama.cpp's threads stop spinning between
+        # steps and decoding gets about three times slower. Questions are short: a single
+        # torch thread embeds them in milliseconds and starts no team.
+        embedder = SentenceTransformerEmbedder(settings.embedder, threads=1)
+        generator = LlamaCppGenerator(settings.llm)
+        return cls(settings, embedder, generator)
 
     # -- indexes ---------------------------------------------------------------------
 
