@@ -50,10 +50,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(overrides={"indexes_dir": tmp, "llm.temperature": 0.0,
                                             "llm.seed": 1})  # fmt: skip
-        embedder = SentenceTransformerEmbedder(settings.embedder)
-        IngestWorker(settings, embedder).run(ROOT / "docs")
-        generator = LlamaCppGenerator(settings.llm)
-        pipeline = Pipeline(settings, embedder, generator)
+        pipeline = Pipeline.from_settings(settings)  # one torch thread, as `rag serve`
+        IngestWorker(settings, pipeline.embedder).run(ROOT / "docs")
+        generator: LlamaCppGenerator = pipeline.generator  # type: ignore[assignment]
         params = GenerationParams.from_settings(settings.llm).with_overrides(
             max_tokens=args.max_tokens)
         pipeline.ask("warm-up", params=params)
@@ -107,16 +106,21 @@ def run_one(pipeline: Pipeline, question: str, params: GenerationParams) -> dict
 def run_raw(generator: LlamaCppGenerator, tokens: list[int], stop: list[str],
             params: GenerationParams) -> tuple[int, float]:  # fmt: skip
     llm = generator.llm
-    llm.set_seed(1)
-    t0 = time.perf_counter()
-    n = 0
-    for chunk in llm.create_completion(prompt=tokens, max_tokens=params.max_tokens,
-                                       temperature=params.temperature, top_p=params.top_p,
-                                       top_k=params.top_k, repeat_penalty=params.repeat_penalty,
-                                       stop=stop, stream=True):  # fmt: skip
-        if chunk["choices"][0]["text"]:  # type: ignore[index]
-            n += 1
-    return n, time.perf_counter() - t0
+
+    def run() -> tuple[int, float]:  # on the thread that drives llama.cpp, as the pipeline
+        llm.set_seed(1)
+        t0 = time.perf_counter()
+        n = 0
+        for chunk in llm.create_completion(prompt=tokens, max_tokens=params.max_tokens,
+                                           temperature=params.temperature, top_p=params.top_p,
+                                           top_k=params.top_k, stop=stop, stream=True,
+                                           repeat_penalty=params.repeat_penalty):  # fmt: skip
+            if chunk["choices"][0]["text"]:  # type: ignore[index]
+                n += 1
+        return n, time.perf_counter() - t0
+
+    result: tuple[int, float] = generator.run(run)
+    return result
 
 
 if __name__ == "__main__":
