@@ -24,7 +24,6 @@ sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.embedders import SentenceTransformerEmbedder  # noqa: E402
 from rag.generation import GenerationParams, LlamaCppGenerator  # noqa: E402
 from rag.pipeline import DoneEvent, Pipeline  # noqa: E402
 from rag.retrieval import contextualize  # noqa: E402

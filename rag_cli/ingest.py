@@ -7,16 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from ingest.worker import FileOutcome, IngestReport, IngestWorker
+from ingest.progress import progress_bar
+from ingest.worker import IngestReport, IngestWorker
 from rag.embedders import SentenceTransformerEmbedder
 from rag_cli.app import (
     EXIT_SOME_FAILED,
@@ -28,26 +21,6 @@ from rag_cli.app import (
     out,
     settings_from,
 )
-
-
-class ProgressObserver:
-    """A rich progress bar: files, chunks, rate and ETA."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task = progress.add_task("ingesting", total=None, chunks=0)
-        self.chunks = 0
-
-    def started(self, files: int) -> None:
-        self.progress.update(self.task, total=files)
-
-    def file_done(self, outcome: FileOutcome) -> None:
-        self.chunks += outcome.chunks if outcome.status in ("added", "updated") else 0
-        self.progress.update(self.task, advance=1, chunks=self.chunks)
-        if outcome.status == "failed":
-            self.progress.console.print(
-                f"[yellow]failed[/yellow] {outcome.path}: {outcome.reason}", highlight=False
-            )
 
 
 @app.command("ingest")
@@ -72,16 +45,8 @@ def ingest_command(
     worker = IngestWorker(settings, embedder)
     show_bar = not quiet and not as_json and err.is_terminal
     if show_bar:
-        columns = (
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files  {task.fields[chunks]} chunks"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=err, transient=True) as progress:
-            report = worker.run(path, index, ProgressObserver(progress))
+        with progress_bar(err) as observer:
+            report = worker.run(path, index, observer)
     else:
         report = worker.run(path, index)
     _print_report(report, quiet=quiet, as_json=as_json, bar_shown=show_bar)

@@ -62,3 +62,23 @@ def test_compose_file_is_valid() -> None:
     r = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True,
                        text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr
+
+
+def test_eval_and_compare(tmp_path: Path) -> None:
+    from tests.rag_eval.test_datasets import write_beir
+
+    beir = write_beir(tmp_path / "tiny", {"etna": ("Etna", "Mount Etna is a volcano in Sicily."),
+                                          "cat": ("Cats", "Cats sleep sixteen hours a day.")},
+                      {"q1": "Where is Etna?", "q2": "How long do cats sleep?"},
+                      {"q1": ["etna"], "q2": ["cat"]})  # fmt: skip
+    r = rag("eval", str(beir), "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)
+    assert first["metrics"]["ndcg@10"] == 1.0 and Path(first["path"]).is_file()
+    r = rag("eval", str(beir), "--json", "--limit", "1", "--set", "retrieval.top_k=2", cwd=tmp_path)
+    second = json.loads(r.stdout)
+    r = rag("eval", "--compare", first["id"], second["id"], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "ndcg@10" in r.stdout and "retrieval.top_k" in r.stdout
+    r = rag("eval", str(tmp_path / "missing"), cwd=tmp_path)
+    assert r.returncode == 1 and "no dataset" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,123 @@
+"""`rag eval`: measure retrieval and answer quality on a question set; compare runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from rag_cli.app import ConfigOpt, SetOpt, app, err, fail, out, settings_from
+
+CorpusOpt = Annotated[
+    Path | None, typer.Option(help="The documents folder of a JSONL question set.", show_default=False)
+]
+WorkdirOpt = Annotated[
+    Path, typer.Option(help="Where evaluation corpora and saved runs are kept.")
+]
+
+
+@app.command("eval")
+def eval_command(
+    dataset: Annotated[Path | None, typer.Argument(
+        help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv) or a JSONL file of "
+             "questions (with --corpus).", show_default=False)] = None,
+    split: str = typer.Option("test", help="The qrels split of a BEIR dataset."),
+    limit: int | None = typer.Option(None, min=1, help="Only the first N queries: a quick subset."),
+    corpus: CorpusOpt = None,
+    generate: bool | None = typer.Option(
+        None, "--generate/--no-generate",
+        help="Also answer every question with the model and score the answers "
+             "(default: when the dataset has reference answers).", show_default=False),
+    workdir: WorkdirOpt = Path("evals"),
+    compare: tuple[str, str] | None = typer.Option(
+        None, "--compare", metavar="RUN_A RUN_B",
+        help="Print two saved runs (files or run ids) side by side instead of running.",
+        show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:  # fmt: skip
+    """Ingest a dataset's corpus, run its queries and report nDCG@10, Recall@k, MRR@10
+    (and answer metrics when it has reference answers). Each run is saved as JSON.
+
+    Examples: `rag eval ./scifact --split train --limit 100`,
+    `rag eval ./scifact --set chunking.size=128`, `rag eval questions.jsonl --corpus ./docs`,
+    `rag eval --compare RUN_A RUN_B`.
+    """
+    from rag_eval.compare import load_run
+    from rag_eval.datasets import load_dataset
+    from rag_eval.runner import RunOptions, run
+
+    settings = settings_from(config, set_)
+    if compare and compare[0] is not None:
+        _print_comparison(load_run(compare[0], workdir), load_run(compare[1], workdir), as_json)
+        return
+    if dataset is None:
+        raise fail("give a DATASET to evaluate, or --compare RUN_A RUN_B")
+    data = load_dataset(dataset, split, corpus)
+    options = RunOptions(limit=limit, generate=generate, progress=not as_json)
+    if as_json or not err.is_terminal:
+        record = run(settings, data, workdir, options)
+    else:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("queries", total=None)
+            record = run(settings, data, workdir, options,
+                         lambda done, total: progress.update(task, completed=done, total=total))
+    _print_run(record, as_json)
+
+
+def _print_run(record: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({k: record[k] for k in ("id", "path", "dataset", "index", "metrics",
+                                                      "timings")}, indent=2))  # fmt: skip
+        return
+    data = record["dataset"]
+    split = f" ({data['split']})" if data.get("split") else ""
+    table = Table("metric", "value", title=f"{data['name']}{split}: {data['queries']} queries")
+    for name, value in record["metrics"].items():
+        table.add_row(name, _fmt(value))
+    out.print(table)
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in record["timings"].items())
+    out.print(f"timings: {timings}", highlight=False)
+    out.print(f"saved: {record['path']}", highlight=False)
+
+
+def _print_comparison(a: dict[str, Any], b: dict[str, Any], as_json: bool) -> None:
+    from rag_eval.compare import metric_rows, per_query, setting_changes
+
+    rows, changes, queries = metric_rows(a, b), setting_changes(a, b), per_query(a, b)
+    if as_json:
+        typer.echo(json.dumps({"a": a["id"], "b": b["id"],
+                               "metrics": {m: {"a": va, "b": vb, "delta": d} for m, va, vb, d in rows},
+                               "settings": {k: {"a": va, "b": vb} for k, va, vb in changes},
+                               "ndcg@10_per_query": queries}, indent=2))  # fmt: skip
+        return
+    table = Table("metric", f"A {a['id']}", f"B {b['id']}", "B - A")
+    for name, va, vb, delta in rows:
+        style = "" if delta is None or abs(delta) < 5e-5 else ("green" if delta > 0 else "red")
+        shown = "" if delta is None else f"[{style}]{delta:+.4f}[/{style}]" if style else f"{delta:+.4f}"
+        table.add_row(name, _fmt(va), _fmt(vb), shown)
+    out.print(table)
+    if a["dataset"].get("queries") != b["dataset"].get("queries") or a["dataset"].get("split") != (
+        b["dataset"].get("split")
+    ):
+        out.print("[yellow]note:[/yellow] the runs used different query sets")
+    if changes:
+        settings = Table("setting", "A", "B", title="settings that differ")
+        for key, va, vb in changes:
+            settings.add_row(key, json.dumps(va), json.dumps(vb))
+        out.print(settings)
+    else:
+        out.print("same settings")
+    out.print(f"nDCG@10 per query, B against A: {queries['better']} better, {queries['worse']} worse, "
+              f"{queries['same']} the same", highlight=False)  # fmt: skip
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"

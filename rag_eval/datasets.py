@@ -1,0 +1,132 @@
+"""Evaluation datasets: the BEIR layout, or a JSONL of questions over a folder of documents.
+
+BEIR: `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl` (`_id`, `text`) and
+`qrels/<split>.tsv` (query-id, corpus-id, score, with a header line). Only the queries
+judged in the split are run.
+
+JSONL: one question per line, `{"question": ..., "answer": ... or "answers": [...],
+"relevant": [document ids] or {id: grade}, "id": ...}`; everything but the question is
+optional. Its documents are a folder given apart (`--corpus`); a document's id is its
+path relative to that folder, such as `guides/setup.md`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from rag.errors import RagError
+
+
+class DatasetError(RagError):
+    """A dataset that cannot be read; the message says where and why."""
+
+
+@dataclass
+class Query:
+    id: str
+    text: str
+    relevant: dict[str, int] = field(default_factory=dict)  # document id -> grade
+    answers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Dataset:
+    name: str
+    path: Path
+    format: str  # "beir" or "jsonl"
+    queries: list[Query]
+    corpus_dir: Path | None = None  # a folder of documents (jsonl)
+    corpus_file: Path | None = None  # corpus.jsonl (beir)
+    split: str | None = None  # the qrels split (beir)
+
+    def documents(self) -> Iterator[tuple[str, str]]:
+        """(document id, text) of a BEIR corpus: the title as a heading, then the text."""
+        if self.corpus_file is None:
+            return
+        for n, record in _jsonl(self.corpus_file):
+            if "_id" not in record:
+                raise DatasetError(f"{self.corpus_file}:{n}: a document without `_id`")
+            title, text = str(record.get("title") or "").strip(), str(record.get("text") or "")
+            yield str(record["_id"]), (f"# {title}\n\n{text}" if title else text).strip() + "\n"
+
+
+def load_dataset(path: Path, split: str = "test", corpus: Path | None = None) -> Dataset:
+    """A BEIR folder or a JSONL file of questions (with `corpus`, its documents)."""
+    if path.is_dir():
+        return _beir(path, split)
+    if not path.is_file():
+        raise DatasetError(f"no dataset at {path}: give a BEIR folder or a JSONL file")
+    if corpus is None or not corpus.is_dir():
+        raise DatasetError(f"{path} is a question file: give its documents with --corpus DIR")
+    queries = [_question(record, n, path) for n, record in _jsonl(path)]
+    if not queries:
+        raise DatasetError(f"{path} holds no questions")
+    return Dataset(path.stem, path, "jsonl", queries, corpus_dir=corpus)
+
+
+def document_file_name(doc_id: str) -> str:
+    """A file name for a BEIR document id, reversible and safe on any file system."""
+    name = quote(doc_id, safe="-_")
+    return "%2E" + name[1:] if name.startswith(".") else name
+
+
+def _beir(folder: Path, split: str) -> Dataset:
+    corpus, queries_file, qrels = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels"
+    for needed in (corpus, queries_file):
+        if not needed.is_file():
+            raise DatasetError(f"{folder} is not a BEIR dataset: {needed.name} is missing")
+    qrels_file = qrels / f"{split}.tsv"
+    if not qrels_file.is_file():
+        splits = sorted(p.stem for p in qrels.glob("*.tsv")) if qrels.is_dir() else []
+        raise DatasetError(f"no split {split!r} in {folder} (splits: {', '.join(splits) or 'none'})")
+    judged = _qrels(qrels_file)
+    texts = {str(r["_id"]): str(r.get("text", "")) for _, r in _jsonl(queries_file) if "_id" in r}
+    missing = [q for q in judged if q not in texts]
+    if missing:
+        raise DatasetError(f"{qrels_file}: query ids not in queries.jsonl: {', '.join(missing[:5])}")
+    queries = [Query(q, texts[q], relevant) for q, relevant in judged.items()]
+    return Dataset(folder.name, folder, "beir", queries, corpus_file=corpus, split=split)
+
+
+def _qrels(path: Path) -> dict[str, dict[str, int]]:
+    judged: dict[str, dict[str, int]] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for n, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
+            if n == 1 and row and not row[-1].lstrip("-").isdigit():
+                continue  # the header line
+            if len(row) < 3:
+                raise DatasetError(f"{path}:{n}: expected query-id, corpus-id, score")
+            judged.setdefault(row[0], {})[row[1]] = int(row[2])
+    return judged
+
+
+def _question(record: dict[str, Any], n: int, path: Path) -> Query:
+    text = record.get("question") or record.get("query") or record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise DatasetError(f"{path}:{n}: no `question`")
+    answers = record.get("answers", record.get("answer", []))
+    answers = [answers] if isinstance(answers, str) else [str(a) for a in answers]
+    relevant = record.get("relevant", record.get("relevant_docs", []))
+    grades = {str(k): int(v) for k, v in relevant.items()} if isinstance(relevant, dict) else {
+        str(doc): 1 for doc in relevant}  # fmt: skip
+    return Query(str(record.get("id", record.get("_id", n))), text.strip(), grades, answers)
+
+
+def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{n}: invalid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise DatasetError(f"{path}:{n}: expected a JSON object")
+            yield n, record

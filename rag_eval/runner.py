@@ -1,0 +1,209 @@
+"""One evaluation run: ingest the corpus, run every query, score, save as JSON."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import multiprocessing
+import platform
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings, flat_settings
+from rag.embedders import SentenceTransformerEmbedder
+from rag.index import Index, IndexCatalog
+from rag_eval.corpus import document_id, index_name, materialize
+from rag_eval.datasets import Dataset, Query
+from rag_eval.metrics import (
+    ANSWER_METRICS,
+    RETRIEVAL_METRICS,
+    answer_scores,
+    mean,
+    retrieval_scores,
+)
+
+logger = logging.getLogger(__name__)
+
+DEPTH = 100  # documents ranked per query: enough for Recall@100
+VERSIONED = ("rag-service", "sentence-transformers", "transformers", "torch", "faiss-cpu",
+             "llama-cpp-python", "tiktoken")  # fmt: skip
+
+#: Told of each query done: (queries done, queries in all).
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RunOptions:
+    limit: int | None = None  # the first N queries only
+    generate: bool | None = None  # None: when the dataset has reference answers
+    progress: bool = False  # an ingest progress bar on the terminal
+
+
+def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions,
+        on_query: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+    """Evaluate the dataset under these settings; the run, also saved under workdir/runs."""
+    started = time.perf_counter()
+    queries = dataset.queries[: options.limit] if options.limit else dataset.queries
+    generate = options.generate if options.generate is not None else any(q.answers for q in queries)
+    corpus = materialize(dataset, workdir)
+    name = index_name(dataset, corpus, settings)
+    t0 = time.perf_counter()
+    ingest = ingest_in_child(settings, corpus, name, options.progress)
+    timings = {"ingest": time.perf_counter() - t0}
+
+    # One torch thread when the model runs in this process too (see Pipeline.from_settings).
+    embedder = SentenceTransformerEmbedder(settings.embedder, threads=1 if generate else None)
+    index = IndexCatalog(settings.indexes_dir).open(
+        name, embedder=embedder.name, dimension=embedder.dimension, readonly=True)
+    t0 = time.perf_counter()
+    vectors = embedder.embed([q.text for q in queries])
+    timings["embed_queries"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    depth = _chunk_depth(index)
+    results = []
+    for i, (query, vector) in enumerate(zip(queries, vectors, strict=True)):
+        ranked = _rank_documents(index, vector, depth, dataset, corpus)
+        results.append(_query_result(query, ranked))
+        if on_query and not generate:
+            on_query(i + 1, len(queries))
+    timings["search"] = time.perf_counter() - t0
+    if generate:
+        t0 = time.perf_counter()
+        _generate(settings, embedder, name, queries, results, dataset, corpus, on_query)
+        timings["generate"] = time.perf_counter() - t0
+    timings["total"] = time.perf_counter() - started
+    record = _record(settings, dataset, queries, results, name, ingest, timings, generate)
+    save(record, workdir)
+    return record
+
+
+def ingest_in_child(settings: Settings, corpus: Path, name: str, progress: bool) -> dict[str, Any]:
+    """The normal ingestion, in a child process: torch's thread team must not live in this
+    process when llama.cpp generates here later (see Pipeline.from_settings)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        data = settings.model_dump(mode="json")
+        summary: dict[str, Any] = pool.submit(_ingest, data, str(corpus), name, progress).result()
+    return summary
+
+
+def _ingest(data: dict[str, Any], corpus: str, name: str, progress: bool) -> dict[str, Any]:
+    from rich.console import Console
+
+    from ingest.progress import progress_bar
+    from ingest.worker import IngestWorker
+
+    settings = Settings.model_validate(data)
+    worker = IngestWorker(settings, SentenceTransformerEmbedder(settings.embedder))
+    console = Console(stderr=True)
+    if progress and console.is_terminal:
+        with progress_bar(console) as observer:
+            report = worker.run(Path(corpus), name, observer)
+    else:
+        report = worker.run(Path(corpus), name)
+    return {**report.summary(), "seconds": round(report.seconds, 3)}
+
+
+def _chunk_depth(index: Index) -> int:
+    """Chunks to fetch so that about DEPTH distinct documents come out of them."""
+    files = max(1, len(index.files()))
+    per_file = len(index.vectors) / files
+    return min(len(index.vectors), max(DEPTH, math.ceil(DEPTH * per_file * 3)))
+
+
+def _rank_documents(index: Index, vector: Any, depth: int, dataset: Dataset,
+                    corpus: Path) -> list[tuple[str, float]]:  # fmt: skip
+    """Documents best first, each scored by its best chunk."""
+    best: dict[str, float] = {}
+    for hit in index.search(vector, depth):
+        doc = document_id(hit.chunk.path, dataset, corpus)
+        if doc not in best:
+            best[doc] = hit.score
+    return list(best.items())[:DEPTH]
+
+
+def _query_result(query: Query, ranked: list[tuple[str, float]]) -> dict[str, Any]:
+    docs = [d for d, _ in ranked]
+    return {
+        "id": query.id,
+        "question": query.text,
+        "relevant": query.relevant,
+        "retrieved": [[d, round(s, 4)] for d, s in ranked[:10]],
+        "metrics": retrieval_scores(docs, query.relevant) if query.relevant else {},
+    }
+
+
+def _generate(settings: Settings, embedder: SentenceTransformerEmbedder, name: str,
+              queries: list[Query], results: list[dict[str, Any]], dataset: Dataset,
+              corpus: Path, on_query: Progress | None) -> None:  # fmt: skip
+    from rag.generation import LlamaCppGenerator
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(settings, embedder, LlamaCppGenerator(settings.llm))
+    for i, (query, result) in enumerate(zip(queries, results, strict=True)):
+        answer = pipeline.ask(query.text, index=name)
+        cited = [document_id(s.path, dataset, corpus) for s in answer.sources if s.cited]
+        result["answer"] = answer.text
+        result["references"] = query.answers
+        result["cited"] = cited
+        if query.answers:
+            result["metrics"].update(answer_scores(answer.text, query.answers))
+        if cited and query.relevant:
+            result["metrics"]["citation_accuracy"] = sum(
+                query.relevant.get(d, 0) > 0 for d in cited) / len(cited)
+        if on_query:
+            on_query(i + 1, len(queries))
+
+
+def _record(settings: Settings, dataset: Dataset, queries: list[Query], results: list[dict[str, Any]],
+            index: str, ingest: dict[str, Any], timings: dict[str, float],
+            generate: bool) -> dict[str, Any]:  # fmt: skip
+    names = [*RETRIEVAL_METRICS, *(ANSWER_METRICS if generate else ()),
+             *(("citation_accuracy",) if generate else ())]  # fmt: skip
+    metrics = {m: mean(r["metrics"].get(m) for r in results) for m in names}
+    created = datetime.now(UTC)
+    return {
+        "id": f"{created:%Y%m%d-%H%M%S}-{dataset.name}",
+        "created": created.isoformat(timespec="seconds"),
+        "dataset": {"name": dataset.name, "path": str(dataset.path), "format": dataset.format,
+                    "split": dataset.split, "queries": len(queries),
+                    "judged": sum(1 for q in queries if q.relevant)},  # fmt: skip
+        "index": index,
+        "settings": flat_settings(settings),
+        "metrics": {k: (round(v, 4) if v is not None else None) for k, v in metrics.items()},
+        "ingest": ingest,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "versions": versions(),
+        "queries": results,
+    }
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in VERSIONED:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def save(record: dict[str, Any], workdir: Path) -> Path:
+    folder = workdir / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record['id']}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{record['id']}-{n}.json"
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    record["path"] = str(path.resolve())
+    logger.info("run saved to %s", path)
+    return path

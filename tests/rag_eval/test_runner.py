@@ -1,0 +1,82 @@
+"""Whole runs through the real ingestion, embedder, index and model, on a tiny dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.config import Settings
+from rag_eval.compare import load_run, metric_rows, per_query, setting_changes
+from rag_eval.datasets import load_dataset
+from rag_eval.runner import RunOptions, run
+from tests.rag_eval.test_datasets import write_beir
+
+DOCS = {
+    "cat": ("Cats", "Cats are small carnivorous mammals that sleep about sixteen hours a day."),
+    "etna": ("Mount Etna", "Mount Etna is an active volcano on the east coast of Sicily."),
+    "bread": ("Bread", "To bake bread, mix flour, water, salt and yeast, then knead the dough."),
+    "tide": ("Tides", "Tides are caused by the gravitational pull of the moon on the oceans."),
+}
+QUERIES = {"q1": "How long do cats sleep?", "q2": "Which volcano is in Sicily?",
+           "q3": "What makes the tides?", "q4": "How is bread made?"}  # fmt: skip
+QRELS = {"q1": ["cat"], "q2": ["etna"], "q3": ["tide"], "q4": ["bread"]}
+
+
+@pytest.fixture
+def beir(tmp_path: Path) -> Path:
+    return write_beir(tmp_path / "tiny", DOCS, QUERIES, QRELS)
+
+
+def test_beir_run_scores_saves_and_reuses_its_index(settings: Settings, beir: Path,
+                                                    tmp_path: Path) -> None:  # fmt: skip
+    work = tmp_path / "work"
+    first = run(settings, load_dataset(beir, "test"), work, RunOptions())
+    assert first["metrics"]["ndcg@10"] == 1.0  # each question names its document plainly
+    assert first["metrics"]["recall@100"] == 1.0
+    assert first["ingest"]["added"] == 4
+    assert first["dataset"]["queries"] == 4 and first["dataset"]["split"] == "test"
+    assert first["queries"][0]["retrieved"][0][0] == "cat"
+    saved = json.loads(Path(first["path"]).read_text())
+    assert saved["settings"]["chunking.size"] == settings.chunking.size
+    assert {"python", "torch", "faiss-cpu"} <= set(saved["versions"])
+
+    settings.retrieval.top_k = 2  # no effect on document ranking, but recorded
+    second = run(settings, load_dataset(beir, "test"), work, RunOptions(limit=2))
+    assert second["ingest"]["unchanged"] == 4 and second["ingest"]["added"] == 0
+    assert second["index"] == first["index"]
+    assert second["dataset"]["queries"] == 2
+
+    a, b = load_run(first["id"], work), load_run(second["path"], work)
+    assert ("ndcg@10", 1.0, 1.0, 0.0) in metric_rows(a, b)
+    assert setting_changes(a, b) == [("retrieval.top_k", 4, 2)]
+    assert per_query(a, b) == {"better": 0, "worse": 0, "same": 2}
+
+
+def test_changed_chunking_gets_its_own_index(settings: Settings, beir: Path, tmp_path: Path) -> None:
+    first = run(settings, load_dataset(beir, "test"), tmp_path / "w", RunOptions(limit=1))
+    settings.chunking.size = 64
+    settings.chunking.overlap = 8
+    second = run(settings, load_dataset(beir, "test"), tmp_path / "w", RunOptions(limit=1))
+    assert second["index"] != first["index"] and second["ingest"]["added"] == 4
+
+
+def test_questions_with_answers_are_generated_and_scored(settings: Settings, corpus: Path,
+                                                         tmp_path: Path) -> None:  # fmt: skip
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps(q) + "\n" for q in [
+        {"question": "Where is Mount Etna?", "answer": "Sicily", "relevant": ["volcano.txt"]},
+        {"question": "What does a cat eat?", "answers": ["fish and meat"], "relevant": ["cats.md"]},
+    ]))  # fmt: skip
+    settings.llm.max_tokens = 24
+    record = run(settings, load_dataset(questions, corpus=corpus), tmp_path / "w", RunOptions())
+    metrics = record["metrics"]
+    assert metrics["recall@1"] == 1.0
+    for name in ("exact_match", "contains", "f1"):
+        assert metrics[name] is not None and 0.0 <= metrics[name] <= 1.0
+    first = record["queries"][0]
+    assert first["answer"] and first["references"] == ["Sicily"]
+    assert first["retrieved"][0][0] == "volcano.txt"
+    assert set(first["metrics"]) >= {"ndcg@10", "exact_match", "contains", "f1"}
+    assert record["timings"]["generate"] > 0
