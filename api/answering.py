@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator, Sequence
 from functools import partial
 
 from anyio import to_thread
+from starlette.requests import Request
 
 from api.concurrency import GenerationQueue, iterate_in_thread
+from api.observability import note_answer
 from api.schemas import GenerationFields, SourceOut
 from rag.generation import GenerationParams, Message
 from rag.pipeline import DoneEvent, Event, Pipeline, Prepared, TokenEvent
@@ -44,9 +46,10 @@ async def prepare(
 
 
 async def events(
-    pipeline: Pipeline, queue: GenerationQueue, prepared: Prepared
+    pipeline: Pipeline, queue: GenerationQueue, prepared: Prepared, request: Request, index: str
 ) -> AsyncIterator[Event]:
-    """Generation events, once this request's turn has come."""
+    """Generation events, once this request's turn has come; the answer is logged and
+    counted in the metrics."""
     interval = pipeline.settings.server.stream_interval
     async with queue.slot():
         # On the generator's own thread when it has one: a hop per token to another
@@ -54,6 +57,8 @@ async def events(
         async for batch in iterate_in_thread(lambda: pipeline.generate(prepared), interval,
                                              pipeline.generator.executor):  # fmt: skip
             for event in merge_tokens(batch):
+                if isinstance(event, DoneEvent):
+                    note_answer(request, index, event.answer)
                 yield event
 
 
@@ -69,9 +74,10 @@ def merge_tokens(batch: list[Event]) -> list[Event]:
     return merged
 
 
-async def answer(pipeline: Pipeline, queue: GenerationQueue, prepared: Prepared) -> Answer:
+async def answer(pipeline: Pipeline, queue: GenerationQueue, prepared: Prepared, request: Request,
+                 index: str) -> Answer:  # fmt: skip
     result: Answer | None = None
-    async for event in events(pipeline, queue, prepared):
+    async for event in events(pipeline, queue, prepared, request, index):
         if isinstance(event, DoneEvent):
             result = event.answer
     assert result is not None

@@ -10,11 +10,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import ask_router, health_router, openai_router
+from api import ask_router, health_router, metrics_router, openai_router
 from api.concurrency import GenerationQueue
 from api.deps import require_key
 from api.errors import install_error_handlers
+from api.observability import Metrics, RequestLog
 from rag.config import Settings
+from rag.errors import RagError
 from rag.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -52,11 +54,27 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     install_error_handlers(app)
+    app.state.metrics = Metrics(lambda: app.state.queue.depth, lambda: _index_chunks(app))
+    app.add_middleware(RequestLog, metrics=app.state.metrics)
     secured = [Depends(require_key)]
     app.include_router(health_router.router)
+    app.include_router(metrics_router.router, dependencies=secured)
     app.include_router(ask_router.router, dependencies=secured)
     app.include_router(openai_router.router, dependencies=secured)
     return app
+
+
+def _index_chunks(app: FastAPI) -> dict[str, int]:
+    pipeline: Pipeline | None = app.state.pipeline
+    if pipeline is None:
+        return {}
+    sizes = {}
+    for name in pipeline.catalog.names():
+        try:
+            sizes[name] = len(pipeline.index(name).vectors)
+        except RagError:  # another embedder, or deleted meanwhile: not this server's
+            continue
+    return sizes
 
 
 async def _load(app: FastAPI, settings: Settings) -> None:

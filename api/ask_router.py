@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from api import answering
@@ -18,21 +18,23 @@ router = APIRouter(tags=["ask"])
 
 
 @router.post("/ask", response_model=AskResponse)
-async def ask(body: AskRequest, pipeline: PipelineDep, queue: QueueDep) -> object:
+async def ask(body: AskRequest, request: Request, pipeline: PipelineDep, queue: QueueDep) -> object:
     """Answer a question from an index, citing its sources."""
+    index = body.index or pipeline.settings.index
     history = [t.model_dump() for t in body.history if t.role != "system"]
     prepared = await answering.prepare(
         pipeline, body.question, history, index=body.index, top_k=body.top_k,
         min_score=body.min_score, params=answering.params_from(pipeline, body),
     )  # fmt: skip
     if body.stream:
-        return StreamingResponse(_sse(pipeline, queue, prepared), media_type="text/event-stream")
-    return _response(await answering.answer(pipeline, queue, prepared))
+        stream = _sse(pipeline, queue, prepared, request, index)
+        return StreamingResponse(stream, media_type="text/event-stream")
+    return _response(await answering.answer(pipeline, queue, prepared, request, index))
 
 
-async def _sse(pipeline: answering.Pipeline, queue: answering.GenerationQueue,
-               prepared: Prepared) -> AsyncIterator[str]:  # fmt: skip
-    async for event in answering.events(pipeline, queue, prepared):
+async def _sse(pipeline: answering.Pipeline, queue: answering.GenerationQueue, prepared: Prepared,
+               request: Request, index: str) -> AsyncIterator[str]:  # fmt: skip
+    async for event in answering.events(pipeline, queue, prepared, request, index):
         if isinstance(event, TokenEvent):
             yield _event("token", {"text": event.text})
         elif isinstance(event, DoneEvent):

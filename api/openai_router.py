@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from api import answering
 from api.concurrency import GenerationQueue
 from api.deps import PipelineDep, QueueDep
+from api.observability import note
 from api.schemas import ChatCompletionRequest, EmbeddingRequest, openai_usage
 from rag.errors import IndexNotFoundError, InvalidRequestError
 from rag.generation import Message
@@ -38,7 +39,7 @@ async def list_models(pipeline: PipelineDep) -> dict[str, Any]:
 
 @router.post("/chat/completions")
 async def chat_completions(
-    body: ChatCompletionRequest, pipeline: PipelineDep, queue: QueueDep
+    body: ChatCompletionRequest, request: Request, pipeline: PipelineDep, queue: QueueDep
 ) -> Any:
     """Answer the last user message from the index named by `model`."""
     question, history = _split(body.messages)
@@ -48,9 +49,9 @@ async def chat_completions(
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = _chunks(pipeline, queue, prepared, completion_id, body.model, include_usage)
+        stream = _chunks(pipeline, queue, prepared, request, completion_id, body.model, include_usage)
         return StreamingResponse(stream, media_type="text/event-stream")
-    answer = await answering.answer(pipeline, queue, prepared)
+    answer = await answering.answer(pipeline, queue, prepared, request, body.model)
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -64,7 +65,7 @@ async def chat_completions(
 
 
 @router.post("/embeddings")
-async def embeddings(body: EmbeddingRequest, pipeline: PipelineDep) -> dict[str, Any]:
+async def embeddings(body: EmbeddingRequest, request: Request, pipeline: PipelineDep) -> dict[str, Any]:
     """Embed texts with the embedder of the index named by `model`."""
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t for t in texts):
@@ -73,6 +74,7 @@ async def embeddings(body: EmbeddingRequest, pipeline: PipelineDep) -> dict[str,
         pipeline.index(body.model)  # unknown index: 404; other embedder: 409
     vectors = await to_thread.run_sync(pipeline.embedder.embed, texts)
     tokens = sum(pipeline.embedder.count_tokens(t) for t in texts)
+    note(request, index=body.model, inputs=len(texts), prompt_tokens=tokens)
     return {
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
@@ -101,6 +103,7 @@ async def _chunks(
     pipeline: Pipeline,
     queue: GenerationQueue,
     prepared: Prepared,
+    request: Request,
     completion_id: str,
     model: str,
     include_usage: bool,
@@ -114,7 +117,7 @@ async def _chunks(
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    async for event in answering.events(pipeline, queue, prepared):
+    async for event in answering.events(pipeline, queue, prepared, request, model):
         if isinstance(event, TokenEvent):
             yield chunk({"content": event.text})
         elif isinstance(event, DoneEvent):

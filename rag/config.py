@@ -107,8 +107,19 @@ class ServerSettings(_Group):
     )
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
     queue_size: int = Field(16, ge=0, description="Requests that may wait for the model.")
+    access_log: bool = Field(True, description="Log one line per request (logger rag.access).")
     stream_interval: float = Field(
         0.05, ge=0, le=1, description="Seconds between streamed messages; tokens between go together."
+    )
+    ingest_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders whose files POST /ingest may ingest by path; empty means none.",
+    )
+    upload_dir: Path = Field(
+        Path("uploads"), description="Where files uploaded to POST /ingest are kept, a folder per index."
+    )
+    max_upload_mb: int = Field(
+        100, gt=0, description="Largest POST /ingest upload in megabytes, all files together."
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from rag_cli.app import ConfigOpt, SetOpt, app, settings_from
@@ -20,9 +22,12 @@ def serve_command(
     from api.app import create_app
 
     settings = settings_from(config, set_, **{"server.host": host, "server.port": port})
+    if settings.server.access_log:
+        logging.getLogger("rag.access").setLevel(logging.INFO)
     uvicorn.run(
         create_app(settings),
         host=settings.server.host,
         port=settings.server.port,
         log_level=settings.log_level.lower(),
+        access_log=False,  # rag.access logs each request, with its answer's figures
     )
