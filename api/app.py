@@ -10,11 +10,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import ask_router, health_router, metrics_router, openai_router
+from api import ask_router, health_router, ingest_router, metrics_router, openai_router
 from api.concurrency import GenerationQueue
 from api.deps import require_key
 from api.errors import install_error_handlers
+from api.jobs import JobRunner
 from api.observability import Metrics, RequestLog
+from api.schemas import ERROR_RESPONSES
 from rag.config import Settings
 from rag.errors import RagError
 from rag.pipeline import Pipeline
@@ -35,6 +37,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
         yield
         if task is not None and not task.done():
             task.cancel()
+        await asyncio.to_thread(app.state.jobs.close)  # the running job ends after its file
 
     app = FastAPI(
         title="rag",
@@ -46,6 +49,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.state.pipeline = pipeline
     app.state.load_error = None
     app.state.queue = GenerationQueue(settings.server.queue_size)
+    app.state.jobs = JobRunner(settings)
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -58,9 +62,10 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.add_middleware(RequestLog, metrics=app.state.metrics)
     secured = [Depends(require_key)]
     app.include_router(health_router.router)
-    app.include_router(metrics_router.router, dependencies=secured)
-    app.include_router(ask_router.router, dependencies=secured)
-    app.include_router(openai_router.router, dependencies=secured)
+    app.include_router(metrics_router.router, dependencies=secured, responses=ERROR_RESPONSES)
+    app.include_router(ask_router.router, dependencies=secured, responses=ERROR_RESPONSES)
+    app.include_router(openai_router.router, dependencies=secured, responses=ERROR_RESPONSES)
+    app.include_router(ingest_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     return app
 
 

@@ -10,14 +10,14 @@ from fastapi.responses import StreamingResponse
 
 from api import answering
 from api.deps import PipelineDep, QueueDep
-from api.schemas import AskRequest, AskResponse
+from api.schemas import GENERATION_RESPONSES, AskRequest, AskResponse
 from rag.pipeline import DoneEvent, Prepared, TokenEvent
 from rag.types import Answer
 
 router = APIRouter(tags=["ask"])
 
 
-@router.post("/ask", response_model=AskResponse)
+@router.post("/ask", response_model=AskResponse, responses=GENERATION_RESPONSES)
 async def ask(body: AskRequest, request: Request, pipeline: PipelineDep, queue: QueueDep) -> object:
     """Answer a question from an index, citing its sources."""
     index = body.index or pipeline.settings.index

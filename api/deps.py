@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from api.concurrency import GenerationQueue
 from api.errors import ApiError
+from api.jobs import JobRunner
 from rag.config import Settings
 from rag.errors import NotReadyError
 from rag.pipeline import Pipeline
@@ -31,6 +32,11 @@ def get_queue(request: Request) -> GenerationQueue:
     return queue
 
 
+def get_jobs(request: Request) -> JobRunner:
+    jobs: JobRunner = request.app.state.jobs
+    return jobs
+
+
 def require_key(request: Request) -> None:
     """Bearer keys, when any are configured."""
     keys: list[str] = request.app.state.settings.server.api_keys
@@ -48,3 +54,4 @@ def require_key(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PipelineDep = Annotated[Pipeline, Depends(get_pipeline)]
 QueueDep = Annotated[GenerationQueue, Depends(get_queue)]
+JobsDep = Annotated[JobRunner, Depends(get_jobs)]

@@ -15,10 +15,13 @@ from starlette.exceptions import HTTPException
 from rag.errors import (
     BusyError,
     ContextLengthError,
+    ForbiddenPathError,
+    IndexLockedError,
     IndexMismatchError,
     IndexNotFoundError,
     InvalidRequestError,
     NotReadyError,
+    PayloadTooLargeError,
     RagError,
 )
 
@@ -28,7 +31,10 @@ _STATUS: list[tuple[type[RagError], int, str, str | None]] = [
     (ContextLengthError, 400, "invalid_request_error", "context_length_exceeded"),
     (InvalidRequestError, 400, "invalid_request_error", None),
     (IndexNotFoundError, 404, "invalid_request_error", "model_not_found"),
+    (ForbiddenPathError, 403, "permission_error", "path_not_allowed"),
     (IndexMismatchError, 409, "invalid_request_error", "index_mismatch"),
+    (IndexLockedError, 409, "invalid_request_error", "index_locked"),
+    (PayloadTooLargeError, 413, "invalid_request_error", "payload_too_large"),
     (BusyError, 429, "rate_limit_error", "queue_full"),
     (NotReadyError, 503, "service_unavailable", "loading"),
 ]

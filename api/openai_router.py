@@ -21,7 +21,13 @@ from api import answering
 from api.concurrency import GenerationQueue
 from api.deps import PipelineDep, QueueDep
 from api.observability import note
-from api.schemas import ChatCompletionRequest, EmbeddingRequest, openai_usage
+from api.schemas import (
+    GENERATION_RESPONSES,
+    INDEX_RESPONSES,
+    ChatCompletionRequest,
+    EmbeddingRequest,
+    openai_usage,
+)
 from rag.errors import IndexNotFoundError, InvalidRequestError
 from rag.generation import Message
 from rag.pipeline import DoneEvent, Pipeline, Prepared, TokenEvent
@@ -37,7 +43,7 @@ async def list_models(pipeline: PipelineDep) -> dict[str, Any]:
     return {"object": "list", "data": data}
 
 
-@router.post("/chat/completions")
+@router.post("/chat/completions", responses=GENERATION_RESPONSES)
 async def chat_completions(
     body: ChatCompletionRequest, request: Request, pipeline: PipelineDep, queue: QueueDep
 ) -> Any:
@@ -64,7 +70,7 @@ async def chat_completions(
     }  # fmt: skip
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", responses=INDEX_RESPONSES)
 async def embeddings(body: EmbeddingRequest, request: Request, pipeline: PipelineDep) -> dict[str, Any]:
     """Embed texts with the embedder of the index named by `model`."""
     texts = [body.input] if isinstance(body.input, str) else body.input

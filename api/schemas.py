@@ -105,3 +105,84 @@ class EmbeddingRequest(BaseModel):
 def openai_usage(prompt: int, completion: int) -> dict[str, Any]:
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}  # fmt: skip
+
+
+# -- errors and documented responses ---------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+_ERROR = {"model": ErrorResponse}
+#: One server-sent event: /ask names its events (token, sources, done); the OpenAI
+#: routes send unnamed events whose data is a JSON chunk, then `[DONE]`.
+_SSE_EVENT = {"type": "object", "required": ["data"],
+              "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}  # fmt: skip
+#: The error statuses every secured route can answer with, all in the OpenAI shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {**_ERROR, "description": "Invalid request (bad JSON, wrong types, context too long)."},
+    401: {**_ERROR, "description": "Missing or wrong API key."},
+    503: {**_ERROR, "description": "The models are still loading."},
+}
+#: Routes that answer from an index, or generate.
+INDEX_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {**_ERROR, "description": "Unknown index (model)."},
+    409: {**_ERROR, "description": "The index was built with another embedder."},
+}
+GENERATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **INDEX_RESPONSES,
+    200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}},
+          "description": "The answer; server-sent events when `stream` is true."},
+    429: {**_ERROR, "description": "The generation queue is full; retry later."},
+}  # fmt: skip
+
+
+# -- ingest jobs -----------------------------------------------------------------------
+
+
+class IngestPathRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1, description="Absolute path of a folder or file in server.ingest_roots.")
+    index: str | None = Field(None, description="Index to ingest into (default: the configured one).")
+
+
+class FileOutcomeOut(BaseModel):
+    path: str
+    status: Literal["added", "updated", "unchanged", "removed", "skipped", "failed"]
+    chunks: int
+    reason: str
+
+
+class JobProgressOut(BaseModel):
+    files_done: int
+    files_total: int | None = Field(description="Known once the job has started.")
+    chunks: int = Field(description="Chunks written so far.")
+
+
+class IngestJobOut(BaseModel):
+    id: str
+    object: Literal["ingest.job"]
+    status: Literal["queued", "running", "done", "failed"]
+    index: str
+    source: dict[str, Any] = Field(description='{"type": "upload", "files": [...]} or {"type": "path", ...}')
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    progress: JobProgressOut
+    files: list[FileOutcomeOut] = Field(description="One outcome per file, as they are done.")
+    summary: dict[str, Any] | None = Field(description="Counts per status, as `rag ingest --json`.")
+    error: str | None = Field(description="Why the job failed.")
+
+
+class IngestJobList(BaseModel):
+    object: Literal["list"]
+    data: list[IngestJobOut]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from ingest.chunking import Chunker
 from ingest.loaders import loader_for
 from rag.config import Settings
-from rag.errors import ConfigError, IndexMismatchError, LoaderError, RagError
+from rag.errors import ConfigError, IndexLockedError, IndexMismatchError, LoaderError, RagError
 from rag.index import FileRecord, Index, IndexCatalog, Manifest
 from rag.types import Chunk
 
@@ -274,7 +274,7 @@ class IngestWorker:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
-                raise RagError(f"index {name!r} is being ingested by another process") from exc
+                raise IndexLockedError(f"index {name!r} is being ingested by another process") from exc
             index = self._open_or_create(name)
             try:
                 yield index

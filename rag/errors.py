@@ -4,10 +4,13 @@
     ├── ConfigError            a setting is wrong (unknown key, bad value, missing file)
     ├── IndexNotFoundError     no index of that name
     ├── IndexMismatchError     the index was built with another embedder or format
+    ├── IndexLockedError       another ingest is writing to the index
     ├── ContextLengthError     the question (and what must go with it) does not fit the context
     ├── InvalidRequestError    a request the core cannot serve as asked
-    ├── BusyError              the generator queue is full
+    ├── BusyError              the generator queue (or the ingest job queue) is full
     ├── NotReadyError          models are still loading
+    ├── ForbiddenPathError     a path outside the folders the server may ingest
+    ├── PayloadTooLargeError   an upload bigger than allowed
     └── LoaderError            one document could not be read (ingestion goes on)
 
 Core errors know nothing of HTTP; `api/errors.py` maps them to status codes in one place.
@@ -32,6 +35,10 @@ class IndexMismatchError(RagError):
     """The index was built with another embedder or an unknown format."""
 
 
+class IndexLockedError(RagError):
+    """Another ingest holds the index; only one may write to it at a time."""
+
+
 class ContextLengthError(RagError):
     """The prompt cannot fit the model's context."""
 
@@ -46,11 +53,19 @@ class InvalidRequestError(RagError):
 
 
 class BusyError(RagError):
-    """Too many requests wait for the generator."""
+    """Too many requests wait for the generator, or too many ingest jobs are queued."""
 
 
 class NotReadyError(RagError):
     """Models are still loading."""
+
+
+class ForbiddenPathError(RagError):
+    """A path outside the folders the server may read or write."""
+
+
+class PayloadTooLargeError(RagError):
+    """An upload is bigger than the configured limit."""
 
 
 class LoaderError(RagError):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -82,3 +85,30 @@ def test_eval_and_compare(tmp_path: Path) -> None:
     assert "ndcg@10" in r.stdout and "retrieval.top_k" in r.stdout
     r = rag("eval", str(tmp_path / "missing"), cwd=tmp_path)
     assert r.returncode == 1 and "no dataset" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ingest_watch_runs_again_on_changes(corpus: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from rag_cli.main import main; main()", "ingest", str(corpus),
+         "--watch", "--json", "--debounce-ms", "200"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
+    try:
+        first = json.loads(lines.get(timeout=120))  # one JSON summary per line and run
+        assert first["added"] == 3, first
+        (corpus / "owls.md").write_text("# Owls\n\nOwls hunt mice at night.\n")
+        (corpus / "bread.txt").write_text("Bread is baked at 230 degrees.\n")
+        (corpus / "volcano.txt").unlink()
+        (corpus / ".draft.md").write_text("A hidden draft is not ingested.\n")
+        totals = {"added": 0, "updated": 0, "removed": 0}
+        while totals != {"added": 1, "updated": 1, "removed": 1}:
+            summary = json.loads(lines.get(timeout=60))
+            totals = {k: totals[k] + summary[k] for k in totals}
+            assert all(v <= 1 for v in totals.values()), totals
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    assert code == 0, proc.stderr.read() if proc.stderr else ""

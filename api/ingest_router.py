@@ -1,0 +1,89 @@
+"""POST /ingest queues an ingest job (uploaded files, or a path on the server);
+GET /ingest/{id} follows it; GET /ingest lists the recent jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from api import paths, uploads
+from api.deps import JobsDep, PipelineDep, SettingsDep
+from api.errors import ApiError
+from api.schemas import ErrorResponse, IngestJobList, IngestJobOut, IngestPathRequest
+from rag.config import Settings
+
+router = APIRouter(tags=["ingest"])
+
+_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                              "description": "Files to ingest; a name may hold simple subfolders."},
+                    "index": {"type": "string", "description": "Index to ingest into."},
+                },
+            }},
+            "application/json": {"schema": IngestPathRequest.model_json_schema()},
+        },
+    }
+}  # fmt: skip
+
+
+_SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorResponse, "description": "The path is outside server.ingest_roots."},
+    413: {"model": ErrorResponse, "description": "The upload is larger than server.max_upload_mb."},
+    429: {"model": ErrorResponse, "description": "Too many jobs are queued; retry later."},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No such job (only recent jobs are kept)."},
+}
+
+
+@router.post("/ingest", status_code=202, response_model=IngestJobOut, responses=_SUBMIT_ERRORS,
+             openapi_extra=_REQUEST_BODY)  # fmt: skip
+async def submit(
+    request: Request, settings: SettingsDep, pipeline: PipelineDep, jobs: JobsDep
+) -> JSONResponse:
+    """Queue an ingest job: uploaded files (multipart `files`, optional `index`), or a folder
+    or file on the server (JSON `path`, optional `index`). Follow it at the Location."""
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        index, root, source = await uploads.receive(request, settings)
+    else:
+        body = await _path_request(request, settings)
+        index = paths.index_name(body.index or settings.index)
+        root = paths.allowed_path(body.path, settings.server.ingest_roots)
+        source = {"type": "path", "path": str(root)}
+    job = jobs.submit(root, index, source, pipeline.embedder)
+    return JSONResponse(job, status_code=202, headers={"Location": f"/ingest/{job['id']}"})
+
+
+@router.get("/ingest", response_model=IngestJobList)
+async def recent(jobs: JobsDep) -> dict[str, Any]:
+    """The jobs kept in memory, newest first."""
+    return {"object": "list", "data": jobs.recent()}
+
+
+@router.get("/ingest/{job_id}", response_model=IngestJobOut, responses=_NOT_FOUND)
+async def status(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+    """One job: its status, progress and, file by file, what it did."""
+    job = jobs.get(job_id)
+    if job is None:
+        raise ApiError(404, f"no ingest job {job_id!r} (jobs are kept in memory, the last "
+                            "ones only)", "not_found_error", "job_not_found", "job_id")  # fmt: skip
+    return job
+
+
+async def _path_request(request: Request, settings: Settings) -> IngestPathRequest:
+    body = await uploads.limited(request, uploads.limit_bytes(settings)).body()
+    try:
+        return IngestPathRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc

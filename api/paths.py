@@ -1,0 +1,80 @@
+"""Where POST /ingest may read and write.
+
+An uploaded file's name is a relative path that must stay inside its index's upload
+folder: no absolute path, no `..`, no backslash, no control character (NUL included), no
+hidden component. A path to ingest must resolve, symbolic links followed, inside one of
+`server.ingest_roots`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from ingest.loaders import loader_for
+from rag.errors import ForbiddenPathError, InvalidRequestError
+
+INDEX_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
+MAX_NAME_BYTES = 255  # of one path component, as most file systems allow
+MAX_DEPTH = 16
+
+
+def index_name(name: str) -> str:
+    """An index name that is also a safe folder name."""
+    if not INDEX_NAME.match(name):
+        raise InvalidRequestError(
+            f"invalid index name {name!r}: letters, digits, '_', '.' and '-' only, "
+            "not starting with '.'"
+        )
+    return name
+
+
+def upload_name(raw: str) -> PurePosixPath:
+    """The relative path an uploaded file is stored under, or InvalidRequestError."""
+    if not raw.strip():
+        raise InvalidRequestError("an uploaded file has no name")
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise InvalidRequestError(f"file name {raw!r} contains a control character")
+    if "\\" in raw:
+        raise InvalidRequestError(f"file name {raw!r} contains a backslash")
+    if raw.startswith("/"):
+        raise InvalidRequestError(f"file name {raw!r} is an absolute path")
+    parts = raw.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise InvalidRequestError(f"file name {raw!r} has an empty, '.' or '..' component")
+    if any(p.startswith(".") for p in parts):
+        raise InvalidRequestError(f"file name {raw!r} is hidden; hidden files are not ingested")
+    if len(parts) > MAX_DEPTH or any(len(p.encode()) > MAX_NAME_BYTES for p in parts):
+        raise InvalidRequestError(f"file name {raw[:60]!r}... is too long or too deep")
+    name = PurePosixPath(*parts)
+    if loader_for(Path(name.name)) is None:
+        raise InvalidRequestError(f"file {raw!r}: unsupported file type {name.suffix or '(none)'!r}")
+    return name
+
+
+def upload_target(folder: Path, name: PurePosixPath) -> Path:
+    """Where `name` goes in `folder`; refused if a link on the way leads out of it."""
+    target = folder.joinpath(*name.parts)
+    if not target.parent.resolve().is_relative_to(folder.resolve()):
+        raise ForbiddenPathError(f"file name {str(name)!r} leads outside the upload folder")
+    return target
+
+
+def allowed_path(raw: str, roots: Sequence[Path]) -> Path:
+    """The resolved path to ingest, if it lies inside one of `roots`."""
+    if not roots:
+        raise ForbiddenPathError(
+            "ingesting a path on the server is disabled: set server.ingest_roots to allow it"
+        )
+    if "\0" in raw:
+        raise InvalidRequestError("path contains a NUL character")
+    path = Path(raw)
+    if not path.is_absolute():
+        raise InvalidRequestError(f"path {raw!r} is not absolute")
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
+        raise ForbiddenPathError(f"path {raw!r} is outside the folders the server may ingest")
+    if not resolved.exists():
+        raise InvalidRequestError(f"path {raw!r} does not exist")
+    return resolved

@@ -1,0 +1,216 @@
+"""POST /ingest and GET /ingest/{id}: uploads and server paths become jobs, run in order."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.jobs import JobRunner
+from rag.embedders import Embedder
+from rag.pipeline import Pipeline
+
+BOUNDARY = "rag-test-boundary"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def client(pipeline: Pipeline, tmp_path: Path, root: Path) -> Iterator[TestClient]:
+    pipeline.settings.server.upload_dir = tmp_path / "uploads"
+    pipeline.settings.server.ingest_roots = [root]
+    with TestClient(create_app(pipeline.settings, pipeline)) as c:
+        yield c
+
+
+def wait(client: TestClient, job_id: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/ingest/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job['status']}")
+
+
+def statuses(job: dict[str, Any]) -> dict[str, str]:
+    return {Path(f["path"]).name: f["status"] for f in job["files"]}
+
+
+def multipart(filename: str, content: bytes = b"Some text.\n") -> tuple[bytes, dict[str, str]]:
+    """A body with the file name exactly as given (a client library might clean it)."""
+    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="{filename}"\r\n'
+            "Content-Type: text/plain\r\n\r\n")  # fmt: skip
+    body = head.encode("utf-8", "surrogateescape") + content + f"\r\n--{BOUNDARY}--\r\n".encode()
+    return body, {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+def test_uploads_are_ingested_then_answered(client: TestClient, tmp_path: Path) -> None:
+    files = [
+        ("files", ("owls.md", b"# Owls\n\nOwls hunt mice at night and swallow them whole.\n")),
+        ("files", ("notes/tea.txt", b"Green tea is steeped at 80 degrees for two minutes.\n")),
+    ]
+    r = client.post("/ingest", files=files)
+    assert r.status_code == 202, r.text
+    queued = r.json()
+    assert r.headers["location"] == f"/ingest/{queued['id']}"
+    assert queued["status"] in ("queued", "running") and queued["index"] == "default"
+    assert queued["source"] == {"type": "upload", "files": ["owls.md", "notes/tea.txt"]}
+
+    job = wait(client, queued["id"])
+    assert job["status"] == "done", job
+    assert statuses(job)["owls.md"] == "added" and statuses(job)["tea.txt"] == "added"
+    assert job["progress"]["files_done"] == job["progress"]["files_total"] == 2
+    assert job["summary"]["added"] == 2 and job["progress"]["chunks"] == job["summary"]["chunks"]
+    assert (tmp_path / "uploads" / "default" / "notes" / "tea.txt").is_file()
+
+    answer = client.post("/ask", json={"question": "What do owls hunt at night?", "max_tokens": 8})
+    assert answer.json()["sources"][0]["path"].endswith("owls.md")
+
+    again = client.post("/ingest", files=[("files", ("owls.md", b"Owls also eat voles and frogs.\n"))])
+    job = wait(client, again.json()["id"])
+    assert statuses(job) == {"owls.md": "updated", "tea.txt": "unchanged"}
+    listed = client.get("/ingest").json()
+    assert [j["id"] for j in listed["data"]] == [again.json()["id"], queued["id"]]
+
+
+def test_path_inside_a_root_is_ingested(client: TestClient, root: Path) -> None:
+    (root / "handbook").mkdir()
+    (root / "handbook" / "leave.txt").write_text("Staff get twenty-five days of paid leave a year.\n")
+    r = client.post("/ingest", json={"path": str(root / "handbook"), "index": "handbook"})
+    assert r.status_code == 202, r.text
+    job = wait(client, r.json()["id"])
+    assert job["status"] == "done" and statuses(job) == {"leave.txt": "added"}
+    assert job["source"] == {"type": "path", "path": str((root / "handbook").resolve())}
+    assert "handbook" in [m["id"] for m in client.get("/v1/models").json()["data"]]
+
+
+def test_paths_outside_the_roots_are_refused(client: TestClient, root: Path, corpus: Path) -> None:
+    (root / "link").symlink_to(corpus)
+    for path in (corpus, root / ".." / corpus.name, root / "link", root / "link" / "cats.md"):
+        r = client.post("/ingest", json={"path": str(path)})
+        assert r.status_code == 403, (path, r.text)
+        assert r.json()["error"]["type"] == "permission_error"
+        assert r.json()["error"]["code"] == "path_not_allowed"
+    assert client.post("/ingest", json={"path": "shared/x"}).status_code == 400  # not absolute
+    assert client.post("/ingest", json={"path": str(root / "missing")}).status_code == 400
+    assert client.post("/ingest", json={"path": str(root) + "\x00"}).status_code == 400
+    assert client.get("/ingest").json()["data"] == []
+
+
+def test_path_ingestion_is_off_without_roots(pipeline: Pipeline, corpus: Path) -> None:
+    with TestClient(create_app(pipeline.settings, pipeline)) as c:
+        r = c.post("/ingest", json={"path": str(corpus)})
+    assert r.status_code == 403 and "server.ingest_roots" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "{tmp}/escape.txt", "a\x00b.txt",
+     "..\\escape.txt", "sub\\..\\escape.txt", "./x.txt", "sub//x.txt", ".hidden.txt", "", " ",
+     "new\nline.txt", "program.exe", "noext"],
+)  # fmt: skip
+def test_bad_upload_names_are_refused(client: TestClient, tmp_path: Path, name: str) -> None:
+    before = files_under(tmp_path)
+    body, headers = multipart(name.replace("{tmp}", str(tmp_path)))
+    r = client.post("/ingest", content=body, headers=headers)
+    assert r.status_code == 400, r.text
+    assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+    assert files_under(tmp_path) == before
+    assert not (tmp_path / "uploads").exists()
+
+
+def test_bad_requests(client: TestClient, tmp_path: Path) -> None:
+    ok = ("files", ("a.txt", b"text"))
+    cases: list[dict[str, Any]] = [
+        {"files": [ok], "data": {"index": "../up"}},
+        {"files": [ok], "data": {"index": ".hidden"}},
+        {"files": [ok], "data": {"other": "x"}},
+        {"files": [ok, ok]},  # the same name twice
+        {"data": {"index": "default"}, "files": [("other", ("a.txt", b"x"))]},
+        {"json": {"path": 3}},
+        {"json": {"path": "/x", "extra": 1}},
+        {"content": b"{not json", "headers": {"content-type": "application/json"}},
+        {"content": b"x", "headers": {"content-type": "multipart/form-data"}},  # no boundary
+    ]
+    for case in cases:
+        r = client.post("/ingest", **case)
+        assert r.status_code == 400, (case, r.text)
+        assert r.json()["error"]["message"]
+    assert not (tmp_path / "uploads").exists()
+
+
+def test_unknown_job_is_404(client: TestClient) -> None:
+    r = client.get("/ingest/0123abcd")
+    assert r.status_code == 404
+    assert r.json()["error"] == {"message": r.json()["error"]["message"], "type": "not_found_error",
+                                 "param": "job_id", "code": "job_not_found"}  # fmt: skip
+
+
+def test_uploads_over_the_limit_are_413(client: TestClient, pipeline: Pipeline, tmp_path: Path) -> None:
+    pipeline.settings.server.max_upload_mb = 1
+    big = b"word " * 300_000
+    r = client.post("/ingest", files=[("files", ("big.txt", big))])
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+    body, headers = multipart("big.txt", big)
+    r = client.post("/ingest", content=iter([body[:4096], body[4096:]]), headers=headers)  # no length
+    assert r.status_code == 413, r.text
+    assert not (tmp_path / "uploads").exists()
+
+
+def test_ingest_needs_the_api_key(pipeline: Pipeline) -> None:
+    pipeline.settings.server.api_keys = ["sesame"]
+    with TestClient(create_app(pipeline.settings, pipeline)) as c:
+        assert c.post("/ingest", files=[("files", ("a.txt", b"x"))]).status_code == 401
+        assert c.get("/ingest").status_code == 401
+        assert c.get("/ingest", headers={"Authorization": "Bearer sesame"}).status_code == 200
+
+
+def test_job_fails_when_another_ingest_holds_the_index(client: TestClient, pipeline: Pipeline) -> None:
+    client.app.state.jobs.lock_wait = 0.3  # type: ignore[attr-defined]
+    with held_lock(pipeline.settings.indexes_dir / "default"):
+        r = client.post("/ingest", files=[("files", ("a.txt", b"Some text."))])
+        job = wait(client, r.json()["id"])
+    assert job["status"] == "failed"
+    assert "being ingested by another process" in job["error"] and "retry later" in job["error"]
+
+
+def test_close_stops_the_running_job_and_fails_the_queued(
+    pipeline: Pipeline, embedder: Embedder, corpus: Path
+) -> None:
+    runner = JobRunner(pipeline.settings, lock_wait=60)
+    with held_lock(pipeline.settings.indexes_dir / "default"):  # the first job waits for it
+        first = runner.submit(corpus, "default", {"type": "path"}, embedder)
+        second = runner.submit(corpus, "default", {"type": "path"}, embedder)
+        time.sleep(0.2)
+        started = time.monotonic()
+        runner.close()
+        assert time.monotonic() - started < 5
+    first_job, second_job = runner.get(first["id"]), runner.get(second["id"])
+    assert first_job and first_job["status"] == "failed" and "shut down" in first_job["error"]
+    assert second_job and second_job["status"] == "failed" and "before the job ran" in second_job["error"]
+
+
+@contextmanager
+def held_lock(folder: Path) -> Iterator[None]:
+    """Hold an index's ingest lock as another process would."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
