@@ -112,3 +112,22 @@ def test_ingest_watch_runs_again_on_changes(corpus: Path, tmp_path: Path) -> Non
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=60)
     assert code == 0, proc.stderr.read() if proc.stderr else ""
+
+
+def test_unreadable_file_is_reported(corpus: Path, tmp_path: Path) -> None:
+    locked = corpus / "locked.txt"
+    locked.write_text("Nobody may read this.\n")
+    locked.chmod(0)
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root reads anything: run without the capabilities that allow it
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv")
+        caps = "-dac_override,-dac_read_search"
+        prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
+    r = subprocess.run([*prefix, sys.executable, "-m", "rag_cli", "ingest", str(corpus), "--json"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert r.returncode == 3, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["added"] == 3 and summary["failures"] == [
+        {"path": str(locked.resolve()), "reason": "permission denied"}]
