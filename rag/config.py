@@ -109,7 +109,7 @@ class ServerSettings(_Group):
     queue_size: int = Field(16, ge=0, description="Requests that may wait for the model.")
     access_log: bool = Field(True, description="Log one line per request (logger rag.access).")
     stream_interval: float = Field(
-        0.05, ge=0, le=1, description="Seconds between streamed messages; tokens between go together."
+        0.1, ge=0, le=1, description="Seconds between streamed messages; tokens between go together."
     )
     ingest_roots: list[Path] = Field(
         default_factory=list,
