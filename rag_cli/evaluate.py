@@ -65,10 +65,18 @@ def eval_command(
     else:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeRemainingColumn())  # fmt: skip
-        with Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task("queries", total=None)
-            record = run(settings, data, workdir, options,
-                         lambda done, total: progress.update(task, completed=done, total=total))
+        # Shown from the first query on: the ingest, in a child process, has its own bar.
+        progress = Progress(*columns, console=err, transient=True)
+        task = progress.add_task("queries", total=None)
+
+        def on_query(done: int, total: int) -> None:
+            progress.start()  # no-op once started
+            progress.update(task, completed=done, total=total)
+
+        try:
+            record = run(settings, data, workdir, options, on_query)
+        finally:
+            progress.stop()
     _print_run(record, as_json)
 
 
