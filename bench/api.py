@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 
 import httpx  # noqa: E402
 
-from bench.serving import rag_server  # noqa: E402
+from bench.serving import ingest_docs, percentile, rag_server  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.generation import GenerationParams  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -40,10 +39,6 @@ STREAM_QUESTION = "Which settings change how answers are generated?"
 FRESH_QUESTION = "What does the server answer while the models are loading?"
 REPEATS = 5  # streamed and raw runs; the median of each is compared
 
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def load(url: str, clients: int, rounds: int, max_tokens: int) -> tuple[list[float], int]:
@@ -113,9 +108,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {"RAG_INDEXES_DIR": tmp, "RAG_SERVER__QUEUE_SIZE": "32"}
         settings = load_settings(overrides={"indexes_dir": tmp})
-        # In a child process: torch's threads in this one would slow the raw figure.
-        subprocess.run([sys.executable, "-m", "rag_cli", "ingest", str(ROOT / "docs"), "--quiet"],
-                       cwd=ROOT, env={**os.environ, **env}, check=True)  # fmt: skip
+        ingest_docs(env)
         with rag_server(env, Path(tmp) / "serve.log") as (url, _):
             asyncio.run(load(url, 1, 1, args.max_tokens))  # warm-up
             for clients in (1, 4, 16):

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 import httpx  # noqa: E402
 import psutil  # noqa: E402
 
-from bench.serving import rag_server  # noqa: E402
+from bench.serving import ingest_docs, percentile, rag_server  # noqa: E402
 
 QUESTIONS = ["How do I ingest a folder of documents?", "Which port does the server use?",
              "What does rag eval measure?", "How are API keys checked?",
@@ -97,10 +96,6 @@ async def drive(url: str, pid: int, clients: int, duration: float, max_tokens: i
     return {"results": results, "elapsed": elapsed, "rss": samples}
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
 
 def report(run: dict[str, Any], clients: int) -> None:
     results, elapsed, rss = run["results"], run["elapsed"], run["rss"]
@@ -133,8 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = {"RAG_INDEXES_DIR": tmp, "RAG_SERVER__ACCESS_LOG": "false"}
-        subprocess.run([sys.executable, "-m", "rag_cli", "ingest", str(ROOT / "docs"), "--quiet"],
-                       cwd=ROOT, env={**os.environ, **env}, check=True)  # fmt: skip
+        ingest_docs(env)
         with rag_server(env, Path(tmp) / "serve.log") as (url, pid):
             # Warm-up: every route once under load, so that start-up allocations are not growth.
             asyncio.run(drive(url, pid, args.clients, args.warm_up, args.max_tokens))

@@ -16,6 +16,18 @@ import httpx
 ROOT = Path(__file__).parents[1]
 
 
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def ingest_docs(env: dict[str, str]) -> None:
+    """Index docs/ with `rag ingest` in a child process, so that torch's threads never
+    run in the benchmark's own process (they would slow llama.cpp there)."""
+    subprocess.run([sys.executable, "-m", "rag_cli", "ingest", str(ROOT / "docs"), "--quiet"],
+                   cwd=ROOT, env={**os.environ, **env}, check=True)  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,11 +16,15 @@ from rag.config import Settings
 from rag.pipeline import Pipeline
 
 
-@contextmanager
-def running_server(settings: Settings, pipeline: Pipeline) -> Iterator[str]:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(settings: Settings, pipeline: Pipeline) -> Iterator[str]:
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings, pipeline), host="127.0.0.1",
                                            port=port, log_level="warning"))  # fmt: skip
     thread = threading.Thread(target=server.run, daemon=True)

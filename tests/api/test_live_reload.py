@@ -4,7 +4,6 @@ restart, while requests keep being answered."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.api.conftest import free_port
 
 ROOT = Path(__file__).parents[2]
 COMET = "The comet Zarvolek returns every 41 years and glows bright green."
@@ -44,12 +45,6 @@ def served(corpus: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]
     finally:
         server.terminate()
         server.wait(30)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sources(url: str, question: str) -> list[str]:
