@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -33,6 +33,9 @@ class _Group(BaseModel):
 
 
 class EmbedderSettings(_Group):
+    kind: Literal["sentence-transformers"] = Field(
+        "sentence-transformers", description="Embedder backend: a local sentence-transformers model."
+    )
     model: str = Field(
         DEFAULT_EMBEDDER,
         description="Sentence-transformers model: the packaged default 'all-MiniLM-L6-v2' "
@@ -43,6 +46,9 @@ class EmbedderSettings(_Group):
 
 
 class LlmSettings(_Group):
+    kind: Literal["llama-cpp"] = Field(
+        "llama-cpp", description="Generator backend: a local GGUF model through llama.cpp."
+    )
     model_path: Path | None = Field(
         None,
         description="GGUF model file; empty means the packaged SmolLM2-135M-Instruct Q4_1.",
@@ -85,6 +91,9 @@ class ChunkingSettings(_Group):
 
 
 class RetrievalSettings(_Group):
+    mode: Literal["dense"] = Field(
+        "dense", description="Retriever: 'dense' searches the index by the question's embedding."
+    )
     top_k: int = Field(4, gt=0, description="Chunks retrieved per question.")
     min_score: float = Field(
         0.2, ge=-1, le=1, description="Chunks scoring below this cosine similarity are ignored."

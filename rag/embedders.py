@@ -1,18 +1,22 @@
-"""Embedders: text in, normalized vectors out."""
+"""Embedders: text in, normalized vectors out.
+
+`make_embedder(settings)` is the one place a backend is chosen, by `embedder.kind`.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from rag.config import DEFAULT_EMBEDDER, EmbedderSettings
 from rag.errors import ConfigError
+from rag.offline import ensure_offline
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -21,8 +25,14 @@ logger = logging.getLogger(__name__)
 
 
 class Embedder(ABC):
-    """Turns texts into L2-normalized float32 vectors, so inner product is cosine similarity."""
+    """Turns texts into L2-normalized float32 vectors, so inner product is cosine similarity.
 
+    One instance serves many threads at once (question embedding in request threads,
+    `/v1/embeddings`, ingest jobs): implementations must be thread-safe.
+    """
+
+    #: The backend, as `embedder.kind` names it; recorded in an index's manifest.
+    kind: ClassVar[str]
     name: str
     dimension: int
     max_tokens: int
@@ -35,17 +45,38 @@ class Embedder(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens the model reads for `text`, special tokens included."""
 
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        return [self.count_tokens(t) for t in texts]
+
     def embed_one(self, text: str) -> NDArray[np.float32]:
         return self.embed([text])[0]
 
 
+def make_embedder(settings: EmbedderSettings, *, threads: int | None = None) -> Embedder:
+    """The embedder `settings.kind` names, loaded.
+
+    `threads`: CPU threads a local model computes with, process-wide (default: all cores).
+    """
+    if settings.kind == "sentence-transformers":
+        return SentenceTransformerEmbedder(settings, threads=threads)
+    raise ConfigError(f"unknown embedder kind {settings.kind!r}")
+
+
 class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model from a local folder; never touches a model hub."""
+    """A sentence-transformers model from a local folder; never touches a model hub.
+
+    Hugging Face fast tokenizers are not thread-safe: a call that changes the truncation
+    setting (as counting does, with truncation off) fails with "Already borrowed" in
+    another thread, or lets its encoding run untruncated. So the model and its tokenizer
+    are used under one lock, and counting has a tokenizer of its own whose truncation is
+    off once and for all.
+    """
+
+    kind = "sentence-transformers"
 
     def __init__(self, settings: EmbedderSettings, threads: int | None = None) -> None:
         """`threads`: CPU threads torch computes with, process-wide (default: all cores)."""
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        ensure_offline()
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -69,28 +100,50 @@ class SentenceTransformerEmbedder(Embedder):
             raise ConfigError(f"embedder {settings.model!r} does not report its dimension")
         self.dimension = int(dim)
         self.max_tokens = int(self.model.max_seq_length or 512)
-        self.tokenizer: Any = self.model.tokenizer
+        self._lock = threading.Lock()
+        self._counter = _counting_tokenizer(self.model.tokenizer)
         logger.info("embedder loaded name=%s dim=%d", self.name, self.dimension)
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
-        ids = self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)
-        return len(ids["input_ids"])
+        return self.count_tokens_batch([text])[0]
 
     def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
-        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        if not texts:
+            return []
+        if self._counter is not None:
+            # Encoding only reads the tokenizer: any number of threads may share it.
+            return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=True)]
+        with self._lock:  # a slow (Python) tokenizer: share the model's, in turn
+            ids = self.model.tokenizer(
+                list(texts), add_special_tokens=True, truncation=False, verbose=False
+            )["input_ids"]
         return [len(i) for i in ids]
+
+
+def _counting_tokenizer(tokenizer: Any) -> Any | None:
+    """A copy of a fast tokenizer's Rust tokenizer, with truncation and padding off for good."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    counter = Tokenizer.from_str(backend.to_str())
+    counter.no_truncation()
+    counter.no_padding()
+    return counter
 
 
 def resolve_embedder(model: str) -> tuple[str, Path]:

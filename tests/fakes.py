@@ -26,6 +26,7 @@ class HashEmbedder(Embedder):
     special tokens, about what a word-piece tokenizer reads in English prose.
     """
 
+    kind = "hash"
     name = "hash-embedder"
 
     def __init__(self, dimension: int = 16, max_tokens: int = 256) -> None:

@@ -1,0 +1,104 @@
+"""The embedder contract, run against every implementation (the real one and the fake)."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from rag.config import EmbedderSettings
+from rag.embedders import Embedder, SentenceTransformerEmbedder, make_embedder
+from tests.fakes import HashEmbedder
+
+TEXTS = ["Cats sleep sixteen hours a day.", "Mount Etna is a volcano in Sicily.",
+         "Überprüfung der Zeichen: naïve café, 東京, emoji 🙂.", ""]  # fmt: skip
+
+
+@pytest.fixture(params=["sentence-transformers", "hash"])
+def any_embedder(request: pytest.FixtureRequest) -> Embedder:
+    if request.param == "hash":
+        return HashEmbedder()
+    embedder: Embedder = request.getfixturevalue("embedder")
+    return embedder
+
+
+def _long_text(seed: int, words: int) -> str:
+    vocabulary = ("granite", "harbour", "lantern", "thistle", "glacier", "meadow", "copper",
+                  "falcon", "orchard", "quarry", "saddle", "timber", "violet", "willow")  # fmt: skip
+    return " ".join(f"{vocabulary[(seed * 7 + i) % len(vocabulary)]}{i % 13}" for i in range(words))
+
+
+def test_vectors_are_normalized_and_shaped(any_embedder: Embedder) -> None:
+    vectors = any_embedder.embed(TEXTS)
+    assert vectors.shape == (len(TEXTS), any_embedder.dimension)
+    assert vectors.dtype == np.float32 and vectors.flags.c_contiguous
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert any_embedder.embed([]).shape == (0, any_embedder.dimension)
+
+
+def test_same_text_same_vector(any_embedder: Embedder) -> None:
+    vectors = any_embedder.embed(TEXTS)
+    np.testing.assert_allclose(any_embedder.embed_one(TEXTS[1]), vectors[1], atol=1e-5)
+    assert float(vectors[0] @ vectors[1]) < 0.99  # different texts, different vectors
+
+
+def test_token_counts(any_embedder: Embedder) -> None:
+    counts = [any_embedder.count_tokens(t) for t in TEXTS]
+    assert all(c > 0 for c in counts)
+    assert any_embedder.count_tokens_batch(TEXTS) == counts
+    assert any_embedder.count_tokens(TEXTS[0] + " " + TEXTS[1]) > counts[0]
+    # Counting never truncates: a text past the model's limit is counted whole.
+    assert any_embedder.count_tokens(_long_text(0, 600)) > any_embedder.max_tokens
+
+
+def test_identity(any_embedder: Embedder) -> None:
+    assert isinstance(any_embedder.kind, str) and any_embedder.kind
+    assert isinstance(any_embedder.name, str) and any_embedder.name
+    assert any_embedder.dimension > 0 and any_embedder.max_tokens > 0
+
+
+def test_one_embedder_many_threads(any_embedder: Embedder) -> None:
+    """Embedding long texts, questions and counting tokens at once, as a server does:
+    no error, and the very vectors and counts of one thread alone."""
+    long_texts = [_long_text(i, 300 + 150 * (i % 3)) for i in range(6)]  # past max_tokens
+    question = "Which harbour has a granite lantern?"
+    expected = any_embedder.embed(long_texts)
+    expected_question = any_embedder.embed_one(question)
+    expected_counts = [any_embedder.count_tokens(t) for t in long_texts]
+    start = threading.Barrier(6)
+
+    def embedding() -> None:
+        start.wait()
+        for _ in range(4):
+            np.testing.assert_allclose(any_embedder.embed(long_texts), expected, atol=1e-5)
+
+    def asking() -> None:
+        start.wait()
+        for _ in range(20):
+            np.testing.assert_allclose(any_embedder.embed_one(question), expected_question, atol=1e-5)
+
+    def counting() -> None:
+        start.wait()
+        for _ in range(200):
+            assert [any_embedder.count_tokens(t) for t in long_texts] == expected_counts
+
+    with ThreadPoolExecutor(6) as pool:
+        jobs = [pool.submit(f) for f in (embedding, embedding, asking, counting, counting, counting)]
+        for job in jobs:
+            job.result()
+
+
+def test_counts_match_the_model_tokenizer(embedder: SentenceTransformerEmbedder) -> None:
+    texts = [*TEXTS, _long_text(3, 400), "  spaces\tand\nnew lines  ", "a" * 3000]
+    tokenizer = embedder.model.tokenizer
+    expected = [len(tokenizer(t, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+                for t in texts]  # fmt: skip
+    assert embedder.count_tokens_batch(texts) == expected
+
+
+def test_factory_builds_the_configured_kind() -> None:
+    embedder = make_embedder(EmbedderSettings(), threads=None)
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+    assert embedder.kind == EmbedderSettings().kind == "sentence-transformers"
