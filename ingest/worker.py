@@ -3,27 +3,33 @@
 Incremental: a file whose size and mtime are unchanged is not read; one whose content
 hash is unchanged is not re-embedded; a changed file's chunks are replaced in one
 transaction; files gone from the folder are removed. One bad file is reported and
-skipped, never the end of the run.
+skipped, never the end of the run. Readers see the run's changes when it commits, at its
+end, all at once.
+
+The embedder is loaded only when a file has to be embedded: a run over an unchanged tree
+loads no model. Documents are read in a child process with a time limit per file
+(`ingest.sandbox`). With `confine`, no file whose real location (links followed) lies
+outside those folders is read.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import logging
 import os
+import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ingest.chunking import Chunker
 from ingest.loaders import loader_for
+from ingest.sandbox import LoaderSandbox
 from rag.config import Settings
-from rag.errors import ConfigError, IndexLockedError, IndexMismatchError, LoaderError, RagError
-from rag.index import FileRecord, Index, IndexCatalog, Manifest
+from rag.errors import ConfigError, IndexMismatchError, LoaderError, RagError
+from rag.store import FileRecord, Manifest, Store, make_catalog
 from rag.types import Chunk
 
 if TYPE_CHECKING:
@@ -37,6 +43,7 @@ logger = logging.getLogger(__name__)
 Status = Literal["added", "updated", "unchanged", "removed", "skipped", "failed"]
 STATUSES: tuple[Status, ...] = ("added", "updated", "unchanged", "removed", "skipped", "failed")
 LARGE_FILE_CHUNKS = 1024  # a document with more chunks is embedded and written as it streams
+FILE_TIMEOUT = 300.0  # seconds a parser may take on one file, unless settings say otherwise
 
 
 @dataclass
@@ -49,7 +56,7 @@ class FileOutcome:
 
 @dataclass
 class IngestReport:
-    """What a run did, file by file."""
+    """What a run did, file by file: each file once."""
 
     index: str
     outcomes: list[FileOutcome] = field(default_factory=list)
@@ -89,6 +96,7 @@ class IngestObserver(Protocol):
 class _Candidate:
     path: Path
     key: str
+    name: str
     size: int
     mtime: float
 
@@ -100,106 +108,172 @@ class _Pending:
     status: Status
 
 
+class _Run:
+    """Book-keeping of one run: every outcome goes through `done`, once per file."""
+
+    def __init__(self, report: IngestReport, observer: IngestObserver | None) -> None:
+        self.report = report
+        self.observer = observer
+        self.seen: set[str] = set()
+
+    def done(self, outcome: FileOutcome) -> None:
+        if outcome.path in self.seen:  # never twice, whatever path led to it
+            logger.warning("second outcome ignored path=%s status=%s", outcome.path, outcome.status)
+            return
+        self.seen.add(outcome.path)
+        self.report.outcomes.append(outcome)
+        if self.observer:
+            self.observer.file_done(outcome)
+
+
 class IngestWorker:
     """Ingests folders and files into named indexes."""
 
     large_file_chunks = LARGE_FILE_CHUNKS
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | Callable[[], Embedder] | None = None
+    ) -> None:
+        """`embedder`: a loaded embedder, or a function that loads one when first needed
+        (default: the configured embedder)."""
         self.settings = settings
-        self.embedder = embedder
-        self.catalog = IndexCatalog(settings.indexes_dir)
-        self.chunker = Chunker(
-            settings.chunking.size,
-            settings.chunking.overlap,
-            encoding=settings.chunking.encoding,
-            limit=embedder.count_tokens,
-            max_limit=embedder.max_tokens,
-        )
+        self.catalog = make_catalog(settings)
+        self._embedder: Embedder | None = None
+        self._load_embedder: Callable[[], Embedder]
+        if embedder is None:
+            self._load_embedder = lambda: _configured_embedder(settings)
+        elif callable(embedder) and not hasattr(embedder, "embed"):
+            self._load_embedder = embedder
+        else:
+            self._embedder = embedder  # type: ignore[assignment]
+        self._chunker: Chunker | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = self._load_embedder()
+        return self._embedder
+
+    @property
+    def embedder_loaded(self) -> bool:
+        return self._embedder is not None
+
+    @property
+    def chunker(self) -> Chunker:
+        if self._chunker is None:
+            embedder = self.embedder
+            self._chunker = Chunker(
+                self.settings.chunking.size,
+                self.settings.chunking.overlap,
+                encoding=self.settings.chunking.encoding,
+                limit=embedder.count_tokens,
+                max_limit=embedder.max_tokens,
+            )
+        return self._chunker
 
     def run(
-        self, root: Path, index_name: str | None = None, observer: IngestObserver | None = None
+        self,
+        root: Path,
+        index_name: str | None = None,
+        observer: IngestObserver | None = None,
+        *,
+        confine: Sequence[Path] | None = None,
     ) -> IngestReport:
+        """Bring the index up to date with `root` (a folder or one file).
+
+        `confine`: folders every file read must really lie in (links resolved)."""
         name = index_name or self.settings.index
         report = IngestReport(name)
         start = time.perf_counter()
         if not root.exists():
             raise RagError(f"nothing to ingest: {root} does not exist")
         root = root.resolve()
-        with self._locked_index(name) as index:
-            candidates = self._discover(root, report)
-            if observer:
-                observer.started(len(candidates) + len(report.outcomes))
-                for outcome in report.outcomes:
-                    observer.file_done(outcome)
+        allowed = [Path(p).resolve() for p in confine] if confine is not None else None
+        if allowed is not None and not _inside(root, allowed):
+            raise RagError(f"{root} is outside the folders this ingest may read")
+        book = _Run(report, observer)
+        timeout = float(getattr(getattr(self.settings, "ingest", None), "file_timeout", FILE_TIMEOUT))
+        with self.catalog.lock(name), LoaderSandbox(timeout) as sandbox:
+            store = self._open_or_create(name)
             try:
-                self._ingest(index, candidates, report, observer)
-                self._remove_missing(index, root, candidates, report, observer)
+                early: list[FileOutcome] = []
+                candidates = self._discover(root, early, allowed)
+                known = store.files()
+                gone = _missing(known, root, {c.key for c in candidates} | {o.path for o in early})
+                if observer:
+                    observer.started(len(candidates) + len(early) + len(gone))
+                for outcome in early:
+                    book.done(outcome)
+                try:
+                    self._ingest(store, known, candidates, book, sandbox)
+                    for path in gone:
+                        book.done(FileOutcome(known[path].display, "removed", store.remove_file(path)))
+                finally:
+                    store.commit()
             finally:
-                index.commit()
+                store.close()
         report.seconds = time.perf_counter() - start
         logger.info("ingest done index=%s %s", name, report.summary())
         return report
 
     # -- discovery -----------------------------------------------------------------
 
-    def _discover(self, root: Path, report: IngestReport) -> list[_Candidate]:
+    def _discover(self, root: Path, early: list[FileOutcome], allowed: list[Path] | None
+                  ) -> list[_Candidate]:  # fmt: skip
         found: list[_Candidate] = []
         skip = self.settings.indexes_dir.resolve()
-        for path in _walk(root, report):
+        base = root.parent
+        for path in _walk(root, early, allowed):
             if path.is_relative_to(skip):  # never ingest our own indexes
                 continue
+            shown = _relative(path, base)
             if loader_for(path) is None:
-                report.outcomes.append(FileOutcome(str(path), "skipped", reason="unsupported type"))
+                early.append(FileOutcome(shown, "skipped", reason="unsupported type"))
                 continue
             try:
                 st = path.stat()
             except OSError as exc:
-                report.outcomes.append(FileOutcome(str(path), "failed", reason=_os_reason(exc)))
+                early.append(FileOutcome(shown, "failed", reason=_os_reason(exc)))
                 continue
-            found.append(_Candidate(path, str(path), st.st_size, st.st_mtime))
+            if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block the reader
+                early.append(FileOutcome(shown, "skipped", reason="not a regular file"))
+                continue
+            found.append(_Candidate(path, str(path), shown, st.st_size, st.st_mtime))
         return found
 
     # -- ingestion -----------------------------------------------------------------
 
-    def _ingest(
-        self,
-        index: Index,
-        candidates: list[_Candidate],
-        report: IngestReport,
-        observer: IngestObserver | None,
-    ) -> None:
-        known = index.files()
+    def _ingest(self, store: Store, known: dict[str, FileRecord], candidates: list[_Candidate],
+                book: _Run, sandbox: LoaderSandbox) -> None:  # fmt: skip
         pending: list[_Pending] = []
 
-        def done(outcome: FileOutcome) -> None:
-            report.outcomes.append(outcome)
-            if observer:
-                observer.file_done(outcome)
-
         def flush() -> None:
-            for outcome in self._write_pending(index, pending):
-                done(outcome)
-            pending.clear()
+            try:
+                self._write_pending(store, pending, book)
+            finally:
+                pending.clear()
 
         for cand in candidates:
             old = known.get(cand.key)
             if old and old.size == cand.size and old.mtime == cand.mtime:
-                done(FileOutcome(cand.key, "unchanged"))
+                if old.name != cand.name:
+                    store.touch_file(FileRecord(cand.key, old.hash, old.size, old.mtime,
+                                                old.ingested_at, cand.name))  # fmt: skip
+                book.done(FileOutcome(cand.name, "unchanged"))
                 continue
             try:
                 digest = _hash(cand.path)
             except OSError as exc:
-                done(FileOutcome(cand.key, "failed", reason=_os_reason(exc)))
+                book.done(FileOutcome(cand.name, "failed", reason=_os_reason(exc)))
                 continue
-            record = FileRecord(cand.key, digest, cand.size, cand.mtime, time.time())
+            record = FileRecord(cand.key, digest, cand.size, cand.mtime, time.time(), cand.name)
             if old and old.hash == digest:
-                index.touch_file(record)
-                done(FileOutcome(cand.key, "unchanged"))
+                store.touch_file(record)
+                book.done(FileOutcome(cand.name, "unchanged"))
                 continue
             status: Status = "updated" if old else "added"
             try:
-                chunks = self._chunks(cand.path, cand.key)
+                chunks = self._chunks(sandbox, cand)
                 head = _take(chunks, self.large_file_chunks)
                 if len(head) < self.large_file_chunks:
                     if not head:
@@ -208,36 +282,43 @@ class IngestWorker:
                     if sum(len(p.chunks) for p in pending) >= self.settings.embedder.batch_size * 4:
                         flush()
                     continue
-                flush()
-                n = index.replace_file(record, self._embed_stream(head, chunks))
-                done(FileOutcome(cand.key, status, n))
-            except LoaderError as exc:
-                done(FileOutcome(cand.key, "failed", reason=str(exc)))
-            except OSError as exc:
-                done(FileOutcome(cand.key, "failed", reason=_os_reason(exc)))
-            except Exception as exc:  # a third-party parser bug must not end the run
-                logger.exception("unexpected error path=%s", cand.key)
-                done(FileOutcome(cand.key, "failed", reason=f"{type(exc).__name__}: {exc}"))
+            except Exception as exc:
+                book.done(FileOutcome(cand.name, "failed", reason=_reason(exc, cand.name)))
+                continue
+            flush()  # what waits goes first: outcomes stay in file order
+            try:
+                n = store.replace_file(record, self._embed_stream(head, chunks))
+                book.done(FileOutcome(cand.name, status, n))
+            except Exception as exc:
+                book.done(FileOutcome(cand.name, "failed", reason=_reason(exc, cand.name)))
         flush()
 
-    def _chunks(self, path: Path, key: str) -> Iterator[Chunk]:
-        loader = loader_for(path)
-        assert loader is not None
-        return self.chunker.chunks(loader.pages(path), key)
+    def _chunks(self, sandbox: LoaderSandbox, cand: _Candidate) -> Iterator[Chunk]:
+        return self.chunker.chunks(sandbox.pages(cand.path), cand.name)
 
-    def _write_pending(self, index: Index, pending: list[_Pending]) -> list[FileOutcome]:
+    def _write_pending(self, store: Store, pending: list[_Pending], book: _Run) -> None:
+        """Embed the waiting small files together and write each; a failure is reported
+        against the file it belongs to (the batch is tried again file by file)."""
         if not pending:
-            return []
-        texts = [c.text for p in pending for c in p.chunks]
-        vectors = self.embedder.embed(texts)
-        outcomes = []
+            return
+        try:
+            vectors: NDArray[np.float32] | None = self.embedder.embed(
+                [c.text for p in pending for c in p.chunks])
+        except Exception:  # which file? each on its own tells
+            logger.warning("batch embedding failed; embedding its %d files one by one", len(pending))
+            vectors = None
         offset = 0
         for item in pending:
             n = len(item.chunks)
-            index.replace_file(item.record, [(item.chunks, vectors[offset : offset + n])])
+            try:
+                part = (vectors[offset : offset + n] if vectors is not None
+                        else self.embedder.embed([c.text for c in item.chunks]))  # fmt: skip
+                written = store.replace_file(item.record, [(item.chunks, part)])
+                book.done(FileOutcome(item.record.display, item.status, written))
+            except Exception as exc:
+                book.done(FileOutcome(item.record.display, "failed",
+                                      reason=_reason(exc, item.record.display)))  # fmt: skip
             offset += n
-            outcomes.append(FileOutcome(item.record.path, item.status, n))
-        return outcomes
 
     def _embed_stream(
         self, head: list[Chunk], rest: Iterator[Chunk]
@@ -247,75 +328,71 @@ class IngestWorker:
             yield batch, self.embedder.embed([c.text for c in batch])
             batch = _take(rest, self.large_file_chunks)
 
-    def _remove_missing(
-        self,
-        index: Index,
-        root: Path,
-        candidates: list[_Candidate],
-        report: IngestReport,
-        observer: IngestObserver | None,
-    ) -> None:
-        seen = {c.key for c in candidates} | {o.path for o in report.outcomes}
-        prefix = str(root) if root.is_file() else str(root).rstrip("/") + "/"
-        for path in index.files():
-            if (path == str(root) or path.startswith(prefix)) and path not in seen:
-                outcome = FileOutcome(path, "removed", index.remove_file(path))
-                report.outcomes.append(outcome)
-                if observer:
-                    observer.file_done(outcome)
-
     # -- the index -----------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked_index(self, name: str) -> Iterator[Index]:
-        folder = self.catalog.folder(name)
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / ".lock", "w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise IndexLockedError(f"index {name!r} is being ingested by another process") from exc
-            index = self._open_or_create(name)
-            try:
-                yield index
-            finally:
-                index.close()
-
-    def _open_or_create(self, name: str) -> Index:
-        manifest = self.manifest()
+    def _open_or_create(self, name: str) -> Store:
         if not self.catalog.exists(name):
-            return Index.create(self.catalog.folder(name), manifest)
-        index = self.catalog.open(name, embedder=manifest.embedder, dimension=manifest.dimension)
-        built = (index.manifest.chunk_size, index.manifest.chunk_overlap, index.manifest.encoding)
-        if built != (manifest.chunk_size, manifest.chunk_overlap, manifest.encoding):
-            index.close()
-            raise IndexMismatchError(
-                f"index {name!r} was chunked with size={built[0]} overlap={built[1]} "
-                f"encoding={built[2]}; ingest into a new index to use other chunking settings"
-            )
-        return index
+            return self.catalog.create(name, self.manifest())
+        store = self.catalog.open(name)
+        try:
+            kind, model = self._embedder_identity()
+            store.manifest.check_embedder(kind, model)
+            m = store.manifest
+            chunking = self.settings.chunking
+            built = (m.chunk_size, m.chunk_overlap, m.encoding)
+            if built != (chunking.size, chunking.overlap, chunking.encoding):
+                raise IndexMismatchError(
+                    f"index {name!r} was chunked with size={built[0]} overlap={built[1]} "
+                    f"encoding={built[2]}; ingest into a new index to use other chunking settings"
+                )
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _embedder_identity(self) -> tuple[str, str]:
+        """(kind, name) of the embedder, without loading it when it is not loaded yet."""
+        if self._embedder is not None:
+            return _kind(self._embedder), self._embedder.name
+        from rag.embedders import resolve_embedder
+
+        return self.settings.embedder.kind, resolve_embedder(self.settings.embedder.model)[0]
 
     def manifest(self) -> Manifest:
         chunking = self.settings.chunking
+        embedder = self.embedder
         return Manifest(
-            embedder=self.embedder.name,
-            dimension=self.embedder.dimension,
+            embedder_kind=_kind(embedder),
+            embedder=embedder.name,
+            dimension=embedder.dimension,
             chunk_size=chunking.size,
             chunk_overlap=chunking.overlap,
             encoding=chunking.encoding,
-            created_at=time.time(),
         )
 
 
-def _walk(root: Path, report: IngestReport) -> Iterator[Path]:
-    """Files under root, sorted, hidden ones skipped, symlinks followed without looping."""
+def _configured_embedder(settings: Settings) -> Embedder:
+    from rag.embedders import make_embedder
+
+    return make_embedder(settings.embedder)
+
+
+def _kind(embedder: Embedder) -> str:
+    return str(getattr(embedder, "kind", "sentence-transformers"))
+
+
+def _walk(root: Path, early: list[FileOutcome], allowed: list[Path] | None) -> Iterator[Path]:
+    """Files under root, sorted, hidden ones skipped, symlinks followed without looping
+    (and, with `allowed`, never out of those folders)."""
+    base = root.parent
     if root.is_file():
         yield root
         return
     visited: set[tuple[int, int]] = set()
 
     def onerror(exc: OSError) -> None:
-        report.outcomes.append(FileOutcome(str(exc.filename), "failed", reason=_os_reason(exc)))
+        early.append(FileOutcome(_relative(Path(str(exc.filename)), base), "failed",
+                                 reason=_os_reason(exc)))  # fmt: skip
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
         try:
@@ -326,19 +403,54 @@ def _walk(root: Path, report: IngestReport) -> Iterator[Path]:
             dirnames[:] = []
             continue
         visited.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        kept = []
+        for d in sorted(dirnames):
+            if d.startswith("."):
+                continue
+            if allowed is not None and not _inside((Path(dirpath) / d).resolve(), allowed):
+                early.append(FileOutcome(_relative(Path(dirpath) / d, base), "skipped",
+                                         reason="links outside the allowed folders"))  # fmt: skip
+                continue
+            kept.append(d)
+        dirnames[:] = kept
         for name in sorted(filenames):
             if name.startswith("."):
                 continue
             path = Path(dirpath) / name
             if path.is_symlink() and not path.exists():
                 reason = "broken symlink or symlink loop"
-                with contextlib.suppress(OSError, RuntimeError):
+                try:
                     path.resolve(strict=True)
                     reason = "broken symlink"
-                report.outcomes.append(FileOutcome(str(path), "failed", reason=reason))
+                except (OSError, RuntimeError):
+                    pass
+                early.append(FileOutcome(_relative(path, base), "failed", reason=reason))
+                continue
+            if allowed is not None and not _inside(path.resolve(), allowed):
+                early.append(FileOutcome(_relative(path, base), "skipped",
+                                         reason="links outside the allowed folders"))  # fmt: skip
                 continue
             yield path
+
+
+def _missing(known: dict[str, FileRecord], root: Path, present: set[str]) -> list[str]:
+    """Keys of indexed documents under `root` that are no longer there."""
+    if root.is_file():
+        return [p for p in known if p == str(root) and p not in present]
+    prefix = str(root).rstrip("/") + "/"
+    return sorted(p for p in known if p.startswith(prefix) and p not in present)
+
+
+def _inside(path: Path, allowed: Sequence[Path]) -> bool:
+    return any(path == a or path.is_relative_to(a) for a in allowed)
+
+
+def _relative(path: Path, base: Path) -> str:
+    """How clients are shown a document: relative to the folder above the ingested root."""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _take(it: Iterator[Chunk], n: int) -> list[Chunk]:
@@ -356,6 +468,15 @@ def _hash(path: Path) -> str:
         while block := fh.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _reason(exc: Exception, path: str) -> str:
+    if isinstance(exc, LoaderError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return _os_reason(exc)
+    logger.error("unexpected error path=%s", path, exc_info=exc)  # a bug: keep the trace
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _os_reason(exc: OSError) -> str:

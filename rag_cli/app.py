@@ -87,10 +87,10 @@ def config_command(config: ConfigOpt = None, set_: SetOpt = None) -> None:
 @index_app.command("list")
 def index_list(config: ConfigOpt = None, as_json: bool = typer.Option(False, "--json")) -> None:
     """List the indexes with their file and chunk counts."""
-    from rag.index import IndexCatalog
+    from rag.store import make_catalog
 
     settings = settings_from(config, None)
-    catalog = IndexCatalog(settings.indexes_dir)
+    catalog = make_catalog(settings)
     rows = [_index_info(catalog, name) for name in catalog.names()]
     if as_json:
         out.print_json(data=rows)
@@ -112,10 +112,10 @@ def index_info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show one index: files, chunks, embedder, chunking, size on disk, last ingest."""
-    from rag.index import IndexCatalog
+    from rag.store import make_catalog
 
     settings = settings_from(config, None)
-    info = _index_info(IndexCatalog(settings.indexes_dir), name)
+    info = _index_info(make_catalog(settings), name)
     if as_json:
         out.print_json(data=info)
         return
@@ -129,16 +129,16 @@ def index_delete(
     config: ConfigOpt = None,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Delete an index and everything in it."""
-    from rag.index import IndexCatalog
+    """Delete an index and everything in it (refused while an ingest writes to it)."""
+    from rag.store import make_catalog
 
     settings = settings_from(config, None)
-    catalog = IndexCatalog(settings.indexes_dir)
+    catalog = make_catalog(settings)
     if not catalog.exists(name):
         raise fail(f"no index named {name!r} in {settings.indexes_dir}")
     if not yes and not typer.confirm(f"Delete index {name!r}?"):
         raise typer.Exit(1)
-    catalog.delete(name)
+    catalog.delete(name)  # under the index's lock, as an ingest
     out.print(f"deleted index {name!r}")
 
 
@@ -160,7 +160,8 @@ def _index_info(catalog: Any, name: str) -> dict[str, Any]:
             "last_ingest": dt.datetime.fromtimestamp(last).isoformat(timespec="seconds")
             if last
             else None,
-            "path": str(index.folder),
+            "id": index.identity,
+            "path": str(getattr(index, "folder", "")),
         }
     finally:
         index.close()

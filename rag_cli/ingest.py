@@ -15,7 +15,6 @@ from ingest.progress import progress_bar
 from ingest.watch import change_batches
 from ingest.worker import IngestReport, IngestWorker
 from rag.config import Settings
-from rag.embedders import SentenceTransformerEmbedder
 from rag.errors import IndexLockedError, RagError
 from rag_cli.app import (
     EXIT_SOME_FAILED,
@@ -57,8 +56,7 @@ def ingest_command(
     )
     if watch and not path.exists():
         raise RagError(f"nothing to ingest: {path} does not exist")
-    embedder = SentenceTransformerEmbedder(settings.embedder)
-    worker = IngestWorker(settings, embedder)
+    worker = IngestWorker(settings)  # the embedder loads once a file needs embedding
     show_bar = not quiet and not as_json and err.is_terminal
     if watch:
         _watch(worker, path, index, settings, debounce_ms, quiet=quiet, as_json=as_json)
@@ -69,11 +67,12 @@ def ingest_command(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _run(worker: IngestWorker, path: Path, index: str | None, show_bar: bool) -> IngestReport:
+def _run(worker: IngestWorker, path: Path, index: str | None, show_bar: bool,
+         confine: list[Path] | None = None) -> IngestReport:
     if show_bar:
         with progress_bar(err) as observer:
-            return worker.run(path, index, observer)
-    return worker.run(path, index)
+            return worker.run(path, index, observer, confine=confine)
+    return worker.run(path, index, confine=confine)
 
 
 def _watch(
@@ -115,7 +114,8 @@ def _run_when_free(
     waiting = False
     while True:
         try:
-            return _run(worker, path, index, show_bar)
+            # A watched folder is a boundary: links inside it are not followed out of it.
+            return _run(worker, path, index, show_bar, confine=[path])
         except IndexLockedError as exc:
             if not waiting and not quiet:
                 err.print(f"{exc}; waiting for it to end", highlight=False)

@@ -15,7 +15,7 @@ from ingest.worker import IngestWorker
 from rag.config import Settings
 from rag.embedders import SentenceTransformerEmbedder
 from rag.errors import IndexMismatchError
-from rag.index import Index, IndexCatalog
+from rag.store import LocalCatalog as IndexCatalog
 from tests.fakes import write_numbered_text
 from tests.pdfs import blank_pdf, encrypted_pdf, text_pdf
 
@@ -146,8 +146,7 @@ def test_big_text_file_is_ingested_in_bounded_memory(tmp_path: Path) -> None:
 
     index = IndexCatalog(tmp_path / "indexes").open("big", readonly=True)
     try:
-        long_path = str((tmp_path / "big" / "long.txt").resolve())
-        chunks = [c for _, c in index.all_chunks() if c.path == long_path]
+        chunks = [c for _, c in index.all_chunks() if c.path == "big/long.txt"]
         assert len(index.files()) == 2 and index.chunk_count() == len(chunks) + 1
     finally:
         index.close()
@@ -164,9 +163,10 @@ def test_other_embedder_or_chunking_is_refused(
     embedder: SentenceTransformerEmbedder,
 ) -> None:  # fmt: skip
     worker.run(corpus)
-    folder = IndexCatalog(settings.indexes_dir).folder("default")
+    store = IndexCatalog(settings.indexes_dir).open("default", readonly=True)
     with pytest.raises(IndexMismatchError, match="embedder"):
-        Index.open(folder, embedder="other-model", dimension=768)
+        store.manifest.check_embedder("sentence-transformers", "other-model", 768)
+    store.close()
     other = settings.model_copy(update={"chunking": settings.chunking.model_copy(
         update={"size": 90})})  # fmt: skip
     with pytest.raises(IndexMismatchError, match="chunked"):

@@ -1,0 +1,183 @@
+"""Loaders run in a child process, so that a file that makes a parser hang (or crash) is
+stopped and reported, and the ingest goes on with the next file.
+
+    with LoaderSandbox(timeout=120) as sandbox:
+        for page in sandbox.pages(path): ...   # LoaderError when reading takes too long
+
+The child (`python -m ingest.sandbox`) is started on first use and kept for the following
+files; it is killed and started again after a file that ran out of time, crashed it, or
+was abandoned half read. The time limit counts only the time spent waiting for the
+parser, not the time the caller takes to chunk and embed what it already received.
+
+The protocol: one path per line on the child's stdin; on its stdout, for each path, a
+series of length-prefixed pickled `(kind, value)` frames: ("page", Page)..., then ("end",
+None), ("error", reason) or ("oserror", (errno, strerror)).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import select
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from ingest.loaders import Page, loader_for
+from rag.errors import LoaderError
+
+logger = logging.getLogger(__name__)
+
+_HEADER = struct.Struct("!Q")
+_ROOT = Path(__file__).resolve().parent.parent  # where the `ingest` package can be imported
+
+
+class LoaderSandbox:
+    """One child process reading documents, one at a time."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def pages(self, path: Path) -> Iterator[Page]:
+        child = self._start()
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            child.stdin.write(os.fsencode(str(path)) + b"\n")
+            child.stdin.flush()
+        except OSError as exc:
+            self._kill()
+            raise LoaderError("the document reader stopped unexpectedly") from exc
+        deadline = _Budget(self.timeout)
+        finished = False
+        try:
+            while True:
+                kind, value = self._receive(child.stdout, deadline)
+                if kind == "page":
+                    yield value
+                    continue
+                finished = True
+                if kind == "end":
+                    return
+                if kind == "oserror":
+                    raise OSError(*value)
+                raise LoaderError(str(value))
+        finally:
+            if not finished:  # abandoned half read, or stopped: the child is mid-document
+                self._kill()
+
+    def close(self) -> None:
+        child = self._child
+        if child is not None and child.poll() is None and child.stdin is not None:
+            try:
+                child.stdin.close()  # end of input: the child exits by itself
+                child.wait(2)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self._kill()
+
+    def __enter__(self) -> LoaderSandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _receive(self, stream: IO[bytes], budget: _Budget) -> tuple[str, Any]:
+        header = self._read(stream, _HEADER.size, budget)
+        body = self._read(stream, _HEADER.unpack(header)[0], budget)
+        kind, value = pickle.loads(body)  # noqa: S301  (our own child's frames)
+        return str(kind), value
+
+    def _read(self, stream: IO[bytes], n: int, budget: _Budget) -> bytes:
+        parts: list[bytes] = []
+        fd = stream.fileno()
+        while n > 0:
+            with budget:
+                ready, _, _ = select.select([fd], [], [], budget.left())
+            if not ready:
+                self._kill()
+                raise LoaderError(f"reading took longer than {self.timeout:g} s: stopped")
+            data = os.read(fd, min(n, 1 << 20))
+            if not data:
+                self._kill()
+                raise LoaderError("the document's parser crashed")
+            parts.append(data)
+            n -= len(data)
+        return b"".join(parts)
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._child is not None and self._child.poll() is None:
+            return self._child
+        self._kill()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
+        self._child = subprocess.Popen(
+            [sys.executable, "-m", "ingest.sandbox"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
+        )  # fmt: skip
+        return self._child
+
+    def _kill(self) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout):
+            if stream is not None:
+                stream.close()
+
+
+class _Budget:
+    """Seconds left to wait; only the time spent inside `with` counts."""
+
+    def __init__(self, seconds: float) -> None:
+        self.remaining = seconds
+        self._since = 0.0
+
+    def left(self) -> float:
+        return max(0.0, self.remaining)
+
+    def __enter__(self) -> None:
+        self._since = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        self.remaining -= time.monotonic() - self._since
+
+
+def _serve() -> None:
+    """The child: read each path from stdin, write its pages to the original stdout."""
+    out = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # whatever a library prints goes to stderr, not into the frames
+
+    def send(kind: str, value: object) -> None:
+        body = pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(_HEADER.pack(len(body)) + body)
+
+    for line in sys.stdin.buffer:
+        path = Path(os.fsdecode(line.rstrip(b"\n")))
+        try:
+            loader = loader_for(path)
+            if loader is None:
+                raise LoaderError("unsupported type")
+            for page in loader.pages(path):
+                send("page", page)
+            send("end", None)
+        except LoaderError as exc:
+            send("error", str(exc))
+        except OSError as exc:
+            send("oserror", (exc.errno, exc.strerror or str(exc)))
+        except Exception as exc:  # a parser bug: this file's failure, not the run's
+            send("error", f"{type(exc).__name__}: {exc}")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    _serve()

@@ -1,0 +1,179 @@
+"""The store role: a whole named index (documents, chunks, vectors), behind one base class.
+
+    Catalog                the named indexes of one backend: list, open, create, delete, lock
+    Store                  one index: replace/remove a document, search, commit, freshness
+
+`rag.store.open_store(settings, name)` and `rag.store.make_catalog(settings)` pick the
+backend by `store.kind`; nothing else in the code knows which one runs.
+
+Readers see whole committed states only: what a writer changes becomes visible at its
+`commit()`, all at once; until then readers keep finding the previous state.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rag.errors import InvalidRequestError
+from rag.store.manifest import Manifest
+from rag.types import Chunk, Hit
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+INDEX_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
+
+Batches = Iterable[tuple[Sequence[Chunk], "NDArray[np.float32]"]]
+
+
+def check_index_name(name: str) -> str:
+    """An index name valid for every backend (and a safe folder name), or a 400."""
+    if not isinstance(name, str) or not INDEX_NAME.match(name):
+        raise InvalidRequestError(
+            f"invalid index name {name!r}: 1 to 128 letters, digits, '_', '.' or '-', "
+            "not starting with '.'"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One ingested document. `path` is its key (where the ingest read it); `name` is what
+    clients are shown: the path relative to the folder that was ingested."""
+
+    path: str
+    hash: str
+    size: int
+    mtime: float
+    ingested_at: float
+    name: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.name or self.path
+
+
+class Store(ABC):
+    """One named index. Writers change documents and `commit()`; readers `search()` the
+    last committed state and follow new commits by themselves."""
+
+    name: str
+    manifest: Manifest
+    readonly: bool
+
+    @property
+    def identity(self) -> str:
+        """Unique to this index's creation: a deleted and re-created index has another."""
+        return self.manifest.id
+
+    # -- reading -----------------------------------------------------------------
+
+    @abstractmethod
+    def search(self, vector: NDArray[np.float32], k: int) -> list[Hit]:
+        """The k chunks most similar to `vector` (inner product), best first."""
+
+    @abstractmethod
+    def vector(self, chunk_id: int) -> NDArray[np.float32]:
+        """The stored vector of one chunk."""
+
+    @abstractmethod
+    def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        """Chunks by id (ids no longer stored are left out)."""
+
+    @abstractmethod
+    def all_chunks(self) -> Iterator[tuple[int, Chunk]]:
+        """Every chunk, by document then position."""
+
+    @abstractmethod
+    def files(self) -> dict[str, FileRecord]:
+        """Documents by key."""
+
+    @abstractmethod
+    def chunk_count(self) -> int:
+        """Chunks a search can return."""
+
+    @abstractmethod
+    def last_ingest(self) -> float | None:
+        """When a document was last written (epoch seconds)."""
+
+    @abstractmethod
+    def size_on_disk(self) -> int:
+        """Bytes the index takes where it is stored."""
+
+    @property
+    @abstractmethod
+    def generation(self) -> int:
+        """The committed state a reader sees; grows with every commit that changed something."""
+
+    # -- writing -----------------------------------------------------------------
+
+    @abstractmethod
+    def replace_file(self, record: FileRecord, batches: Batches) -> int:
+        """Put one document's chunks in place of its old ones, atomically; returns how many.
+
+        `batches` may be a generator; if it raises, nothing of the document changes."""
+
+    @abstractmethod
+    def remove_file(self, path: str) -> int:
+        """Forget one document; returns how many chunks it had."""
+
+    @abstractmethod
+    def touch_file(self, record: FileRecord) -> None:
+        """Record a new mtime (and name) for a document whose content did not change."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make every change so far visible to readers, all at once."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the store holds open."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Catalog(ABC):
+    """The named indexes of one backend."""
+
+    @abstractmethod
+    def names(self) -> list[str]:
+        """Existing index names, sorted."""
+
+    @abstractmethod
+    def exists(self, name: str) -> bool:
+        """Whether an index of that name exists."""
+
+    @abstractmethod
+    def open(self, name: str, *, readonly: bool = False) -> Store:
+        """Open an existing index (IndexNotFoundError if there is none)."""
+
+    @abstractmethod
+    def create(self, name: str, manifest: Manifest) -> Store:
+        """Create an index (the caller holds its lock)."""
+
+    @abstractmethod
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        """Exclusive right to write to (or delete) one index; IndexLockedError if taken."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None:
+        """Delete an index, under its lock."""
+
+    @abstractmethod
+    def manifest(self, name: str) -> Manifest | None:
+        """The manifest of the index now under that name, or None; cheap to ask."""
+
+    def identity(self, name: str) -> str | None:
+        """The identity of the index now under that name, or None."""
+        manifest = self.manifest(name)
+        return None if manifest is None else manifest.id

@@ -1,0 +1,155 @@
+"""The indexes directory: named index folders, their locks, and readers that follow them."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rag.errors import IndexLockedError, IndexMismatchError, IndexNotFoundError, RagError
+from rag.store.base import Catalog, Store, check_index_name
+from rag.store.local import LocalStore
+from rag.store.manifest import FORMAT_VERSION, Manifest
+from rag.store.vectors import fsync
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+
+
+class LocalCatalog(Catalog):
+    """Index folders under one directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, name: str) -> Path:
+        return self.root / check_index_name(name)
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir()
+                      if not p.name.startswith(".") and (p / MANIFEST).is_file())  # fmt: skip
+
+    def exists(self, name: str) -> bool:
+        return (self.folder(name) / MANIFEST).is_file()
+
+    def open(self, name: str, *, readonly: bool = False) -> LocalStore:
+        folder = self.folder(name)
+        if not (folder / MANIFEST).is_file():
+            known = ", ".join(self.names()) or "none yet"
+            raise IndexNotFoundError(
+                f"no index named {name!r} in {self.root} (indexes: {known}); "
+                "create it with `rag ingest PATH --index NAME`"
+            )
+        return LocalStore(folder, read_manifest(folder), readonly=readonly)
+
+    def create(self, name: str, manifest: Manifest) -> LocalStore:
+        folder = self.folder(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        store = LocalStore(folder, manifest)  # the store first: a manifest means an index
+        _write_json(folder / MANIFEST, manifest.model_dump())
+        return store
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        folder = self.folder(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / LOCK, "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise IndexLockedError(f"index {name!r} is being ingested by another process") from exc
+            yield
+
+    def delete(self, name: str) -> None:
+        folder = self.folder(name)
+        if not (folder / MANIFEST).is_file():
+            raise IndexNotFoundError(f"no index named {name!r} in {self.root}")
+        with self.lock(name):
+            # Renamed away first: from this instant the name is free and readers see it gone.
+            trash = self.root / f".deleted-{name}-{uuid.uuid4().hex[:8]}"
+            os.replace(folder, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def manifest(self, name: str) -> Manifest | None:
+        try:
+            return read_manifest(self.folder(name))
+        except (OSError, ValueError, RagError):
+            return None
+
+
+class StoreReaders:
+    """Read-only stores by name, opened once, reopened when the name stands for another
+    index (deleted, or deleted and created again) and dropped when it is gone."""
+
+    def __init__(self, catalog: Catalog, check: Any = None) -> None:
+        """`check(store)` is called on each newly opened store (e.g. the embedder check)."""
+        self.catalog = catalog
+        self.check = check
+        self._open: dict[str, Store] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Store:
+        with self._lock:
+            current = self.catalog.identity(name)
+            cached = self._open.get(name)
+            if cached is not None and cached.identity == current:
+                return cached
+            if cached is not None:
+                self._open.pop(name)
+                cached.close()
+            store = self.catalog.open(name, readonly=True)
+            try:
+                if self.check is not None:
+                    self.check(store)
+            except BaseException:
+                store.close()
+                raise
+            self._open[name] = store
+            logger.info("index opened name=%s id=%s", name, store.identity)
+            return store
+
+    def loaded(self) -> dict[str, Store]:
+        """The stores open now (none is opened to answer)."""
+        with self._lock:
+            return dict(self._open)
+
+    def close(self) -> None:
+        with self._lock:
+            for store in self._open.values():
+                store.close()
+            self._open.clear()
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise IndexNotFoundError(f"no index at {folder}")
+    data = json.loads(path.read_text())
+    version = data.get("format_version")
+    if version == 1:  # the same files, without an identity: given one by the next writer
+        data = {**data, "format_version": FORMAT_VERSION, "id": f"v1-{folder.name}"}
+    elif version != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index {folder.name!r} has format version {version}, this version reads "
+            f"{FORMAT_VERSION}; re-ingest it"
+        )
+    return Manifest.model_validate(data)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    fsync(tmp)
+    os.replace(tmp, path)

@@ -1,0 +1,250 @@
+"""The SQLite chunk store: documents and chunks (text, metadata, vector), versioned.
+
+Every row records the generation that added it and, once replaced or removed, the one
+that removed it. Writers see the live rows (`removed IS NULL`); a reader sees the rows of
+the last committed generation C (`added <= C AND (removed IS NULL OR removed > C)`), so a
+document being replaced keeps its old chunks for readers until the writer commits. Rows
+removed at or before C are purged by the commit that makes C visible.
+
+    meta(key, value)    generation (last change), committed (what readers see), index_id
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rag.store.base import FileRecord
+from rag.types import Chunk
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    ingested_at REAL NOT NULL,
+    added INTEGER NOT NULL DEFAULT 0,
+    removed INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS files_live_path ON files(path) WHERE removed IS NULL;
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    page_start INTEGER,
+    page_end INTEGER,
+    heading TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    added INTEGER NOT NULL DEFAULT 0,
+    removed INTEGER
+);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('committed', '0');
+"""
+
+# Format 1 stores had no versions: every row was live and the generation was committed.
+_UPGRADE_FROM_1 = """
+ALTER TABLE files ADD COLUMN name TEXT NOT NULL DEFAULT '';
+ALTER TABLE files ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE files ADD COLUMN removed INTEGER;
+ALTER TABLE chunks ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE chunks ADD COLUMN removed INTEGER;
+"""
+
+_CHUNK_COLUMNS = "c.id, c.text, CASE f.name WHEN '' THEN f.path ELSE f.name END, c.ordinal, " \
+                 "c.page_start, c.page_end, c.heading"  # fmt: skip
+
+
+def _visible(alias: str) -> str:
+    """Rows of the view `?` (a generation), or the writer's live rows when it is NULL."""
+    return (f"(({alias}.removed IS NULL AND ?1 IS NULL) OR ({alias}.added <= ?1 AND "
+            f"({alias}.removed IS NULL OR {alias}.removed > ?1)))")  # fmt: skip
+
+
+class ChunkDB:
+    """One SQLite file. `view` is None for a writer (live rows) or the committed
+    generation a reader sees."""
+
+    def __init__(self, path: Path, *, readonly: bool) -> None:
+        self.path = path
+        self.readonly = readonly
+        self.view: int | None = None
+        if readonly:
+            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                      check_same_thread=False)  # fmt: skip
+        else:
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=10000")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(chunks)")}
+        if columns and "added" not in columns:
+            generation = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            self.db.executescript("BEGIN;" + _UPGRADE_FROM_1 + "COMMIT;")
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('committed', ?)", (generation[0],))
+        self.db.executescript(SCHEMA)
+
+    # -- meta --------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def generation(self) -> int:
+        return int(self.meta("generation") or 0)
+
+    @property
+    def committed(self) -> int:
+        return int(self.meta("committed") or 0)
+
+    @contextlib.contextmanager
+    def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction, or a read one: every read inside it sees one snapshot."""
+        self.db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- reading (in the current view) -------------------------------------------------
+
+    def files(self) -> dict[str, FileRecord]:
+        rows = self.db.execute(
+            "SELECT path, hash, size, mtime, ingested_at, name FROM files f "
+            f"WHERE {_visible('f')}", (self.view,)
+        ).fetchall()
+        return {r[0]: FileRecord(*r) for r in rows}
+
+    def chunk_count(self) -> int:
+        row = self.db.execute(f"SELECT COUNT(*) FROM chunks c WHERE {_visible('c')}", (self.view,))
+        return int(row.fetchone()[0])
+
+    def chunk_ids(self) -> NDArray[np.int64]:
+        rows = self.db.execute(f"SELECT id FROM chunks c WHERE {_visible('c')}", (self.view,))
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
+        if not ids:
+            return {}
+        found: dict[int, Chunk] = {}
+        for start in range(0, len(ids), 900):  # SQLite's limit on bound parameters
+            part = [int(i) for i in ids[start : start + 900]]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(
+                f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
+                f"WHERE c.id IN ({marks}) AND {_visible('c').replace('?1', '?')}",
+                [*part, self.view, self.view, self.view],
+            ).fetchall()
+            found.update((r[0], Chunk(r[1], r[2], r[3], r[4], r[5], r[6])) for r in rows)
+        return found
+
+    def all_chunks(self) -> Iterator[tuple[int, Chunk]]:
+        rows = self.db.execute(
+            f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"WHERE {_visible('c')} ORDER BY f.path, c.ordinal", (self.view,)
+        ).fetchall()
+        for r in rows:
+            yield r[0], Chunk(r[1], r[2], r[3], r[4], r[5], r[6])
+
+    def vectors(self, dimension: int, *, newer_than: int | None = None
+                ) -> Iterator[tuple[list[int], NDArray[np.float32]]]:  # fmt: skip
+        """Stored vectors of the view, in batches (only rows added after a generation)."""
+        sql = f"SELECT id, vector FROM chunks c WHERE {_visible('c')}"
+        args: list[int | None] = [self.view]
+        if newer_than is not None:
+            sql += " AND c.added > ?2"
+            args.append(newer_than)
+        cur = self.db.execute(sql + " ORDER BY id", args)
+        while rows := cur.fetchmany(4096):
+            mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+            yield [r[0] for r in rows], mat.reshape(len(rows), dimension)
+
+    def last_ingest(self) -> float | None:
+        row = self.db.execute(f"SELECT MAX(ingested_at) FROM files f WHERE {_visible('f')}",
+                              (self.view,)).fetchone()  # fmt: skip
+        return None if row[0] is None else float(row[0])
+
+    # -- writing (live rows, inside a transaction) -------------------------------------
+
+    def bump(self) -> int:
+        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+        return self.generation
+
+    def delete_file(self, path: str, generation: int) -> list[int]:
+        """Retire a document's live rows at `generation`; the ids of its chunks.
+
+        Rows no reader can see yet (added after the last commit) are deleted outright."""
+        row = self.db.execute("SELECT id, added FROM files WHERE path=? AND removed IS NULL",
+                              (path,)).fetchone()  # fmt: skip
+        if row is None:
+            return []
+        file_id, added = row
+        ids = [r[0] for r in self.db.execute(
+            "SELECT id FROM chunks WHERE file_id=? AND removed IS NULL", (file_id,))]  # fmt: skip
+        if added > self.committed:
+            self.db.execute("DELETE FROM chunks WHERE file_id=?", (file_id,))
+            self.db.execute("DELETE FROM files WHERE id=?", (file_id,))
+        else:
+            self.db.execute("UPDATE chunks SET removed=? WHERE file_id=? AND removed IS NULL",
+                            (generation, file_id))  # fmt: skip
+            self.db.execute("UPDATE files SET removed=? WHERE id=?", (generation, file_id))
+        return ids
+
+    def insert_file(self, record: FileRecord, generation: int) -> int:
+        cur = self.db.execute(
+            "INSERT INTO files (path, name, hash, size, mtime, ingested_at, added) "
+            "VALUES (?,?,?,?,?,?,?)",
+            (record.path, record.name, record.hash, record.size, record.mtime,
+             record.ingested_at, generation),
+        )  # fmt: skip
+        return int(cur.lastrowid or 0)
+
+    def insert_chunks(self, file_id: int, chunks: Sequence[Chunk], vectors: NDArray[np.float32],
+                      generation: int) -> NDArray[np.int64]:  # fmt: skip
+        ids = np.empty(len(chunks), dtype=np.int64)
+        for n, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+            cur = self.db.execute(
+                "INSERT INTO chunks (file_id, ordinal, text, page_start, page_end, heading,"
+                " vector, added) VALUES (?,?,?,?,?,?,?,?)",
+                (file_id, chunk.ordinal, chunk.text, chunk.page_start, chunk.page_end,
+                 chunk.heading, vector.tobytes(), generation),
+            )  # fmt: skip
+            ids[n] = int(cur.lastrowid or 0)
+        return ids
+
+    def touch_file(self, record: FileRecord) -> None:
+        self.db.execute("UPDATE files SET mtime=?, name=? WHERE path=? AND removed IS NULL",
+                        (record.mtime, record.name, record.path))  # fmt: skip
+
+    def publish(self, generation: int) -> None:
+        """Make `generation` the committed one and purge rows no reader needs any more."""
+        self.set_meta("committed", str(generation))
+        self.db.execute("DELETE FROM chunks WHERE removed IS NOT NULL AND removed <= ?", (generation,))
+        self.db.execute("DELETE FROM files WHERE removed IS NOT NULL AND removed <= ?", (generation,))
