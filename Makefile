@@ -14,6 +14,10 @@ setup: $(STAMP)
 # torch first, pinned to the CPU build, so nothing pulls a multi-GB CUDA build.
 # llama-cpp-python builds from source once (several minutes); pip caches the wheel.
 $(STAMP): pyproject.toml
+	@# OCR (ingest.ocr) and its tests: Tesseract with English and French data, if missing
+	command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx fra \
+		&& tesseract --list-langs 2>/dev/null | grep -qx eng \
+		|| { apt-get update -q && apt-get install -y -q tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0

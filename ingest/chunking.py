@@ -3,6 +3,14 @@
 Sizes are counted in tiktoken tokens; on top of that, no chunk may hold more tokens
 than the embedder reads (all-MiniLM-L6-v2 reads 256 word pieces and drops the rest),
 counted with the embedder's own tokenizer, so nothing is silently lost at embedding.
+A `size` larger than that window is refused (ConfigError): chunks could never reach it,
+and the index would record a size it does not have.
+
+Each unit of text (a paragraph, else a sentence, else a run of words) is counted once
+with each tokenizer, and chunks are packed by adding those counts, so chunking time grows
+linearly with the document. Only Markdown pages (`Page.markdown`) have headings; a
+heading never makes a chunk alone. A Markdown table is kept whole in one chunk when it
+fits, else cut between rows, each piece starting with the table's header row.
 """
 
 from __future__ import annotations
@@ -11,22 +19,26 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from ingest.loaders import Page
+from ingest.loaders.base import Page
+from rag.errors import ConfigError
 from rag.types import Chunk
 from rag.util import get_encoding
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _SENTENCE = re.compile(r"(?<=[.!?。！？])[\"'»”)\]]*\s+|\n")
+_TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 
 
 @dataclass
 class _Unit:
     text: str
-    tokens: int
+    tokens: int  # tiktoken tokens
+    pieces: int  # embedder tokens, special tokens left out
     page: int | None
     heading: str
     starts_section: bool = False
+    is_heading: bool = False
     sep: str = "\n\n"  # what joins it to the unit before: a paragraph break or a space
 
 
@@ -34,7 +46,7 @@ class Chunker:
     """Packs a document's pages into chunks of at most `size` tokens.
 
     `limit` counts a text's tokens as the embedder reads it (special tokens included);
-    `max_limit` is the most it may be.
+    `max_limit` is the most it may be. A `size` above `max_limit` raises ConfigError.
     """
 
     def __init__(
@@ -48,11 +60,22 @@ class Chunker:
     ) -> None:
         if overlap >= size:
             raise ValueError(f"chunk overlap ({overlap}) must be smaller than size ({size})")
+        if limit is not None and max_limit is not None and size > max_limit:
+            raise ConfigError(
+                f"chunking.size={size} is larger than the embedder's window of {max_limit} "
+                f"tokens: chunks could never be that long; use chunking.size <= {max_limit}"
+            )
         self.size = size
         self.overlap = overlap
         self._encoding = get_encoding(encoding)
-        self._limit = limit
+        self._limit = limit if max_limit is not None else None
         self._max_limit = max_limit
+        self._specials = limit("") if self._limit is not None and limit is not None else 0
+
+    @property
+    def effective_size(self) -> int:
+        """The most tiktoken tokens a chunk holds: `size` (a larger one is refused)."""
+        return self.size
 
     def count(self, text: str) -> int:
         return len(self._encoding.encode(text, disallowed_special=()))
@@ -62,86 +85,188 @@ class Chunker:
         ordinal = 0
         window: list[_Unit] = []
         for unit in self._units(pages):
-            if window and (unit.starts_section or self._too_big(window, unit)):
+            if not unit.text:
+                continue
+            if window and _headings_only(window) and not unit.starts_section:
+                if self._too_big(window, unit):  # rare: the units were cut to leave room
+                    first, unit = self._split_after(window, unit)
+                    window.append(first)
+                    yield self._make(window, path, ordinal)
+                    ordinal += 1
+                    window = []
+            elif (window and not _headings_only(window)  # headings in a row stay together
+                  and (unit.starts_section or self._too_big(window, unit))):  # fmt: skip
                 yield self._make(window, path, ordinal)
                 ordinal += 1
                 window = [] if unit.starts_section else self._overlap(window)
                 while window and self._too_big(window, unit):
                     window.pop(0)
-            window.append(unit)
-        if window and any(u.text.strip() for u in window):
+            if unit.text:
+                window.append(unit)
+        if window and not _headings_only(window):
             yield self._make(window, path, ordinal)
 
     # -- splitting ---------------------------------------------------------------
 
     def _units(self, pages: Iterable[Page]) -> Iterator[_Unit]:
-        """Paragraphs, or the sentences or word runs of a paragraph too big to keep whole."""
+        """Paragraphs, or the sentences or word runs of a paragraph too big to keep whole.
+
+        The first block after headings is cut to leave them room, as they go in its chunk.
+        """
         headings: list[str] = []
+        room = (0, 0)  # tokens and embedder tokens of the headings just before
         for page in pages:
             for block in _PARAGRAPH.split(page.text):
                 block = block.strip()
                 if not block:
                     continue
-                starts = False
-                match = _HEADING.match(block.split("\n", 1)[0])
+                match = _HEADING.match(block.split("\n", 1)[0]) if page.markdown else None
                 if match:
                     level = len(match.group(1))
                     headings = headings[: level - 1] + [match.group(2)]
-                    starts = True
+                    first, _, rest = block.partition("\n")
+                    unit = self._unit(first, page.number, " > ".join(headings), starts_section=True,
+                                      is_heading=True)  # fmt: skip
+                    room = (room[0] + unit.tokens + 1, room[1] + unit.pieces)
+                    yield unit
+                    if not rest.strip():
+                        continue
+                    block = rest.strip()
                 heading = " > ".join(headings)
-                for i, piece in enumerate(self._fit(block)):
-                    yield _Unit(piece, self.count(piece), page.number, heading,
-                                starts and i == 0, "\n\n" if i == 0 else " ")  # fmt: skip
+                lines = block.split("\n")
+                if len(lines) >= 2 and lines[0].startswith("|") and _TABLE_SEPARATOR.match(lines[1]):
+                    yield from self._table(lines, page.number, heading, room)
+                else:
+                    for i, piece in enumerate(self._fit(block, room)):
+                        yield self._unit(piece, page.number, heading, sep="\n\n" if i == 0 else " ")
+                room = (0, 0)
 
-    def _fit(self, text: str) -> list[str]:
-        if self._fits(text):
+    def _unit(self, text: str, page: int | None, heading: str, *, starts_section: bool = False,
+              is_heading: bool = False, sep: str = "\n\n") -> _Unit:  # fmt: skip
+        return _Unit(text, self.count(text), self._pieces(text), page, heading, starts_section,
+                     is_heading, sep)  # fmt: skip
+
+    def _pieces(self, text: str) -> int:
+        return self._limit(text) - self._specials if self._limit is not None else 0
+
+    def _fits(self, tokens: int, pieces: int, room: tuple[int, int] = (0, 0)) -> bool:
+        """Whether that many tokens fit a chunk, less `room` (tokens, embedder tokens)."""
+        if tokens > self.size - room[0]:
+            return False
+        if self._max_limit is None or self._limit is None:
+            return True
+        return pieces + room[1] + self._specials <= self._max_limit
+
+    def _fit(self, text: str, room: tuple[int, int] = (0, 0)) -> list[str]:
+        """The text whole if it fits, else its sentences (each counted once), else words."""
+        if self._fits(self.count(text), self._pieces(text), room):
             return [text]
-        sentences = [s for s in _SENTENCE.split(text) if s.strip()]
+        sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
         if len(sentences) > 1:
-            return [p for s in sentences for p in self._fit(s.strip())]
-        return self._split_words(text)
+            return [p for s in sentences for p in self._fit(s, room)]
+        return self._split_words(text, room)
 
-    def _split_words(self, text: str) -> list[str]:
+    def _split_words(self, text: str, room: tuple[int, int] = (0, 0)) -> list[str]:
         """A run of text with no sentence boundary, cut between words (or inside one)."""
         pieces: list[str] = []
         current: list[str] = []
+        tokens = count = 0
         for word in text.split():
-            if not self._fits(word):
-                pieces.extend(self._split_tokens(word))
+            w_tokens, w_pieces = self.count(" " + word), self._pieces(word)
+            if not self._fits(w_tokens, w_pieces, room):
+                if current:
+                    pieces.append(" ".join(current))
+                    current, tokens, count = [], 0, 0
+                pieces.extend(self._split_tokens(word, room))
                 continue
-            if current and not self._fits(" ".join([*current, word])):
+            if current and not self._fits(tokens + w_tokens, count + w_pieces, room):
                 pieces.append(" ".join(current))
-                current = []
+                current, tokens, count = [], 0, 0
             current.append(word)
+            tokens += w_tokens
+            count += w_pieces
         if current:
             pieces.append(" ".join(current))
         return pieces
 
-    def _split_tokens(self, word: str) -> list[str]:
+    def _split_tokens(self, word: str, room: tuple[int, int] = (0, 0)) -> list[str]:
         ids = self._encoding.encode(word, disallowed_special=())
-        step = max(1, self.size // 2)
-        return [self._encoding.decode(ids[i : i + step]) for i in range(0, len(ids), step)]
+        step = max(1, (self.size - room[0]) // 2)
+        while True:
+            parts = [self._encoding.decode(ids[i : i + step]) for i in range(0, len(ids), step)]
+            if step == 1 or all(self._fits(0, self._pieces(p), room) for p in parts):
+                return parts
+            step //= 2
 
-    def _fits(self, text: str) -> bool:
-        if self.count(text) > self.size:
-            return False
-        return self._limit is None or self._max_limit is None or self._limit(text) <= self._max_limit
+    def _table(
+        self, lines: list[str], page: int | None, heading: str, room: tuple[int, int]
+    ) -> Iterator[_Unit]:
+        """A table whole, or pieces of whole rows each led by the header and separator."""
+        whole = "\n".join(lines)
+        table = self._unit(whole, page, heading)
+        if self._fits(table.tokens, table.pieces, room):
+            yield table
+            return
+        head = "\n".join(lines[:2])
+        head_tokens, head_pieces = self.count(head) + 1 + room[0], self._pieces(head) + room[1]
+        rows: list[str] = []
+        tokens, pieces = head_tokens, head_pieces
+        for row in lines[2:]:
+            r_tokens, r_pieces = self.count(row) + 1, self._pieces(row)
+            if not self._fits(head_tokens + r_tokens, head_pieces + r_pieces):
+                # a row too long for any chunk: its words, after the rows so far
+                if rows:
+                    yield self._unit("\n".join([head, *rows]), page, heading)
+                    rows, tokens, pieces = [], head_tokens, head_pieces
+                for text in self._split_words(row):
+                    yield self._unit(text, page, heading)
+                continue
+            if rows and not self._fits(tokens + r_tokens, pieces + r_pieces):
+                yield _Unit("\n".join([head, *rows]), tokens - room[0], pieces - room[1], page, heading)
+                rows, tokens, pieces = [], head_tokens, head_pieces
+                room = (0, 0)  # only the first piece follows the headings
+                head_tokens, head_pieces = self.count(head) + 1, self._pieces(head)
+                tokens, pieces = head_tokens, head_pieces
+            rows.append(row)
+            tokens += r_tokens
+            pieces += r_pieces
+        if rows:
+            yield _Unit("\n".join([head, *rows]), tokens - room[0], pieces - room[1], page, heading)
+
+    def _split_after(self, window: list[_Unit], unit: _Unit) -> tuple[_Unit, _Unit]:
+        """`unit` cut in two: a first part that fits after the headings, and the rest."""
+        used = sum(u.tokens + 1 for u in window)
+        words = unit.text.split(" ")
+        first: list[str] = []
+        tokens = pieces = 0
+        pieces_used = sum(u.pieces for u in window)
+        for word in words:
+            w_tokens, w_pieces = self.count(" " + word), self._pieces(word)
+            if first and not self._fits(used + tokens + w_tokens, pieces_used + pieces + w_pieces):
+                break
+            first.append(word)
+            tokens += w_tokens
+            pieces += w_pieces
+        head, tail = " ".join(first), " ".join(words[len(first) :])
+        if not tail:
+            return self._unit(head, unit.page, unit.heading), self._unit("", unit.page, unit.heading, sep="")
+        return (
+            self._unit(head, unit.page, unit.heading, sep=unit.sep),
+            self._unit(tail, unit.page, unit.heading, sep=" "),
+        )
 
     # -- packing -----------------------------------------------------------------
 
     def _too_big(self, window: list[_Unit], unit: _Unit) -> bool:
         tokens = sum(u.tokens + 1 for u in window) + unit.tokens
-        if tokens > self.size:
-            return True
-        if self._limit is None or self._max_limit is None:
-            return False
-        return self._limit(_join([*window, unit])) > self._max_limit
+        pieces = sum(u.pieces for u in window) + unit.pieces
+        return not self._fits(tokens, pieces)
 
     def _overlap(self, window: list[_Unit]) -> list[_Unit]:
         kept: list[_Unit] = []
         total = 0
         for unit in reversed(window):
-            if total + unit.tokens > self.overlap:
+            if total + unit.tokens > self.overlap or unit.is_heading:
                 break
             kept.insert(0, unit)
             total += unit.tokens
@@ -160,5 +285,10 @@ class Chunker:
         )
 
 
+def _headings_only(window: list[_Unit]) -> bool:
+    return all(u.is_heading or not u.text for u in window)
+
+
 def _join(units: list[_Unit]) -> str:
-    return "".join((u.sep if i else "") + u.text for i, u in enumerate(units))
+    filled = [u for u in units if u.text]
+    return "".join((u.sep if i else "") + u.text for i, u in enumerate(filled))

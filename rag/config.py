@@ -90,6 +90,31 @@ class ChunkingSettings(_Group):
         return self
 
 
+class IngestSettings(_Group):
+    ocr: bool = Field(
+        False,
+        description="Read pages that have no text layer (scans) with Tesseract OCR; off, such "
+        "pages are reported as needing OCR. Needs the tesseract-ocr Debian package.",
+    )
+    ocr_languages: list[str] = Field(
+        default_factory=lambda: ["eng", "fra"],
+        description="Tesseract languages for OCR (installed tessdata names, e.g. eng, fra).",
+    )
+    pdf_tables: bool = Field(
+        True, description="Find ruled tables in PDF pages (pdfplumber) and keep them as tables."
+    )
+    pdf_table_seconds: float = Field(
+        10.0, gt=0,
+        description="Most seconds spent looking for tables in one PDF; past it, the rest of "
+        "that PDF is read as text only.",
+    )
+    file_timeout: float = Field(
+        300.0, gt=0,
+        description="Most seconds spent reading one file; a parser that takes longer is "
+        "stopped and the file reported as failed.",
+    )
+
+
 class RetrievalSettings(_Group):
     mode: Literal["dense"] = Field(
         "dense", description="Retriever: 'dense' searches the index by the question's embedding."
@@ -148,6 +173,7 @@ class Settings(BaseSettings):
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)  # type: ignore[arg-type]
     llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)  # type: ignore[arg-type]
+    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
     server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
 

@@ -1,4 +1,4 @@
-"""Tiny PDFs made on the fly: text pages, no-text pages, encrypted ones."""
+"""Tiny PDFs made on the fly: text pages, ruled tables, scans, no-text pages, encrypted ones."""
 
 from __future__ import annotations
 
@@ -6,20 +6,55 @@ from pathlib import Path
 
 
 def text_pdf(path: Path, pages: list[str]) -> Path:
-    """A valid PDF with one line of Helvetica text per page."""
+    """A valid PDF of Helvetica text (WinAnsi, so accents work), one line per line of text."""
+    contents = []
+    for text in pages:
+        lines = [f"({_escape(line)}) Tj 0 -16 Td" for line in text.split("\n")]
+        contents.append(f"BT /F1 12 Tf 72 720 Td {' '.join(lines)} ET")
+    return _pdf(path, contents)
+
+
+def table_pdf(path: Path, intro: str, rows: list[list[str]], outro: str) -> Path:
+    """A page with a line of text, a table ruled on every side of every cell, and another line."""
+    ops = [f"BT /F1 12 Tf 72 740 Td ({_escape(intro)}) Tj ET"]
+    width, height, top, left = 120, 20, 700, 72
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            x, y = left + c * width, top - (r + 1) * height
+            ops.append(f"{x} {y} {width} {height} re S")
+            ops.append(f"BT /F1 10 Tf {x + 4} {y + 6} Td ({_escape(cell)}) Tj ET")
+    ops.append(f"BT /F1 12 Tf 72 {top - (len(rows) + 2) * height} Td ({_escape(outro)}) Tj ET")
+    return _pdf(path, ["\n".join(ops)])
+
+
+def scan_pdf(path: Path, lines: list[str]) -> Path:
+    """A page that is only an image of text (no text layer), as a scanner makes it."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (1700, 2200), 255)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=56)
+    for i, line in enumerate(lines):
+        draw.text((150, 200 + i * 110), line, fill=0, font=font)
+    image.save(path, "PDF", resolution=200)
+    return path
+
+
+def _pdf(path: Path, contents: list[str]) -> Path:
+    pages = contents
     objects: list[bytes] = []
     kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(len(pages)))
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
     font_id = 3 + 2 * len(pages)
     for i, text in enumerate(pages):
-        content = f"BT /F1 12 Tf 72 720 Td ({_escape(text)}) Tj ET".encode("latin-1")
+        content = text.encode("cp1252")
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
             f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
