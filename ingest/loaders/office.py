@@ -157,7 +157,7 @@ def _sheets(document: Any) -> Iterator[Page]:
 
 def _odf_rows(table: Any) -> list[list[str]]:
     from odf import teletype
-    from odf.table import TableCell, TableRow
+    from odf.table import TableRow
 
     rows: list[list[str]] = []
     for row in table.getElementsByType(TableRow):
@@ -165,9 +165,8 @@ def _odf_rows(table: Any) -> list[list[str]]:
         for cell in row.childNodes:
             if cell.qname[1] not in ("table-cell", "covered-table-cell"):
                 continue
-            text = teletype.extractText(cell).strip() if isinstance(cell, TableCell) else ""
-            repeat = int(cell.getAttribute("numbercolumnsrepeated") or 1) if cell.qname[1] == \
-                "table-cell" else 1  # fmt: skip
+            text = teletype.extractText(cell).strip()
+            repeat = int(cell.getAttribute("numbercolumnsrepeated") or 1)
             cells.extend([text] * min(repeat, MAX_REPEAT))
         repeat = int(row.getAttribute("numberrowsrepeated") or 1)
         rows.extend([cells] * (min(repeat, MAX_REPEAT) if any(cells) else 1))

@@ -40,7 +40,7 @@ _LIGATURES = {"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl",
 _LIGATURE = re.compile("[" + "".join(_LIGATURES) + "]")
 # PDFium marks a hyphen it found at a line end with U+0002; a soft hyphen is never shown.
 _MARKED_BREAK = re.compile(r"\x02[ \t]*(?:\r?\n[ \t]*)?|\u00ad(?:[ \t]*\r?\n[ \t]*)?")
-_LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011][ \t]*\r?\n[ \t]*(?=[^\W\d_]*[a-zà-öø-ÿ])")
+_LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011][ \t]*\r?\n[ \t]*(?=[a-zà-öø-ÿ])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DIGITS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
