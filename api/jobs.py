@@ -200,7 +200,10 @@ class JobRunner:
         deadline = time.monotonic() + self.lock_wait
         while True:
             try:
-                return worker.run(job.root, job.index, observer)
+                # Never out of the allowed folders, whatever links lie inside them.
+                confine = (self.settings.server.ingest_roots if job.source.get("type") == "path"
+                           else [job.root])  # fmt: skip
+                return worker.run(job.root, job.index, observer, confine=confine)
             except IndexLockedError as exc:
                 if time.monotonic() >= deadline:
                     raise IndexLockedError(f"{exc}; waited {self.lock_wait:g}s, retry later") from exc

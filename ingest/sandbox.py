@@ -10,8 +10,8 @@ was abandoned half read. The time limit counts only the time spent waiting for t
 parser, not the time the caller takes to chunk and embed what it already received.
 
 The protocol: one path per line on the child's stdin; on its stdout, for each path, a
-series of length-prefixed pickled `(kind, value)` frames: ("page", Page)..., then ("end",
-None), ("error", reason) or ("oserror", (errno, strerror)).
+series of length-prefixed pickled `(kind, value)` frames (the first, once started:
+("ready", None)): ("page", Page)..., then ("end", None), ("error", reason) or ("oserror", (errno, strerror)).
 """
 
 from __future__ import annotations
@@ -29,19 +29,22 @@ from pathlib import Path
 from typing import IO, Any
 
 from ingest.loaders import Page, loader_for
+from rag.config import IngestSettings
 from rag.errors import LoaderError
 
 logger = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("!Q")
+_OPTIONS_ENV = "INGEST_SANDBOX_OPTIONS"  # the ingest settings, as JSON, for the child
 _ROOT = Path(__file__).resolve().parent.parent  # where the `ingest` package can be imported
 
 
 class LoaderSandbox:
     """One child process reading documents, one at a time."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, options: IngestSettings | None = None) -> None:
         self.timeout = timeout
+        self.options = options
         self._child: subprocess.Popen[bytes] | None = None
 
     def pages(self, path: Path) -> Iterator[Page]:
@@ -116,10 +119,18 @@ class LoaderSandbox:
         self._kill()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
+        if self.options is not None:
+            env[_OPTIONS_ENV] = self.options.model_dump_json()
         self._child = subprocess.Popen(
             [sys.executable, "-m", "ingest.sandbox"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
         )  # fmt: skip
+        assert self._child.stdout is not None
+        # Starting Python and importing the parsers is not the file's time: wait for it apart.
+        kind, _ = self._receive(self._child.stdout, _Budget(max(60.0, self.timeout)))
+        if kind != "ready":
+            self._kill()
+            raise LoaderError("the document reader did not start")
         return self._child
 
     def _kill(self) -> None:
@@ -160,10 +171,13 @@ def _serve() -> None:
         body = pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL)
         out.write(_HEADER.pack(len(body)) + body)
 
+    raw = os.environ.pop(_OPTIONS_ENV, "")
+    options = IngestSettings.model_validate_json(raw) if raw else None
+    send("ready", None)
     for line in sys.stdin.buffer:
         path = Path(os.fsdecode(line.rstrip(b"\n")))
         try:
-            loader = loader_for(path)
+            loader = loader_for(path, options)
             if loader is None:
                 raise LoaderError("unsupported type")
             for page in loader.pages(path):

@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 Status = Literal["added", "updated", "unchanged", "removed", "skipped", "failed"]
 STATUSES: tuple[Status, ...] = ("added", "updated", "unchanged", "removed", "skipped", "failed")
 LARGE_FILE_CHUNKS = 1024  # a document with more chunks is embedded and written as it streams
-FILE_TIMEOUT = 300.0  # seconds a parser may take on one file, unless settings say otherwise
 
 
 @dataclass
@@ -192,8 +191,8 @@ class IngestWorker:
         if allowed is not None and not _inside(root, allowed):
             raise RagError(f"{root} is outside the folders this ingest may read")
         book = _Run(report, observer)
-        timeout = float(getattr(getattr(self.settings, "ingest", None), "file_timeout", FILE_TIMEOUT))
-        with self.catalog.lock(name), LoaderSandbox(timeout) as sandbox:
+        options = self.settings.ingest
+        with self.catalog.lock(name), LoaderSandbox(options.file_timeout, options) as sandbox:
             store = self._open_or_create(name)
             try:
                 early: list[FileOutcome] = []

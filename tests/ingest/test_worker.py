@@ -7,16 +7,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ingest.worker import IngestWorker
+from ingest.worker import FileOutcome, IngestWorker
 from rag.config import Settings
 from rag.embedders import SentenceTransformerEmbedder
-from rag.errors import IndexMismatchError
+from rag.errors import IndexMismatchError, RagError
 from rag.store import LocalCatalog as IndexCatalog
-from tests.fakes import write_numbered_text
+from tests.fakes import HashEmbedder, write_numbered_text
 from tests.pdfs import blank_pdf, encrypted_pdf, text_pdf
 
 
@@ -231,3 +233,143 @@ def test_sigkill_at_any_moment_then_rerun_equals_clean_run(
     assert chunk_texts(killed) == chunk_texts(clean)
     assert len(expected) > len(chunk_texts(clean))  # three documents shrank meanwhile
     assert json.loads((killed.indexes_dir / "default" / "manifest.json").read_text())["dimension"]
+
+
+# -- book-keeping ----------------------------------------------------------------------
+
+
+class PoisonEmbedder(HashEmbedder):
+    """Fails on any batch holding the word POISON."""
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        if any("POISON" in t for t in texts):
+            raise RuntimeError("cannot embed this")
+        return super().embed(texts)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.done: list[str] = []
+
+    def started(self, files: int) -> None:
+        self.total = files
+
+    def file_done(self, outcome: FileOutcome) -> None:
+        self.done.append(outcome.path)
+
+
+def test_ingesting_one_file_removes_nothing_else(settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "data.json").write_text('{"note": "the json file"}')
+    (docs / "data.jsonl").write_text('{"note": "the jsonl file"}\n')
+    (docs / "data").mkdir()
+    (docs / "data" / "inner.txt").write_text("A file in a folder named like the file.")
+    worker = IngestWorker(settings, HashEmbedder())
+    assert worker.run(docs).count("added") == 3
+    report = worker.run(docs / "data.json")
+    assert report.count("removed") == 0 and report.count("unchanged") == 1
+    (docs / "data.json").unlink()
+    report = worker.run(docs / "data")  # a folder: only what is under it
+    assert report.count("removed") == 0
+    assert len(IndexCatalog(settings.indexes_dir).open("default", readonly=True).files()) == 3
+    report = worker.run(docs)
+    assert [Path(o.path).name for o in report.outcomes if o.status == "removed"] == ["data.json"]
+
+
+def test_a_failing_batch_is_reported_against_its_file_once(settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(6):
+        (docs / f"f{i}.txt").write_text(f"File {i} is fine." if i != 3 else "POISON inside.")
+    big = "\n\n".join(f"Paragraph {j} of a long file that streams." for j in range(400))
+    (docs / "g_big.txt").write_text(big)  # streamed: flushes what waits before it
+    worker = IngestWorker(settings, PoisonEmbedder())
+    worker.large_file_chunks = 8
+    recorder = Recorder()
+    report = worker.run(docs, observer=recorder)
+    paths = [o.path for o in report.outcomes]
+    assert len(paths) == len(set(paths)) == 7  # each file once
+    assert [o.path for o in report.outcomes if o.status == "failed"] == ["docs/f3.txt"]
+    assert "cannot embed" in next(o.reason for o in report.outcomes if o.status == "failed")
+    assert report.count("added") == 6
+    assert recorder.total == len(recorder.done) == 7
+
+
+def test_progress_never_passes_its_total(settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(5):
+        (docs / f"f{i}.txt").write_text(f"File {i}.")
+    (docs / "tool.exe").write_bytes(b"MZ")
+    worker = IngestWorker(settings, HashEmbedder())
+    worker.run(docs)
+    for i in range(3):
+        (docs / f"f{i}.txt").unlink()
+    recorder = Recorder()
+    report = worker.run(docs, observer=recorder)
+    assert report.count("removed") == 3
+    assert recorder.total == len(recorder.done) == 6
+
+
+def test_unchanged_tree_loads_no_model_and_is_quick(
+    settings: Settings, tmp_path: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(300):
+        (docs / f"f{i:03d}.txt").write_text(f"File number {i} of many.")
+    IngestWorker(settings, embedder).run(docs)
+
+    def no_model() -> SentenceTransformerEmbedder:
+        raise AssertionError("the embedder was loaded")
+
+    worker = IngestWorker(settings, no_model)
+    t0 = time.perf_counter()
+    report = worker.run(docs)
+    assert time.perf_counter() - t0 < 1.0
+    assert report.count("unchanged") == 300 and not worker.embedder_loaded
+
+
+# -- confinement and hostile files -------------------------------------------------------
+
+
+def test_links_out_of_the_allowed_folder_are_not_followed(settings: Settings, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "passwords.txt").write_text("The root password is hunter2.")
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ok.txt").write_text("A public note.")
+    (root / "leak.txt").symlink_to(secret / "passwords.txt")
+    (root / "dir").symlink_to(secret)
+    (root / "inside.txt").symlink_to(root / "ok.txt")  # a link that stays inside is fine
+    worker = IngestWorker(settings, HashEmbedder())
+    report = worker.run(root, confine=[root])
+    skipped = {o.path: o.reason for o in report.outcomes if o.status == "skipped"}
+    assert set(skipped) == {"root/leak.txt", "root/dir"}
+    assert all("outside" in r for r in skipped.values())
+    texts = [c.text for _, c in IndexCatalog(settings.indexes_dir).open("default").all_chunks()]
+    assert not any("hunter2" in t for t in texts) and any("public" in t for t in texts)
+    with pytest.raises(RagError, match="outside"):
+        worker.run(secret, confine=[root])
+
+
+def test_a_parser_that_takes_too_long_is_stopped(settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text_pdf(docs / "slow.pdf", [f"Page {i} " + "word " * 300 for i in range(5000)])
+    (docs / "after.txt").write_text("The file after the slow one is ingested.")
+    fifo = docs / "pipe.txt"
+    os.mkfifo(fifo)  # would block a reader for ever
+    quick = settings.model_copy(update={"ingest": settings.ingest.model_copy(
+        update={"file_timeout": 0.5})})  # fmt: skip
+    t0 = time.perf_counter()
+    report = IngestWorker(quick, HashEmbedder()).run(docs)
+    assert time.perf_counter() - t0 < 30
+    outcomes = {o.path: o for o in report.outcomes}
+    assert outcomes["docs/slow.pdf"].status == "failed"
+    assert "longer than 0.5 s" in outcomes["docs/slow.pdf"].reason
+    assert outcomes["docs/after.txt"].status == "added"
+    assert outcomes["docs/pipe.txt"].status == "skipped"
