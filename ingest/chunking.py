@@ -137,8 +137,9 @@ class Chunker:
                 if len(lines) >= 2 and lines[0].startswith("|") and _TABLE_SEPARATOR.match(lines[1]):
                     yield from self._table(lines, page.number, heading, room)
                 else:
-                    for i, piece in enumerate(self._fit(block, room)):
-                        yield self._unit(piece, page.number, heading, sep="\n\n" if i == 0 else " ")
+                    for i, (piece, tokens, pieces) in enumerate(self._fit(block, room)):
+                        yield _Unit(piece, tokens, pieces, page.number, heading,
+                                    sep="\n\n" if i == 0 else " ")  # fmt: skip
                 room = (0, 0)
 
     def _unit(self, text: str, page: int | None, heading: str, *, starts_section: bool = False,
@@ -157,37 +158,53 @@ class Chunker:
             return True
         return pieces + room[1] + self._specials <= self._max_limit
 
-    def _fit(self, text: str, room: tuple[int, int] = (0, 0)) -> list[str]:
-        """The text whole if it fits, else its sentences (each counted once), else words."""
-        if self._fits(self.count(text), self._pieces(text), room):
-            return [text]
+    def _fit(self, text: str, room: tuple[int, int] = (0, 0)) -> list[tuple[str, int, int]]:
+        """(text, tokens, embedder tokens) of the text whole if it fits, else of its sentences
+        (each counted once), else of its word runs."""
+        tokens, pieces = self.count(text), self._pieces(text)
+        if self._fits(tokens, pieces, room):
+            return [(text, tokens, pieces)]
         sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
         if len(sentences) > 1:
             return [p for s in sentences for p in self._fit(s, room)]
-        return self._split_words(text, room)
+        return [(w, self.count(w), self._pieces(w)) for w in self._split_words(text, room)]
 
     def _split_words(self, text: str, room: tuple[int, int] = (0, 0)) -> list[str]:
-        """A run of text with no sentence boundary, cut between words (or inside one)."""
+        """A run of text with no sentence boundary, cut between words (or inside one).
+
+        Words are packed by their tiktoken counts; each piece is then counted once with the
+        embedder's tokenizer and halved in the rare case it reads more than its window.
+        """
+        size = self.size - room[0]
         pieces: list[str] = []
         current: list[str] = []
-        tokens = count = 0
+        tokens = 0
         for word in text.split():
-            w_tokens, w_pieces = self.count(" " + word), self._pieces(word)
-            if not self._fits(w_tokens, w_pieces, room):
+            w_tokens = self.count(" " + word)
+            if w_tokens > size:
                 if current:
                     pieces.append(" ".join(current))
-                    current, tokens, count = [], 0, 0
+                    current, tokens = [], 0
                 pieces.extend(self._split_tokens(word, room))
                 continue
-            if current and not self._fits(tokens + w_tokens, count + w_pieces, room):
+            if current and tokens + w_tokens > size:
                 pieces.append(" ".join(current))
-                current, tokens, count = [], 0, 0
+                current, tokens = [], 0
             current.append(word)
             tokens += w_tokens
-            count += w_pieces
         if current:
             pieces.append(" ".join(current))
-        return pieces
+        return [part for piece in pieces for part in self._within_window(piece, room)]
+
+    def _within_window(self, text: str, room: tuple[int, int]) -> list[str]:
+        if self._fits(0, self._pieces(text), room):
+            return [text]
+        words = text.split(" ")
+        if len(words) < 2:
+            return self._split_tokens(text, room)
+        half = len(words) // 2
+        return [*self._within_window(" ".join(words[:half]), room),
+                *self._within_window(" ".join(words[half:]), room)]  # fmt: skip
 
     def _split_tokens(self, word: str, room: tuple[int, int] = (0, 0)) -> list[str]:
         ids = self._encoding.encode(word, disallowed_special=())
