@@ -9,7 +9,9 @@ import pytest
 
 from ingest.loaders import Page, documents, loader_for
 from ingest.loaders.pdf import clean_text
+from ingest.worker import IngestWorker
 from rag.config import IngestSettings
+from rag.embedders import SentenceTransformerEmbedder
 from rag.errors import LoaderError
 from tests.pdfs import blank_pdf, encrypted_pdf, scan_pdf, table_pdf, text_pdf
 
@@ -373,3 +375,44 @@ def test_html_table(tmp_path: Path) -> None:
     path.write_text("<h2>Opening hours</h2><table><tr><th>Day</th><th>Hours</th></tr>"
                     "<tr><td>Monday</td><td>9-17</td></tr></table>")  # fmt: skip
     assert load(path)[0][0] == "## Opening hours\n\n| Day | Hours |\n| --- | --- |\n| Monday | 9-17 |"
+
+
+def test_a_question_about_one_cell_finds_the_table_chunk(
+    worker: IngestWorker, embedder: SentenceTransformerEmbedder, corpus: Path
+) -> None:
+    """Tables from PDF, XLSX, DOCX and CSV reach the chunks as tables, found by the real
+    embedder from a question about one of their cells."""
+    import docx
+    import numpy as np
+    import openpyxl
+
+    table_pdf(corpus / "shop.pdf", "Price list of the furniture shop.",
+              [["Product", "Price"], ["Blue lamp", "42 euros"], ["Oak table", "310 euros"]],
+              "Prices include taxes.")  # fmt: skip
+    book = openpyxl.Workbook()
+    book.active.title = "Opening hours"
+    for row in [["Day", "Opens", "Closes"], ["Monday", "9:00", "18:00"], ["Sunday", "closed", "closed"]]:
+        book.active.append(row)
+    book.save(str(corpus / "hours.xlsx"))
+    document = docx.Document()
+    document.add_paragraph("Team of the shop.")
+    table = document.add_table(rows=3, cols=2)
+    for r, row in enumerate([["Employee", "Role"], ["Ada", "cashier"], ["Grace", "carpenter"]]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    document.save(str(corpus / "team.docx"))
+    (corpus / "trains.csv").write_text("Train,Departure,Platform\nTGV 6201,07:12,4\nTER 8810,08:40,2\n")
+
+    chunks = [c for path in sorted(corpus.iterdir()) if (loader := loader_for(path)) is not None
+              for c in worker.chunker.chunks(loader.pages(path), path.name)]  # fmt: skip
+    vectors = embedder.embed([c.text for c in chunks])
+    questions = {
+        "How much does the blue lamp cost?": ("shop.pdf", "| Blue lamp | 42 euros |"),
+        "When does the shop close on Monday?": ("hours.xlsx", "| Monday | 9:00 | 18:00 |"),
+        "What is Grace's role in the team?": ("team.docx", "| Grace | carpenter |"),
+        "From which platform does the TGV 6201 leave?": ("trains.csv", "| TGV 6201 | 07:12 | 4 |"),
+    }
+    for question, (path, row) in questions.items():
+        best = chunks[int(np.argmax(vectors @ embedder.embed_one(question)))]
+        assert best.path == path, (question, best)
+        assert row in best.text and "| --- |" in best.text, best.text
