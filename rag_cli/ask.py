@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rag.errors import RagError
-from rag.generation import GenerationParams, Message
-from rag.pipeline import DoneEvent, Pipeline, TokenEvent
-from rag.types import Answer
 from rag_cli.app import ConfigOpt, IndexOpt, SetOpt, app, err, out, settings_from
+
+if TYPE_CHECKING:  # the core loads when a question is asked, not for every command
+    from rag.generation import GenerationParams, Message
+    from rag.pipeline import Pipeline
+    from rag.types import Answer
 
 
 @app.command("ask")
@@ -41,6 +43,9 @@ def ask_command(
            "retrieval.min_score": min_score, "llm.max_tokens": max_tokens,
            "llm.temperature": temperature, "llm.top_p": top_p, "llm.seed": seed},
     )  # fmt: skip
+    from rag.generation import GenerationParams
+    from rag.pipeline import Pipeline
+
     pipeline = Pipeline.from_settings(settings)
     pipeline.index(index)  # a missing index is an error before any question
     params = GenerationParams.from_settings(settings.llm)
@@ -59,6 +64,8 @@ def _answer(
     as_json: bool,
 ) -> Answer:
     stream_text = not as_json and out.is_terminal
+    from rag.pipeline import DoneEvent, TokenEvent
+
     answer: Answer | None = None
     for event in pipeline.stream(question, history=history, index=index, params=params):
         if isinstance(event, TokenEvent) and stream_text:

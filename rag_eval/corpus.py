@@ -41,10 +41,12 @@ def document_id(path: str, dataset: Dataset, corpus: Path) -> str:
     """The dataset's id of the document an indexed file path stands for."""
     if dataset.format == "beir":
         return unquote(Path(path).name.removesuffix(".md"))
-    try:
-        return Path(path).resolve().relative_to(corpus.resolve()).as_posix()
-    except ValueError:
-        return path
+    # Indexed documents are named relative to the folder above the ingested one:
+    # "<corpus folder>/<path inside it>".
+    head, sep, rest = path.partition("/")
+    if sep and head == corpus.resolve().name:
+        return rest
+    return path
 
 
 def index_name(dataset: Dataset, corpus: Path, settings: Settings) -> str:
