@@ -1,4 +1,5 @@
-"""PDF: text through PDFium, ruled tables through pdfplumber, scans through Tesseract.
+"""PDF: text and ruled tables through PDFium (with pdfplumber's table algorithm), scans
+through Tesseract.
 
 PDFium (pypdfium2) places the characters of a page by their positions, so words keep their
 spaces and lines their order where pypdf, which follows the content stream's text
@@ -228,91 +229,77 @@ def _decrypt_empty(reader: Any) -> bool:
 
 
 class _TableFinder:
-    """pdfplumber's ruled-table finder, run only on pages drawn with rules, within a time
-    budget per document (past it, the rest of the document is read as text only)."""
+    """Ruled tables: the page's rules as PDFium draws them, joined into cells by pdfplumber's
+    lattice algorithm (no second parse of the page), each cell's text read by PDFium. Only
+    pages with a grid of rules are searched, within a time budget per document (past it,
+    the rest of the document is read as text only)."""
 
     def __init__(self, path: Path, budget: float) -> None:
         self.path = path
         self.budget = budget
         self.spent = 0.0
-        self._plumber: Any = None
 
     def find(self, pdf: Any, number: int) -> list[_Table]:
-        if self.spent > self.budget or not _has_rules(pdf, number):
+        if self.spent > self.budget:
             return []
         start = time.perf_counter()
+        page = pdf[number - 1]
         try:
-            return self._find(number)
-        except Exception as exc:  # pdfminer fails on some pages PDFium reads
+            if page.get_rotation():
+                return []
+            edges = _rules(page)
+            if not (_side_by_side(edges, "v") and _side_by_side(edges, "h")):
+                return []
+            return _tables(page, edges)
+        except Exception as exc:  # a table the algorithm cannot handle is text
             logger.info("table search failed path=%s page=%d error=%s", self.path, number, exc)
             return []
         finally:
+            page.close()
             self.spent += time.perf_counter() - start
             if self.spent > self.budget:
                 logger.warning("table search stopped path=%s page=%d seconds=%.1f: "
                                "later pages read as text", self.path, number, self.spent)  # fmt: skip
 
-    def _find(self, number: int) -> list[_Table]:
-        if self._plumber is None:
-            import pdfplumber
 
-            self._plumber = pdfplumber.open(str(self.path))
-        page = self._plumber.pages[number - 1]
-        found = []
-        for table in page.find_tables():
-            rows = table.extract()
-            cells = [c for row in rows for c in row]
-            if len(rows) < 2 or max(len(r) for r in rows) < 2:
-                continue  # a frame around text, not a table
-            if sum(1 for c in cells if c and c.strip()) < len(cells) / 2:
-                continue
-            x0, top, x1, bottom = table.bbox
-            found.append(_Table(top, bottom, x0, x1, markdown_table(rows)))
-        page.close()
-        return sorted(found, key=lambda t: t.top)
-
-    def __del__(self) -> None:
-        if self._plumber is not None:
-            self._plumber.close()
-
-
-def _has_images(pdf: Any, number: int) -> bool:
+def _rules(page: Any) -> list[dict[str, Any]]:
+    """The page's thin paths and the sides of its boxes, as pdfplumber edges (measured from
+    the top of the media box, as pdfplumber measures)."""
     import pypdfium2.raw as pdfium_c
 
-    page = pdf[number - 1]
-    try:
-        return any(True for _ in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3))
-    finally:
-        page.close()
+    ref = page.get_mediabox()[3]
+    edges: list[dict[str, Any]] = []
+
+    def edge(x0: float, top: float, x1: float, bottom: float, orientation: str) -> None:
+        edges.append({"x0": x0, "x1": x1, "top": top, "bottom": bottom, "width": x1 - x0,
+                      "height": bottom - top, "orientation": orientation, "object_type": "line"})  # fmt: skip
+
+    for n, obj in enumerate(page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_PATH,), max_depth=3)):
+        if n > MAX_PATHS:
+            return []  # a drawing, not a table
+        left, bottom, right, top = obj.get_bounds()
+        y_top, y_bottom = ref - top, ref - bottom
+        if top - bottom < 3 and right - left > 10:
+            middle = (y_top + y_bottom) / 2
+            edge(left, middle, right, middle, "h")
+        elif right - left < 3 and top - bottom > 5:
+            middle = (left + right) / 2
+            edge(middle, y_top, middle, y_bottom, "v")
+        elif right - left > 10 and top - bottom > 5:  # a box: four rules
+            edge(left, y_top, right, y_top, "h")
+            edge(left, y_bottom, right, y_bottom, "h")
+            edge(left, y_top, left, y_bottom, "v")
+            edge(right, y_top, right, y_bottom, "v")
+    return edges
 
 
-def _has_rules(pdf: Any, number: int) -> bool:
-    """Whether the page draws a grid: somewhere three vertical rules side by side, and
-    somewhere three horizontal rules one above the other (a frame around text has two)."""
-    import pypdfium2.raw as pdfium_c
-
-    page = pdf[number - 1]
-    try:
-        vertical: list[tuple[float, float, float]] = []  # x, low, high
-        horizontal: list[tuple[float, float, float]] = []  # y, low, high
-        for n, obj in enumerate(page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_PATH,), max_depth=3)):
-            if n > MAX_PATHS:
-                return False  # a drawing, not a table
-            left, bottom, right, top = obj.get_bounds()
-            if top - bottom < 3 and right - left > 10:
-                horizontal.append((round(bottom), left, right))
-            elif right - left < 3 and top - bottom > 5:
-                vertical.append((round(left), bottom, top))
-            elif right - left > 10 and top - bottom > 5:  # a box: four rules
-                horizontal += [(round(bottom), left, right), (round(top), left, right)]
-                vertical += [(round(left), bottom, top), (round(right), bottom, top)]
-        return _side_by_side(vertical) and _side_by_side(horizontal)
-    finally:
-        page.close()
-
-
-def _side_by_side(rules: list[tuple[float, float, float]]) -> bool:
-    """Whether, across the middle of some rule, rules at three different places cross."""
+def _side_by_side(edges: list[dict[str, Any]], orientation: str) -> bool:
+    """Whether, across the middle of some rule, three rules of that orientation cross it at
+    three different places: a grid, where a frame around text has two."""
+    if orientation == "v":
+        rules = [(round(e["x0"]), e["top"], e["bottom"]) for e in edges if e["orientation"] == "v"]
+    else:
+        rules = [(round(e["top"]), e["x0"], e["x1"]) for e in edges if e["orientation"] == "h"]
     if len(rules) < MIN_TABLE_RULES:
         return False
     for _, low, high in rules:
@@ -322,35 +309,79 @@ def _side_by_side(rules: list[tuple[float, float, float]]) -> bool:
     return False
 
 
+def _tables(page: Any, edges: list[dict[str, Any]]) -> list[_Table]:
+    from pdfplumber.table import (
+        cells_to_tables,
+        edges_to_intersections,
+        intersections_to_cells,
+        merge_edges,
+    )
+
+    merged = merge_edges(edges, 3, 3, 3, 3)
+    cells = intersections_to_cells(edges_to_intersections(merged, 3, 3))
+    ref = page.get_mediabox()[3]
+    textpage = page.get_textpage()
+    found = []
+    try:
+        for group in cells_to_tables(cells):
+            xs = sorted({round(c[0], 1) for c in group})
+            tops = sorted({round(c[1], 1) for c in group})
+            if len(xs) < 2 or len(tops) < 2:
+                continue  # a frame around text, not a table
+            grid = [[""] * len(xs) for _ in tops]
+            for x0, top, x1, bottom in group:
+                text = textpage.get_text_bounded(x0, ref - bottom, x1, ref - top)
+                grid[tops.index(round(top, 1))][xs.index(round(x0, 1))] = " ".join(str(text).split())
+            cells_text = [c for row in grid for c in row]
+            if sum(1 for c in cells_text if c) < len(cells_text) / 2:
+                continue
+            x0 = min(c[0] for c in group)
+            x1 = max(c[2] for c in group)
+            top = min(c[1] for c in group)
+            bottom = max(c[3] for c in group)
+            found.append(_Table(top, bottom, x0, x1, markdown_table(grid)))
+    finally:
+        textpage.close()
+    return sorted(found, key=lambda t: t.top)
+
+
 def _with_tables(pdf: Any, number: int, tables: list[_Table]) -> str:
     """The page's text with each table's region replaced by the table, in reading order."""
     page = pdf[number - 1]
     try:
-        if page.get_rotation():
-            return _page_text(pdf, number - 1)
+        ref = page.get_mediabox()[3]
         left, bottom, right, top = page.get_cropbox()
         textpage = page.get_textpage()
         try:
 
             def text(x0: float, y_top: float, x1: float, y_bottom: float) -> str:
-                # pdfplumber measures from the top of the page, PDFium from its bottom
+                # tables are measured from the top of the media box, PDFium from its bottom
                 if x1 <= x0 or y_bottom <= y_top:
                     return ""
-                return str(textpage.get_text_bounded(left + x0, top - y_bottom, left + x1, top - y_top))
+                return str(textpage.get_text_bounded(x0, ref - y_bottom, x1, ref - y_top))
 
-            width, height = right - left, top - bottom
             parts: list[str] = []
-            cursor = 0.0
+            cursor = ref - top
             for table in tables:
-                parts.append(text(0, cursor, width, table.top))
+                parts.append(text(left, cursor, right, table.top))
                 parts.append("\n\n" + table.text + "\n\n")
-                parts.append(text(0, table.top, table.x0, table.bottom))
-                parts.append(text(table.x1, table.top, width, table.bottom))
+                parts.append(text(left, table.top, table.x0, table.bottom))
+                parts.append(text(table.x1, table.top, right, table.bottom))
                 cursor = max(cursor, table.bottom)
-            parts.append(text(0, cursor, width, height))
+            parts.append(text(left, cursor, right, ref - bottom))
             return "\n".join(p for p in parts if p.strip())
         finally:
             textpage.close()
+    finally:
+        page.close()
+
+
+def _has_images(pdf: Any, number: int) -> bool:
+    import pypdfium2.raw as pdfium_c
+
+    page = pdf[number - 1]
+    try:
+        return any(True for _ in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=3))
     finally:
         page.close()
 
