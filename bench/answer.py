@@ -10,23 +10,23 @@ llama-cpp-python generating from the very same final prompts in the same process
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).parents[1]
 sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 
+from rag.offline import ensure_offline  # noqa: E402
+
+ensure_offline()
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.generation import GenerationParams, LlamaCppGenerator  # noqa: E402
 from rag.pipeline import DoneEvent, Pipeline  # noqa: E402
-from rag.retrieval import contextualize  # noqa: E402
+from rag.retrieval import DenseRetriever, contextualize  # noqa: E402
 
 QUESTIONS = [
     "How do I ingest a folder of documents?", "Which file types can be ingested?",
@@ -79,12 +79,11 @@ def main() -> None:
 def run_one(pipeline: Pipeline, question: str, params: GenerationParams) -> dict[str, object]:
     start = time.perf_counter()
     index = pipeline.index()
+    retriever: DenseRetriever = pipeline.retriever  # type: ignore[assignment]
     t0 = time.perf_counter()
     vector = pipeline.embedder.embed_one(contextualize(question, []))
     t1 = time.perf_counter()
-    hits = pipeline.retriever.distinct(index, [h for h in index.search(vector, 12)
-                                               if h.score >= pipeline.settings.retrieval.min_score])
-    hits = hits[: pipeline.settings.retrieval.top_k]
+    hits = retriever.search(index, vector, pipeline.settings.retrieval.top_k)
     t2 = time.perf_counter()
     prompt = pipeline.prompts.build(question, hits, max_tokens=params.max_tokens)
     t3 = time.perf_counter()
@@ -97,9 +96,11 @@ def run_one(pipeline: Pipeline, question: str, params: GenerationParams) -> dict
             gen_time = event.answer.timings["generate"]
             tokens = event.answer.usage.completion_tokens
     end = time.perf_counter()
+    generator: LlamaCppGenerator = pipeline.generator  # type: ignore[assignment]
+    rendered = generator.render(prompt.messages)  # as generation read it
     return {"embed": t1 - t0, "search": t2 - t1, "prompt": t3 - t2, "generate": gen_time,
             "other": (end - start) - (t3 - t0) - gen_time, "tokens": tokens,
-            "prompt_tokens": prompt.rendered.tokens, "stop": prompt.rendered.stop}  # fmt: skip
+            "prompt_tokens": rendered.tokens, "stop": rendered.stop}  # fmt: skip
 
 
 def run_raw(generator: LlamaCppGenerator, tokens: list[int], stop: list[str],

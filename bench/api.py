@@ -80,8 +80,8 @@ def raw_rate(pipeline: Pipeline, question: str, max_tokens: int) -> tuple[int, f
     """llama-cpp-python alone on the same prompt: (tokens, seconds, prompt tokens)."""
     params = GenerationParams.from_settings(pipeline.settings.llm).with_overrides(
         max_tokens=max_tokens, temperature=0.0, seed=1)
-    rendered = pipeline.prepare(question, params=params).prompt.rendered
     generator: Any = pipeline.generator
+    rendered = generator.render(pipeline.prepare(question, params=params).prompt.messages)
     llm = generator.llm
 
     def run() -> tuple[int, float]:

@@ -11,23 +11,24 @@ growth is that minus the RSS just before the ingest started.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
 import psutil  # noqa: E402
 
+from rag.offline import ensure_offline  # noqa: E402
+
+ensure_offline()
+
 from ingest.loaders import loader_for  # noqa: E402
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.embedders import Embedder, SentenceTransformerEmbedder  # noqa: E402
+from rag.embedders import Embedder, make_embedder  # noqa: E402
 from tests.fakes import HashEmbedder, write_numbered_text  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def main() -> None:
         sentences = write_numbered_text(corpus / "long.txt", size)
         (corpus / "note.md").write_text("# Note\n\nA short note about tea.\n")
         settings = load_settings(overrides={"indexes_dir": str(Path(tmp) / "indexes")})
-        embedder: Embedder = SentenceTransformerEmbedder(settings.embedder) if args.real else HashEmbedder()
+        embedder: Embedder = make_embedder(settings.embedder) if args.real else HashEmbedder()
         embedder.embed(["warm-up"])
         worker = IngestWorker(settings, embedder)
 

@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
+from rag.offline import ensure_offline  # noqa: E402
+
+ensure_offline()
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
-from rag.embedders import SentenceTransformerEmbedder  # noqa: E402
-from rag.index import IndexCatalog  # noqa: E402
+from rag.embedders import make_embedder  # noqa: E402
+from rag.store import make_catalog  # noqa: E402
 
 SCIFACT = Path(__file__).parents[1].parent / "shared" / "eval" / "scifact" / "corpus.jsonl"
 
@@ -52,7 +52,7 @@ def main() -> None:
         corpus = args.corpus or scifact_files(Path(tmp) / "corpus", args.files)
         files = sum(1 for p in corpus.rglob("*") if p.is_file())
         settings = load_settings(overrides={"indexes_dir": str(Path(tmp) / "indexes")})
-        embedder = SentenceTransformerEmbedder(settings.embedder)
+        embedder = make_embedder(settings.embedder)
         embedder.embed(["warm-up"])
         worker = IngestWorker(settings, embedder)
 
@@ -63,7 +63,7 @@ def main() -> None:
         again = worker.run(corpus)
         reingest_s = time.perf_counter() - t0
 
-        index = IndexCatalog(settings.indexes_dir).open("default")
+        index = make_catalog(settings).open("default", readonly=True)
         texts = [c.text for _, c in index.all_chunks()]
         index.close()
         t0 = time.perf_counter()

@@ -1,24 +1,29 @@
-"""Generators: a chat prompt in, a stream of text out, on a local GGUF model."""
+"""Generators: chat messages in, a stream of text out.
+
+`make_generator(settings)` is the one place a backend is chosen, by `llm.kind`.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rag.config import LlmSettings
-from rag.errors import ConfigError
+from rag.errors import ConfigError, ContextLengthError
+from rag.threads import relay
 
 logger = logging.getLogger(__name__)
 
 Message = dict[str, str]
+RENDER_CACHE = 64  # renderings kept: those of a few requests' prompt building
 
 
 @dataclass(frozen=True)
@@ -62,35 +67,55 @@ class Delta:
     completion_tokens: int = 0
 
 
-@dataclass
-class RenderedPrompt:
-    tokens: list[int]
-    stop: list[str] = field(default_factory=list)
-
-
 class Generator(ABC):
-    """A chat model: renders messages with its own template, generates from tokens."""
+    """A chat model: chat messages in, a stream of text out.
 
-    n_ctx: int
+    The prompt builder budgets with `count_tokens` and `n_ctx` alone, so a backend reached
+    only through an HTTP API can be budgeted as well as one whose tokenizer is at hand.
+    """
+
+    #: The backend, as `llm.kind` names it.
+    kind: ClassVar[str]
     name: str
+    #: The context size in tokens: the prompt and the answer together.
+    n_ctx: int
     #: The thread generation should be driven from, if the backend has one; callers that
     #: stream in a worker thread should use it rather than a thread of their own.
     executor: Executor | None = None
 
     @abstractmethod
-    def render(self, messages: Sequence[Message]) -> RenderedPrompt:
-        """The exact tokens the model will read for these messages."""
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[Delta]:
+        """Answer the messages, piece by piece; the last delta has the finish reason."""
 
     @abstractmethod
-    def stream(self, prompt: RenderedPrompt, params: GenerationParams) -> Iterator[Delta]:
-        """Generate from a rendered prompt, piece by piece."""
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """The exact tokens the model reads for these messages, chat template included."""
 
-    def count(self, messages: Sequence[Message]) -> int:
-        return len(self.render(messages).tokens)
+
+def make_generator(settings: LlmSettings) -> Generator:
+    """The generator `settings.kind` names, loaded."""
+    if settings.kind == "llama-cpp":
+        return LlamaCppGenerator(settings)
+    raise ConfigError(f"unknown generator kind {settings.kind!r}")
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """Messages as llama.cpp reads them: through the GGUF's chat template, tokenized."""
+
+    tokens: list[int]
+    stop: list[str] = field(default_factory=list)
 
 
 class LlamaCppGenerator(Generator):
-    """A GGUF model through llama-cpp-python, loaded once; one generation at a time."""
+    """A GGUF model through llama-cpp-python, loaded once; one generation at a time.
+
+    Tokens are counted with the GGUF's own chat template and tokenizer. The latest
+    renderings are kept, so the prompt the builder counted last is not rendered again to
+    generate from it.
+    """
+
+    kind = "llama-cpp"
 
     def __init__(self, settings: LlmSettings) -> None:
         path = settings.model_path or default_model_path()
@@ -106,6 +131,8 @@ class LlamaCppGenerator(Generator):
         self.n_ctx = self.llm.n_ctx()
         self._formatter = _chat_formatter(self.llm, settings.chat_format)
         self.lock = threading.Lock()  # llama.cpp's context serves one request at a time
+        self._renders: OrderedDict[tuple[tuple[str, str], ...], RenderedPrompt] = OrderedDict()
+        self._renders_lock = threading.Lock()
         logger.info("model loaded path=%s n_ctx=%d threads=%d", path, self.n_ctx, threads)
 
     @staticmethod
@@ -124,7 +151,25 @@ class LlamaCppGenerator(Generator):
         except (ValueError, RuntimeError) as exc:
             raise ConfigError(f"cannot load model {path}: {exc}") from exc
 
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return len(self.render(messages).tokens)
+
     def render(self, messages: Sequence[Message]) -> RenderedPrompt:
+        """The exact tokens the model reads for these messages, and the template's stops."""
+        key = tuple((m["role"], m["content"]) for m in messages)
+        with self._renders_lock:
+            rendered = self._renders.get(key)
+            if rendered is not None:
+                self._renders.move_to_end(key)
+                return rendered
+        rendered = self._render(messages)
+        with self._renders_lock:
+            self._renders[key] = rendered
+            while len(self._renders) > RENDER_CACHE:
+                self._renders.popitem(last=False)
+        return rendered
+
+    def _render(self, messages: Sequence[Message]) -> RenderedPrompt:
         result = self._formatter(messages=list(messages))
         # As llama-cpp-python's own chat handlers do: no second BOS when the template has one.
         add_bos = not getattr(result, "added_special", False)
@@ -132,12 +177,19 @@ class LlamaCppGenerator(Generator):
         stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
         return RenderedPrompt(list(tokens), [s for s in stop if s])
 
-    def stream(self, prompt: RenderedPrompt, params: GenerationParams) -> Iterator[Delta]:
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[Delta]:
+        prompt = self.render(messages)
+        if len(prompt.tokens) >= self.n_ctx:
+            raise ContextLengthError(
+                f"the prompt takes {len(prompt.tokens)} tokens, but the context holds {self.n_ctx}",
+                tokens=len(prompt.tokens),
+                limit=self.n_ctx - 1,
+            )
         with self.lock:
             if threading.get_ident() == self._thread_id:
                 yield from self._stream_locked(prompt, params)
             else:
-                yield from relay(self._thread, lambda: self._stream_locked(prompt, params))
+                yield from relay(lambda: self._stream_locked(prompt, params), self._thread)
 
     def run(self, fn: Callable[[], Any]) -> Any:
         """Call `fn` on the thread that drives llama.cpp (for direct use of `self.llm`)."""
@@ -165,44 +217,6 @@ class LlamaCppGenerator(Generator):
             if choice["text"] or not choice.get("finish_reason"):
                 produced += 1  # one streamed piece per token; the closing piece has none
             yield Delta(choice["text"], choice.get("finish_reason"), min(produced, max_tokens))
-
-
-def relay(executor: ThreadPoolExecutor, factory: Callable[[], Iterator[Any]]) -> Iterator[Any]:
-    """Iterate `factory()` on the executor's thread, items handed to the caller's thread.
-
-    When the caller stops early, the iterator is closed at its next item; this returns
-    only once the executor's thread has let go of it.
-    """
-    items: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
-    stop = threading.Event()
-
-    def work() -> None:
-        iterator = factory()
-        try:
-            for item in iterator:
-                items.put((True, item))
-                if stop.is_set():
-                    break
-        except BaseException as exc:  # raised again in the caller's thread
-            items.put((False, exc))
-            return
-        finally:
-            getattr(iterator, "close", lambda: None)()
-        items.put((False, None))
-
-    future = executor.submit(work)
-    try:
-        while True:
-            ok, value = items.get()
-            if ok:
-                yield value
-            elif value is None:
-                return
-            else:
-                raise value
-    finally:
-        stop.set()
-        future.result()
 
 
 def default_model_path() -> Path:

@@ -10,7 +10,6 @@ Used alike by the CLI and the API.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,11 +17,12 @@ from typing import Any
 
 from rag.citations import CitationFilter
 from rag.config import Settings
-from rag.embedders import Embedder, SentenceTransformerEmbedder
-from rag.generation import GenerationParams, Generator, LlamaCppGenerator, Message
-from rag.index import Index, IndexCatalog, latest_vectors
+from rag.embedders import Embedder, make_embedder
+from rag.errors import IndexMismatchError
+from rag.generation import GenerationParams, Generator, Message, make_generator
 from rag.prompt import NO_CONTEXT_SYSTEM_PROMPT, BuiltPrompt, PromptBuilder
-from rag.retrieval import Retriever, contextualize
+from rag.retrieval import Retriever, contextualize, make_retriever
+from rag.store import Store, StoreReaders, check_index_name, make_catalog
 from rag.types import Answer, Source, Usage
 
 logger = logging.getLogger(__name__)
@@ -56,15 +56,15 @@ Event = TokenEvent | DoneEvent
 class Pipeline:
     """Retrieval, prompt and generation over the named indexes of one settings object."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, generator: Generator) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, generator: Generator,
+                 retriever: Retriever | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.embedder = embedder
         self.generator = generator
-        self.catalog = IndexCatalog(settings.indexes_dir)
-        self.retriever = Retriever(embedder, settings.retrieval)
+        self.catalog = make_catalog(settings)
+        self.readers = StoreReaders(self.catalog, check=self._check_embedder)
+        self.retriever = retriever or make_retriever(settings.retrieval, embedder)
         self.prompts = PromptBuilder(generator)
-        self._indexes: dict[str, tuple[Any, Index]] = {}
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
@@ -73,28 +73,27 @@ class Pipeline:
         # team of threads from another thread, llama.cpp's threads stop spinning between
         # steps and decoding gets about three times slower. Questions are short: a single
         # torch thread embeds them in milliseconds and starts no team.
-        embedder = SentenceTransformerEmbedder(settings.embedder, threads=1)
-        generator = LlamaCppGenerator(settings.llm)
+        embedder = make_embedder(settings.embedder, threads=1)
+        generator = make_generator(settings.llm)
         return cls(settings, embedder, generator)
 
     # -- indexes ---------------------------------------------------------------------
 
-    def index(self, name: str | None = None) -> Index:
-        """The named index, reopened when an ingest has committed a newer state."""
-        name = name or self.settings.index
-        folder = self.catalog.folder(name)
-        with self._lock:
-            stamp = latest_vectors(folder) if folder.is_dir() else None
-            cached = self._indexes.get(name)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-            index = self.catalog.open(
-                name, embedder=self.embedder.name, dimension=self.embedder.dimension,
-                readonly=True,
-            )  # fmt: skip
-            self._indexes[name] = (stamp, index)
-            logger.info("index opened name=%s chunks=%d", name, len(index.vectors))
-            return index
+    def index(self, name: str | None = None) -> Store:
+        """The named index as last committed; a deleted or re-created index is never
+        served as the one it replaced."""
+        return self.readers.get(check_index_name(name or self.settings.index))
+
+    def loaded_index_sizes(self) -> dict[str, int]:
+        """Chunks of each index open now; opens none."""
+        return {name: store.chunk_count() for name, store in self.readers.loaded().items()}
+
+    def _check_embedder(self, store: Store) -> None:
+        kind = str(getattr(self.embedder, "kind", "sentence-transformers"))
+        try:
+            store.manifest.check_embedder(kind, self.embedder.name, self.embedder.dimension)
+        except IndexMismatchError as exc:
+            raise IndexMismatchError(f"index {store.name!r}: {exc}") from None
 
     # -- answering -------------------------------------------------------------------
 
@@ -114,7 +113,8 @@ class Pipeline:
         t0 = time.perf_counter()
         store = self.index(index)
         query = contextualize(question, history)
-        hits = self.retriever.retrieve(store, query, top_k=top_k, min_score=min_score)
+        k = top_k or self.settings.retrieval.top_k
+        hits = self.retriever.retrieve(store, query, k, min_score=min_score)
         timings["retrieve"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         found = bool(hits)
@@ -151,7 +151,7 @@ class Pipeline:
         finish, produced = "length", 0
         t0 = time.perf_counter()
         first: float | None = None
-        for delta in self.generator.stream(prompt.rendered, prepared.params):
+        for delta in self.generator.stream(prompt.messages, prepared.params):
             if first is None:
                 first = time.perf_counter() - t0
             produced = delta.completion_tokens

@@ -1,10 +1,10 @@
 """Prompts that always fit the model's context.
 
-The budget is the context size minus the tokens reserved for the answer; the system
-prompt, the chat template, the history and the question are counted with the model's
-own tokenizer on the rendered prompt, never estimated. Sources go in best first until
-the budget is full; the one that does not fit whole is cut at a sentence boundary or
-left out.
+The budget is the context size minus the tokens reserved for the answer. Everything is
+counted by the generator (llama.cpp: the GGUF's own chat template and tokenizer), each
+part once; the finished prompt is counted exactly and never exceeds the budget. Sources
+go in best first until the budget is full; the one that does not fit whole is cut at a
+sentence boundary or left out.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 from rag.errors import ContextLengthError
-from rag.generation import Generator, Message, RenderedPrompt
+from rag.generation import Generator, Message
 from rag.types import Hit, Source
 
 SYSTEM_PROMPT = (
@@ -32,21 +31,25 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 @dataclass
 class BuiltPrompt:
     messages: list[Message]
-    rendered: RenderedPrompt
+    #: The exact tokens of `messages`, counted by the generator.
+    n_tokens: int
     sources: list[Source]
     history_turns: int
 
-    @property
-    def n_tokens(self) -> int:
-        return len(self.rendered.tokens)
-
 
 class PromptBuilder:
-    """Builds the chat messages for a question, its sources and its history."""
+    """Builds the chat messages for a question, its sources and its history.
+
+    Each part is counted once: a history turn or a source costs its own count plus a
+    constant measured once (the template's frame around a message, the separators
+    between sources). The whole prompt is then counted exactly, and sources dropped
+    from the end while it does not fit.
+    """
 
     def __init__(self, generator: Generator, system_prompt: str = SYSTEM_PROMPT) -> None:
         self.generator = generator
         self.system_prompt = system_prompt
+        self._constants: dict[str, int] = {}
 
     def build(
         self,
@@ -59,8 +62,7 @@ class PromptBuilder:
     ) -> BuiltPrompt:
         system = system_prompt or self.system_prompt
         budget = self.generator.n_ctx - max_tokens
-        bare = self._messages(system, question, [], [])
-        base = self.generator.count(bare)
+        base = self.generator.count_tokens(self._messages(system, question, [], []))
         if base > budget:
             raise ContextLengthError(
                 f"the question takes {base} tokens with the prompt, but only {budget} fit "
@@ -68,10 +70,10 @@ class PromptBuilder:
                 tokens=base,
                 limit=budget,
             )
-        turns = self._fit_history(system, question, history, base + (budget - base) // 2)
+        turns, used = self._fit_history(history, (budget - base) // 2)
+        used += base + (self._constant("sources_frame") if hits else 0)
         blocks: list[str] = []
         sources: list[Source] = []
-        used = self.generator.count(self._messages(system, question, turns, []))
         for hit in hits:
             number = len(blocks) + 1
             block = _block(number, hit, hit.chunk.text)
@@ -85,26 +87,61 @@ class PromptBuilder:
             blocks.append(block)
             sources.append(_source(number, hit))
             used += cost
-        messages, rendered = self._settle(system, question, turns, blocks, sources, budget)
-        return BuiltPrompt(messages, rendered, sources, len(turns) // 2)
+        return self._settle(system, question, turns, blocks, sources, budget)
 
     # -- budget ------------------------------------------------------------------
 
-    def _fit_history(
-        self, system: str, question: str, history: Sequence[Message], limit: int
-    ) -> list[Message]:
-        """The most recent turns that fit under `limit` tokens, oldest dropped first."""
+    def _fit_history(self, history: Sequence[Message], room: int) -> tuple[list[Message], int]:
+        """The most recent turns that fit in `room` tokens, and their cost.
+
+        Turns are counted newest first, each once, until the room is full; the oldest
+        go two at a time (a question and its answer), as they always have.
+        """
         turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content")]
-        while turns and self.generator.count(self._messages(system, question, turns, [])) > limit:
-            turns = turns[2:] if len(turns) > 1 else []
-        return turns
+        start, kept, total = len(turns), 0, 0
+        for i in range(len(turns) - 1, -1, -1):
+            total += self._turn_cost(turns[i])
+            if total > room:
+                break
+            if i % 2 == 0:
+                start, kept = i, total
+        return turns[start:], kept
+
+    def _turn_cost(self, message: Message) -> int:
+        """What one more message adds to a conversation: its content and the template's frame."""
+        frame = [{"role": "system", "content": ""}]
+        turn = {"role": message["role"], "content": message["content"]}
+        return self.generator.count_tokens([*frame, turn]) - self._constant("system_frame")
 
     def _block_cost(self, block: str) -> int:
-        return len(self.generator.render([{"role": "user", "content": block}]).tokens) - self._empty
+        return self._text_cost(block) + self._constant("block_separator")
 
-    @cached_property
-    def _empty(self) -> int:
-        return len(self.generator.render([{"role": "user", "content": ""}]).tokens)
+    def _text_cost(self, text: str) -> int:
+        """Tokens `text` adds to a user message."""
+        return self.generator.count_tokens([{"role": "user", "content": text}]) - self._constant(
+            "empty_user"
+        )
+
+    def _constant(self, name: str) -> int:
+        """Template and separator costs, measured once per builder."""
+        value = self._constants.get(name)
+        if value is None:
+            value = self._constants[name] = self._measure(name)
+        return value
+
+    def _measure(self, name: str) -> int:
+        count = self.generator.count_tokens
+        if name == "empty_user":
+            return count([{"role": "user", "content": ""}])
+        if name == "system_frame":
+            return count([{"role": "system", "content": ""}])
+        sample, question = "[1] (notes.txt)\nA sample source.", "Why?"
+        if name == "block_separator":
+            return self._text_cost(f"{sample}\n\n{sample}") - 2 * self._text_cost(sample)
+        if name == "sources_frame":  # "Sources:" and "Question:" around the question
+            content = self._messages("", question, [], [sample])[-1]["content"]
+            return self._text_cost(content) - self._text_cost(sample) - self._text_cost(question)
+        raise KeyError(name)
 
     def _cut(self, number: int, hit: Hit, room: int) -> str | None:
         """The longest sentence-bounded head of the chunk that fits in `room` tokens."""
@@ -129,15 +166,19 @@ class PromptBuilder:
         blocks: list[str],
         sources: list[Source],
         budget: int,
-    ) -> tuple[list[Message], RenderedPrompt]:
-        """Render exactly; token merges at block edges may cost a little more: drop blocks."""
+    ) -> BuiltPrompt:
+        """Count exactly; token merges at the parts' edges may cost a little more than
+        estimated: drop sources from the end, then the oldest turns, until it fits."""
         while True:
             messages = self._messages(system, question, turns, blocks)
-            rendered = self.generator.render(messages)
-            if len(rendered.tokens) <= budget or not blocks:
-                return messages, rendered
-            blocks.pop()
-            sources.pop()
+            n_tokens = self.generator.count_tokens(messages)
+            if n_tokens <= budget or not (blocks or turns):
+                return BuiltPrompt(messages, n_tokens, sources, len(turns) // 2)
+            if blocks:
+                blocks.pop()
+                sources.pop()
+            else:
+                turns = turns[2:] if len(turns) > 1 else []
 
     @staticmethod
     def _messages(

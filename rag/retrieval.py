@@ -1,17 +1,29 @@
-"""Retrieval: a question in, the best distinct chunks out."""
+"""Retrieval: a question in, the best distinct chunks out.
+
+`make_retriever(settings, embedder)` is the one place a retriever is chosen, by
+`retrieval.mode`. The pipeline and `rag eval` both retrieve through it, so evaluation
+measures what answering uses.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from rag.config import RetrievalSettings
 from rag.embedders import Embedder
+from rag.errors import ConfigError
 from rag.generation import Message
-from rag.index import Index
 from rag.types import Hit
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from rag.store import Store
 
 _REFERS_BACK = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|the same|"
@@ -21,46 +33,144 @@ _REFERS_BACK = re.compile(
 _SHORT_QUESTION_WORDS = 5
 
 
-class Retriever:
-    """Embeds a question with the index's embedder and searches the index."""
+class Retriever(ABC):
+    """Finds the chunks of an index that answer a query, best first.
+
+    By default a retriever applies `retrieval.min_score` and drops near-duplicates, as
+    answering needs; `floor=False` and `dedup=False` turn those off, for ranking depth.
+    """
+
+    #: The retriever, as `retrieval.mode` names it.
+    mode: ClassVar[str]
+
+    def __init__(self, settings: RetrievalSettings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def retrieve(
+        self,
+        index: Store,
+        query: str,
+        k: int,
+        *,
+        min_score: float | None = None,
+        floor: bool = True,
+        dedup: bool = True,
+    ) -> list[Hit]:
+        """At most `k` hits, best first. `min_score` replaces `retrieval.min_score`;
+        `floor=False` keeps hits whatever their score; `dedup=False` keeps near-duplicates."""
+
+    def retrieve_many(
+        self,
+        index: Store,
+        queries: Sequence[str],
+        k: int,
+        *,
+        min_score: float | None = None,
+        floor: bool = True,
+        dedup: bool = True,
+    ) -> Iterator[list[Hit]]:
+        """`retrieve` for each query, in order, as each is ready; a backend may prepare
+        them together, faster."""
+        for query in queries:
+            yield self.retrieve(index, query, k, min_score=min_score, floor=floor, dedup=dedup)
+
+    def _floor(self, hits: list[Hit], min_score: float | None, floor: bool) -> list[Hit]:
+        if not floor:
+            return hits
+        limit = self.settings.min_score if min_score is None else min_score
+        return [h for h in hits if h.score >= limit]
+
+
+def make_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
+    """The retriever `settings.mode` names, over the index's embedder."""
+    if settings.mode == "dense":
+        return DenseRetriever(embedder, settings)
+    if settings.mode == "lexical":
+        from rag.lexical import LexicalRetriever
+
+        return LexicalRetriever(settings)
+    if settings.mode == "hybrid":
+        from rag.hybrid import HybridRetriever
+
+        return HybridRetriever(embedder, settings)
+    raise ConfigError(f"unknown retrieval mode {settings.mode!r}")
+
+
+def distinct(index: Store, hits: Sequence[Hit], threshold: float) -> list[Hit]:
+    """Drop chunks too similar to a better one (overlaps, repeated boilerplate): the same
+    text, or vectors with a cosine similarity of `threshold` or more."""
+    kept: list[Hit] = []
+    kept_vectors: list[np.ndarray] = []
+    seen_text: set[str] = set()
+    for hit in hits:
+        text = " ".join(hit.chunk.text.split())
+        if text in seen_text:
+            continue
+        vector = index.vector(hit.id)
+        if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= threshold:
+            continue
+        kept.append(hit)
+        kept_vectors.append(vector)
+        seen_text.add(text)
+    return kept
+
+
+class DenseRetriever(Retriever):
+    """Embeds the query with the index's embedder and searches the index's vectors."""
+
+    mode = "dense"
 
     def __init__(self, embedder: Embedder, settings: RetrievalSettings) -> None:
+        super().__init__(settings)
         self.embedder = embedder
-        self.settings = settings
 
     def retrieve(
         self,
-        index: Index,
+        index: Store,
         query: str,
+        k: int,
         *,
-        top_k: int | None = None,
         min_score: float | None = None,
+        floor: bool = True,
+        dedup: bool = True,
     ) -> list[Hit]:
-        k = top_k or self.settings.top_k
-        floor = self.settings.min_score if min_score is None else min_score
         vector = self.embedder.embed_one(query)
-        # Ask for more than k: some will be dropped as near-duplicates.
-        hits = [h for h in index.search(vector, k * 2 + 4) if h.score >= floor]
-        return self.distinct(index, hits)[:k]
+        return self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup)
 
-    def distinct(self, index: Index, hits: Sequence[Hit]) -> list[Hit]:
-        """Drop chunks too similar to a better one (overlaps, repeated boilerplate)."""
-        kept: list[Hit] = []
-        kept_vectors: list[np.ndarray] = []
-        seen_text: set[str] = set()
-        for hit in hits:
-            text = " ".join(hit.chunk.text.split())
-            if text in seen_text:
-                continue
-            vector = index.vector(hit.id)
-            if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= (
-                self.settings.dedup_threshold
-            ):
-                continue
-            kept.append(hit)
-            kept_vectors.append(vector)
-            seen_text.add(text)
-        return kept
+    def retrieve_many(
+        self,
+        index: Store,
+        queries: Sequence[str],
+        k: int,
+        *,
+        min_score: float | None = None,
+        floor: bool = True,
+        dedup: bool = True,
+    ) -> Iterator[list[Hit]]:
+        """The queries embedded together, then searched one by one."""
+        vectors = self.embedder.embed(list(queries))
+        for vector in vectors:
+            yield self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup)
+
+    def search(
+        self,
+        index: Store,
+        vector: NDArray[np.float32],
+        k: int,
+        *,
+        min_score: float | None = None,
+        floor: bool = True,
+        dedup: bool = True,
+    ) -> list[Hit]:
+        """Retrieval for a query already embedded."""
+        # With dedup, ask for more than k: some will be dropped as near-duplicates.
+        hits = self._floor(index.search(vector, k * 2 + 4 if dedup else k), min_score, floor)
+        return (self.distinct(index, hits) if dedup else hits)[:k]
+
+    def distinct(self, index: Store, hits: Sequence[Hit]) -> list[Hit]:
+        """Drop chunks too similar to a better one (see `distinct`)."""
+        return distinct(index, hits, self.settings.dedup_threshold)
 
 
 def contextualize(question: str, history: Sequence[Message]) -> str:

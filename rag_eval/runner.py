@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings, flat_settings
-from rag.embedders import SentenceTransformerEmbedder
-from rag.index import Index, IndexCatalog
+from rag.embedders import Embedder, make_embedder
+from rag.retrieval import Retriever, make_retriever
+from rag.store import Store, make_catalog
+from rag.types import Hit
 from rag_eval.corpus import document_id, index_name, materialize
 from rag_eval.datasets import Dataset, Query
 from rag_eval.metrics import (
@@ -59,24 +61,24 @@ def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions
     timings = {"ingest": time.perf_counter() - t0}
 
     # One torch thread when the model runs in this process too (see Pipeline.from_settings).
-    embedder = SentenceTransformerEmbedder(settings.embedder, threads=1 if generate else None)
-    index = IndexCatalog(settings.indexes_dir).open(
-        name, embedder=embedder.name, dimension=embedder.dimension, readonly=True)
-    t0 = time.perf_counter()
-    vectors = embedder.embed([q.text for q in queries])
-    timings["embed_queries"] = time.perf_counter() - t0
+    embedder = make_embedder(settings.embedder, threads=1 if generate else None)
+    # The retriever answering uses, without its score floor and near-duplicate removal:
+    # documents are ranked from every chunk, as deep as the metrics look.
+    retriever = make_retriever(settings.retrieval, embedder)
+    index = make_catalog(settings).open(name, readonly=True)
+    index.manifest.check_embedder(embedder.kind, embedder.name, embedder.dimension)
     t0 = time.perf_counter()
     depth = _chunk_depth(index)
     results = []
-    for i, (query, vector) in enumerate(zip(queries, vectors, strict=True)):
-        ranked = _rank_documents(index, vector, depth, dataset, corpus)
-        results.append(_query_result(query, ranked))
+    found = retriever.retrieve_many(index, [q.text for q in queries], depth, floor=False, dedup=False)
+    for i, (query, hits) in enumerate(zip(queries, found, strict=True)):
+        results.append(_query_result(query, _rank_documents(hits, dataset, corpus)))
         if on_query and not generate:
             on_query(i + 1, len(queries))
-    timings["search"] = time.perf_counter() - t0
+    timings["retrieve"] = time.perf_counter() - t0
     if generate:
         t0 = time.perf_counter()
-        _generate(settings, embedder, name, queries, results, dataset, corpus, on_query)
+        _generate(settings, embedder, retriever, name, queries, results, dataset, corpus, on_query)
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
     record = _record(settings, dataset, queries, results, name, ingest, timings, generate)
@@ -101,7 +103,7 @@ def _ingest(data: dict[str, Any], corpus: str, name: str, progress: bool) -> dic
     from ingest.worker import IngestWorker
 
     settings = Settings.model_validate(data)
-    worker = IngestWorker(settings, SentenceTransformerEmbedder(settings.embedder))
+    worker = IngestWorker(settings, make_embedder(settings.embedder))
     console = Console(stderr=True)
     if progress and console.is_terminal:
         with progress_bar(console) as observer:
@@ -111,18 +113,17 @@ def _ingest(data: dict[str, Any], corpus: str, name: str, progress: bool) -> dic
     return {**report.summary(), "seconds": round(report.seconds, 3)}
 
 
-def _chunk_depth(index: Index) -> int:
+def _chunk_depth(index: Store) -> int:
     """Chunks to fetch so that about DEPTH distinct documents come out of them."""
     files = max(1, len(index.files()))
-    per_file = len(index.vectors) / files
-    return min(len(index.vectors), max(DEPTH, math.ceil(DEPTH * per_file * 3)))
+    per_file = index.chunk_count() / files
+    return min(index.chunk_count(), max(DEPTH, math.ceil(DEPTH * per_file * 3)))
 
 
-def _rank_documents(index: Index, vector: Any, depth: int, dataset: Dataset,
-                    corpus: Path) -> list[tuple[str, float]]:  # fmt: skip
+def _rank_documents(hits: list[Hit], dataset: Dataset, corpus: Path) -> list[tuple[str, float]]:
     """Documents best first, each scored by its best chunk."""
     best: dict[str, float] = {}
-    for hit in index.search(vector, depth):
+    for hit in hits:
         doc = document_id(hit.chunk.path, dataset, corpus)
         if doc not in best:
             best[doc] = hit.score
@@ -140,13 +141,13 @@ def _query_result(query: Query, ranked: list[tuple[str, float]]) -> dict[str, An
     }
 
 
-def _generate(settings: Settings, embedder: SentenceTransformerEmbedder, name: str,
+def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name: str,
               queries: list[Query], results: list[dict[str, Any]], dataset: Dataset,
               corpus: Path, on_query: Progress | None) -> None:  # fmt: skip
-    from rag.generation import LlamaCppGenerator
+    from rag.generation import make_generator
     from rag.pipeline import Pipeline
 
-    pipeline = Pipeline(settings, embedder, LlamaCppGenerator(settings.llm))
+    pipeline = Pipeline(settings, embedder, make_generator(settings.llm), retriever)
     for i, (query, result) in enumerate(zip(queries, results, strict=True)):
         answer = pipeline.ask(query.text, index=name)
         cited = [document_id(s.path, dataset, corpus) for s in answer.sources if s.cited]

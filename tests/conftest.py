@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from rag.offline import ensure_offline
+
+ensure_offline()  # before any Hugging Face library is imported
 
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402

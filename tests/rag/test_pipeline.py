@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import pytest
 
+from rag.config import Settings
+from rag.embedders import SentenceTransformerEmbedder
 from rag.errors import IndexNotFoundError
 from rag.generation import GenerationParams
 from rag.pipeline import NOTHING_FOUND, DoneEvent, Pipeline, TokenEvent
-from rag.retrieval import contextualize
+from rag.retrieval import DenseRetriever, contextualize
+from tests.fakes import EchoGenerator, WordOverlapRetriever
 
 PARAMS = GenerationParams(max_tokens=48, temperature=0.0, seed=1)
 
@@ -35,9 +38,10 @@ def test_nothing_relevant_says_so(pipeline: Pipeline) -> None:
 
 def test_near_duplicates_are_dropped(pipeline: Pipeline) -> None:
     index = pipeline.index()
-    hits = pipeline.retriever.retrieve(index, "cats", top_k=10, min_score=-1)
+    hits = pipeline.retriever.retrieve(index, "cats", 10, min_score=-1)
     texts = [h.chunk.text for h in hits]
     assert len(texts) == len(set(texts))
+    assert isinstance(pipeline.retriever, DenseRetriever)
     doubled = hits + hits
     assert len(pipeline.retriever.distinct(index, doubled)) == len(hits)
 
@@ -54,3 +58,32 @@ def test_follow_up_questions_carry_the_previous_turn() -> None:
     standalone = "What temperature should bread be baked at in an oven?"
     assert contextualize(standalone, history) == standalone
     assert contextualize("Why?", []) == "Why?"
+
+
+def test_any_generator_and_retriever_plug_in(pipeline: Pipeline, settings: Settings,
+                                             embedder: SentenceTransformerEmbedder) -> None:  # fmt: skip
+    """The pipeline knows its parts only by their roles: a fake generator and retriever
+    answer through the same retrieval, prompt, citation and source handling."""
+    fake = Pipeline(settings, embedder, EchoGenerator(), WordOverlapRetriever())
+    answer = fake.ask("Which volcano is in Sicily?", params=PARAMS)
+    assert answer.text.startswith("According to [1], Mount Etna")
+    assert answer.sources[0].cited and answer.sources[0].path.endswith("volcano.txt")
+    assert answer.usage.prompt_tokens == fake.prepare("Which volcano is in Sicily?").prompt.n_tokens
+
+
+def test_the_prompt_generated_from_is_the_one_counted(pipeline: Pipeline) -> None:
+    seen: list[list[dict[str, str]]] = []
+    real = pipeline.generator.stream
+
+    def spy(messages, params):  # type: ignore[no-untyped-def]
+        seen.append(list(messages))
+        return real(messages, params)
+
+    pipeline.generator.stream = spy  # type: ignore[method-assign]
+    try:
+        prepared = pipeline.prepare("What does a cat eat?", params=PARAMS)
+        answer = [e for e in pipeline.generate(prepared) if isinstance(e, DoneEvent)][0].answer
+    finally:
+        del pipeline.generator.stream
+    assert seen == [prepared.prompt.messages]
+    assert answer.usage.prompt_tokens == pipeline.generator.count_tokens(seen[0])

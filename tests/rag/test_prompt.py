@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from rag.generation import GenerationParams, LlamaCppGenerator
 from rag.pipeline import Pipeline
 from rag.prompt import PromptBuilder
 from rag.types import Chunk, Hit
+from tests.fakes import CountingGenerator, EchoGenerator
 
 
 @pytest.fixture(scope="module", params=[512, 1024])
@@ -32,8 +34,8 @@ def test_prompt_fits_and_best_sources_come_first(small_generator: LlamaCppGenera
     assert 0 < len(built.sources) < 50
     assert [s.number for s in built.sources] == list(range(1, len(built.sources) + 1))
     assert built.sources[0].path == "/d/file0.txt"
-    # The count is the model's own: re-rendering the messages gives the same tokens.
-    assert small_generator.render(built.messages).tokens == built.rendered.tokens
+    # The count is the model's own, of exactly these messages.
+    assert small_generator.count_tokens(built.messages) == built.n_tokens
 
 
 def test_last_source_is_cut_at_a_sentence(small_generator: LlamaCppGenerator) -> None:
@@ -80,10 +82,11 @@ def test_llama_never_sees_an_oversized_prompt(
     seen: list[int] = []
     real_stream = small_generator.stream
 
-    def checked(prompt, params):  # type: ignore[no-untyped-def]
-        seen.append(len(prompt.tokens))
-        assert len(prompt.tokens) + params.max_tokens <= small_generator.n_ctx
-        return real_stream(prompt, params)
+    def checked(messages, params):  # type: ignore[no-untyped-def]
+        n_tokens = len(small_generator.render(messages).tokens)
+        seen.append(n_tokens)
+        assert n_tokens + params.max_tokens <= small_generator.n_ctx
+        return real_stream(messages, params)
 
     small_generator.stream = checked  # type: ignore[method-assign]
     try:
@@ -95,3 +98,58 @@ def test_llama_never_sees_an_oversized_prompt(
     assert seen and seen[0] > small_generator.n_ctx // 2  # the budget was really filled
     assert answer.usage.prompt_tokens == seen[0]
     assert answer.usage.completion_tokens <= 16
+
+
+def _history(pairs: int) -> list[dict[str, str]]:
+    history = []
+    for i in range(pairs):
+        history += [{"role": "user", "content": f"Old question {i} about barges and sand?"},
+                    {"role": "assistant", "content": f"Old answer {i}: barges carry sand."}]
+    return history
+
+
+def test_each_part_is_counted_about_once(small_generator: LlamaCppGenerator) -> None:
+    counting = CountingGenerator(small_generator)
+    builder = PromptBuilder(counting)
+    builder.build("warm-up", _hits(1), _history(1), max_tokens=64)  # the template's constants
+    counting.reset()
+    built = builder.build("And grain?", _hits(3), _history(30), max_tokens=64)
+    assert built.n_tokens == small_generator.count_tokens(built.messages)
+    turns = 2 * built.history_turns
+    # The question; each kept turn and the two that did not fit; each source, and the one
+    # cut a binary search over its 12 sentences; then the whole prompt once.
+    assert 0 < turns < 60 and built.sources
+    assert counting.calls <= 1 + (turns + 2) + (len(built.sources) + 5) + 1
+    # What is read is about one prompt's worth, not a conversation per dropped turn.
+    prompt_chars = sum(len(m["content"]) for m in built.messages)
+    assert counting.chars < 3 * prompt_chars + 4 * len(built.sources[-1].text)
+
+
+def test_a_huge_history_builds_fast(small_generator: LlamaCppGenerator) -> None:
+    history = _history(10_000)  # 20,000 messages
+    builder = PromptBuilder(small_generator)
+    builder.build("warm-up", _hits(1), max_tokens=64)
+    t0 = time.perf_counter()
+    built = builder.build("And grain?", _hits(4), history, max_tokens=64)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < 0.3, elapsed
+    assert built.n_tokens + 64 <= small_generator.n_ctx
+    kept = [m["content"] for m in built.messages if m["role"] == "user"][:-1]
+    assert kept and kept[-1].startswith("Old question 9999")
+
+
+def test_history_and_sources_fill_the_budget_closely(small_generator: LlamaCppGenerator) -> None:
+    """The per-part estimates are close: the exact prompt ends just under the budget."""
+    builder = PromptBuilder(small_generator)
+    for pairs in (0, 3, 30):
+        built = builder.build("And grain?", _hits(50), _history(pairs), max_tokens=64)
+        budget = small_generator.n_ctx - 64
+        assert budget - 40 <= built.n_tokens <= budget
+
+
+def test_a_fake_generator_is_budgeted_alike() -> None:
+    generator = EchoGenerator(n_ctx=300)
+    built = PromptBuilder(generator).build("How long is the Seine?", _hits(20), _history(10),
+                                           max_tokens=50)  # fmt: skip
+    assert built.n_tokens == generator.count_tokens(built.messages) <= 250
+    assert 0 < len(built.sources) < 20
