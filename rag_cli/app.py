@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from rag.config import (
     parse_assignment,
     setting_sources,
 )
+from rag.offline import ensure_offline
 
 EXIT_ERROR = 1
 EXIT_SOME_FAILED = 3
@@ -60,9 +60,7 @@ def settings_from(config: Path | None, assignments: list[str] | None, **flags: A
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # loaders report bad files themselves
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    ensure_offline()
     return settings
 
 
