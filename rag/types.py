@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+CONTEXT_HEADER_CHARS = 100  # about 25 word pieces at most
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -17,6 +19,26 @@ class Chunk:
     heading: str = ""
 
     @property
+    def title(self) -> str:
+        """The document's title: its first heading, else its file name."""
+        if self.heading:
+            return self.heading.split(" > ", 1)[0]
+        stem = self.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        return stem.replace("_", " ").replace("-", " ").strip()
+
+    @property
+    def context(self) -> str:
+        """The chunk as it is embedded and indexed: a header of the document's title and
+        heading path, then the text (no header when the text already starts with it)."""
+        header = self.heading or self.title
+        last = header.rsplit(" > ", 1)[-1]
+        if not header or self.text.lstrip("# ").startswith(last):
+            return self.text
+        if len(header) > CONTEXT_HEADER_CHARS:  # kept short: it shares the embedder's window
+            header = header[:CONTEXT_HEADER_CHARS].rsplit(" ", 1)[0] + "…"
+        return f"{header}\n\n{self.text}"
+
+    @property
     def pages(self) -> str:
         if self.page_start is None:
             return ""
@@ -27,11 +49,13 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk with its similarity to the question."""
+    """A retrieved chunk with its score for the question (higher is better), and what each
+    search method made of it (`scores`: e.g. dense cosine, BM25, term coverage, fused)."""
 
     id: int
     chunk: Chunk
     score: float
+    scores: dict[str, float] = field(default_factory=dict, compare=False)
 
 
 @dataclass

@@ -79,6 +79,13 @@ class Store(ABC):
         """The k chunks most similar to `vector` (inner product), best first."""
 
     @abstractmethod
+    def search_text(self, query: str, k: int) -> list[Hit]:
+        """The k chunks best matching the query's words (BM25 over stemmed, accent-folded
+        terms in the query's language), best first. `Hit.score` is the share of the
+        query's term weight (idf) that the chunk contains, from 0 to 1; `Hit.scores`
+        holds the raw `bm25` too."""
+
+    @abstractmethod
     def vector(self, chunk_id: int) -> NDArray[np.float32]:
         """The stored vector of one chunk."""
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.analysis import analyze, detect_language
 from rag.store.base import FileRecord
 from rag.types import Chunk
 
@@ -49,9 +50,12 @@ CREATE TABLE IF NOT EXISTS chunks (
     heading TEXT NOT NULL,
     vector BLOB NOT NULL,
     added INTEGER NOT NULL DEFAULT 0,
-    removed INTEGER
+    removed INTEGER,
+    lang TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(terms, tokenize='unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms_vocab USING fts5vocab(chunk_terms, 'row');
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
 INSERT OR IGNORE INTO meta (key, value) VALUES ('committed', '0');
 """
@@ -69,6 +73,12 @@ _CHUNK_COLUMNS = "c.id, c.text, CASE f.name WHEN '' THEN f.path ELSE f.name END,
                  "c.page_start, c.page_end, c.heading"  # fmt: skip
 
 
+def lexical_text(chunk: Chunk, context: bool) -> str:
+    """What the lexical (and dense) index reads of a chunk: with `context`, a header of
+    its document's title and heading path, then its text."""
+    return chunk.context if context else chunk.text
+
+
 def _visible(alias: str) -> str:
     """Rows of the view `?` (a generation), or the writer's live rows when it is NULL."""
     return (f"(({alias}.removed IS NULL AND ?1 IS NULL) OR ({alias}.added <= ?1 AND "
@@ -79,8 +89,9 @@ class ChunkDB:
     """One SQLite file. `view` is None for a writer (live rows) or the committed
     generation a reader sees."""
 
-    def __init__(self, path: Path, *, readonly: bool) -> None:
+    def __init__(self, path: Path, *, readonly: bool, context: bool = False) -> None:
         self.path = path
+        self.context = context
         self.readonly = readonly
         self.view: int | None = None
         if readonly:
@@ -103,7 +114,23 @@ class ChunkDB:
             generation = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
             self.db.executescript("BEGIN;" + _UPGRADE_FROM_1 + "COMMIT;")
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('committed', ?)", (generation[0],))
+        if columns and "lang" not in columns:
+            self.db.execute("ALTER TABLE chunks ADD COLUMN lang TEXT NOT NULL DEFAULT ''")
+        had_terms = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name='chunk_terms'").fetchone() is not None  # fmt: skip
         self.db.executescript(SCHEMA)
+        if columns and not had_terms:
+            self._index_terms()
+
+    def _index_terms(self) -> None:
+        """Build the lexical index of a store made before it existed."""
+        with self.transaction():
+            rows = self.db.execute("SELECT id, text FROM chunks").fetchall()
+            for chunk_id, text in rows:  # stores this old were built without headers
+                lang = detect_language(text)
+                self.db.execute("UPDATE chunks SET lang=? WHERE id=?", (lang, chunk_id))
+                self.db.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
+                                (chunk_id, " ".join(analyze(text, lang))))  # fmt: skip
 
     # -- meta --------------------------------------------------------------------
 
@@ -186,6 +213,30 @@ class ChunkDB:
             mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
             yield [r[0] for r in rows], mat.reshape(len(rows), dimension)
 
+    def search_terms(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """The k best (chunk id, BM25 score) of the view for these analyzed terms."""
+        unique = sorted({t for t in terms if t})
+        if not unique or k <= 0:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
+        rows = self.db.execute(
+            "SELECT t.rowid, -bm25(chunk_terms) AS score FROM chunk_terms t "
+            f"JOIN chunks c ON c.id = t.rowid WHERE chunk_terms MATCH ?2 AND {_visible('c')} "
+            "ORDER BY score DESC LIMIT ?3", (self.view, match, k),
+        ).fetchall()  # fmt: skip
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def term_frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """Chunks in the lexical index, and in how many of them each term occurs."""
+        total = int(self.db.execute("SELECT COUNT(*) FROM chunk_terms").fetchone()[0])
+        unique = sorted(set(terms))
+        if not unique:
+            return total, {}
+        marks = ",".join("?" * len(unique))
+        rows = self.db.execute(
+            f"SELECT term, doc FROM chunk_terms_vocab WHERE term IN ({marks})", unique).fetchall()
+        return total, {str(r[0]): int(r[1]) for r in rows}
+
     def last_ingest(self) -> float | None:
         row = self.db.execute(f"SELECT MAX(ingested_at) FROM files f WHERE {_visible('f')}",
                               (self.view,)).fetchone()  # fmt: skip
@@ -209,6 +260,8 @@ class ChunkDB:
         ids = [r[0] for r in self.db.execute(
             "SELECT id FROM chunks WHERE file_id=? AND removed IS NULL", (file_id,))]  # fmt: skip
         if added > self.committed:
+            self.db.execute("DELETE FROM chunk_terms WHERE rowid IN "
+                            "(SELECT id FROM chunks WHERE file_id=?)", (file_id,))  # fmt: skip
             self.db.execute("DELETE FROM chunks WHERE file_id=?", (file_id,))
             self.db.execute("DELETE FROM files WHERE id=?", (file_id,))
         else:
@@ -230,13 +283,17 @@ class ChunkDB:
                       generation: int) -> NDArray[np.int64]:  # fmt: skip
         ids = np.empty(len(chunks), dtype=np.int64)
         for n, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
+            searched = lexical_text(chunk, self.context)
+            lang = detect_language(chunk.text)
             cur = self.db.execute(
                 "INSERT INTO chunks (file_id, ordinal, text, page_start, page_end, heading,"
-                " vector, added) VALUES (?,?,?,?,?,?,?,?)",
+                " vector, added, lang) VALUES (?,?,?,?,?,?,?,?,?)",
                 (file_id, chunk.ordinal, chunk.text, chunk.page_start, chunk.page_end,
-                 chunk.heading, vector.tobytes(), generation),
+                 chunk.heading, vector.tobytes(), generation, lang),
             )  # fmt: skip
             ids[n] = int(cur.lastrowid or 0)
+            self.db.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
+                            (ids[n].item(), " ".join(analyze(searched, lang))))  # fmt: skip
         return ids
 
     def touch_file(self, record: FileRecord) -> None:
@@ -246,5 +303,7 @@ class ChunkDB:
     def publish(self, generation: int) -> None:
         """Make `generation` the committed one and purge rows no reader needs any more."""
         self.set_meta("committed", str(generation))
+        self.db.execute("DELETE FROM chunk_terms WHERE rowid IN (SELECT id FROM chunks "
+                        "WHERE removed IS NOT NULL AND removed <= ?)", (generation,))  # fmt: skip
         self.db.execute("DELETE FROM chunks WHERE removed IS NOT NULL AND removed <= ?", (generation,))
         self.db.execute("DELETE FROM files WHERE removed IS NOT NULL AND removed <= ?", (generation,))

@@ -17,6 +17,7 @@ uncommitted rows' vectors from SQLite.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,9 +25,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.analysis import analyze, detect_language
 from rag.errors import IndexMismatchError, RagError
 from rag.store.base import Batches, FileRecord, Store
-from rag.store.chunks import ChunkDB
+from rag.store.chunks import ChunkDB, lexical_text
 from rag.store.manifest import Manifest
 from rag.store.vectors import FaissVectors
 from rag.types import Chunk, Hit
@@ -38,6 +40,12 @@ logger = logging.getLogger(__name__)
 
 STORE = "store.sqlite"
 COMPACT_DEAD_FRACTION = 0.2  # dead vectors are dropped once they are this much of the index
+
+
+def _idf(terms: list[str], total: int, frequencies: dict[str, int]) -> dict[str, float]:
+    """BM25's idf of each query term (terms no chunk has weigh as much as the rarest)."""
+    return {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5))
+            for t in set(terms)}  # fmt: skip
 
 
 def vectors_file(folder: Path, generation: int) -> Path:
@@ -54,7 +62,7 @@ class LocalStore(Store):
         self.readonly = readonly
         self.compact_dead_fraction = COMPACT_DEAD_FRACTION
         self._lock = threading.RLock()
-        self.db = ChunkDB(folder / STORE, readonly=readonly)
+        self.db = ChunkDB(folder / STORE, readonly=readonly, context=manifest.chunk_context)
         stored_id = self.db.meta("index_id")
         if stored_id is None and not readonly:
             self.db.set_meta("index_id", manifest.id)
@@ -86,6 +94,36 @@ class LocalStore(Store):
                 pairs = self.vectors.search(vector, k)
                 found = self.db.chunks([i for i, _ in pairs])
         return [Hit(i, found[i], s) for i, s in pairs if i in found]
+
+    def search_text(self, query: str, k: int) -> list[Hit]:
+        lang = detect_language(query)
+        terms = analyze(query, lang)
+        if not terms:
+            return []
+        with self._lock:
+            if self.readonly:
+                with self.db.transaction(write=False):
+                    self._follow()
+                    pairs, found, stats = self._lexical(terms, k)
+            else:
+                pairs, found, stats = self._lexical(terms, k)
+        weights = _idf(terms, *stats)
+        whole = sum(weights.values()) or 1.0
+        hits = []
+        for chunk_id, bm25 in pairs:
+            chunk = found.get(chunk_id)
+            if chunk is None:
+                continue
+            present = set(analyze(lexical_text(chunk, self.manifest.chunk_context), lang))
+            coverage = sum(w for t, w in weights.items() if t in present) / whole
+            hits.append(Hit(chunk_id, chunk, coverage, {"bm25": bm25, "coverage": coverage}))
+        return hits
+
+    def _lexical(self, terms: list[str], k: int) -> tuple[
+        list[tuple[int, float]], dict[int, Chunk], tuple[int, dict[str, int]]
+    ]:
+        pairs = self.db.search_terms(terms, k)
+        return pairs, self.db.chunks([i for i, _ in pairs]), self.db.term_frequencies(terms)
 
     def refresh(self) -> None:
         """Follow the last commit now (searches do it by themselves)."""

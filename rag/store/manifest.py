@@ -24,6 +24,7 @@ class Manifest(BaseModel):
     chunk_size: int
     chunk_overlap: int
     encoding: str
+    chunk_context: bool = False  # chunks embedded and indexed with their title header
     created_at: float = Field(default_factory=time.time)
 
     def check_embedder(self, kind: str, name: str, dimension: int | None = None) -> None:

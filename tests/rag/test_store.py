@@ -214,3 +214,34 @@ def test_delete_takes_the_ingest_lock(index: Index) -> None:
     assert catalog.exists(index.name)
     with catalog.lock(index.name), pytest.raises(IndexLockedError), catalog.lock(index.name):
         pass
+
+
+# -- the lexical index ---------------------------------------------------------------------
+
+
+def text_record(name: str) -> FileRecord:
+    return FileRecord(f"/docs/{name}", "hash", 1, 1.0, 1.0, name)
+
+
+def test_lexical_index_follows_documents_and_commits(tmp_path: Path) -> None:
+    catalog = LocalCatalog(tmp_path)
+    store = catalog.create("ix", manifest())
+    texts = {
+        "algo.txt": "Les enjeux juridiques des algorithmes publics sont nombreux.",
+        "chat.txt": "Le chat mange du poisson et dort seize heures par jour.",
+        "bread.txt": "To bake bread, knead the dough and let it rise.",
+    }
+    for name, text in texts.items():
+        store.replace_file(text_record(name), [([Chunk(text, name)], unit_vectors(len(name), 1))])
+    store.commit()
+    reader = catalog.open("ix", readonly=True)
+    # Only inflected forms shared: "juridique", "algorithme", "public" (singular, no accent).
+    hits = reader.search_text("Quel est l'enjeu juridique d'un algorithme public ?", 3)
+    assert hits[0].chunk.path == "algo.txt" and hits[0].score > 0.5
+    assert reader.search_text("kneading breads", 1)[0].chunk.path == "bread.txt"
+    store.remove_file(text_record("algo.txt").path)
+    assert reader.search_text("algorithmes juridiques", 3)[0].chunk.path == "algo.txt"  # not yet
+    store.commit()
+    assert all(h.chunk.path != "algo.txt" for h in reader.search_text("algorithmes juridiques", 3))
+    reader.close()
+    store.close()

@@ -1,0 +1,124 @@
+"""Text analysis for lexical search: language, words, stop words, stems, accents.
+
+    analyze("Les enjeux des algorithmes publics")  ->  ["enjeux", "algorithm", "public"]
+
+Words are lower-cased, stop words of the text's language dropped, the rest reduced to
+their Snowball stem (PyStemmer) and stripped of accents, so that "juridiques",
+"juridique" and "Juridique" are one term, and so are "été" and "ete". The language is
+told by the share of French and English stop words; a text with too few of either is
+taken for English, whose stemmer is the gentler of the two on foreign words.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from typing import Literal
+
+Language = Literal["en", "fr"]
+LANGUAGES: tuple[Language, ...] = ("en", "fr")
+_STEMMERS = {"en": "english", "fr": "french"}
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+_ELISION = re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
+
+
+
+def _set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STOP_WORDS: dict[Language, frozenset[str]] = {
+    "en": _set(
+        """a about above after again against all am an and any are as at be because been
+        before being below between both but by can could did do does doing down during each
+        few for from further had has have having he her here hers herself him himself his how
+        i if in into is it its itself just me more most my myself no nor not now of off on
+        once only or other our ours ourselves out over own same she should so some such than
+        that the their theirs them themselves then there these they this those through to too
+        under until up very was we were what when where which while who whom why will with
+        would you your yours yourself yourselves"""
+    ),
+    "fr": _set(
+        """a au aux avec ce ces dans de des du elle en et eux il ils je la le les leur lui ma
+        mais me meme mes moi mon ne nos notre nous on ou par pas pour qu que qui sa se ses son
+        sur ta te tes toi ton tu un une vos votre vous c d j l m n s t y ete etee etees etes
+        etant suis es est sommes etes sont serai seras sera serons serez seront serais serait
+        serions seriez seraient etais etait etions etiez etaient fus fut fumes futes furent
+        sois soit soyons soyez soient fusse fusses fut fussions fussiez fussent ayant eu eue
+        eues eus ai as avons avez ont aurai auras aura aurons aurez auront aurais aurait
+        aurions auriez auraient avais avait avions aviez avaient eut eumes eutes eurent aie
+        aies ait ayons ayez aient eusse eusses eussions eussiez eussent ceci cela cet cette
+        ici ils leurs quel quels quelle quelles sans soi comme est-ce dont donc lorsque
+        puisque quand si tout tous toute toutes tres aussi alors ainsi"""
+    ),
+}
+# Words that tell the language apart: frequent in one, rare in the other.
+_MARKERS: dict[Language, frozenset[str]] = {
+    "en": _set("the and of to is in that it for are with as was be by this on not or which"),
+    "fr": _set("le la les des et est une un du dans pour que qui sur pas au aux avec ce cette sont"),
+}
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Été" -> "ete"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, French elisions removed ("l'algorithme" -> "algorithme")."""
+    found = []
+    for match in _WORD.finditer(text):
+        word = _ELISION.sub("", match.group().lower()).replace("’", "'")
+        if word.endswith("'s"):
+            word = word[:-2]
+        if word:
+            found.append(word)
+    return found
+
+
+def detect_language(text: str) -> Language:
+    """French or English, by the share of each language's marker words."""
+    counts = {lang: 0 for lang in LANGUAGES}
+    for word in words(text[:4000]):
+        folded = fold(word)
+        for lang in LANGUAGES:
+            if folded in _MARKERS[lang]:
+                counts[lang] += 1
+    return "fr" if counts["fr"] > counts["en"] else "en"
+
+
+def analyze(text: str, language: Language | None = None) -> list[str]:
+    """The text's search terms, in order (repeats kept: they count in BM25)."""
+    lang = language or detect_language(text)
+    stops = STOP_WORDS[lang]
+    kept = [w for w in words(text) if fold(w) not in stops and len(w) < 64]
+    return [fold(s) for s in _stemmer(lang).stemWords(kept)]
+
+
+def _stemmer(lang: Language) -> _ThreadStemmers:
+    return _stemmers(lang)
+
+
+class _ThreadStemmers:
+    """A PyStemmer stemmer per thread (one stemmer object is not safe to share)."""
+
+    def __init__(self, lang: Language) -> None:
+        self.algorithm = _STEMMERS[lang]
+        self._local = threading.local()
+
+    def stemWords(self, batch: list[str]) -> list[str]:  # noqa: N802  (PyStemmer's name)
+        stemmer = getattr(self._local, "stemmer", None)
+        if stemmer is None:
+            import Stemmer
+
+            stemmer = self._local.stemmer = Stemmer.Stemmer(self.algorithm)
+        return list(stemmer.stemWords(batch))
+
+
+@lru_cache(maxsize=len(LANGUAGES))
+def _stemmers(lang: Language) -> _ThreadStemmers:
+    return _ThreadStemmers(lang)

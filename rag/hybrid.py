@@ -1,0 +1,71 @@
+"""Hybrid retrieval: dense and lexical rankings fused by reciprocal rank fusion.
+
+    fused(chunk) = w_dense / (rrf_k + rank_dense) + w_lexical / (rrf_k + rank_lexical)
+
+Ranks come from each method's top `retrieval.fusion_depth`; a chunk missing from one
+ranking gets nothing from it. Hits are ordered by the fused value, but the score a hit
+carries (and that `retrieval.min_score` is compared with) is the better of its two
+evidences, both from 0 to 1: its cosine similarity to the question (computed for every
+fused chunk, also those only the lexical side found) and its lexical coverage (the share
+of the question's term weight it contains). So "nothing found" means the same in every
+mode: no chunk is close enough to the question by meaning or by words.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rag.config import RetrievalSettings
+from rag.embedders import Embedder
+from rag.retrieval import Retriever, distinct
+from rag.types import Hit
+
+if TYPE_CHECKING:
+    from rag.store import Store
+
+
+class HybridRetriever(Retriever):
+    """Dense search and BM25, fused by reciprocal rank."""
+
+    mode = "hybrid"
+
+    def __init__(self, embedder: Embedder, settings: RetrievalSettings) -> None:
+        super().__init__(settings)
+        self.embedder = embedder
+
+    def retrieve(
+        self,
+        index: Store,
+        query: str,
+        k: int,
+        *,
+        min_score: float | None = None,
+        floor: bool = True,
+        dedup: bool = True,
+    ) -> list[Hit]:
+        s = self.settings
+        depth = max(s.fusion_depth, k * 2 + 4)
+        vector = self.embedder.embed_one(query)
+        dense = index.search(vector, depth)
+        lexical = index.search_text(query, depth)
+        fused: dict[int, float] = {}
+        found: dict[int, Hit] = {}
+        for weight, ranking in ((s.dense_weight, dense), (s.lexical_weight, lexical)):
+            for rank, hit in enumerate(ranking, start=1):
+                fused[hit.id] = fused.get(hit.id, 0.0) + weight / (s.rrf_k + rank)
+                found.setdefault(hit.id, hit)
+        cosine = {h.id: h.score for h in dense}
+        coverage = {h.id: h.score for h in lexical}
+        bm25 = {h.id: h.scores.get("bm25", 0.0) for h in lexical}
+        hits = []
+        for chunk_id in sorted(fused, key=lambda i: -fused[i]):
+            if chunk_id not in cosine:  # found by words only: how close is it in meaning?
+                cosine[chunk_id] = float(np.dot(index.vector(chunk_id), vector))
+            scores = {"dense": cosine[chunk_id], "coverage": coverage.get(chunk_id, 0.0),
+                      "bm25": bm25.get(chunk_id, 0.0), "fused": fused[chunk_id]}  # fmt: skip
+            evidence = max(scores["dense"], scores["coverage"])
+            hits.append(Hit(chunk_id, found[chunk_id].chunk, evidence, scores))
+        hits = self._floor(hits, min_score, floor)
+        return (distinct(index, hits, s.dedup_threshold) if dedup else hits)[:k]

@@ -1,0 +1,40 @@
+"""Lexical retrieval: the question's words, stemmed in its language, matched by BM25.
+
+Carries what the English embedder cannot: French text, rare names, codes and numbers. The
+score of a hit is the share of the question's term weight (idf) that the chunk contains,
+from 0 to 1, so `retrieval.min_score` means the same kind of thing as in dense mode: how
+much of the question the passage answers to.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rag.config import RetrievalSettings
+from rag.retrieval import Retriever, distinct
+from rag.types import Hit
+
+if TYPE_CHECKING:
+    from rag.store import Store
+
+
+class LexicalRetriever(Retriever):
+    """BM25 over the index's lexical side (`Store.search_text`)."""
+
+    mode = "lexical"
+
+    def __init__(self, settings: RetrievalSettings) -> None:
+        super().__init__(settings)
+
+    def retrieve(
+        self,
+        index: Store,
+        query: str,
+        k: int,
+        *,
+        min_score: float | None = None,
+        floor: bool = True,
+        dedup: bool = True,
+    ) -> list[Hit]:
+        hits = self._floor(index.search_text(query, k * 2 + 4 if dedup else k), min_score, floor)
+        return (distinct(index, hits, self.settings.dedup_threshold) if dedup else hits)[:k]
