@@ -3,9 +3,7 @@ VENV    ?= .venv
 PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export TOKENIZERS_PARALLELISM := false
+# The offline environment (HF_HUB_OFFLINE and friends) is set by rag.offline.ensure_offline().
 
 .PHONY: setup demo test lint typecheck unit bench clean
 
