@@ -1,16 +1,21 @@
-"""The service behind /ask and /v1/chat/completions: prepare off the event loop,
-then generate under the queue, in a worker thread."""
+"""The service behind /ask and /v1/chat/completions: admit into the queue first (a request
+the queue cannot take is refused before any work), prepare off the event loop, then
+generate in the model's thread once the request's turn has come."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing, asynccontextmanager
 from functools import partial
 
 from anyio import to_thread
 from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
-from api.concurrency import GenerationQueue, iterate_in_thread
-from api.observability import note_answer
+from api.concurrency import Admission, GenerationQueue, iterate_in_thread
+from api.errors import describe
+from api.observability import note, note_answer
 from api.schemas import GenerationFields, SourceOut
 from rag.generation import GenerationParams, Message
 from rag.pipeline import DoneEvent, Event, Pipeline, Prepared, TokenEvent
@@ -19,14 +24,51 @@ from rag.types import Answer, Source
 
 def params_from(pipeline: Pipeline, fields: GenerationFields, max_tokens: int | None = None
                 ) -> GenerationParams:  # fmt: skip
+    """The request's sampling parameters over the configured ones; an answer is never
+    longer than `llm.max_tokens`, whatever the client asks for."""
     base = GenerationParams.from_settings(pipeline.settings.llm)
+    asked = max_tokens or fields.max_tokens
     return base.with_overrides(
-        max_tokens=max_tokens or fields.max_tokens,
+        max_tokens=min(asked, base.max_tokens) if asked else None,
         temperature=fields.temperature,
         top_p=fields.top_p,
         seed=fields.seed,
         stop=fields.stop,
     )
+
+
+@asynccontextmanager
+async def admitted(queue: GenerationQueue) -> AsyncIterator[Admission]:
+    """A place in the queue (BusyError at once if there is none), given back if the block
+    fails; on success whoever generates (`events`, `AdmittedStream`) gives it back."""
+    admission = queue.admit()
+    try:
+        yield admission
+    except BaseException:
+        admission.release()
+        raise
+
+
+class AdmittedStream(StreamingResponse):
+    """Server-sent events that give the request's queue place back however they end:
+    finished, failed, or cut by a client that went away or a server shutting down."""
+
+    def __init__(self, content: AsyncIterator[str], admission: Admission) -> None:
+        super().__init__(content, media_type="text/event-stream")
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.admission.release()
+
+
+def stream_error(request: Request, exc: Exception) -> dict[str, dict[str, str | None]]:
+    """The OpenAI-shaped error that ends a stream which failed after its 200 had gone."""
+    status, body = describe(exc)
+    note(request, error_status=status, error=body["error"]["code"] or body["error"]["type"])
+    return body
 
 
 async def prepare(
@@ -46,12 +88,13 @@ async def prepare(
 
 
 async def events(
-    pipeline: Pipeline, queue: GenerationQueue, prepared: Prepared, request: Request, index: str
-) -> AsyncIterator[Event]:
+    pipeline: Pipeline, admission: Admission, prepared: Prepared, request: Request, index: str
+) -> AsyncGenerator[Event, None]:
     """Generation events, once this request's turn has come; the answer is logged and
-    counted in the metrics."""
+    counted in the metrics. The queue place is given back when they end, however."""
     interval = pipeline.settings.server.stream_interval
-    async with queue.slot():
+    try:
+        await admission.turn()
         # On the generator's own thread when it has one: a hop per token to another
         # thread would take CPU time from llama.cpp's threads.
         async for batch in iterate_in_thread(lambda: pipeline.generate(prepared), interval,
@@ -60,6 +103,8 @@ async def events(
                 if isinstance(event, DoneEvent):
                     note_answer(request, index, event.answer)
                 yield event
+    finally:
+        admission.release()
 
 
 def merge_tokens(batch: list[Event]) -> list[Event]:
@@ -74,12 +119,13 @@ def merge_tokens(batch: list[Event]) -> list[Event]:
     return merged
 
 
-async def answer(pipeline: Pipeline, queue: GenerationQueue, prepared: Prepared, request: Request,
+async def answer(pipeline: Pipeline, admission: Admission, prepared: Prepared, request: Request,
                  index: str) -> Answer:  # fmt: skip
     result: Answer | None = None
-    async for event in events(pipeline, queue, prepared, request, index):
-        if isinstance(event, DoneEvent):
-            result = event.answer
+    async with aclosing(events(pipeline, admission, prepared, request, index)) as stream:
+        async for event in stream:
+            if isinstance(event, DoneEvent):
+                result = event.answer
     assert result is not None
     return result
 

@@ -7,18 +7,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Security
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.security import HTTPBearer
 
-from api import ask_router, health_router, ingest_router, metrics_router, openai_router
+from api import ask_router, docs_router, health_router, ingest_router, metrics_router, openai_router
 from api.concurrency import GenerationQueue
 from api.deps import require_key
 from api.errors import install_error_handlers
 from api.jobs import JobRunner
+from api.limits import BodyLimit
 from api.observability import Metrics, RequestLog
 from api.schemas import ERROR_RESPONSES
 from rag.config import Settings
-from rag.errors import RagError
 from rag.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -44,12 +45,19 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
         summary="Questions answered from your own documents, on a local model.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by docs_router instead, behind the key like the rest of the API.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.pipeline = pipeline
     app.state.load_error = None
     app.state.queue = GenerationQueue(settings.server.queue_size)
     app.state.jobs = JobRunner(settings)
+    # Innermost of the middleware, so that a refused body is still logged, counted and
+    # given CORS headers. Uploads have their own, larger limit (server.max_upload_mb).
+    app.add_middleware(BodyLimit, limit=settings.server.max_body_kb * 1024, exempt=["/ingest"])
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -61,7 +69,11 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.state.metrics = Metrics(lambda: app.state.queue.depth, lambda: _index_chunks(app))
     app.add_middleware(RequestLog, metrics=app.state.metrics)
     secured = [Depends(require_key)]
+    if settings.server.api_keys:  # documented in the schema, so that clients know to send it
+        secured.append(Security(HTTPBearer(auto_error=False, description="An API key.")))
     app.include_router(health_router.router)
+    app.include_router(docs_router.router,
+                       dependencies=[] if settings.server.public_docs else secured)  # fmt: skip
     app.include_router(metrics_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(ask_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(openai_router.router, dependencies=secured, responses=ERROR_RESPONSES)
@@ -70,16 +82,10 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
 
 
 def _index_chunks(app: FastAPI) -> dict[str, int]:
+    """Chunks of the indexes the server has open; a scrape opens none (it runs in a
+    thread: see metrics_router)."""
     pipeline: Pipeline | None = app.state.pipeline
-    if pipeline is None:
-        return {}
-    sizes = {}
-    for name in pipeline.catalog.names():
-        try:
-            sizes[name] = len(pipeline.index(name).vectors)
-        except RagError:  # another embedder, or deleted meanwhile: not this server's
-            continue
-    return sizes
+    return {} if pipeline is None else pipeline.loaded_index_sizes()
 
 
 async def _load(app: FastAPI, settings: Settings) -> None:

@@ -6,10 +6,10 @@ import json
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 
-from api import answering
-from api.deps import PipelineDep, QueueDep
+from api import answering, limits
+from api.concurrency import Admission
+from api.deps import PipelineDep, QueueDep, SettingsDep
 from api.schemas import GENERATION_RESPONSES, AskRequest, AskResponse
 from rag.pipeline import DoneEvent, Prepared, TokenEvent
 from rag.types import Answer
@@ -18,29 +18,37 @@ router = APIRouter(tags=["ask"])
 
 
 @router.post("/ask", response_model=AskResponse, responses=GENERATION_RESPONSES)
-async def ask(body: AskRequest, request: Request, pipeline: PipelineDep, queue: QueueDep) -> object:
+async def ask(body: AskRequest, request: Request, settings: SettingsDep, pipeline: PipelineDep,
+              queue: QueueDep) -> object:  # fmt: skip
     """Answer a question from an index, citing its sources."""
+    limits.check_messages(settings.server, [*(t.content for t in body.history), body.question],
+                          "history")  # fmt: skip
+    limits.check_stop(settings.server, body.stop)
     index = body.index or pipeline.settings.index
     history = [t.model_dump() for t in body.history if t.role != "system"]
-    prepared = await answering.prepare(
-        pipeline, body.question, history, index=body.index, top_k=body.top_k,
-        min_score=body.min_score, params=answering.params_from(pipeline, body),
-    )  # fmt: skip
-    if body.stream:
-        stream = _sse(pipeline, queue, prepared, request, index)
-        return StreamingResponse(stream, media_type="text/event-stream")
-    return _response(await answering.answer(pipeline, queue, prepared, request, index))
+    params = answering.params_from(pipeline, body)
+    async with answering.admitted(queue) as admission:
+        prepared = await answering.prepare(pipeline, body.question, history, index=body.index,
+                                           top_k=body.top_k, min_score=body.min_score,
+                                           params=params)  # fmt: skip
+        if body.stream:
+            stream = _sse(pipeline, admission, prepared, request, index)
+            return answering.AdmittedStream(stream, admission)
+        return _response(await answering.answer(pipeline, admission, prepared, request, index))
 
 
-async def _sse(pipeline: answering.Pipeline, queue: answering.GenerationQueue, prepared: Prepared,
+async def _sse(pipeline: answering.Pipeline, admission: Admission, prepared: Prepared,
                request: Request, index: str) -> AsyncIterator[str]:  # fmt: skip
-    async for event in answering.events(pipeline, queue, prepared, request, index):
-        if isinstance(event, TokenEvent):
-            yield _event("token", {"text": event.text})
-        elif isinstance(event, DoneEvent):
-            done = _response(event.answer)
-            yield _event("sources", done["sources"])
-            yield _event("done", {k: v for k, v in done.items() if k != "sources"})
+    try:
+        async for event in answering.events(pipeline, admission, prepared, request, index):
+            if isinstance(event, TokenEvent):
+                yield _event("token", {"text": event.text})
+            elif isinstance(event, DoneEvent):
+                done = _response(event.answer)
+                yield _event("sources", done["sources"])
+                yield _event("done", {k: v for k, v in done.items() if k != "sources"})
+    except Exception as exc:  # the 200 has gone: the stream ends with the error instead
+        yield _event("error", answering.stream_error(request, exc))
 
 
 def _event(name: str, data: object) -> str:

@@ -16,30 +16,67 @@ T = TypeVar("T")
 
 
 class GenerationQueue:
-    """A FIFO lock with at most `size` waiters; one more is refused with BusyError."""
+    """A FIFO lock with at most `size` waiters; one more is refused with BusyError.
+
+    A request is admitted (`admit`) before any work is done for it, so that a request the
+    queue cannot take is refused before retrieval and prompt building, and before a
+    streamed response has sent its status. The admission holds its place while the
+    request prepares, waits for its turn and generates, until it is released.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.waiting = 0
+        self.admitted = 0
         self._lock = asyncio.Lock()  # asyncio.Lock wakes waiters in arrival order
 
     @property
     def depth(self) -> int:
-        return self.waiting + (1 if self._lock.locked() else 0)
+        """Requests admitted: generating, waiting for the model, or preparing."""
+        return self.admitted
+
+    def admit(self) -> Admission:
+        """A place in the queue, or BusyError when the model and every place are taken."""
+        if self.admitted > self.size:
+            raise BusyError(f"the model is busy and {self.admitted - 1} requests wait; retry later")
+        self.admitted += 1
+        return Admission(self)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        if self._lock.locked() and self.waiting >= self.size:
-            raise BusyError(f"the model is busy and {self.waiting} requests wait; retry later")
-        self.waiting += 1
+        """Admission and turn in one: the model is this caller's inside the block."""
+        admission = self.admit()
         try:
-            await self._lock.acquire()
-        finally:
-            self.waiting -= 1
-        try:
+            await admission.turn()
             yield
         finally:
-            self._lock.release()
+            admission.release()
+
+
+class Admission:
+    """One admitted request's place in a GenerationQueue. `release` is idempotent and must
+    be called on every path (answer sent, error, client gone, cancellation)."""
+
+    def __init__(self, queue: GenerationQueue) -> None:
+        self._queue = queue
+        self._holding = False
+        self._released = False
+
+    async def turn(self) -> None:
+        """Wait until the model is this request's."""
+        if self._released:
+            raise RuntimeError("admission already released")
+        if not self._holding:
+            await self._queue._lock.acquire()
+            self._holding = True
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self._queue.admitted -= 1
+        if self._holding:
+            self._holding = False
+            self._queue._lock.release()
 
 
 async def iterate_in_thread(

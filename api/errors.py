@@ -53,19 +53,36 @@ class ApiError(Exception):
         )  # fmt: skip
 
 
+def error_body(
+    message: str, type_: str, code: str | None = None, param: str | None = None
+) -> dict[str, dict[str, str | None]]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
 def error_response(
     status: int, message: str, type_: str, code: str | None = None, param: str | None = None
 ) -> JSONResponse:
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body(message, type_, code, param), status_code=status, headers=headers)
+
+
+def describe(exc: Exception) -> tuple[int, dict[str, dict[str, str | None]]]:
+    """The status and OpenAI-shaped body of any error: what a response would say, for
+    errors that happen once a streamed response has begun."""
+    if isinstance(exc, ApiError):
+        return exc.status, error_body(exc.message, exc.type, exc.code, exc.param)
+    if isinstance(exc, RagError):
+        for cls, status, type_, code in _STATUS:
+            if isinstance(exc, cls):
+                return status, error_body(str(exc), type_, code)
+        return 500, error_body(str(exc), "server_error")
+    logger.error("unhandled error", exc_info=exc)
+    return 500, error_body("internal server error", "server_error")
 
 
 def rag_error_response(exc: RagError) -> JSONResponse:
-    for cls, status, type_, code in _STATUS:
-        if isinstance(exc, cls):
-            return error_response(status, str(exc), type_, code)
-    return error_response(500, str(exc), "server_error")
+    status, body = describe(exc)
+    return JSONResponse(body, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:

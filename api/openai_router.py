@@ -15,11 +15,10 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 
-from api import answering
-from api.concurrency import GenerationQueue
-from api.deps import PipelineDep, QueueDep
+from api import answering, limits
+from api.concurrency import Admission
+from api.deps import PipelineDep, QueueDep, SettingsDep
 from api.observability import note
 from api.schemas import (
     GENERATION_RESPONSES,
@@ -45,19 +44,24 @@ async def list_models(pipeline: PipelineDep) -> dict[str, Any]:
 
 @router.post("/chat/completions", responses=GENERATION_RESPONSES)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, pipeline: PipelineDep, queue: QueueDep
-) -> Any:
+    body: ChatCompletionRequest, request: Request, settings: SettingsDep, pipeline: PipelineDep,
+    queue: QueueDep,
+) -> Any:  # fmt: skip
     """Answer the last user message from the index named by `model`."""
+    limits.check_messages(settings.server, [m.text() for m in body.messages], "messages")
+    limits.check_stop(settings.server, body.stop)
     question, history = _split(body.messages)
     params = answering.params_from(pipeline, body, body.max_completion_tokens)
-    prepared = await answering.prepare(pipeline, question, history, index=body.model,
-                                       params=params)  # fmt: skip
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        stream = _chunks(pipeline, queue, prepared, request, completion_id, body.model, include_usage)
-        return StreamingResponse(stream, media_type="text/event-stream")
-    answer = await answering.answer(pipeline, queue, prepared, request, body.model)
+    async with answering.admitted(queue) as admission:
+        prepared = await answering.prepare(pipeline, question, history, index=body.model,
+                                           params=params)  # fmt: skip
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            stream = _chunks(pipeline, admission, prepared, request, completion_id, body.model,
+                             include_usage)  # fmt: skip
+            return answering.AdmittedStream(stream, admission)
+        answer = await answering.answer(pipeline, admission, prepared, request, body.model)
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -71,11 +75,13 @@ async def chat_completions(
 
 
 @router.post("/embeddings", responses=INDEX_RESPONSES)
-async def embeddings(body: EmbeddingRequest, request: Request, pipeline: PipelineDep) -> dict[str, Any]:
+async def embeddings(body: EmbeddingRequest, request: Request, settings: SettingsDep,
+                     pipeline: PipelineDep) -> dict[str, Any]:  # fmt: skip
     """Embed texts with the embedder of the index named by `model`."""
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t for t in texts):
         raise InvalidRequestError("input must be a non-empty string or list of strings")
+    limits.check_embedding_inputs(settings.server, texts)
     if body.model not in (pipeline.embedder.name, "default"):
         pipeline.index(body.model)  # unknown index: 404; other embedder: 409
     vectors = await to_thread.run_sync(pipeline.embedder.embed, texts)
@@ -107,7 +113,7 @@ def _split(messages: list[Any]) -> tuple[str, list[Message]]:
 
 async def _chunks(
     pipeline: Pipeline,
-    queue: GenerationQueue,
+    admission: Admission,
     prepared: Prepared,
     request: Request,
     completion_id: str,
@@ -123,17 +129,20 @@ async def _chunks(
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    async for event in answering.events(pipeline, queue, prepared, request, model):
-        if isinstance(event, TokenEvent):
-            yield chunk({"content": event.text})
-        elif isinstance(event, DoneEvent):
-            answer = event.answer
-            yield chunk({}, answer.finish_reason, sources=answering.sources_out(answer.sources))
-            if include_usage:
-                usage = openai_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
-                data = {"id": completion_id, "object": "chat.completion.chunk",
-                        "created": created, "model": model, "choices": [], "usage": usage}
-                yield f"data: {json.dumps(data)}\n\n"  # fmt: skip
+    try:
+        async for event in answering.events(pipeline, admission, prepared, request, model):
+            if isinstance(event, TokenEvent):
+                yield chunk({"content": event.text})
+            elif isinstance(event, DoneEvent):
+                answer = event.answer
+                yield chunk({}, answer.finish_reason, sources=answering.sources_out(answer.sources))
+                if include_usage:
+                    usage = openai_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
+                    data = {"id": completion_id, "object": "chat.completion.chunk",
+                            "created": created, "model": model, "choices": [], "usage": usage}
+                    yield f"data: {json.dumps(data)}\n\n"  # fmt: skip
+    except Exception as exc:  # the 200 has gone: as OpenAI does, an error event ends the stream
+        yield f"data: {json.dumps(answering.stream_error(request, exc), ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"
 
 

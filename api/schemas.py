@@ -123,13 +123,16 @@ class ErrorResponse(BaseModel):
 
 _ERROR = {"model": ErrorResponse}
 #: One server-sent event: /ask names its events (token, sources, done); the OpenAI
-#: routes send unnamed events whose data is a JSON chunk, then `[DONE]`.
+#: routes send unnamed events whose data is a JSON chunk, then `[DONE]`. An error once
+#: the stream has begun ends it with an OpenAI-shaped `{"error": ...}`: an `error` event
+#: on /ask, a data event followed by `[DONE]` on the OpenAI routes.
 _SSE_EVENT = {"type": "object", "required": ["data"],
               "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}  # fmt: skip
 #: The error statuses every secured route can answer with, all in the OpenAI shape.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {**_ERROR, "description": "Invalid request (bad JSON, wrong types, context too long)."},
     401: {**_ERROR, "description": "Missing or wrong API key."},
+    413: {**_ERROR, "description": "The request body is larger than server.max_body_kb."},
     503: {**_ERROR, "description": "The models are still loading."},
 }
 #: Routes that answer from an index, or generate.

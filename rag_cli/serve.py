@@ -30,4 +30,7 @@ def serve_command(
         port=settings.server.port,
         log_level=settings.log_level.lower(),
         access_log=False,  # rag.access logs each request, with its answer's figures
+        # On SIGTERM, requests still running after this long are cancelled; a cancelled
+        # answer stops generating at its next token.
+        timeout_graceful_shutdown=settings.server.shutdown_timeout,
     )

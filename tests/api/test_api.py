@@ -78,8 +78,8 @@ def test_huge_question_is_context_length_exceeded(client: TestClient) -> None:
 
 
 def test_api_keys(pipeline: Pipeline) -> None:
-    settings = pipeline.settings.model_copy(update={"server": pipeline.settings.server.model_copy(
-        update={"api_keys": ["sesame"]})})  # fmt: skip
+    settings = pipeline.settings.model_copy(deep=True)
+    settings.server.api_keys = ["sesame"]  # type: ignore[list-item]  # validated into SecretStr
     c = TestClient(create_app(settings, pipeline))
     assert c.get("/health").status_code == 200
     assert c.get("/v1/models").status_code == 401
