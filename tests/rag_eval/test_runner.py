@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
 from rag.config import Settings
+from rag.embedders import Embedder
+from rag.retrieval import DenseRetriever
+from rag.store import make_catalog
 from rag_eval.compare import load_run, metric_rows, per_query, setting_changes
 from rag_eval.datasets import load_dataset
 from rag_eval.runner import RunOptions, run
@@ -80,3 +84,35 @@ def test_questions_with_answers_are_generated_and_scored(settings: Settings, cor
     assert first["retrieved"][0][0] == "volcano.txt"
     assert set(first["metrics"]) >= {"ndcg@10", "exact_match", "contains", "f1"}
     assert record["timings"]["generate"] > 0
+
+
+def test_documents_are_ranked_by_the_answering_retriever_unfiltered(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder: Embedder
+) -> None:
+    """rag eval retrieves through the retriever answering uses, with its score floor and
+    near-duplicate removal explicitly off: every document is ranked, twins included, in the
+    order of a plain search of the index with the queries embedded together."""
+    docs = {**DOCS, "cat-twin": DOCS["cat"]}  # the same text twice: dedup would drop one
+    beir = write_beir(tmp_path / "twins", docs, QUERIES, QRELS)
+    calls: list[tuple[int, int, dict[str, object]]] = []
+    real = DenseRetriever.retrieve_many
+
+    def spy(self, index, queries, k, **flags):  # type: ignore[no-untyped-def]
+        calls.append((len(queries), k, flags))
+        return real(self, index, queries, k, **flags)
+
+    monkeypatch.setattr(DenseRetriever, "retrieve_many", spy)
+    record = run(settings, load_dataset(beir, "test"), tmp_path / "w", RunOptions())
+    assert calls == [(4, 5, {"floor": False, "dedup": False})]
+    monkeypatch.undo()
+
+    index = make_catalog(settings).open(record["index"], readonly=True)
+    vectors = embedder.embed(list(QUERIES.values()))
+    for query, vector in zip(record["queries"], vectors, strict=True):
+        plain = [[unquote(h.chunk.path.rsplit("/", 1)[-1].removesuffix(".md")), round(h.score, 4)]
+                 for h in index.search(vector, 5)]  # fmt: skip
+        assert query["retrieved"] == plain
+        assert len(plain) == 5
+    cat = record["queries"][0]["retrieved"]
+    assert {cat[0][0], cat[1][0]} == {"cat", "cat-twin"}
+    assert min(score for _, score in cat) < settings.retrieval.min_score  # below the floor, kept
