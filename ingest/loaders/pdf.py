@@ -19,7 +19,6 @@ import logging
 import re
 import time
 import unicodedata
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from rag.errors import LoaderError
 logger = logging.getLogger(__name__)
 
 EDGE_LINES = 2  # lines looked at, at the top and at the bottom of a page, for headers/footers
+RUN_HITS, RUN_PAGES = 3, 8  # a line on 3 pages out of 8 in a row is a running head (or foot)
 MIN_TABLE_RULES = 3  # rules side by side, each way, before a page is searched for tables
 MAX_PATHS = 5000  # a page drawing more paths is a picture: not searched for tables
 OCR_DPI = 300
@@ -42,6 +42,11 @@ _LIGATURE = re.compile("[" + "".join(_LIGATURES) + "]")
 # PDFium marks a hyphen it found at a line end with U+0002; a soft hyphen is never shown.
 _MARKED_BREAK = re.compile(r"\x02[ \t]*(?:\r?\n[ \t]*)?|\u00ad(?:[ \t]*\r?\n[ \t]*)?")
 _LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011][ \t]*\r?\n[ \t]*(?=[a-zà-öø-ÿ])")
+# Fonts without accented letters (TeX's OT1) draw a spacing accent before the letter:
+# "d´efinition", "syst`eme", "bo^ıte", "fran¸cais". ` and ^ count only before a vowel.
+_COMBINING = {"´": "\u0301", "`": "\u0300", "^": "\u0302", "ˆ": "\u0302", "¨": "\u0308",
+              "˜": "\u0303", "˚": "\u030a", "¸": "\u0327"}  # fmt: skip
+_SPACING_ACCENT = re.compile(r"([´¨˜ˆ˚])([^\W\d_])|([`^])([aeiouAEIOUı])|(¸)([cC])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DIGITS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
@@ -122,27 +127,42 @@ class PdfLoader(Loader):
 
 
 def clean_text(text: str) -> str:
-    """Line ends normalised, hyphenated line ends rejoined, ligatures spelt out, NFC."""
+    """Line ends normalised, hyphenated line ends rejoined, ligatures spelt out, accents
+    drawn apart put on their letter, NFC."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _MARKED_BREAK.sub("", text)
     text = _LINE_END_HYPHEN.sub("", text)
     text = _LIGATURE.sub(lambda m: _LIGATURES[m.group()], text)
+    text = _SPACING_ACCENT.sub(_compose, text)
     text = _CONTROL.sub("", text)
     return unicodedata.normalize("NFC", text).strip()
 
 
+def _compose(match: re.Match[str]) -> str:
+    accent, letter = (g for g in match.groups() if g is not None)
+    return ("i" if letter == "ı" else letter) + _COMBINING[accent]
+
+
 def repeated_lines(pages: list[list[str]]) -> set[tuple[int, str]]:
-    """(place, key) of the lines found at the same place near the top or bottom of most
-    pages (at least 3): place 0 is the first line, 1 the second, -1 the last, -2 the one
-    before; the key is the line with its digits as `#`."""
+    """(place, key) of the running headers and footers: lines found at the same place near
+    the top or bottom of most pages, or of 3 pages out of any 8 in a row (a chapter's
+    running head, or one of a two-sided book's left and right heads). Place 0 is the first
+    line, 1 the second, -1 the last, -2 the one before; the key is the line, digits as `#`.
+    """
     with_text = [lines for lines in pages if any(line.strip() for line in lines)]
     if len(with_text) < 3:
         return set()
-    counts: Counter[tuple[int, str]] = Counter()
-    for lines in with_text:
-        counts.update(set(_edges(lines)))
+    seen: dict[tuple[int, str], list[int]] = {}
+    for n, lines in enumerate(with_text):
+        for place in set(_edges(lines)):
+            seen.setdefault(place, []).append(n)
     least = max(3, (len(with_text) + 1) // 2)
-    return {place for place, n in counts.items() if n >= least}
+    return {place for place, at in seen.items() if len(at) >= least or _in_a_run(at)}
+
+
+def _in_a_run(at: list[int]) -> bool:
+    """Whether RUN_HITS of these page positions fall within RUN_PAGES pages in a row."""
+    return any(at[i + RUN_HITS - 1] - at[i] < RUN_PAGES for i in range(len(at) - RUN_HITS + 1))
 
 
 def drop_repeated(text: str, repeated: set[tuple[int, str]]) -> str:
