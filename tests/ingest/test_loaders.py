@@ -10,7 +10,7 @@ import pytest
 from ingest.loaders import Page, documents, loader_for
 from ingest.loaders.pdf import clean_text, drop_repeated, repeated_lines
 from ingest.worker import IngestWorker
-from rag.config import IngestSettings
+from rag.config import IngestSettings, Settings
 from rag.embedders import SentenceTransformerEmbedder
 from rag.errors import LoaderError
 from tests.pdfs import blank_pdf, encrypted_pdf, scan_pdf, table_pdf, text_pdf
@@ -406,42 +406,77 @@ def test_html_table(tmp_path: Path) -> None:
     assert load(path)[0][0] == "## Opening hours\n\n| Day | Hours |\n| --- | --- |\n| Monday | 9-17 |"
 
 
-def test_a_question_about_one_cell_finds_the_table_chunk(
-    worker: IngestWorker, embedder: SentenceTransformerEmbedder, corpus: Path
-) -> None:
-    """Tables from PDF, XLSX, DOCX and CSV reach the chunks as tables, found by the real
-    embedder from a question about one of their cells."""
+def _table_corpus(root: Path) -> None:
     import docx
-    import numpy as np
     import openpyxl
 
-    table_pdf(corpus / "shop.pdf", "Price list of the furniture shop.",
+    table_pdf(root / "shop.pdf", "Price list of the furniture shop.",
               [["Product", "Price"], ["Blue lamp", "42 euros"], ["Oak table", "310 euros"]],
               "Prices include taxes.")  # fmt: skip
     book = openpyxl.Workbook()
     book.active.title = "Opening hours"
     for row in [["Day", "Opens", "Closes"], ["Monday", "9:00", "18:00"], ["Sunday", "closed", "closed"]]:
         book.active.append(row)
-    book.save(str(corpus / "hours.xlsx"))
+    book.save(str(root / "hours.xlsx"))
     document = docx.Document()
     document.add_paragraph("Team of the shop.")
     table = document.add_table(rows=3, cols=2)
     for r, row in enumerate([["Employee", "Role"], ["Ada", "cashier"], ["Grace", "carpenter"]]):
         for c, value in enumerate(row):
             table.cell(r, c).text = value
-    document.save(str(corpus / "team.docx"))
-    (corpus / "trains.csv").write_text("Train,Departure,Platform\nTGV 6201,07:12,4\nTER 8810,08:40,2\n")
+    document.save(str(root / "team.docx"))
+    (root / "trains.csv").write_text("Train,Departure,Platform\nTGV 6201,07:12,4\nTER 8810,08:40,2\n")
 
+
+CELL_QUESTIONS = {
+    "How much does the blue lamp cost?": ("shop.pdf", "| Blue lamp | 42 euros |"),
+    "When does the shop close on Monday?": ("hours.xlsx", "| Monday | 9:00 | 18:00 |"),
+    "What is Grace's role in the team?": ("team.docx", "| Grace | carpenter |"),
+    "From which platform does the TGV 6201 leave?": ("trains.csv", "| TGV 6201 | 07:12 | 4 |"),
+}
+
+
+def test_a_question_about_one_cell_finds_the_table_chunk(
+    worker: IngestWorker, embedder: SentenceTransformerEmbedder, corpus: Path
+) -> None:
+    """Tables from PDF, XLSX, DOCX and CSV reach the chunks as tables, found by the real
+    embedder from a question about one of their cells."""
+    import numpy as np
+
+    _table_corpus(corpus)
     chunks = [c for path in sorted(corpus.iterdir()) if (loader := loader_for(path)) is not None
               for c in worker.chunker.chunks(loader.pages(path), path.name)]  # fmt: skip
     vectors = embedder.embed([c.text for c in chunks])
-    questions = {
-        "How much does the blue lamp cost?": ("shop.pdf", "| Blue lamp | 42 euros |"),
-        "When does the shop close on Monday?": ("hours.xlsx", "| Monday | 9:00 | 18:00 |"),
-        "What is Grace's role in the team?": ("team.docx", "| Grace | carpenter |"),
-        "From which platform does the TGV 6201 leave?": ("trains.csv", "| TGV 6201 | 07:12 | 4 |"),
-    }
-    for question, (path, row) in questions.items():
+    for question, (path, row) in CELL_QUESTIONS.items():
         best = chunks[int(np.argmax(vectors @ embedder.embed_one(question)))]
         assert best.path == path, (question, best)
         assert row in best.text and "| --- |" in best.text, best.text
+
+
+def test_a_question_about_one_cell_through_ingest_and_retrieval(
+    worker: IngestWorker, embedder: SentenceTransformerEmbedder, settings: Settings, corpus: Path
+) -> None:
+    """The same, through the ingest worker, the index and the dense retriever."""
+    from rag.retrieval import make_retriever
+    from rag.store import make_catalog
+
+    _table_corpus(corpus)
+    report = worker.run(corpus)
+    assert report.ok, report.summary()
+    retriever = make_retriever(settings.retrieval, embedder)
+    store = make_catalog(settings).open("default", readonly=True)
+    for question, (path, row) in CELL_QUESTIONS.items():
+        best = retriever.retrieve(store, question, 1)[0].chunk
+        assert best.path.endswith(path), (question, best)
+        assert row in best.text and "| --- |" in best.text, best.text
+
+
+def test_loaders_and_pages_are_plain_data(tmp_path: Path) -> None:
+    """The worker reads files in a child process: loaders and pages cross it pickled."""
+    import pickle
+
+    loader = loader_for(Path("a.pdf"), IngestSettings.model_validate({"ocr": True}))
+    assert pickle.loads(pickle.dumps(loader)).options.ocr is True
+    pdf = text_pdf(tmp_path / "a.pdf", ["Plain data only."])
+    page = pages(pdf)[0]
+    assert pickle.loads(pickle.dumps(page)) == page == Page("Plain data only.", 1)
