@@ -11,7 +11,15 @@ from fastapi import Depends, FastAPI, Security
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.security import HTTPBearer
 
-from api import ask_router, docs_router, health_router, ingest_router, metrics_router, openai_router
+from api import (
+    ask_router,
+    docs_router,
+    health_router,
+    ingest_router,
+    metrics_router,
+    openai_router,
+    search_router,
+)
 from api.concurrency import GenerationQueue
 from api.deps import require_key
 from api.errors import install_error_handlers
@@ -78,6 +86,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.include_router(ask_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(openai_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(ingest_router.router, dependencies=secured, responses=ERROR_RESPONSES)
+    app.include_router(search_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     return app
 
 

@@ -189,3 +189,32 @@ class IngestJobOut(BaseModel):
 class IngestJobList(BaseModel):
     object: Literal["list"]
     data: list[IngestJobOut]
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=10_000, description="What to search for.")
+    index: str | None = Field(None, description="Index name (default: the configured one).")
+    top_k: int | None = Field(None, gt=0, le=200, description="Chunks to return.")
+    mode: Literal["dense", "lexical", "hybrid"] | None = Field(
+        None, description="Retriever (default: setting retrieval.mode).")
+    min_score: float | None = Field(None, ge=-1, le=1, description="Leave out chunks below this.")
+
+
+class SearchHitOut(BaseModel):
+    rank: int
+    id: int
+    path: str
+    pages: str
+    heading: str
+    score: float = Field(description="The score min_score is compared with (0 to 1).")
+    scores: dict[str, float] = Field(description="Each method's score: dense, coverage, bm25, fused.")
+    text: str
+
+
+class SearchResponse(BaseModel):
+    object: Literal["list"]
+    index: str
+    mode: str
+    data: list[SearchHitOut]

@@ -23,7 +23,7 @@ from rag.generation import GenerationParams, Generator, Message, make_generator
 from rag.prompt import NO_CONTEXT_SYSTEM_PROMPT, BuiltPrompt, PromptBuilder
 from rag.retrieval import Retriever, contextualize, make_retriever
 from rag.store import Store, StoreReaders, check_index_name, make_catalog
-from rag.types import Answer, Source, Usage
+from rag.types import Answer, Hit, Source, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class Pipeline:
         self.catalog = make_catalog(settings)
         self.readers = StoreReaders(self.catalog, check=self._check_embedder)
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
+        self._retrievers: dict[str, Retriever] = {}
         self.prompts = PromptBuilder(generator)
 
     @classmethod
@@ -94,6 +95,32 @@ class Pipeline:
             store.manifest.check_embedder(kind, self.embedder.name, self.embedder.dimension)
         except IndexMismatchError as exc:
             raise IndexMismatchError(f"index {store.name!r}: {exc}") from None
+
+    # -- searching -------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        index: str | None = None,
+        top_k: int | None = None,
+        mode: str | None = None,
+        min_score: float | None = None,
+    ) -> list[Hit]:
+        """The ranked chunks a question retrieves, as answering would, without the model.
+        `mode` picks another retriever than the configured one for this search."""
+        store = self.index(index)
+        k = top_k or self.settings.retrieval.top_k
+        return self.retriever_for(mode).retrieve(store, query, k, min_score=min_score)
+
+    def retriever_for(self, mode: str | None) -> Retriever:
+        """The configured retriever, or one of another mode over the same embedder."""
+        if mode is None or mode == self.retriever.mode:
+            return self.retriever
+        if mode not in self._retrievers:
+            settings = self.settings.retrieval.model_copy(update={"mode": mode})
+            self._retrievers[mode] = make_retriever(settings, self.embedder)
+        return self._retrievers[mode]
 
     # -- answering -------------------------------------------------------------------
 

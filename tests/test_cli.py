@@ -131,3 +131,21 @@ def test_unreadable_file_is_reported(corpus: Path, tmp_path: Path) -> None:
     summary = json.loads(r.stdout)
     assert summary["added"] == 3 and summary["failures"] == [
         {"path": str(locked.resolve()), "reason": "permission denied"}]
+
+
+def test_search_shows_ranked_chunks_without_the_model(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "recette.txt").write_text("Pour faire le pain, pétrissez la pâte dix minutes puis "
+                                        "laissez-la lever deux heures.\n")  # fmt: skip
+    assert rag("ingest", str(corpus), "--quiet", cwd=tmp_path).returncode == 0
+    for mode in ("dense", "lexical", "hybrid"):
+        r = rag("search", "Combien de temps pétrir la pâte à pain ?", "--mode", mode, "--json",
+                "--min-score", "0", cwd=tmp_path)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        found = json.loads(r.stdout)
+        assert found["mode"] == mode and found["results"], found
+        first = found["results"][0]
+        assert {"path", "pages", "heading", "score", "scores", "text"} <= first.keys()
+        if mode != "dense":
+            assert first["path"] == "docs/recette.txt" and "bm25" in first["scores"]
+    r = rag("search", "What do cats eat?", "--top-k", "1", cwd=tmp_path)
+    assert r.returncode == 0 and "cats.md" in r.stdout

@@ -85,15 +85,15 @@ class LocalStore(Store):
 
     def search(self, vector: NDArray[np.float32], k: int) -> list[Hit]:
         with self._lock:
-            if not self.readonly:
+            if self.readonly:
+                with self.db.transaction(write=False):  # one snapshot: vectors and rows agree
+                    self._follow()
+                    pairs = self.vectors.search(vector, k)
+                    found = self.db.chunks([i for i, _ in pairs])
+            else:
                 pairs = self.vectors.search(vector, k)
                 found = self.db.chunks([i for i, _ in pairs])
-                return [Hit(i, found[i], s) for i, s in pairs if i in found]
-            with self.db.transaction(write=False):  # one snapshot: vectors and rows agree
-                self._follow()
-                pairs = self.vectors.search(vector, k)
-                found = self.db.chunks([i for i, _ in pairs])
-        return [Hit(i, found[i], s) for i, s in pairs if i in found]
+        return [Hit(i, found[i], s, {"dense": s}) for i, s in pairs if i in found]
 
     def search_text(self, query: str, k: int) -> list[Hit]:
         lang = detect_language(query)

@@ -1,0 +1,30 @@
+"""POST /search: the ranked chunks a question retrieves, without calling the model."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter
+
+from api.deps import PipelineDep
+from api.schemas import INDEX_RESPONSES, SearchRequest, SearchResponse
+
+router = APIRouter(tags=["search"])
+
+
+@router.post("/search", response_model=SearchResponse, responses=INDEX_RESPONSES)
+async def search(body: SearchRequest, pipeline: PipelineDep) -> dict[str, Any]:
+    """Retrieval only: what answering would read for this question, best first, with each
+    method's score."""
+    index = body.index or pipeline.settings.index
+    call = partial(pipeline.search, body.query, index=index, top_k=body.top_k, mode=body.mode,
+                   min_score=body.min_score)  # fmt: skip
+    hits = await to_thread.run_sync(call)
+    mode = body.mode or pipeline.settings.retrieval.mode
+    data = [{"rank": n, "id": h.id, "path": h.chunk.path, "pages": h.chunk.pages,
+             "heading": h.chunk.heading, "score": round(h.score, 4),
+             "scores": {k: round(v, 4) for k, v in h.scores.items()}, "text": h.chunk.text}
+            for n, h in enumerate(hits, start=1)]  # fmt: skip
+    return {"object": "list", "index": index, "mode": mode, "data": data}

@@ -1,0 +1,62 @@
+"""`rag search QUERY`: the ranked chunks a question retrieves, without the model."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from rag_cli.app import ConfigOpt, IndexOpt, SetOpt, app, out, settings_from
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to search for, as you would ask it.")],
+    index: IndexOpt = None,
+    top_k: int | None = typer.Option(None, "--top-k", "-k", help="Chunks to return."),
+    mode: str | None = typer.Option(
+        None, help="Retriever: dense, lexical or hybrid (default: setting retrieval.mode)."),
+    min_score: float | None = typer.Option(None, help="Leave out chunks scoring below this."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Show what retrieval finds for a question: path, pages, heading, each method's score
+    and the text of every chunk, best first. No answer is generated."""
+    settings = settings_from(config, set_, **{"retrieval.mode": mode, "retrieval.top_k": top_k,
+                                              "retrieval.min_score": min_score})  # fmt: skip
+    from rag.embedders import make_embedder
+    from rag.retrieval import make_retriever
+    from rag.store import make_catalog
+
+    name = index or settings.index
+    store = make_catalog(settings).open(name, readonly=True)
+    try:
+        embedder = make_embedder(settings.embedder)
+        store.manifest.check_embedder(embedder.kind, embedder.name, embedder.dimension)
+        retriever = make_retriever(settings.retrieval, embedder)
+        hits = retriever.retrieve(store, query, settings.retrieval.top_k)
+    finally:
+        store.close()
+    rows = [{"rank": n, "id": h.id, "path": h.chunk.path, "pages": h.chunk.pages,
+             "heading": h.chunk.heading, "score": round(h.score, 4),
+             "scores": {k: round(v, 4) for k, v in h.scores.items()}, "text": h.chunk.text}
+            for n, h in enumerate(hits, start=1)]  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps({"index": name, "mode": settings.retrieval.mode, "query": query,
+                               "results": rows}, ensure_ascii=False, indent=2))  # fmt: skip
+        return
+    if not rows:
+        out.print(f"nothing in {name!r} scores {settings.retrieval.min_score} or more for this query")
+        return
+    table = Table("#", "score", "by method", "where", "text", show_lines=True)
+    for row in rows:
+        where = row["path"] + (f", p. {row['pages']}" if row["pages"] else "")
+        where += f"\n{row['heading']}" if row["heading"] else ""
+        methods = "\n".join(f"{k} {v}" for k, v in row["scores"].items())
+        text = " ".join(str(row["text"]).split())
+        table.add_row(str(row["rank"]), str(row["score"]), methods, where,
+                      text[:400] + ("…" if len(text) > 400 else ""))  # fmt: skip
+    out.print(table)

@@ -1,0 +1,23 @@
+"""POST /search: retrieval only, in each mode, with every method's score."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from rag.pipeline import Pipeline
+
+
+def test_search_ranks_chunks_in_each_mode(pipeline: Pipeline) -> None:
+    with TestClient(create_app(pipeline.settings, pipeline)) as client:
+        for mode in ("dense", "lexical", "hybrid"):
+            r = client.post("/search", json={"query": "What do cats eat?", "mode": mode, "top_k": 2})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["mode"] == mode and body["data"][0]["path"] == "docs/cats.md"
+            assert not body["data"][0]["path"].startswith("/")
+        scores = client.post("/search", json={"query": "bake bread", "mode": "hybrid"}).json()
+        assert set(scores["data"][0]["scores"]) == {"dense", "coverage", "bm25", "fused"}
+        assert client.post("/search", json={"query": "x", "mode": "sparse"}).status_code == 400
+        assert client.post("/search", json={"query": "x", "index": "nope"}).status_code == 404
+        assert client.post("/search", json={"query": "x", "index": "../etc"}).status_code == 400
