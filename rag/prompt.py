@@ -25,6 +25,9 @@ SYSTEM_PROMPT = (
 )
 NO_CONTEXT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly."
 MIN_CUT_TOKENS = 24
+# A history of more characters than this per token of room would not fit (English prose
+# runs about 4 to a token), so it is not counted whole first.
+_MAX_CHARS_PER_TOKEN = 8
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -40,10 +43,11 @@ class BuiltPrompt:
 class PromptBuilder:
     """Builds the chat messages for a question, its sources and its history.
 
-    Each part is counted once: a history turn or a source costs its own count plus a
-    constant measured once (the template's frame around a message, the separators
-    between sources). The whole prompt is then counted exactly, and sources dropped
-    from the end while it does not fit.
+    Most prompts fit whole: the question alone and then the whole prompt are counted,
+    nothing more. Otherwise each part is counted once: a pair of history turns or a
+    source costs its own count plus a constant measured once (the template's frame
+    around a message, the separators between sources). The prompt so chosen is then
+    counted exactly, and sources dropped from the end while it does not fit.
     """
 
     def __init__(self, generator: Generator, system_prompt: str = SYSTEM_PROMPT) -> None:
@@ -70,7 +74,18 @@ class PromptBuilder:
                 tokens=base,
                 limit=budget,
             )
-        turns, used = self._fit_history(history, (budget - base) // 2)
+        room = (budget - base) // 2  # for the history
+        turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content")]
+        # Most prompts fit whole: one count says so. Else the history is fitted first...
+        if turns:
+            whole = self._whole(system, question, turns, hits, base, base + room)
+            if whole is not None:
+                return whole
+        turns, used = self._fit_history(turns, room)
+        # ...then the sources, all at once if they fit, else one by one.
+        whole = self._whole(system, question, turns, hits, base + used, budget)
+        if whole is not None:
+            return whole
         used += base + (self._constant("sources_frame") if hits else 0)
         blocks: list[str] = []
         sources: list[Source] = []
@@ -91,27 +106,45 @@ class PromptBuilder:
 
     # -- budget ------------------------------------------------------------------
 
-    def _fit_history(self, history: Sequence[Message], room: int) -> tuple[list[Message], int]:
+    def _whole(self, system: str, question: str, turns: list[Message], hits: Sequence[Hit],
+               counted: int, limit: int) -> BuiltPrompt | None:  # fmt: skip
+        """The prompt with every turn and every source, if it is within `limit` tokens.
+
+        `counted`: the tokens of the prompt without these turns and sources. The prompt
+        is not counted when their characters alone show that it cannot fit.
+        """
+        blocks = [_block(n, hit, hit.chunk.text) for n, hit in enumerate(hits, 1)]
+        added = sum(len(m["content"]) for m in turns) + sum(len(b) for b in blocks)
+        if added > (limit - counted) * _MAX_CHARS_PER_TOKEN:
+            return None
+        messages = self._messages(system, question, turns, blocks)
+        n_tokens = self.generator.count_tokens(messages)
+        if n_tokens > limit:
+            return None
+        sources = [_source(n, hit) for n, hit in enumerate(hits, 1)]
+        return BuiltPrompt(messages, n_tokens, sources, len(turns) // 2)
+
+    def _fit_history(self, turns: list[Message], room: int) -> tuple[list[Message], int]:
         """The most recent turns that fit in `room` tokens, and their cost.
 
-        Turns are counted newest first, each once, until the room is full; the oldest
-        go two at a time (a question and its answer), as they always have.
+        Turns are counted newest first, a question and its answer together, until the
+        room is full; the oldest go two at a time, as they always have.
         """
-        turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content")]
+        if not turns:
+            return [], 0
         start, kept, total = len(turns), 0, 0
-        for i in range(len(turns) - 1, -1, -1):
-            total += self._turn_cost(turns[i])
+        for i in range(len(turns) - 1 - (len(turns) - 1) % 2, -1, -2):  # even starts, newest first
+            total += self._turns_cost(turns[i : i + 2])
             if total > room:
                 break
-            if i % 2 == 0:
-                start, kept = i, total
+            start, kept = i, total
         return turns[start:], kept
 
-    def _turn_cost(self, message: Message) -> int:
-        """What one more message adds to a conversation: its content and the template's frame."""
-        frame = [{"role": "system", "content": ""}]
-        turn = {"role": message["role"], "content": message["content"]}
-        return self.generator.count_tokens([*frame, turn]) - self._constant("system_frame")
+    def _turns_cost(self, turns: Sequence[Message]) -> int:
+        """What these messages add to a conversation: their content and the template's frame."""
+        frame = {"role": "system", "content": ""}
+        added = [{"role": m["role"], "content": m["content"]} for m in turns]
+        return self.generator.count_tokens([frame, *added]) - self._constant("system_frame")
 
     def _block_cost(self, block: str) -> int:
         return self._text_cost(block) + self._constant("block_separator")

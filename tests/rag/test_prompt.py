@@ -111,18 +111,29 @@ def _history(pairs: int) -> list[dict[str, str]]:
 def test_each_part_is_counted_about_once(small_generator: LlamaCppGenerator) -> None:
     counting = CountingGenerator(small_generator)
     builder = PromptBuilder(counting)
-    builder.build("warm-up", _hits(1), _history(1), max_tokens=64)  # the template's constants
+    builder.build("Barges?", _hits(3), _history(30), max_tokens=64)  # the template's constants
     counting.reset()
     built = builder.build("And grain?", _hits(3), _history(30), max_tokens=64)
     assert built.n_tokens == small_generator.count_tokens(built.messages)
-    turns = 2 * built.history_turns
-    # The question; each kept turn and the two that did not fit; each source, and the one
-    # cut a binary search over its 12 sentences; then the whole prompt once.
-    assert 0 < turns < 60 and built.sources
-    assert counting.calls <= 1 + (turns + 2) + (len(built.sources) + 5) + 1
-    # What is read is about one prompt's worth, not a conversation per dropped turn.
+    pairs = built.history_turns
+    # The question; the whole prompt, unless its characters rule it out; each kept pair of
+    # turns and the one that did not fit; all sources at once; each source, and the one cut
+    # a binary search over its 12 sentences; then the whole prompt once more.
+    assert 0 < pairs < 30 and built.sources
+    assert counting.calls <= 1 + 1 + (pairs + 1) + 1 + (len(built.sources) + 5) + 1
+    # What is read is a few prompts' worth, not a conversation per dropped turn (the
+    # builder before read 15 to 42 times this prompt's characters here).
     prompt_chars = sum(len(m["content"]) for m in built.messages)
-    assert counting.chars < 3 * prompt_chars + 4 * len(built.sources[-1].text)
+    assert counting.chars < 4 * prompt_chars + 4 * len(built.sources[-1].text)
+
+
+def test_a_prompt_that_fits_is_counted_twice(generator: LlamaCppGenerator) -> None:
+    """The question alone, then the whole prompt (the builder before counted 8 times)."""
+    counting = CountingGenerator(generator)
+    built = PromptBuilder(counting).build("How long is the Seine?", _hits(4), _history(2),
+                                          max_tokens=256)  # fmt: skip
+    assert len(built.sources) == 4 and built.history_turns == 2
+    assert counting.calls == 2
 
 
 def test_a_huge_history_builds_fast(small_generator: LlamaCppGenerator) -> None:
