@@ -87,6 +87,7 @@ class PdfLoader(Loader):
         repeated = repeated_lines([text.splitlines() for text in raw])
         tables = _TableFinder(path, self.options.pdf_table_seconds) if self.options.pdf_tables else None
         blank: list[int] = []
+        read_by_ocr: list[int] = []
         found = False
         for number, text in enumerate(raw, start=1):
             if not text.strip():
@@ -96,6 +97,7 @@ class PdfLoader(Loader):
                     blank.append(number)
                     continue
                 text = self._ocr(pdf, number, path)
+                read_by_ocr.append(number)
                 if text.strip():
                     found = True
                     yield Page(text, number, ocr=True)
@@ -107,6 +109,9 @@ class PdfLoader(Loader):
             if text.strip():
                 found = True
                 yield Page(text, number)
+        if read_by_ocr:  # said at warning level: OCR text may hold misread words
+            logger.warning("pdf pages read by OCR path=%s pages=%s languages=%s", path,
+                           _ranges(read_by_ocr), "+".join(self.options.ocr_languages))  # fmt: skip
         if blank:
             logger.warning("pdf pages without text path=%s pages=%s: they need OCR (ingest.ocr)",
                            path, _ranges(blank))  # fmt: skip

@@ -252,6 +252,8 @@ def test_scan_is_read_with_ocr(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     assert "invoice number is 4711" in got[0].text
     assert "montant" in got[0].text and "trente euros" in got[0].text
     assert any(r.message.startswith("ocr ") for r in caplog.records)  # never silent
+    assert any(r.levelname == "WARNING" and "read by OCR" in r.getMessage() and "pages=1 " in r.getMessage()
+               for r in caplog.records)  # fmt: skip
 
 
 def test_ocr_is_off_by_default() -> None:
