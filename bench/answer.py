@@ -26,7 +26,7 @@ from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.generation import GenerationParams, LlamaCppGenerator  # noqa: E402
 from rag.pipeline import DoneEvent, Pipeline  # noqa: E402
-from rag.retrieval import DenseRetriever, contextualize  # noqa: E402
+from rag.retrieval import DenseRetriever  # noqa: E402
 
 QUESTIONS = [
     "How do I ingest a folder of documents?", "Which file types can be ingested?",
@@ -81,7 +81,7 @@ def run_one(pipeline: Pipeline, question: str, params: GenerationParams) -> dict
     index = pipeline.index()
     retriever: DenseRetriever = pipeline.retriever  # type: ignore[assignment]
     t0 = time.perf_counter()
-    vector = pipeline.embedder.embed_one(contextualize(question, []))
+    vector = pipeline.embedder.embed_one(question)
     t1 = time.perf_counter()
     hits = retriever.search(index, vector, pipeline.settings.retrieval.top_k)
     t2 = time.perf_counter()

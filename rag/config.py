@@ -139,6 +139,12 @@ class RetrievalSettings(_Group):
     fusion_depth: int = Field(
         50, gt=0, description="Hybrid: how deep in each ranking candidates are taken from."
     )
+    followups: Literal["rules", "model"] = Field(
+        "rules",
+        description="How a follow-up question in a conversation is made standalone for search: "
+        "'rules' adds the conversation's topic words (no model call), 'model' asks the model "
+        "to rewrite it (slower; the rules stand in when its rewrite is unusable).",
+    )
     top_k: int = Field(4, gt=0, description="Chunks retrieved per question.")
     min_score: float = Field(
         0.2, ge=-1, le=1,

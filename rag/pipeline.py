@@ -19,9 +19,10 @@ from rag.citations import CitationFilter
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
 from rag.errors import IndexMismatchError
+from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
 from rag.generation import GenerationParams, Generator, Message, make_generator
 from rag.prompt import NO_CONTEXT_SYSTEM_PROMPT, BuiltPrompt, PromptBuilder
-from rag.retrieval import Retriever, contextualize, make_retriever
+from rag.retrieval import Retriever, make_retriever
 from rag.store import Store, StoreReaders, check_index_name, make_catalog
 from rag.types import Answer, Hit, Source, Usage
 
@@ -122,6 +123,27 @@ class Pipeline:
             self._retrievers[mode] = make_retriever(settings, self.embedder)
         return self._retrievers[mode]
 
+    def search_query(self, question: str, history: Sequence[Message], store: Store | None = None
+                     ) -> str:  # fmt: skip
+        """What to search for: the question, made standalone when it follows up on the
+        conversation (by rules, or by the model when `retrieval.followups = "model"`).
+        With the index at hand, a conversation's topic is the title of the document its
+        previous question finds."""
+
+        def topic(query: str) -> str | None:
+            hits = self.retriever.retrieve(store, query, 1) if store is not None else []
+            return hits[0].chunk.title if hits else None
+
+        by_rules = standalone_query(question, history, topic)
+        if self.settings.retrieval.followups != "model" or not history or not is_followup(question):
+            return by_rules
+        params = GenerationParams(max_tokens=64, temperature=0.0, top_k=1, seed=0)
+        text = "".join(d.text for d in self.generator.stream(rewrite_messages(question, history),
+                                                             params))  # fmt: skip
+        rewritten = usable_rewrite(text, question)
+        logger.info("follow-up rewritten by the model ok=%s", rewritten is not None)
+        return rewritten or by_rules
+
     # -- answering -------------------------------------------------------------------
 
     def prepare(
@@ -139,7 +161,7 @@ class Pipeline:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         store = self.index(index)
-        query = contextualize(question, history)
+        query = self.search_query(question, history, store)
         k = top_k or self.settings.retrieval.top_k
         hits = self.retriever.retrieve(store, query, k, min_score=min_score)
         timings["retrieve"] = time.perf_counter() - t0

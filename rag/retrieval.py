@@ -7,7 +7,6 @@ measures what answering uses.
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar
@@ -17,7 +16,6 @@ import numpy as np
 from rag.config import RetrievalSettings
 from rag.embedders import Embedder
 from rag.errors import ConfigError
-from rag.generation import Message
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -25,12 +23,6 @@ if TYPE_CHECKING:
 
     from rag.store import Store
 
-_REFERS_BACK = re.compile(
-    r"\b(it|its|they|them|their|this|that|these|those|he|she|his|her|there|the same|"
-    r"above|previous|former|latter)\b",
-    re.IGNORECASE,
-)
-_SHORT_QUESTION_WORDS = 5
 
 
 class Retriever(ABC):
@@ -171,14 +163,3 @@ class DenseRetriever(Retriever):
     def distinct(self, index: Store, hits: Sequence[Hit]) -> list[Hit]:
         """Drop chunks too similar to a better one (see `distinct`)."""
         return distinct(index, hits, self.settings.dedup_threshold)
-
-
-def contextualize(question: str, history: Sequence[Message]) -> str:
-    """The question made self-contained for search: short or referring-back questions
-    carry the previous user turn with them."""
-    previous = [m["content"] for m in history if m.get("role") == "user" and m.get("content")]
-    if not previous:
-        return question
-    if len(question.split()) <= _SHORT_QUESTION_WORDS or _REFERS_BACK.search(question):
-        return f"{previous[-1]}\n{question}"
-    return question

@@ -5,9 +5,10 @@ import pytest
 from rag.config import Settings
 from rag.embedders import SentenceTransformerEmbedder
 from rag.errors import IndexNotFoundError
+from rag.followup import standalone_query
 from rag.generation import GenerationParams
 from rag.pipeline import NOTHING_FOUND, DoneEvent, Pipeline, TokenEvent
-from rag.retrieval import DenseRetriever, contextualize
+from rag.retrieval import DenseRetriever
 from tests.fakes import EchoGenerator, WordOverlapRetriever
 
 PARAMS = GenerationParams(max_tokens=48, temperature=0.0, seed=1)
@@ -51,13 +52,13 @@ def test_missing_index(pipeline: Pipeline) -> None:
         pipeline.ask("x", index="nope")
 
 
-def test_follow_up_questions_carry_the_previous_turn() -> None:
+def test_follow_up_questions_carry_the_topic() -> None:
     history = [{"role": "user", "content": "Tell me about Mount Etna."},
                {"role": "assistant", "content": "It is a volcano."}]  # fmt: skip
-    assert contextualize("How high is it?", history).startswith("Tell me about Mount Etna.")
+    assert standalone_query("How high is it?", history) == "How high is it? (mount etna)"
     standalone = "What temperature should bread be baked at in an oven?"
-    assert contextualize(standalone, history) == standalone
-    assert contextualize("Why?", []) == "Why?"
+    assert standalone_query(standalone, history) == standalone
+    assert standalone_query("Why?", []) == "Why?"
 
 
 def test_any_generator_and_retriever_plug_in(pipeline: Pipeline, settings: Settings,
