@@ -32,6 +32,7 @@ from rag.errors import LoaderError
 logger = logging.getLogger(__name__)
 
 EDGE_LINES = 2  # lines looked at, at the top and at the bottom of a page, for headers/footers
+EDGE_ROUNDS = 3  # headers under headers: a watermark, then the running head
 RUN_HITS, RUN_PAGES = 3, 8  # a line on 3 pages out of 8 in a row is a running head (or foot)
 MIN_TABLE_RULES = 3  # rules side by side, each way, before a page is searched for tables
 MAX_PATHS = 5000  # a page drawing more paths is a picture: not searched for tables
@@ -84,7 +85,7 @@ class PdfLoader(Loader):
             except Exception as exc:  # a damaged page must not lose the others
                 logger.warning("unreadable pdf page path=%s page=%d error=%s", path, number + 1, exc)
                 raw.append("")
-        repeated = repeated_lines([text.splitlines() for text in raw])
+        rounds = running_lines(raw)
         tables = _TableFinder(path, self.options.pdf_table_seconds) if self.options.pdf_tables else None
         blank: list[int] = []
         read_by_ocr: list[int] = []
@@ -105,7 +106,9 @@ class PdfLoader(Loader):
             found_tables = tables.find(pdf, number) if tables else []
             if found_tables:
                 text = _with_tables(pdf, number, found_tables)
-            text = clean_text(drop_repeated(text, repeated))
+            for repeated in rounds:
+                text = drop_repeated(text, repeated)
+            text = clean_text(text)
             if text.strip():
                 found = True
                 yield Page(text, number)
@@ -148,7 +151,23 @@ def _compose(match: re.Match[str]) -> str:
     return ("i" if letter == "ı" else letter) + _COMBINING[accent]
 
 
-def repeated_lines(pages: list[list[str]]) -> set[tuple[int, str]]:
+def running_lines(texts: list[str]) -> list[set[tuple[int, str]]]:
+    """The `repeated_lines` of the pages, then of what is left once those are dropped (a
+    watermark line above the running head), and so on, EDGE_ROUNDS times at most. After
+    the first round only lines on most pages count: runs of a few pages would then take
+    the first lines of the text itself."""
+    rounds: list[set[tuple[int, str]]] = []
+    pages = [text.splitlines() for text in texts]
+    for n in range(EDGE_ROUNDS):
+        repeated = repeated_lines(pages, runs=n == 0)
+        if not repeated:
+            break
+        rounds.append(repeated)
+        pages = [drop_repeated("\n".join(lines), repeated).splitlines() for lines in pages]
+    return rounds
+
+
+def repeated_lines(pages: list[list[str]], runs: bool = True) -> set[tuple[int, str]]:
     """(place, key) of the running headers and footers: lines found at the same place near
     the top or bottom of most pages, or of 3 pages out of any 8 in a row (a chapter's
     running head, or one of a two-sided book's left and right heads). Place 0 is the first
@@ -162,7 +181,7 @@ def repeated_lines(pages: list[list[str]]) -> set[tuple[int, str]]:
         for place in set(_edges(lines)):
             seen.setdefault(place, []).append(n)
     least = max(3, (len(with_text) + 1) // 2)
-    return {place for place, at in seen.items() if len(at) >= least or _in_a_run(at)}
+    return {place for place, at in seen.items() if len(at) >= least or (runs and _in_a_run(at))}
 
 
 def _in_a_run(at: list[int]) -> bool:

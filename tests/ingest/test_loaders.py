@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.loaders import Page, documents, loader_for
-from ingest.loaders.pdf import clean_text, drop_repeated, repeated_lines
+from ingest.loaders.pdf import clean_text, drop_repeated, repeated_lines, running_lines
 from ingest.worker import IngestWorker
 from rag.config import IngestSettings, Settings
 from rag.embedders import SentenceTransformerEmbedder
@@ -203,6 +203,19 @@ def test_running_heads_of_a_two_sided_book_are_dropped() -> None:
     kept = [drop_repeated("\n".join(lines), repeated) for lines in pages]
     assert all("Guide to Typesetting" not in k and "Fonts" not in k for k in kept)
     assert [k.splitlines() for k in kept] == [lines[1:] for lines in pages]
+
+
+def test_a_running_head_under_a_watermark_is_dropped() -> None:
+    words = ["kerning", "ligatures", "hyphens", "widows", "orphans", "leading", "tracking"]
+    texts = ["\n".join(["DRAFT", "DRAFT", f"Journal of Type, vol. {n}", f"About {words[n % 7]}.",
+                         f"And {words[(n * 3) % 7]} too."]) for n in range(10)]  # fmt: skip
+    rounds = running_lines(texts)
+    kept = []
+    for text in texts:
+        for repeated in rounds:
+            text = drop_repeated(text, repeated)
+        kept.append(text)
+    assert kept == [f"About {words[n % 7]}.\nAnd {words[(n * 3) % 7]} too." for n in range(10)]
 
 
 def test_real_pdf_accents_are_whole() -> None:
