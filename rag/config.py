@@ -139,6 +139,12 @@ class RetrievalSettings(_Group):
     fusion_depth: int = Field(
         50, gt=0, description="Hybrid: how deep in each ranking candidates are taken from."
     )
+    reranker: Path | None = Field(
+        None,
+        description="A local sentence-transformers CrossEncoder folder that reorders the best "
+        "rerank_depth hits; empty means no reranking (none ships offline).",
+    )
+    rerank_depth: int = Field(20, gt=0, description="Hits the reranker reorders.")
     followups: Literal["rules", "model"] = Field(
         "rules",
         description="How a follow-up question in a conversation is made standalone for search: "

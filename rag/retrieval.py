@@ -75,7 +75,17 @@ class Retriever(ABC):
 
 
 def make_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
-    """The retriever `settings.mode` names, over the index's embedder."""
+    """The retriever `settings.mode` names, over the index's embedder; reordered by a
+    cross-encoder when `settings.reranker` names one."""
+    base = _base_retriever(settings, embedder)
+    if settings.reranker is None:
+        return base
+    from rag.rerank import CrossEncoderReranker, RerankingRetriever
+
+    return RerankingRetriever(base, CrossEncoderReranker(settings.reranker), settings)
+
+
+def _base_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
     if settings.mode == "dense":
         return DenseRetriever(embedder, settings)
     if settings.mode == "lexical":
