@@ -495,3 +495,25 @@ def test_loaders_and_pages_are_plain_data(tmp_path: Path) -> None:
     pdf = text_pdf(tmp_path / "a.pdf", ["Plain data only."])
     page = pages(pdf)[0]
     assert pickle.loads(pickle.dumps(page)) == page == Page("Plain data only.", 1)
+
+
+def test_eml_html_body_and_forwarded_message(tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    inner = EmailMessage()
+    inner["Subject"] = "Original offer"
+    inner["From"] = "shop@example.org"
+    inner.set_content("The oak table costs 310 euros.")
+    outer = EmailMessage()
+    outer["Subject"] = "Fwd: offer"
+    outer["From"] = "ada@example.org"
+    outer.set_content("<html><body><h1>See below</h1><p>Forwarded, with a <b>table</b>:</p>"
+                      "<table><tr><th>Item</th><th>Price</th></tr><tr><td>Oak table</td>"
+                      "<td>310</td></tr></table></body></html>", subtype="html")  # fmt: skip
+    outer.add_attachment(inner, filename="offer.eml")
+    path = tmp_path / "fwd.eml"
+    path.write_bytes(bytes(outer))
+    got = pages(path)
+    assert [p.document for p in got] == ["", "offer.eml"]
+    assert "# See below" in got[0].text and "| Oak table | 310 |" in got[0].text
+    assert got[1].text.startswith("# Original offer") and "310 euros" in got[1].text
