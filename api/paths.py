@@ -8,26 +8,20 @@ hidden component. A path to ingest must resolve, symbolic links followed, inside
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from ingest.loaders import loader_for
 from rag.errors import ForbiddenPathError, InvalidRequestError
+from rag.store import check_index_name
 
-INDEX_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 MAX_NAME_BYTES = 255  # of one path component, as most file systems allow
 MAX_DEPTH = 16
 
 
 def index_name(name: str) -> str:
-    """An index name that is also a safe folder name."""
-    if not INDEX_NAME.match(name):
-        raise InvalidRequestError(
-            f"invalid index name {name!r}: letters, digits, '_', '.' and '-' only, "
-            "not starting with '.'"
-        )
-    return name
+    """An index name that is also a safe folder name (the one rule, `check_index_name`)."""
+    return check_index_name(name)
 
 
 def upload_name(raw: str) -> PurePosixPath:

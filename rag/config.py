@@ -34,6 +34,8 @@ from rag.errors import ConfigError
 ENV_PREFIX = "RAG_"
 CONFIG_ENV = "RAG_CONFIG"
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+#: What an index may be called, everywhere (a safe folder name for every store).
+INDEX_NAME_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$"
 
 
 class _Group(BaseModel):
@@ -234,7 +236,7 @@ class Settings(BaseSettings):
     )
 
     indexes_dir: Path = Field(Path("indexes"), description="Where indexes live.")
-    index: str = Field("default", pattern=r"^[A-Za-z0-9_.-]+$", description="Default index.")
+    index: str = Field("default", pattern=INDEX_NAME_PATTERN, description="Default index.")
     log_level: str = Field("WARNING", description="Logging level of the CLI and server.")
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)  # type: ignore[arg-type]
     llm: LlmSettings = Field(default_factory=LlmSettings)  # type: ignore[arg-type]

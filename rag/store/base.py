@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rag.config import INDEX_NAME_PATTERN
 from rag.errors import InvalidRequestError
 from rag.store.manifest import Manifest
 from rag.types import Chunk, Hit
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-INDEX_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
+INDEX_NAME = re.compile(INDEX_NAME_PATTERN)
 
 Batches = Iterable[tuple[Sequence[Chunk], "NDArray[np.float32]"]]
 
