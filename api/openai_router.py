@@ -27,7 +27,7 @@ from api.schemas import (
     EmbeddingRequest,
     openai_usage,
 )
-from rag.errors import IndexNotFoundError, InvalidRequestError
+from rag.errors import InvalidRequestError
 from rag.generation import Message
 from rag.pipeline import DoneEvent, Pipeline, Prepared, TokenEvent
 
@@ -147,7 +147,5 @@ async def _chunks(
 
 
 def _created(pipeline: Pipeline, name: str) -> int:
-    try:
-        return int((pipeline.catalog.folder(name) / "manifest.json").stat().st_mtime)
-    except (OSError, IndexNotFoundError):
-        return 0
+    manifest = pipeline.catalog.manifest(name)
+    return int(manifest.created_at) if manifest is not None else 0
