@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ingest.worker import IngestWorker
 from rag.pipeline import Pipeline
+from tests.api.conftest import running_server
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -59,3 +65,45 @@ def test_unknown_routes_share_one_label(pipeline: Pipeline) -> None:
         assert client.get(path).status_code == 404
     text = client.get("/metrics").text
     assert metric(text, "rag_http_requests_total", method="GET", route="unmatched", status="404") == 3
+
+
+def test_scrape_opens_no_index(pipeline: Pipeline, worker: IngestWorker, corpus: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Sizes of the indexes the server has open; another index on disk is not opened."""
+    worker.run(corpus, "other")
+    client = TestClient(create_app(pipeline.settings, pipeline))
+    assert client.post("/ask", json={"question": "Where is Etna?", "max_tokens": 2}).status_code == 200
+    chunks = pipeline.index().chunk_count()
+
+    def no_opening(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a scrape opened an index")
+
+    monkeypatch.setattr(pipeline, "index", no_opening)
+    text = client.get("/metrics").text
+    assert metric(text, "rag_index_chunks", index="default") == chunks
+    assert 'index="other"' not in text
+
+
+def test_scrape_does_not_block_the_event_loop(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While collecting waits (an index being reopened holds its lock), /health answers."""
+    real_index, real_sizes = pipeline.index, getattr(pipeline, "loaded_index_sizes", None)
+
+    def slow_index(*args: object, **kwargs: object) -> object:
+        time.sleep(2)
+        return real_index(*args, **kwargs)  # type: ignore[arg-type]
+
+    def slow_sizes() -> object:
+        time.sleep(2)
+        return real_sizes() if real_sizes else {}
+
+    monkeypatch.setattr(pipeline, "index", slow_index)
+    monkeypatch.setattr(pipeline, "loaded_index_sizes", slow_sizes, raising=False)
+    with running_server(pipeline.settings, pipeline) as url:
+        scrape = threading.Thread(target=lambda: httpx.get(url + "/metrics", timeout=30))
+        scrape.start()
+        time.sleep(0.3)
+        start = time.perf_counter()
+        assert httpx.get(url + "/health", timeout=30).status_code == 200
+        took = time.perf_counter() - start
+        scrape.join(30)
+    assert took < 0.5, took
