@@ -1,0 +1,206 @@
+"""Attribution after generation: which passage backs each sentence of an answer.
+
+    found = Attributor(embedder).attribute(answer_text, sources)
+
+The answer is cut into sentences, and so is every passage the model read. Each answer
+sentence is compared with each passage sentence in two ways: by words (the share of the
+answer sentence's stemmed terms that the passage sentence holds) and by meaning (cosine
+similarity of their embeddings). A sentence is *supported* by the passage sentence that
+scores best when that score passes the thresholds; the support's character span is
+located in the stored passage text itself (and checked there by string comparison), so a
+client can highlight it. Citations `[n]` are then rewritten from the match: a supported
+sentence cites the passages that support it, whatever the model wrote; an unsupported
+sentence cites nothing and is reported as such. The model is not trusted to cite.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rag.analysis import analyze, detect_language
+
+if TYPE_CHECKING:
+    from rag.embedders import Embedder
+    from rag.types import Source
+
+_CITATION = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+# A sentence ends at . ! ? (or a line break) followed by space; not inside "e.g." or "3.5".
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”)\]]*(?=\s)|\n+")
+MIN_WORDS = 3  # shorter pieces ("Yes.", "1.") are neither supported nor unsupported
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A sentence: its text and where it lies in the text it was cut from."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass
+class SentenceSupport:
+    """One sentence of the answer and what backs it."""
+
+    text: str
+    start: int  # in the final answer text
+    end: int
+    sources: list[int] = field(default_factory=list)  # source numbers, best first
+    score: float = 0.0  # the best support's combined score
+    supported: bool = False
+    checked: bool = True  # False for pieces too short to judge
+
+
+@dataclass
+class Attribution:
+    text: str  # the answer with citations rewritten
+    sentences: list[SentenceSupport]
+    spans: dict[int, list[tuple[int, int]]]  # source number -> spans in its passage text
+
+    @property
+    def checked(self) -> list[SentenceSupport]:
+        return [s for s in self.sentences if s.checked]
+
+    @property
+    def supported_rate(self) -> float:
+        checked = self.checked
+        return sum(s.supported for s in checked) / len(checked) if checked else 0.0
+
+    @property
+    def unsupported(self) -> list[SentenceSupport]:
+        return [s for s in self.checked if not s.supported]
+
+
+_ABBREVIATION = re.compile(r"(?:\b(?:[A-Za-z]|e\.g|i\.e|etc|cf|vs|Mr|Mrs|Dr|Prof|St|No|p|pp|"
+                           r"fig|Fig|M|Mme|Mlle|art|chap|ex|env|resp)|\w\.\w)\.$")  # fmt: skip
+
+
+def split_sentences(text: str) -> list[Piece]:
+    """Sentences with their character offsets in `text` (stripped of surrounding space).
+    A period after an abbreviation ("e.g.", "M.", "p.") or an initial ends no sentence."""
+    pieces: list[Piece] = []
+    start = 0
+    for match in [*_SENTENCE_END.finditer(text), None]:
+        end = match.end() if match is not None else len(text)
+        at_period = match is not None and not match.group().startswith("\n")
+        if at_period and _ABBREVIATION.search(text[max(start, end - 12) : end]):
+            continue
+        raw = text[start:end]
+        stripped = raw.strip()
+        if stripped:
+            lead = len(raw) - len(raw.lstrip())
+            pieces.append(Piece(stripped, start + lead, start + lead + len(stripped)))
+        start = end
+    return pieces
+
+
+def strip_citations(text: str) -> str:
+    return _CITATION.sub("", text)
+
+
+class Attributor:
+    """Matches answer sentences to passage sentences by words and by meaning."""
+
+    def __init__(self, embedder: Embedder | None, *, lexical: float = 0.6, dense: float = 0.7,
+                 combined: float = 0.55) -> None:  # fmt: skip
+        """A sentence is supported when its best passage sentence holds `lexical` of its
+        terms, or is `dense` close in meaning, or scores `combined` on their mean."""
+        self.embedder = embedder
+        self.lexical = lexical
+        self.dense = dense
+        self.combined = combined
+
+    def attribute(self, answer: str, sources: Sequence[Source], *, drop_unsupported: bool = False
+                  ) -> Attribution:  # fmt: skip
+        plain = strip_citations(answer)
+        sentences = split_sentences(plain)
+        passages = [(s.number, s.text, split_sentences(s.text)) for s in sources if s.text]
+        candidates = [(number, piece) for number, _, pieces in passages for piece in pieces]
+        if not sentences or not candidates:
+            return Attribution(plain.strip(), [SentenceSupport(p.text, p.start, p.end, checked=False)
+                                               for p in sentences], {})  # fmt: skip
+        lang = detect_language(plain)
+        lex = self._lexical(sentences, candidates, lang)
+        dense = self._dense(sentences, candidates)
+        results: list[tuple[Piece, SentenceSupport, list[tuple[int, Piece]]]] = []
+        for i, piece in enumerate(sentences):
+            checked = len(piece.text.split()) >= MIN_WORDS
+            support = SentenceSupport(piece.text, piece.start, piece.end, checked=checked)
+            backing: list[tuple[int, Piece]] = []
+            if checked:
+                combined = (lex[i] + dense[i]) / 2
+                order = np.argsort(-combined)
+                for j in order[:3]:
+                    if (lex[i, j] >= self.lexical or dense[i, j] >= self.dense
+                            or combined[j] >= self.combined):  # fmt: skip
+                        backing.append(candidates[j])
+                support.score = float(combined[order[0]])
+                support.supported = bool(backing)
+                support.sources = list(dict.fromkeys(number for number, _ in backing))
+            results.append((piece, support, backing))
+        return self._rebuild(plain, results, passages, drop_unsupported)
+
+    # -- scores ------------------------------------------------------------------
+
+    @staticmethod
+    def _lexical(sentences: list[Piece], candidates: list[tuple[int, Piece]], lang: str
+                 ) -> np.ndarray:  # fmt: skip
+        """Share of each answer sentence's terms found in each passage sentence."""
+        answer_terms = [set(analyze(p.text, lang)) for p in sentences]  # type: ignore[arg-type]
+        passage_terms = [set(analyze(p.text, lang)) for _, p in candidates]  # type: ignore[arg-type]
+        scores = np.zeros((len(sentences), len(candidates)), dtype=np.float32)
+        for i, terms in enumerate(answer_terms):
+            if terms:
+                for j, other in enumerate(passage_terms):
+                    scores[i, j] = len(terms & other) / len(terms)
+        return scores
+
+    def _dense(self, sentences: list[Piece], candidates: list[tuple[int, Piece]]) -> np.ndarray:
+        if self.embedder is None:
+            return np.zeros((len(sentences), len(candidates)), dtype=np.float32)
+        vectors = self.embedder.embed([p.text for p in sentences] + [p.text for _, p in candidates])
+        answers, passages = vectors[: len(sentences)], vectors[len(sentences) :]
+        return np.asarray(answers @ passages.T, dtype=np.float32)
+
+    # -- the answer, cited again -----------------------------------------------------
+
+    @staticmethod
+    def _rebuild(plain: str, results: list[tuple[Piece, SentenceSupport, list[tuple[int, Piece]]]],
+                 passages: list[tuple[int, str, list[Piece]]], drop_unsupported: bool
+                 ) -> Attribution:  # fmt: skip
+        """The answer with each sentence's citations rewritten; what lies between sentences
+        (spaces, line breaks, list marks) is kept as the model wrote it."""
+        texts = {number: text for number, text, _ in passages}
+        spans: dict[int, list[tuple[int, int]]] = {}
+        out: list[str] = []
+        kept: list[SentenceSupport] = []
+        position, previous_end = 0, 0
+        for piece, support, backing in results:
+            gap = plain[previous_end : piece.start]
+            previous_end = piece.end
+            if drop_unsupported and support.checked and not support.supported:
+                continue
+            sentence = support.text
+            if support.sources:
+                marks = "".join(f"[{n}]" for n in support.sources)
+                # The citation goes before the sentence's final punctuation mark.
+                cut = len(sentence.rstrip(".!?…"))
+                sentence = f"{sentence[:cut]} {marks}{sentence[cut:]}"
+            for number, passage in backing:
+                if texts[number][passage.start : passage.end] == passage.text:  # really there
+                    found = spans.setdefault(number, [])
+                    if (passage.start, passage.end) not in found:
+                        found.append((passage.start, passage.end))
+            if out:
+                out.append(gap)
+                position += len(gap)
+            support.text, support.start, support.end = sentence, position, position + len(sentence)
+            out.append(sentence)
+            position += len(sentence)
+            kept.append(support)
+        return Attribution("".join(out), kept, {n: sorted(s) for n, s in spans.items()})
