@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,15 +44,19 @@ def bounded(case: Any) -> Any:
         for key in ("max_tokens", "max_completion_tokens"):
             if isinstance(case.body.get(key), int) and case.body[key] > MAX_ANSWER_TOKENS:
                 case.body[key] = MAX_ANSWER_TOKENS
-        if "question" in case.body or "messages" in case.body:
-            case.body.setdefault("max_tokens", MAX_ANSWER_TOKENS)
+        if ("question" in case.body or "messages" in case.body) and case.body.get("max_tokens") is None:
+            case.body["max_tokens"] = MAX_ANSWER_TOKENS
     return case
 
 
 def streamed(case: Any) -> Any:
-    """The same request, asking for server-sent events."""
+    """The same request, asking for server-sent events; a chat request is made answerable
+    (the index that exists, a last user message), so that most streams really run."""
     if isinstance(case.body, dict):
         case.body["stream"] = True
+        if isinstance(case.body.get("messages"), list):
+            case.body["model"] = "default"
+            case.body["messages"].append({"role": "user", "content": "Where is Etna?"})
     return case
 
 
@@ -63,8 +68,11 @@ def well_formed_stream(ctx: Any, response: Any, case: Any) -> bool | None:
     if response.status_code != 200 or "text/event-stream" not in "".join(
             response.headers.get("content-type", [])):  # fmt: skip
         return None
-    events = [e for e in response.content.decode().split("\n\n") if e.strip()]
+    events = [e for e in response.content.decode(errors="replace").split("\n\n") if e.strip()]
     assert events, "empty event stream"
+    cut = response.stream_cut_short or response.content_size > len(response.content)
+    if cut:  # schemathesis kept only the head of the stream: its last event may be partial
+        events = events[:-1]
     names, payloads = [], []
     for event in events:
         fields = dict(line.split(": ", 1) for line in event.splitlines())
@@ -76,6 +84,8 @@ def well_formed_stream(ctx: Any, response: Any, case: Any) -> bool | None:
             if isinstance(parsed, dict) and "error" in parsed:
                 assert set(parsed["error"]) == {"message", "type", "param", "code"}, parsed
                 assert parsed["error"]["type"] != "server_error", parsed
+    if cut:
+        return None
     if case.path.startswith("/v1/"):
         assert payloads[-1] == "[DONE]", payloads[-1]
     else:
@@ -93,17 +103,21 @@ def fuzz(url: str, headers: dict[str, str], checks: list[Any]) -> None:
     runs += [(op, GenerationMode.POSITIVE, lambda c: streamed(bounded(c)))
              for op in operations if op.label in STREAMED]  # fmt: skip
     for operation, mode, prepare in runs:
+        fuzz_operation(url, headers, checks, operation, mode, prepare)
 
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
-        def check(case: Any, prepare: Any = prepare) -> None:
-            prepare(case).call_and_validate(base_url=url, headers=headers, checks=checks)
 
-        try:
-            check()
-        except Unsatisfiable:  # no invalid request exists (a route without parameters)
-            assert mode is GenerationMode.NEGATIVE and operation.method.upper() == "GET"
+def fuzz_operation(url: str, headers: dict[str, str], checks: list[Any], operation: Any,
+                   mode: GenerationMode, prepare: Callable[[Any], Any]) -> None:  # fmt: skip
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    def check(case: Any) -> None:
+        prepare(case).call_and_validate(base_url=url, headers=headers, checks=checks)
+
+    try:
+        check()
+    except Unsatisfiable:  # no invalid request exists (a route without parameters)
+        assert mode is GenerationMode.NEGATIVE and operation.method.upper() == "GET"
 
 
 @pytest.mark.parametrize("key", [None, KEY], ids=["open", "with-key"])
