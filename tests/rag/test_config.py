@@ -37,7 +37,7 @@ def test_config_env_var_names_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     toml = tmp_path / "c.toml"
     toml.write_text("[server]\napi_keys = ['k1']\n")
     monkeypatch.setenv("RAG_CONFIG", str(toml))
-    assert load_settings().server.api_keys == ["k1"]
+    assert [k.get_secret_value() for k in load_settings().server.api_keys] == ["k1"]
 
 
 @pytest.mark.parametrize(
