@@ -64,7 +64,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.state.queue = GenerationQueue(settings.server.queue_size)
     app.state.jobs = JobRunner(settings)
     # Innermost of the middleware, so that a refused body is still logged, counted and
-    # given CORS headers. Uploads have their own, larger limit (server.max_upload_mb).
+    # given CORS headers. Uploads to /ingest have their own, larger limit (max_upload_mb).
     app.add_middleware(BodyLimit, limit=settings.server.max_body_kb * 1024, exempt=["/ingest"])
     if settings.server.cors_origins:
         app.add_middleware(

@@ -20,8 +20,9 @@ class BodyLimit:
     """ASGI middleware: a request body larger than `limit` bytes is answered 413 as soon as
     that is known (from Content-Length, else once that many bytes have arrived).
 
-    The body, at most `limit` bytes, is read here and handed on whole. Paths in `exempt`
-    (uploads, which have a larger limit of their own and are spooled to disk) pass through.
+    The body, at most `limit` bytes, is read here and handed on whole. Multipart bodies sent
+    to a path in `exempt` (uploads, which have a larger limit of their own and are spooled
+    to disk as they arrive) pass through.
     """
 
     def __init__(self, app: ASGIApp, limit: int, exempt: Sequence[str] = ()) -> None:
@@ -30,7 +31,7 @@ class BodyLimit:
         self.exempt = set(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if scope["type"] != "http" or (scope["path"] in self.exempt and _is_multipart(scope)):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
@@ -103,10 +104,16 @@ def check_embedding_inputs(settings: ServerSettings, texts: Sequence[str]) -> No
 
 
 def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
+    value = _header(scope, b"content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _is_multipart(scope: Scope) -> bool:
+    return (_header(scope, b"content-type") or b"").lower().startswith(b"multipart/form-data")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    return next((v for k, v in scope.get("headers", []) if k == name), None)
 
 
 def _replay(first: list[Message], receive: Receive) -> Receive:
