@@ -103,6 +103,26 @@ def strip_citations(text: str) -> str:
     return _CITATION.sub("", text)
 
 
+def cite(sentence: str, numbers: Sequence[int]) -> str:
+    """The sentence citing exactly `numbers`: the model's citations of them kept where it
+    put them, others removed, the missing ones added before the final punctuation."""
+    wanted = list(numbers)
+    kept: list[int] = []
+
+    def keep(match: re.Match[str]) -> str:
+        good = [n for n in (int(x) for x in re.findall(r"\d+", match.group(1)))
+                if n in wanted and n not in kept]  # fmt: skip
+        kept.extend(good)
+        return "".join(f" [{n}]" for n in good)
+
+    text = _CITATION.sub(keep, sentence)
+    missing = [n for n in wanted if n not in kept]
+    if missing:
+        cut = len(text.rstrip(".!?…:;"))
+        text = f"{text[:cut]} {''.join(f'[{n}]' for n in missing)}{text[cut:]}"
+    return text
+
+
 class Attributor:
     """Matches answer sentences to passage sentences by words and by meaning."""
 
@@ -117,8 +137,8 @@ class Attributor:
 
     def attribute(self, answer: str, sources: Sequence[Source], *, drop_unsupported: bool = False
                   ) -> Attribution:  # fmt: skip
-        plain = strip_citations(answer)
-        sentences = split_sentences(plain)
+        plain = answer
+        sentences = [Piece(strip_citations(p.text), p.start, p.end) for p in split_sentences(answer)]
         passages = [(s.number, s.text, split_sentences(s.text)) for s in sources if s.text]
         candidates = [(number, piece) for number, _, pieces in passages for piece in pieces]
         if not sentences or not candidates:
@@ -130,7 +150,8 @@ class Attributor:
         results: list[tuple[Piece, SentenceSupport, list[tuple[int, Piece]]]] = []
         for i, piece in enumerate(sentences):
             checked = len(piece.text.split()) >= MIN_WORDS
-            support = SentenceSupport(piece.text, piece.start, piece.end, checked=checked)
+            support = SentenceSupport(plain[piece.start : piece.end], piece.start, piece.end,
+                                      checked=checked)  # fmt: skip
             backing: list[tuple[int, Piece]] = []
             if checked:
                 combined = (lex[i] + dense[i]) / 2
@@ -185,12 +206,7 @@ class Attributor:
             previous_end = piece.end
             if drop_unsupported and support.checked and not support.supported:
                 continue
-            sentence = support.text
-            if support.sources:
-                marks = "".join(f"[{n}]" for n in support.sources)
-                # The citation goes before the sentence's final punctuation mark.
-                cut = len(sentence.rstrip(".!?…"))
-                sentence = f"{sentence[:cut]} {marks}{sentence[cut:]}"
+            sentence = cite(support.text, support.sources)
             for number, passage in backing:
                 if texts[number][passage.start : passage.end] == passage.text:  # really there
                     found = spans.setdefault(number, [])

@@ -175,6 +175,30 @@ class StoreSettings(_Group):
     )
 
 
+class AnswerSettings(_Group):
+    attribute: bool = Field(
+        True,
+        description="Match each sentence of an answer to the passages that back it and rewrite "
+        "its citations from that match (the model's own citations are not trusted).",
+    )
+    drop_unsupported: bool = Field(
+        False, description="Leave out of the answer the sentences no passage supports."
+    )
+    abstain: bool = Field(
+        True,
+        description="Answer that the documents do not say when no sentence of the answer is "
+        "supported by a passage (the closest passages are then returned to see also).",
+    )
+    support_lexical: float = Field(
+        0.6, ge=0, le=1, description="A sentence is supported by a passage sentence holding this "
+        "share of its terms...",
+    )
+    support_dense: float = Field(
+        0.7, ge=-1, le=1, description="...or this close to it in meaning (cosine)...")
+    support_combined: float = Field(
+        0.55, ge=0, le=1, description="...or scoring this on the mean of the two.")
+
+
 class ServerSettings(_Group):
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, gt=0, lt=65536, description="Port `rag serve` listens on.")
@@ -245,6 +269,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
     server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
 
     @classmethod
     def settings_customise_sources(

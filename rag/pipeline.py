@@ -15,20 +15,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rag.analysis import Language, detect_language
+from rag.attribution import Attributor
 from rag.citations import CitationFilter
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
 from rag.errors import IndexMismatchError
 from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
 from rag.generation import GenerationParams, Generator, Message, make_generator
-from rag.prompt import NO_CONTEXT_SYSTEM_PROMPT, BuiltPrompt, PromptBuilder
+from rag.messages import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
+from rag.prompt import BuiltPrompt, PromptBuilder, source_of
 from rag.retrieval import Retriever, make_retriever
 from rag.store import Store, StoreReaders, check_index_name, make_catalog
 from rag.types import Answer, Hit, Source, Usage
 
 logger = logging.getLogger(__name__)
 
-NOTHING_FOUND = "I found nothing about this in the documents."
+SEE_ALSO = 3  # closest passages returned when nothing passes the score floor
 
 
 @dataclass
@@ -39,6 +42,9 @@ class Prepared:
     params: GenerationParams
     found_context: bool
     timings: dict[str, float] = field(default_factory=dict)
+    language: Language = "en"
+    #: When nothing passed the score floor: the closest passages, shown to see also.
+    see_also: list[Source] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +72,9 @@ class Pipeline:
         self.readers = StoreReaders(self.catalog, check=self._check_embedder)
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
         self._retrievers: dict[str, Retriever] = {}
+        a = settings.answer
+        self.attributor = Attributor(embedder, lexical=a.support_lexical, dense=a.support_dense,
+                                     combined=a.support_combined)  # fmt: skip
         self.prompts = PromptBuilder(generator)
 
     @classmethod
@@ -164,15 +173,19 @@ class Pipeline:
         query = self.search_query(question, history, store)
         k = top_k or self.settings.retrieval.top_k
         hits = self.retriever.retrieve(store, query, k, min_score=min_score)
+        found = bool(hits)
+        see_also = [] if found else [
+            source_of(n, h) for n, h in enumerate(
+                self.retriever.retrieve(store, query, SEE_ALSO, floor=False), start=1)]  # fmt: skip
         timings["retrieve"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        found = bool(hits)
-        system = None if found else NO_CONTEXT_SYSTEM_PROMPT
+        language = detect_language(question)
+        system = (SYSTEM_PROMPT if found else NO_CONTEXT_SYSTEM_PROMPT)[language]
         prompt = self.prompts.build(
             question, hits, history, max_tokens=params.max_tokens, system_prompt=system
         )
         timings["prompt"] = time.perf_counter() - t1
-        return Prepared(prompt, params, found, timings)
+        return Prepared(prompt, params, found, timings, language, see_also)
 
     def stream(self, question: str, **kwargs: Any) -> Iterator[Event]:
         """Tokens as they are generated, then the whole answer with its sources."""
@@ -190,10 +203,12 @@ class Pipeline:
         """Run the model on a prepared prompt (or refuse when nothing was found)."""
         prompt = prepared.prompt
         timings = dict(prepared.timings)
+        lang = prepared.language
         if not prepared.found_context and self.settings.retrieval.refuse_without_context:
-            yield TokenEvent(NOTHING_FOUND)
-            yield DoneEvent(Answer(NOTHING_FOUND, [], Usage(prompt.n_tokens, 0), timings,
-                                   "stop", found_context=False))  # fmt: skip
+            yield TokenEvent(NOTHING_FOUND[lang])
+            yield DoneEvent(Answer(NOTHING_FOUND[lang], prepared.see_also, Usage(prompt.n_tokens, 0),
+                                   timings, "stop", found_context=False, abstained=True,
+                                   language=lang))  # fmt: skip
             return
         filt = CitationFilter(s.number for s in prompt.sources)
         parts: list[str] = []
@@ -216,10 +231,31 @@ class Pipeline:
             yield TokenEvent(tail)
         timings["generate"] = time.perf_counter() - t0
         timings["first_token"] = first if first is not None else timings["generate"]
-        sources = _mark_cited(prompt.sources, filt.cited)
-        answer = Answer("".join(parts).strip(), sources, Usage(prompt.n_tokens, produced),
-                        timings, finish, prepared.found_context)  # fmt: skip
-        yield DoneEvent(answer)
+        text = "".join(parts).strip()
+        usage = Usage(prompt.n_tokens, produced)
+        if not self.settings.answer.attribute or not prompt.sources:
+            sources = _mark_cited(prompt.sources, filt.cited)
+            yield DoneEvent(Answer(text, sources, usage, timings, finish, prepared.found_context,
+                                   language=lang))  # fmt: skip
+            return
+        t1 = time.perf_counter()
+        found = self.attributor.attribute(text, prompt.sources,
+                                          drop_unsupported=self.settings.answer.drop_unsupported)
+        timings["attribute"] = time.perf_counter() - t1
+        for source in prompt.sources:
+            source.spans = found.spans.get(source.number, [])
+        if self.settings.answer.abstain and not any(s.supported for s in found.sentences):
+            # Nothing the model wrote is backed by a passage: say so, show what was read.
+            for source in prompt.sources:
+                source.cited = False
+            yield DoneEvent(Answer(NOT_IN_DOCUMENTS[lang], prompt.sources, usage, timings, finish,
+                                   prepared.found_context, abstained=True, language=lang,
+                                   sentences=found.sentences))  # fmt: skip
+            return
+        cited = list(dict.fromkeys(n for s in found.sentences for n in s.sources))
+        sources = _mark_cited(prompt.sources, cited)
+        yield DoneEvent(Answer(found.text, sources, usage, timings, finish, prepared.found_context,
+                               language=lang, sentences=found.sentences))  # fmt: skip
 
 
 def _mark_cited(sources: list[Source], cited: list[int]) -> list[Source]:

@@ -15,15 +15,10 @@ from dataclasses import dataclass
 
 from rag.errors import ContextLengthError
 from rag.generation import Generator, Message
+from rag.messages import SYSTEM_PROMPT as SYSTEM_PROMPTS
 from rag.types import Hit, Source
 
-SYSTEM_PROMPT = (
-    "You are a helpful assistant that answers questions about the user's documents. "
-    "Answer only from the numbered sources given with the question, and cite the sources "
-    "you use like [1] or [2]. If the sources do not contain the answer, say that the "
-    "documents do not say."
-)
-NO_CONTEXT_SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly."
+SYSTEM_PROMPT = SYSTEM_PROMPTS["en"]  # the pipeline passes the question's language's
 MIN_CUT_TOKENS = 24
 # A history of more characters than this per token of room would not fit (English prose
 # runs about 4 to a token), so it is not counted whole first.
@@ -97,10 +92,10 @@ class PromptBuilder:
                 cut = self._cut(number, hit, budget - used)
                 if cut is not None:
                     blocks.append(cut)
-                    sources.append(_source(number, hit))
+                    sources.append(source_of(number, hit))
                 break
             blocks.append(block)
-            sources.append(_source(number, hit))
+            sources.append(source_of(number, hit))
             used += cost
         return self._settle(system, question, turns, blocks, sources, budget)
 
@@ -121,7 +116,7 @@ class PromptBuilder:
         n_tokens = self.generator.count_tokens(messages)
         if n_tokens > limit:
             return None
-        sources = [_source(n, hit) for n, hit in enumerate(hits, 1)]
+        sources = [source_of(n, hit) for n, hit in enumerate(hits, 1)]
         return BuiltPrompt(messages, n_tokens, sources, len(turns) // 2)
 
     def _fit_history(self, turns: list[Message], room: int) -> tuple[list[Message], int]:
@@ -237,7 +232,8 @@ def _block(number: int, hit: Hit, text: str) -> str:
     return f"[{number}] ({where})\n{text}"
 
 
-def _source(number: int, hit: Hit) -> Source:
+def source_of(number: int, hit: Hit) -> Source:
+    """A retrieved chunk as shown to the user, numbered."""
     chunk = hit.chunk
     snippet = " ".join(chunk.text.split())
     return Source(

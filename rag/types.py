@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 CONTEXT_HEADER_CHARS = 100  # about 25 word pieces at most
 
@@ -71,6 +72,8 @@ class Source:
     score: float
     cited: bool = False
     text: str = field(default="", repr=False)
+    #: Character spans of `text` that back the answer (each checked to be in the text).
+    spans: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -93,3 +96,13 @@ class Answer:
     timings: dict[str, float]
     finish_reason: str = "stop"
     found_context: bool = True
+    #: True when the service answered that its documents do not say (the sources are then
+    #: the closest passages, to see also).
+    abstained: bool = False
+    language: str = "en"
+    #: Each sentence of the answer and the sources that back it (see rag.attribution).
+    sentences: list[Any] = field(default_factory=list)
+
+    @property
+    def unsupported(self) -> list[str]:
+        return [s.text for s in self.sentences if getattr(s, "checked", False) and not s.supported]
