@@ -56,7 +56,7 @@ def client(pipeline: Pipeline) -> TestClient:
 
 def test_twenty_thousand_messages_are_refused_at_once(pipeline: Pipeline) -> None:
     body = {"model": "default", "max_tokens": 4, "messages": [
-        {"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i}"}
+        {"role": "assistant" if i % 2 == 0 else "user", "content": f"message {i}"}
         for i in range(20_000)]}  # fmt: skip
     with running_server(pipeline.settings, pipeline) as url:
         start = time.perf_counter()
