@@ -80,7 +80,8 @@ def relay(factory: Callable[[], Iterator[T]], executor: Executor) -> Iterator[T]
     """Iterate `factory()` on the executor's thread, items handed to the caller's thread.
 
     Returns (or raises) only once the executor's thread has let go of the iterator, so a
-    lock held around this call covers the whole iteration.
+    lock held around this call covers the whole iteration. Not to be called from one of
+    the executor's own threads: iterate there directly.
     """
     ready = threading.Event()
     handoff: Handoff[T] = Handoff(ready.set)
