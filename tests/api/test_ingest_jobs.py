@@ -194,6 +194,7 @@ def test_job_fails_when_another_ingest_holds_the_index(client: TestClient, pipel
 def test_close_stops_the_running_job_and_fails_the_queued(
     pipeline: Pipeline, embedder: Embedder, corpus: Path
 ) -> None:
+    pipeline.settings.server.ingest_roots = [corpus]  # path jobs read only from these
     runner = JobRunner(pipeline.settings, lock_wait=60)
     with held_lock(pipeline.settings.indexes_dir / "default"):  # the first job waits for it
         first = runner.submit(corpus, "default", {"type": "path"}, embedder)
