@@ -29,8 +29,13 @@ if TYPE_CHECKING:
     from rag.types import Source
 
 _CITATION = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
-# A sentence ends at . ! ? (or a line break) followed by space; not inside "e.g." or "3.5".
-_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”)\]]*(?=\s)|\n+")
+# A sentence ends at . ! ? followed by space; a paragraph ends at a blank line; a line
+# that starts a list item, a table row, a heading or a code fence starts a new piece. A
+# single line break inside a paragraph (hard-wrapped text) ends nothing.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?…])[\"'»”)\]]*(?=\s)|\n\s*\n\s*|\n(?=[ \t]*(?:[-*+•]\s|\d+[.)]\s|\||#))"
+)
+_FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)  # a code block is one piece
 MIN_WORDS = 3  # shorter pieces ("Yes.", "1.") are neither supported nor unsupported
 
 
@@ -82,25 +87,59 @@ _ABBREVIATION = re.compile(r"(?:\b(?:[A-Za-z]|e\.g|i\.e|etc|cf|vs|Mr|Mrs|Dr|Prof
 
 def split_sentences(text: str) -> list[Piece]:
     """Sentences with their character offsets in `text` (stripped of surrounding space).
-    A period after an abbreviation ("e.g.", "M.", "p.") or an initial ends no sentence."""
-    pieces: list[Piece] = []
-    start = 0
-    for match in [*_SENTENCE_END.finditer(text), None]:
-        end = match.end() if match is not None else len(text)
-        at_period = match is not None and not match.group().startswith("\n")
-        if at_period and _ABBREVIATION.search(text[max(start, end - 12) : end]):
+    A period after an abbreviation ("e.g.", "M.", "p.") or an initial ends no sentence;
+    a code block is one piece."""
+    fences = [(m.start(), m.end()) for m in _FENCED.finditer(text)]
+    cuts = {0, len(text)}
+    for start, end in fences:
+        cuts.update((start, end))
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        if any(a < end < b for a, b in fences):
             continue
+        at_period = not match.group().startswith("\n")
+        if at_period and _ABBREVIATION.search(text[max(0, end - 12) : end]):
+            continue
+        cuts.add(end)
+    pieces: list[Piece] = []
+    bounds = sorted(cuts)
+    for start, end in zip(bounds, bounds[1:], strict=False):
         raw = text[start:end]
         stripped = raw.strip()
         if stripped:
             lead = len(raw) - len(raw.lstrip())
             pieces.append(Piece(stripped, start + lead, start + lead + len(stripped)))
-        start = end
     return pieces
 
 
 def strip_citations(text: str) -> str:
     return _CITATION.sub("", text)
+
+
+_FENCE = re.compile(r"```[\w+-]*\n?(.*?)\n?```", re.DOTALL)
+
+
+QUOTE_CHARS = 90  # a quoted answer goes on to the next sentences up to about this length
+
+
+def _extent(pieces: list[Piece], first: Piece, chars: int = QUOTE_CHARS) -> tuple[int, int]:
+    """From `first`, the passage text a quote takes to make sense: the next sentences up
+    to about `chars` characters, and always what a sentence ending with ':' announces (a
+    command in a code block, a list item); a code block or a heading ends it."""
+    at = next(i for i, p in enumerate(pieces) if p.start == first.start)
+    end = first.end
+    for previous, piece in zip(pieces[at:], pieces[at + 1 :], strict=False):
+        if previous.text.startswith("```") or piece.text.startswith("#"):
+            break
+        if not previous.text.rstrip().endswith(":") and end - first.start >= chars:
+            break
+        end = piece.end
+    return first.start, end
+
+
+def _inline_code(text: str) -> str:
+    """A quote's code blocks as inline code, on one line."""
+    return " ".join(_FENCE.sub(lambda m: f"`{' '.join(m.group(1).split())}`", text).split())
 
 
 def cite(sentence: str, numbers: Sequence[int]) -> str:
@@ -131,6 +170,7 @@ class Attributor:
         """A sentence is supported when its best passage sentence holds `lexical` of its
         terms, or is `dense` close in meaning, or scores `combined` on their mean."""
         self.embedder = embedder
+        self.extract_margin = 0.12  # sentences this close to the best one are quoted too
         self.lexical = lexical
         self.dense = dense
         self.combined = combined
@@ -165,6 +205,50 @@ class Attributor:
                 support.sources = list(dict.fromkeys(number for number, _ in backing))
             results.append((piece, support, backing))
         return self._rebuild(plain, results, passages, drop_unsupported)
+
+    def extract(self, question: str, sources: Sequence[Source], limit: int = 3
+                ) -> tuple[Attribution, float]:  # fmt: skip
+        """An answer made of the passage sentences that best answer the question, each
+        citing its passage; and the best sentence's score (how well the passages answer).
+
+        What the service says when the model wrote nothing the passages back but they do
+        hold the answer: their own words, never worse than what the model read."""
+        question_piece = [Piece(question, 0, len(question))]
+        passages = [(s.number, s.text, split_sentences(s.text)) for s in sources if s.text]
+        units: list[tuple[int, Piece]] = []  # a sentence and what it needs after it
+        for number, text, pieces in passages:
+            for piece in pieces:
+                if piece.text.startswith(("```", "#")) or not (
+                        len(piece.text.split()) >= MIN_WORDS or piece.text.endswith(":")):  # fmt: skip
+                    continue
+                start, end = _extent(pieces, piece)
+                units.append((number, Piece(_inline_code(text[start:end]), start, end)))
+        if not units:
+            return Attribution("", [], {}), 0.0
+        lex = self._lexical(question_piece, units, detect_language(question))[0]
+        dense = self._dense(question_piece, units)[0]
+        combined = (lex + dense) / 2
+        order = [int(j) for j in np.argsort(-combined)[:limit]]
+        best = float(combined[order[0]])
+        chosen = [j for j in order if combined[j] >= best - self.extract_margin]
+        chosen.sort(key=lambda j: (units[j][0], units[j][1].start))  # reading order
+        candidates = units
+        spans: dict[int, list[tuple[int, int]]] = {}
+        out: list[str] = []
+        sentences: list[SentenceSupport] = []
+        position = 0
+        for j in chosen:
+            number, piece = candidates[j]
+            spans.setdefault(number, []).append((piece.start, piece.end))
+            sentence = cite(piece.text, [number])
+            if out:
+                out.append(" ")
+                position += 1
+            sentences.append(SentenceSupport(sentence, position, position + len(sentence), [number],
+                                             float(combined[j]), True))  # fmt: skip
+            out.append(sentence)
+            position += len(sentence)
+        return Attribution("".join(out), sentences, spans), best
 
     # -- scores ------------------------------------------------------------------
 

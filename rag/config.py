@@ -186,8 +186,15 @@ class AnswerSettings(_Group):
     )
     abstain: bool = Field(
         True,
-        description="Answer that the documents do not say when no sentence of the answer is "
-        "supported by a passage (the closest passages are then returned to see also).",
+        description="When no sentence of the model's answer is supported by a passage: answer "
+        "with the passages' own best sentences if they answer the question well enough "
+        "(extract_min_score), else that the documents do not say (the closest passages are "
+        "then returned to see also).",
+    )
+    extract_min_score: float = Field(
+        0.45, ge=0, le=1,
+        description="How well (mean of term share and cosine) a passage sentence must match "
+        "the question to be given as the answer when the model's answer is unsupported.",
     )
     support_lexical: float = Field(
         0.6, ge=0, le=1, description="A sentence is supported by a passage sentence holding this "

@@ -45,6 +45,7 @@ class Prepared:
     language: Language = "en"
     #: When nothing passed the score floor: the closest passages, shown to see also.
     see_also: list[Source] = field(default_factory=list)
+    question: str = ""
 
 
 @dataclass
@@ -185,7 +186,7 @@ class Pipeline:
             question, hits, history, max_tokens=params.max_tokens, system_prompt=system
         )
         timings["prompt"] = time.perf_counter() - t1
-        return Prepared(prompt, params, found, timings, language, see_also)
+        return Prepared(prompt, params, found, timings, language, see_also, question)
 
     def stream(self, question: str, **kwargs: Any) -> Iterator[Event]:
         """Tokens as they are generated, then the whole answer with its sources."""
@@ -245,17 +246,25 @@ class Pipeline:
         for source in prompt.sources:
             source.spans = found.spans.get(source.number, [])
         if self.settings.answer.abstain and not any(s.supported for s in found.sentences):
-            # Nothing the model wrote is backed by a passage: say so, show what was read.
-            for source in prompt.sources:
-                source.cited = False
-            yield DoneEvent(Answer(NOT_IN_DOCUMENTS[lang], prompt.sources, usage, timings, finish,
-                                   prepared.found_context, abstained=True, language=lang,
-                                   sentences=found.sentences))  # fmt: skip
-            return
+            # Nothing the model wrote is backed by a passage. If the passages answer the
+            # question, their own best sentences are the answer; else say the documents
+            # do not say, and show what was read.
+            extracted, fit = self.attributor.extract(prepared.question, prompt.sources)
+            if extracted.sentences and fit >= self.settings.answer.extract_min_score:
+                found = extracted
+                for source in prompt.sources:
+                    source.spans = found.spans.get(source.number, [])
+            else:
+                for source in prompt.sources:
+                    source.cited, source.spans = False, []
+                yield DoneEvent(Answer(NOT_IN_DOCUMENTS[lang], prompt.sources, usage, timings,
+                                       finish, prepared.found_context, abstained=True,
+                                       language=lang, sentences=found.sentences, draft=text))  # fmt: skip
+                return
         cited = list(dict.fromkeys(n for s in found.sentences for n in s.sources))
         sources = _mark_cited(prompt.sources, cited)
         yield DoneEvent(Answer(found.text, sources, usage, timings, finish, prepared.found_context,
-                               language=lang, sentences=found.sentences))  # fmt: skip
+                               language=lang, sentences=found.sentences, draft=text))  # fmt: skip
 
 
 def _mark_cited(sources: list[Source], cited: list[int]) -> list[Source]:

@@ -102,6 +102,8 @@ class Answer:
     language: str = "en"
     #: Each sentence of the answer and the sources that back it (see rag.attribution).
     sentences: list[Any] = field(default_factory=list)
+    #: What the model wrote, before citations were rewritten from the attribution.
+    draft: str = ""
 
     @property
     def unsupported(self) -> list[str]:

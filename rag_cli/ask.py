@@ -77,23 +77,39 @@ def _answer(
         data = asdict(answer)
         data = {"answer": data.pop("text"), **data}  # the same key as the HTTP API
         data["usage"]["total_tokens"] = answer.usage.total_tokens
-        for source in data["sources"]:
+        data["unsupported"] = answer.unsupported
+        for source, given in zip(data["sources"], answer.sources, strict=True):
             source.pop("text", None)
+            source["quotes"] = [given.text[a:b] for a, b in given.spans]
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return answer
     if not stream_text:
         out.print(answer.text, highlight=False, markup=False)
-    else:
+    elif _same_words(answer.text, answer.draft or answer.text):
         out.print()
+    else:  # what was streamed is the model's draft; this is what the documents back
+        out.print("\n\nFrom the documents:" if not answer.abstained else "\n", style="bold")
+        out.print(answer.text, highlight=False, markup=False)
+    unsupported = answer.unsupported
+    if unsupported and not answer.abstained:
+        out.print("\nNot supported by the documents:", style="bold yellow")
+        for sentence in unsupported:
+            out.print(f"  - {sentence}", highlight=False, markup=False)
     _print_sources(answer)
     return answer
+
+
+def _same_words(a: str, b: str) -> bool:
+    from rag.attribution import strip_citations
+
+    return strip_citations(a).split() == strip_citations(b).split()
 
 
 def _print_sources(answer: Answer) -> None:
     if not answer.sources:
         return
     cited = [s for s in answer.sources if s.cited] or answer.sources
-    out.print("\nSources:", style="bold")
+    out.print("\nSee also:" if answer.abstained else "\nSources:", style="bold")
     cwd = os.getcwd() + os.sep
     for s in cited:
         where = s.path.removeprefix(cwd)
@@ -102,6 +118,10 @@ def _print_sources(answer: Answer) -> None:
         if s.heading:
             where += f" ({s.heading})"
         out.print(f"  [{s.number}] {where}  score {s.score:.2f}", highlight=False, markup=False)
+        for start, end in s.spans[:2]:  # the passage's words that back the answer
+            quote = " ".join(s.text[start:end].split())
+            out.print(f"      “{quote[:200]}{'…' if len(quote) > 200 else ''}”", highlight=False,
+                      markup=False, style="dim")  # fmt: skip
 
 
 def _interactive(
