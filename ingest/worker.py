@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ingest.chunking import Chunker
-from ingest.loaders import loader_for
+from ingest.loaders import documents, loader_for
 from ingest.sandbox import LoaderSandbox
 from rag.config import Settings
 from rag.errors import ConfigError, IndexMismatchError, LoaderError, RagError
@@ -103,9 +103,17 @@ class _Candidate:
 
 @dataclass
 class _Pending:
-    record: FileRecord
-    chunks: list[Chunk]
+    """A file read and chunked, waiting to be embedded with others: its own document and
+    the documents inside it (an e-mail's attachments), each its own record."""
+
+    name: str
+    parts: list[tuple[FileRecord, list[Chunk]]]
     status: Status
+    written: int = 0  # chunks of its large documents, already written
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return [c for _, chunks in self.parts for c in chunks]
 
 
 class _Run:
@@ -275,29 +283,37 @@ class IngestWorker:
                 book.done(FileOutcome(cand.name, "unchanged"))
                 continue
             status: Status = "updated" if old else "added"
+            item = _Pending(cand.name, [], status)
             try:
-                chunks = self._chunks(sandbox, cand)
-                head = _take(chunks, self.large_file_chunks)
-                if len(head) < self.large_file_chunks:
-                    if not head:
-                        raise LoaderError("no text found")
-                    pending.append(_Pending(record, head, status))
-                    if sum(len(p.chunks) for p in pending) >= self.settings.embedder.batch_size * 4:
-                        flush()
-                    continue
+                for sub, pages in documents(sandbox.pages(cand.path)):
+                    part = record if not sub else FileRecord(
+                        f"{cand.key}/{sub}", digest, cand.size, cand.mtime, record.ingested_at,
+                        f"{cand.name}/{sub}")  # fmt: skip
+                    chunks = self.chunker.chunks(pages, part.display)
+                    head = _take(chunks, self.large_file_chunks)
+                    if len(head) < self.large_file_chunks:
+                        if head:
+                            item.parts.append((part, head))
+                        continue
+                    flush()  # what waits goes first: outcomes stay in file order
+                    item.written += store.replace_file(part, self._embed_stream(head, chunks))
+                if not item.parts and not item.written:
+                    raise LoaderError("no text found")
+                parts = {r.path for r, _ in item.parts} | {cand.key}
+                for stale in [k for k in known if k.startswith(cand.key + "/") and k not in parts]:
+                    store.remove_file(stale)  # an attachment gone from the new version
+            except ConfigError:  # a setting that no file can pass (chunk size): end the run
+                raise
             except Exception as exc:
                 book.done(FileOutcome(cand.name, "failed", reason=_reason(exc, cand.name)))
                 continue
-            flush()  # what waits goes first: outcomes stay in file order
-            try:
-                n = store.replace_file(record, self._embed_stream(head, chunks))
-                book.done(FileOutcome(cand.name, status, n))
-            except Exception as exc:
-                book.done(FileOutcome(cand.name, "failed", reason=_reason(exc, cand.name)))
+            if not item.parts:
+                book.done(FileOutcome(cand.name, status, item.written))
+                continue
+            pending.append(item)
+            if sum(len(p.chunks) for p in pending) >= self.settings.embedder.batch_size * 4:
+                flush()
         flush()
-
-    def _chunks(self, sandbox: LoaderSandbox, cand: _Candidate) -> Iterator[Chunk]:
-        return self.chunker.chunks(sandbox.pages(cand.path), cand.name)
 
     def _write_pending(self, store: Store, pending: list[_Pending], book: _Run) -> None:
         """Embed the waiting small files together and write each; a failure is reported
@@ -314,13 +330,15 @@ class IngestWorker:
         for item in pending:
             n = len(item.chunks)
             try:
-                part = (vectors[offset : offset + n] if vectors is not None
+                mine = (vectors[offset : offset + n] if vectors is not None
                         else self.embedder.embed([self._embedded(c) for c in item.chunks]))  # fmt: skip
-                written = store.replace_file(item.record, [(item.chunks, part)])
-                book.done(FileOutcome(item.record.display, item.status, written))
+                written, at = item.written, 0
+                for record, chunks in item.parts:
+                    written += store.replace_file(record, [(chunks, mine[at : at + len(chunks)])])
+                    at += len(chunks)
+                book.done(FileOutcome(item.name, item.status, written))
             except Exception as exc:
-                book.done(FileOutcome(item.record.display, "failed",
-                                      reason=_reason(exc, item.record.display)))  # fmt: skip
+                book.done(FileOutcome(item.name, "failed", reason=_reason(exc, item.name)))
             offset += n
 
     def _embed_stream(
@@ -443,11 +461,21 @@ def _walk(root: Path, early: list[FileOutcome], allowed: list[Path] | None) -> I
 
 
 def _missing(known: dict[str, FileRecord], root: Path, present: set[str]) -> list[str]:
-    """Keys of indexed documents under `root` that are no longer there."""
+    """Keys of indexed documents under `root` that are no longer there. A document inside
+    a file (`<file>/<attachment>`) is there while its file is."""
+
+    def there(key: str) -> bool:
+        return key in present or any(key.startswith(p + "/") for p in _parents(key, present))
+
     if root.is_file():
-        return [p for p in known if p == str(root) and p not in present]
+        return [p for p in known if p == str(root) and not there(p)]
     prefix = str(root).rstrip("/") + "/"
-    return sorted(p for p in known if p.startswith(prefix) and p not in present)
+    return sorted(p for p in known if p.startswith(prefix) and not there(p))
+
+
+def _parents(key: str, present: set[str]) -> list[str]:
+    parts = key.split("/")
+    return [p for p in ("/".join(parts[:i]) for i in range(len(parts) - 1, 1, -1)) if p in present]
 
 
 def _inside(path: Path, allowed: Sequence[Path]) -> bool:

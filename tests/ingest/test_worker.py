@@ -373,3 +373,45 @@ def test_a_parser_that_takes_too_long_is_stopped(settings: Settings, tmp_path: P
     assert "longer than 0.5 s" in outcomes["docs/slow.pdf"].reason
     assert outcomes["docs/after.txt"].status == "added"
     assert outcomes["docs/pipe.txt"].status == "skipped"
+
+
+def _mail(path: Path, attachments: dict[str, bytes]) -> None:
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["Subject"] = "Order of lamps"
+    message["From"] = "shop@example.org"
+    message.set_content("Please find the price list and the terms attached.")
+    for name, data in attachments.items():
+        message.add_attachment(data, maintype="text", subtype="csv", filename=name)
+    path.write_bytes(message.as_bytes())
+
+
+def test_attachments_are_documents_of_their_own(settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _mail(docs / "order.eml", {"prices.csv": b"item,price\nlamp,42\n",
+                               "stock.csv": b"item,count\nlamp,7\n"})  # fmt: skip
+    worker = IngestWorker(settings, HashEmbedder())
+    recorder = Recorder()
+    report = worker.run(docs, observer=recorder)
+    assert [(o.path, o.status) for o in report.outcomes] == [("docs/order.eml", "added")]
+    assert recorder.total == len(recorder.done) == 1
+
+    def names() -> set[str]:
+        store = IndexCatalog(settings.indexes_dir).open("default", readonly=True)
+        try:
+            return {c.path for _, c in store.all_chunks()}
+        finally:
+            store.close()
+
+    assert names() == {"docs/order.eml", "docs/order.eml/prices.csv", "docs/order.eml/stock.csv"}
+    assert worker.run(docs).count("unchanged") == 1
+    assert len(names()) == 3  # an unchanged mail keeps its attachments
+    _mail(docs / "order.eml", {"prices.csv": b"item,price\nlamp,45\n"})
+    assert worker.run(docs).count("updated") == 1
+    assert names() == {"docs/order.eml", "docs/order.eml/prices.csv"}
+    (docs / "order.eml").unlink()
+    (docs / "note.txt").write_text("Something else.")
+    report = worker.run(docs)
+    assert report.count("removed") == 2 and names() == {"docs/note.txt"}
