@@ -61,6 +61,11 @@ class AdmittedStream(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
+            # Closed now rather than when collected: the generation stops at its next token
+            # before the next request in the queue gets the model.
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
             self.admission.release()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -23,20 +24,28 @@ ASK = {"question": "Tell me about cats.", "stream": True, "max_tokens": 40}
 CHAT = {"model": "default", "max_tokens": 40, "messages": [{"role": "user", "content": "Where is Etna?"}]}
 
 
-def slowed(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, fail_after: int | None = None) -> None:
+def slowed(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, fail_after: int | None = None
+           ) -> list[threading.Event]:  # fmt: skip
     """The real model, slowed so that an answer outlasts the checks; optionally failing
-    after a few pieces, as a model that runs out of memory would."""
+    after a few pieces, as a model that runs out of memory would. Returns an event per
+    generation, set once it has stopped."""
     real_stream = pipeline.generator.stream
+    stopped: list[threading.Event] = []
 
     def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        with contextlib.closing(real_stream(*args, **kwargs)) as deltas:
-            for n, delta in enumerate(deltas):
-                if fail_after is not None and n == fail_after:
-                    raise RuntimeError("llama_decode returned -3")
-                time.sleep(0.1)
-                yield delta
+        stopped.append(threading.Event())
+        try:
+            with contextlib.closing(real_stream(*args, **kwargs)) as deltas:
+                for n, delta in enumerate(deltas):
+                    if fail_after is not None and n == fail_after:
+                        raise RuntimeError("llama_decode returned -3")
+                    time.sleep(0.1)
+                    yield delta
+        finally:
+            stopped[-1].set()
 
     monkeypatch.setattr(pipeline.generator, "stream", stream)
+    return stopped
 
 
 def counted_prepare(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -117,13 +126,14 @@ def test_streamed_request_gets_a_real_429_before_any_work(pipeline: Pipeline,
 
 def test_place_is_given_back_when_the_client_goes_away(pipeline: Pipeline,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    slowed(pipeline, monkeypatch)
+    stopped = slowed(pipeline, monkeypatch)
     settings = pipeline.settings.model_copy(deep=True)
     settings.server.queue_size = 0
     with running_server(settings, pipeline) as url:
         for route, body in (("/ask", ASK), ("/v1/chat/completions", {**CHAT, "stream": True})):
-            with httpx.stream("POST", url + route, json=body, timeout=60) as r:
+            with httpx.stream("POST", url + route, json={**body, "max_tokens": 200}, timeout=60) as r:
                 next(line for line in r.iter_lines() if "content" in line or "token" in line)
+            assert stopped[-1].wait(2), route  # the model stops soon after the client has gone
             deadline = time.time() + 5
             while queue_depth(url) != 0 and time.time() < deadline:
                 time.sleep(0.05)
