@@ -88,8 +88,8 @@ async def iterate_in_thread(
     The loop is woken at most once per `interval` seconds (and at the end), so that a
     fast token stream does not cost a thread switch per token: on a small machine every
     wake-up takes a core away from llama.cpp's threads. When the consumer stops early (a
-    client disconnected), the thread stops at the next item and closes the iterator,
-    which ends the generation.
+    client disconnected, a cancelled request), the thread stops at the next item and
+    closes the iterator, which ends the generation; closing this iterator waits for that.
     """
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()
@@ -144,5 +144,9 @@ async def iterate_in_thread(
                 break
     finally:
         stop.set()
-        if future.done():
-            future.result()
+        if not future.done():
+            # The thread lets go of the iterator at its next item: wait for that, so that
+            # whoever comes next finds the model free. Shielded: a second cancellation
+            # leaves the thread to finish on its own.
+            await asyncio.shield(future)
+        future.result()
