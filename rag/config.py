@@ -131,7 +131,7 @@ class IngestSettings(_Group):
 
 class RetrievalSettings(_Group):
     mode: Literal["dense", "lexical", "hybrid"] = Field(
-        "dense",
+        "hybrid",
         description="Retriever: 'dense' searches by the question's embedding, 'lexical' by its "
         "words (BM25, stemmed in the question's language), 'hybrid' fuses both rankings.",
     )

@@ -149,3 +149,10 @@ def test_search_shows_ranked_chunks_without_the_model(corpus: Path, tmp_path: Pa
             assert first["path"] == "docs/recette.txt" and "bm25" in first["scores"]
     r = rag("search", "What do cats eat?", "--top-k", "1", cwd=tmp_path)
     assert r.returncode == 0 and "cats.md" in r.stdout
+
+    r = rag("index", "chunks", "default", "--path", "*cats*", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {row["path"] for row in rows} == {"docs/cats.md"}
+    assert [row["heading"] for row in rows] == ["Cats", "Cats > Food"]
+    assert "fish" in rows[1]["text"]
