@@ -5,7 +5,8 @@ or to an event loop: one mechanism for both.
     async for batch in iterate_in_thread(factory, 0.1, executor): ...  # a loop awaits
 
 The iterator runs on the executor's thread and is closed there. When the consumer stops
-early, the iterator is closed at its next item (a generation ends there).
+early, the iterator is closed at its next item (a generation ends there), and stopping
+returns once it is.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ async def iterate_in_thread(
     The loop is woken at most once per `interval` seconds (and at the end), so that a
     fast token stream does not cost a thread switch per token: on a small machine every
     wake-up takes a core away from llama.cpp's threads. When the consumer stops early (a
-    client disconnected), the thread stops at the next item and closes the iterator,
-    which ends the generation.
+    client disconnected, a cancelled request), the thread stops at the next item and
+    closes the iterator, which ends the generation; closing this iterator waits for that.
     """
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()
@@ -132,5 +133,9 @@ async def iterate_in_thread(
                 return
     finally:
         handoff.stop.set()
-        if future.done():
-            future.result()
+        if not future.done():
+            # The thread lets go of the iterator at its next item: wait for that, so that
+            # whoever comes next finds the model free. Shielded: a second cancellation
+            # leaves the thread to finish on its own.
+            await asyncio.shield(future)
+        future.result()
