@@ -19,6 +19,7 @@ from api.observability import note, note_answer
 from api.schemas import GenerationFields, SourceOut
 from rag.generation import GenerationParams, Message
 from rag.pipeline import DoneEvent, Event, Pipeline, Prepared, TokenEvent
+from rag.store import Filters
 from rag.types import Answer, Source
 
 
@@ -85,10 +86,11 @@ async def prepare(
     params: GenerationParams,
     top_k: int | None = None,
     min_score: float | None = None,
+    filters: Filters | None = None,
 ) -> Prepared:
     """Embedding, search and prompt building, in a thread (they block)."""
     call = partial(pipeline.prepare, question, history=history, index=index, top_k=top_k,
-                   min_score=min_score, params=params)  # fmt: skip
+                   min_score=min_score, params=params, filters=filters)  # fmt: skip
     return await to_thread.run_sync(call)
 
 

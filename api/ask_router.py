@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from api import answering, limits
 from api.concurrency import Admission
 from api.deps import PipelineDep, QueueDep, SettingsDep
-from api.schemas import GENERATION_RESPONSES, AskRequest, AskResponse
+from api.schemas import GENERATION_RESPONSES, AskRequest, AskResponse, core_filters
 from rag.pipeline import DoneEvent, Prepared, TokenEvent
 from rag.types import Answer
 
@@ -30,7 +30,7 @@ async def ask(body: AskRequest, request: Request, settings: SettingsDep, pipelin
     async with answering.admitted(queue) as admission:
         prepared = await answering.prepare(pipeline, body.question, history, index=body.index,
                                            top_k=body.top_k, min_score=body.min_score,
-                                           params=params)  # fmt: skip
+                                           params=params, filters=core_filters(body.filters))  # fmt: skip
         if body.stream:
             stream = _sse(pipeline, admission, prepared, request, index)
             return answering.AdmittedStream(stream, admission)

@@ -25,6 +25,7 @@ from api.schemas import (
     INDEX_RESPONSES,
     ChatCompletionRequest,
     EmbeddingRequest,
+    core_filters,
     openai_usage,
 )
 from rag.errors import InvalidRequestError
@@ -55,7 +56,7 @@ async def chat_completions(
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     async with answering.admitted(queue) as admission:
         prepared = await answering.prepare(pipeline, question, history, index=body.model,
-                                           params=params)  # fmt: skip
+                                           params=params, filters=core_filters(body.filters))  # fmt: skip
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             stream = _chunks(pipeline, admission, prepared, request, completion_id, body.model,

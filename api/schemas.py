@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from rag.store import Filters
 
 MAX_QUESTION_CHARS = 2_000_000  # longer bodies are refused before any work
 
@@ -12,6 +15,32 @@ MAX_QUESTION_CHARS = 2_000_000  # longer bodies are refused before any work
 class Turn(BaseModel):
     role: Literal["user", "assistant", "system"]
     content: str = Field(max_length=MAX_QUESTION_CHARS)
+
+
+class FiltersIn(BaseModel):
+    """Which documents may answer; applied inside the search (k results still come back)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(None, max_length=1000,
+                             description="Glob on the document's path, e.g. '*.pdf' or 'guide/*'.")
+    type: list[str] = Field(default_factory=list, max_length=32,
+                            description="File types (suffixes without the dot), e.g. ['pdf'].")
+    language: list[Literal["en", "fr"]] = Field(default_factory=list,
+                                                description="Document languages.")
+    modified_after: datetime | None = Field(None, description="Modified at or after this time.")
+    modified_before: datetime | None = Field(None, description="Modified before this time.")
+
+    def to_core(self) -> Filters:
+        return Filters(
+            path=self.path, types=tuple(self.type), languages=tuple(self.language),
+            modified_after=self.modified_after.timestamp() if self.modified_after else None,
+            modified_before=self.modified_before.timestamp() if self.modified_before else None,
+        )  # fmt: skip
+
+
+def core_filters(filters: FiltersIn | None) -> Filters | None:
+    return filters.to_core() if filters is not None else None
 
 
 class GenerationFields(BaseModel):
@@ -31,6 +60,7 @@ class AskRequest(GenerationFields):
     min_score: float | None = Field(None, ge=-1, le=1)
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Send server-sent events.")
+    filters: FiltersIn | None = Field(None, description="Only documents that match these.")
 
 
 class SourceOut(BaseModel):
@@ -92,6 +122,8 @@ class ChatCompletionRequest(GenerationFields):
     stream_options: StreamOptions | None = None
     max_completion_tokens: int | None = Field(None, gt=0)
     n: int = Field(1, ge=1, le=1, description="Only one choice is generated.")
+    filters: FiltersIn | None = Field(
+        None, description="Extension: only documents that match these answer.")
 
 
 class EmbeddingRequest(BaseModel):
@@ -200,6 +232,7 @@ class SearchRequest(BaseModel):
     mode: Literal["dense", "lexical", "hybrid"] | None = Field(
         None, description="Retriever (default: setting retrieval.mode).")
     min_score: float | None = Field(None, ge=-1, le=1, description="Leave out chunks below this.")
+    filters: FiltersIn | None = Field(None, description="Only documents that match these.")
 
 
 class SearchHitOut(BaseModel):

@@ -9,7 +9,7 @@ from anyio import to_thread
 from fastapi import APIRouter
 
 from api.deps import PipelineDep
-from api.schemas import INDEX_RESPONSES, SearchRequest, SearchResponse
+from api.schemas import INDEX_RESPONSES, SearchRequest, SearchResponse, core_filters
 
 router = APIRouter(tags=["search"])
 
@@ -20,7 +20,7 @@ async def search(body: SearchRequest, pipeline: PipelineDep) -> dict[str, Any]:
     method's score."""
     index = body.index or pipeline.settings.index
     call = partial(pipeline.search, body.query, index=index, top_k=body.top_k, mode=body.mode,
-                   min_score=body.min_score)  # fmt: skip
+                   min_score=body.min_score, filters=core_filters(body.filters))  # fmt: skip
     hits = await to_thread.run_sync(call)
     mode = body.mode or pipeline.settings.retrieval.mode
     data = [{"rank": n, "id": h.id, "path": h.chunk.path, "pages": h.chunk.pages,

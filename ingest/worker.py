@@ -20,13 +20,14 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ingest.chunking import Chunker
 from ingest.loaders import documents, loader_for
 from ingest.sandbox import LoaderSandbox
+from rag.analysis import detect_language
 from rag.config import Settings
 from rag.errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from rag.store import FileRecord, Manifest, Store, make_catalog
@@ -291,6 +292,7 @@ class IngestWorker:
                         f"{cand.name}/{sub}")  # fmt: skip
                     chunks = self.chunker.chunks(pages, part.display)
                     head = _take(chunks, self.large_file_chunks)
+                    part = _described(part, head)
                     if len(head) < self.large_file_chunks:
                         if head:
                             item.parts.append((part, head))
@@ -396,6 +398,15 @@ class IngestWorker:
             encoding=chunking.encoding,
             chunk_context=chunking.context,
         )
+
+
+def _described(record: FileRecord, head: list[Chunk]) -> FileRecord:
+    """The record with what is told from the document: its title (first heading, else its
+    file name), type (suffix) and language (from its first chunks)."""
+    title = head[0].title if head else Path(record.display).stem
+    suffix = Path(record.display).suffix.lower().lstrip(".")
+    language = detect_language(" ".join(c.text for c in head[:8])) if head else ""
+    return replace(record, title=title, type=suffix, language=language)
 
 
 def _configured_embedder(settings: Settings) -> Embedder:

@@ -23,7 +23,7 @@ from rag.retrieval import Retriever, distinct
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.store import Store
+    from rag.store import Filters, Store
 
 
 class HybridRetriever(Retriever):
@@ -44,12 +44,13 @@ class HybridRetriever(Retriever):
         min_score: float | None = None,
         floor: bool = True,
         dedup: bool = True,
+        filters: Filters | None = None,
     ) -> list[Hit]:
         s = self.settings
         depth = max(s.fusion_depth, k * 2 + 4)
         vector = self.embedder.embed_one(query)
-        dense = index.search(vector, depth)
-        lexical = index.search_text(query, depth)
+        dense = index.search(vector, depth, filters)
+        lexical = index.search_text(query, depth, filters)
         fused: dict[int, float] = {}
         found: dict[int, Hit] = {}
         for weight, ranking in ((s.dense_weight, dense), (s.lexical_weight, lexical)):

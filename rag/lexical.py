@@ -15,7 +15,7 @@ from rag.retrieval import Retriever, distinct
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.store import Store
+    from rag.store import Filters, Store
 
 
 class LexicalRetriever(Retriever):
@@ -35,6 +35,8 @@ class LexicalRetriever(Retriever):
         min_score: float | None = None,
         floor: bool = True,
         dedup: bool = True,
+        filters: Filters | None = None,
     ) -> list[Hit]:
-        hits = self._floor(index.search_text(query, k * 2 + 4 if dedup else k), min_score, floor)
+        depth = k * 2 + 4 if dedup else k
+        hits = self._floor(index.search_text(query, depth, filters), min_score, floor)
         return (distinct(index, hits, self.settings.dedup_threshold) if dedup else hits)[:k]

@@ -26,7 +26,7 @@ from rag.generation import GenerationParams, Generator, Message, make_generator
 from rag.messages import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
 from rag.prompt import BuiltPrompt, PromptBuilder, source_of
 from rag.retrieval import Retriever, make_retriever
-from rag.store import Store, StoreReaders, check_index_name, make_catalog
+from rag.store import Filters, Store, StoreReaders, check_index_name, make_catalog
 from rag.types import Answer, Hit, Source, Usage
 
 logger = logging.getLogger(__name__)
@@ -117,12 +117,14 @@ class Pipeline:
         top_k: int | None = None,
         mode: str | None = None,
         min_score: float | None = None,
+        filters: Filters | None = None,
     ) -> list[Hit]:
         """The ranked chunks a question retrieves, as answering would, without the model.
         `mode` picks another retriever than the configured one for this search."""
         store = self.index(index)
         k = top_k or self.settings.retrieval.top_k
-        return self.retriever_for(mode).retrieve(store, query, k, min_score=min_score)
+        return self.retriever_for(mode).retrieve(store, query, k, min_score=min_score,
+                                                 filters=filters)
 
     def retriever_for(self, mode: str | None) -> Retriever:
         """The configured retriever, or one of another mode over the same embedder."""
@@ -165,6 +167,7 @@ class Pipeline:
         top_k: int | None = None,
         min_score: float | None = None,
         params: GenerationParams | None = None,
+        filters: Filters | None = None,
     ) -> Prepared:
         """Retrieve and build the prompt (raises ContextLengthError if it cannot fit)."""
         params = params or GenerationParams.from_settings(self.settings.llm)
@@ -173,11 +176,12 @@ class Pipeline:
         store = self.index(index)
         query = self.search_query(question, history, store)
         k = top_k or self.settings.retrieval.top_k
-        hits = self.retriever.retrieve(store, query, k, min_score=min_score)
+        hits = self.retriever.retrieve(store, query, k, min_score=min_score, filters=filters)
         found = bool(hits)
         see_also = [] if found else [
             source_of(n, h) for n, h in enumerate(
-                self.retriever.retrieve(store, query, SEE_ALSO, floor=False), start=1)]  # fmt: skip
+                self.retriever.retrieve(store, query, SEE_ALSO, floor=False, filters=filters),
+                start=1)]  # fmt: skip
         timings["retrieve"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         language = detect_language(question)

@@ -24,7 +24,7 @@ from rag.retrieval import Retriever
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.store import Store
+    from rag.store import Filters, Store
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,11 @@ class RerankingRetriever(Retriever):
         min_score: float | None = None,
         floor: bool = True,
         dedup: bool = True,
+        filters: Filters | None = None,
     ) -> list[Hit]:
         depth = max(k, self.settings.rerank_depth)
-        hits = self.base.retrieve(index, query, depth, min_score=min_score, floor=floor, dedup=dedup)
+        hits = self.base.retrieve(index, query, depth, min_score=min_score, floor=floor, dedup=dedup,
+                                  filters=filters)
         scores = self.reranker.scores(query, [h.chunk.context for h in hits])
         ranked = sorted(zip(scores, range(len(hits)), hits, strict=True), key=lambda t: (-t[0], t[1]))
         return [replace(h, scores={**h.scores, "rerank": s}) for s, _, h in ranked][:k]

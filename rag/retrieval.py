@@ -21,7 +21,7 @@ from rag.types import Hit
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from rag.store import Store
+    from rag.store import Filters, Store
 
 
 
@@ -48,6 +48,7 @@ class Retriever(ABC):
         min_score: float | None = None,
         floor: bool = True,
         dedup: bool = True,
+        filters: Filters | None = None,
     ) -> list[Hit]:
         """At most `k` hits, best first. `min_score` replaces `retrieval.min_score`;
         `floor=False` keeps hits whatever their score; `dedup=False` keeps near-duplicates."""
@@ -61,11 +62,13 @@ class Retriever(ABC):
         min_score: float | None = None,
         floor: bool = True,
         dedup: bool = True,
+        filters: Filters | None = None,
     ) -> Iterator[list[Hit]]:
         """`retrieve` for each query, in order, as each is ready; a backend may prepare
         them together, faster."""
         for query in queries:
-            yield self.retrieve(index, query, k, min_score=min_score, floor=floor, dedup=dedup)
+            yield self.retrieve(index, query, k, min_score=min_score, floor=floor, dedup=dedup,
+                                filters=filters)
 
     def _floor(self, hits: list[Hit], min_score: float | None, floor: bool) -> list[Hit]:
         if not floor:
@@ -136,9 +139,11 @@ class DenseRetriever(Retriever):
         min_score: float | None = None,
         floor: bool = True,
         dedup: bool = True,
+        filters: Filters | None = None,
     ) -> list[Hit]:
         vector = self.embedder.embed_one(query)
-        return self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup)
+        return self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup,
+                           filters=filters)
 
     def retrieve_many(
         self,
@@ -149,11 +154,13 @@ class DenseRetriever(Retriever):
         min_score: float | None = None,
         floor: bool = True,
         dedup: bool = True,
+        filters: Filters | None = None,
     ) -> Iterator[list[Hit]]:
         """The queries embedded together, then searched one by one."""
         vectors = self.embedder.embed(list(queries))
         for vector in vectors:
-            yield self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup)
+            yield self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup,
+                              filters=filters)
 
     def search(
         self,
@@ -164,10 +171,11 @@ class DenseRetriever(Retriever):
         min_score: float | None = None,
         floor: bool = True,
         dedup: bool = True,
+        filters: Filters | None = None,
     ) -> list[Hit]:
         """Retrieval for a query already embedded."""
         # With dedup, ask for more than k: some will be dropped as near-duplicates.
-        hits = self._floor(index.search(vector, k * 2 + 4 if dedup else k), min_score, floor)
+        hits = self._floor(index.search(vector, k * 2 + 4 if dedup else k, filters), min_score, floor)
         return (self.distinct(index, hits) if dedup else hits)[:k]
 
     def distinct(self, index: Store, hits: Sequence[Hit]) -> list[Hit]:

@@ -172,3 +172,51 @@ def _size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+# -- filters on documents, shared by `rag ask` and `rag search` ---------------------------
+
+PathFilterOpt = Annotated[
+    str | None, typer.Option("--path", help="Only documents whose path matches this glob, "
+                             "e.g. '*.pdf' or 'guide/*'.", show_default=False),
+]  # fmt: skip
+TypeFilterOpt = Annotated[
+    list[str] | None, typer.Option("--type", help="Only documents of this type (file suffix, "
+                                   "e.g. pdf); repeatable.", show_default=False),
+]  # fmt: skip
+LangFilterOpt = Annotated[
+    list[str] | None, typer.Option("--lang", help="Only documents in this language (en, fr); "
+                                   "repeatable.", show_default=False),
+]  # fmt: skip
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Only documents modified on or after this date "
+                             "(YYYY-MM-DD).", show_default=False),
+]  # fmt: skip
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Only documents modified before this date "
+                             "(YYYY-MM-DD).", show_default=False),
+]  # fmt: skip
+
+
+def filters_from(path: str | None, types: list[str] | None, langs: list[str] | None,
+                 since: str | None, until: str | None) -> Any:  # fmt: skip
+    """The documents a command may read from, or None for all."""
+    import datetime as dt
+
+    from rag.errors import ConfigError
+    from rag.store import Filters
+
+    def when(raw: str | None, flag: str) -> float | None:
+        if raw is None:
+            return None
+        try:
+            return dt.datetime.fromisoformat(raw).timestamp()
+        except ValueError as exc:
+            raise ConfigError(f"{flag}: expected a date like 2024-05-31, got {raw!r}") from exc
+
+    for lang in langs or []:
+        if lang not in ("en", "fr"):
+            raise ConfigError(f"--lang: expected en or fr, got {lang!r}")
+    found = Filters(path=path, types=tuple(types or ()), languages=tuple(langs or ()),
+                    modified_after=when(since, "--since"), modified_before=when(until, "--until"))
+    return found or None

@@ -10,11 +10,26 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rag.errors import RagError
-from rag_cli.app import ConfigOpt, IndexOpt, SetOpt, app, err, out, settings_from
+from rag_cli.app import (
+    ConfigOpt,
+    IndexOpt,
+    LangFilterOpt,
+    PathFilterOpt,
+    SetOpt,
+    SinceOpt,
+    TypeFilterOpt,
+    UntilOpt,
+    app,
+    err,
+    filters_from,
+    out,
+    settings_from,
+)
 
 if TYPE_CHECKING:  # the core loads when a question is asked, not for every command
     from rag.generation import GenerationParams, Message
     from rag.pipeline import Pipeline
+    from rag.store import Filters
     from rag.types import Answer
 
 
@@ -33,6 +48,11 @@ def ask_command(
     seed: int | None = typer.Option(None, help="Sampling seed, for repeatable answers."),
     model: str | None = typer.Option(None, help="GGUF model file (default: packaged SmolLM2)."),
     n_ctx: int | None = typer.Option(None, help="Model context size in tokens."),
+    path: PathFilterOpt = None,
+    type_: TypeFilterOpt = None,
+    lang: LangFilterOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -49,10 +69,11 @@ def ask_command(
     pipeline = Pipeline.from_settings(settings)
     pipeline.index(index)  # a missing index is an error before any question
     params = GenerationParams.from_settings(settings.llm)
+    filters = filters_from(path, type_, lang, since, until)
     if question is not None:
-        _answer(pipeline, question, [], index, params, as_json)
+        _answer(pipeline, question, [], index, params, as_json, filters)
         return
-    _interactive(pipeline, index, params, as_json)
+    _interactive(pipeline, index, params, as_json, filters)
 
 
 def _answer(
@@ -62,12 +83,14 @@ def _answer(
     index: str | None,
     params: GenerationParams,
     as_json: bool,
+    filters: Filters | None = None,
 ) -> Answer:
     stream_text = not as_json and out.is_terminal
     from rag.pipeline import DoneEvent, TokenEvent
 
     answer: Answer | None = None
-    for event in pipeline.stream(question, history=history, index=index, params=params):
+    for event in pipeline.stream(question, history=history, index=index, params=params,
+                                 filters=filters):
         if isinstance(event, TokenEvent) and stream_text:
             out.print(event.text, end="", highlight=False, markup=False)
         elif isinstance(event, DoneEvent):
@@ -125,7 +148,8 @@ def _print_sources(answer: Answer) -> None:
 
 
 def _interactive(
-    pipeline: Pipeline, index: str | None, params: GenerationParams, as_json: bool
+    pipeline: Pipeline, index: str | None, params: GenerationParams, as_json: bool,
+    filters: Filters | None = None,
 ) -> None:
     history: list[Message] = []
     if out.is_terminal:
@@ -138,7 +162,7 @@ def _interactive(
         if not question:
             break
         try:
-            answer = _answer(pipeline, question, history, index, params, as_json)
+            answer = _answer(pipeline, question, history, index, params, as_json, filters)
         except RagError as exc:
             err.print(f"error: {exc}", highlight=False)
             continue

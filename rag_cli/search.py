@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from rag_cli.app import ConfigOpt, IndexOpt, SetOpt, app, out, settings_from
+from rag_cli.app import (
+    ConfigOpt,
+    IndexOpt,
+    LangFilterOpt,
+    PathFilterOpt,
+    SetOpt,
+    SinceOpt,
+    TypeFilterOpt,
+    UntilOpt,
+    app,
+    filters_from,
+    out,
+    settings_from,
+)
 
 
 @app.command("search")
@@ -20,6 +33,11 @@ def search_command(
         None, help="Retriever: dense, lexical or hybrid (default: setting retrieval.mode)."),
     min_score: float | None = typer.Option(None, help="Leave out chunks scoring below this."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    path: PathFilterOpt = None,
+    type_: TypeFilterOpt = None,
+    lang: LangFilterOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -37,10 +55,11 @@ def search_command(
         embedder = make_embedder(settings.embedder)
         store.manifest.check_embedder(embedder.kind, embedder.name, embedder.dimension)
         retriever = make_retriever(settings.retrieval, embedder)
-        hits = retriever.retrieve(store, query, settings.retrieval.top_k)
+        filters = filters_from(path, type_, lang, since, until)
+        hits = retriever.retrieve(store, query, settings.retrieval.top_k, filters=filters)
     finally:
         store.close()
-    rows = [{"rank": n, "id": h.id, "path": h.chunk.path, "pages": h.chunk.pages,
+    rows: list[dict[str, Any]] = [{"rank": n, "id": h.id, "path": h.chunk.path, "pages": h.chunk.pages,
              "heading": h.chunk.heading, "score": round(h.score, 4),
              "scores": {k: round(v, 4) for k, v in h.scores.items()}, "text": h.chunk.text}
             for n, h in enumerate(hits, start=1)]  # fmt: skip

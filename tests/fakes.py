@@ -20,7 +20,7 @@ from rag.types import Hit
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from rag.store import Store
+    from rag.store import Filters, Store
 
 _WORDS = ("river", "granite", "lantern", "orchard", "harbour", "meadow", "copper", "falcon", "willow",
           "quarry", "thistle", "beacon", "saddle", "glacier", "pepper", "anchor", "violet", "timber",
@@ -134,7 +134,8 @@ class WordOverlapRetriever(Retriever):
         super().__init__(settings or RetrievalSettings())
 
     def retrieve(self, index: Store, query: str, k: int, *, min_score: float | None = None,
-                 floor: bool = True, dedup: bool = True) -> list[Hit]:  # fmt: skip
+                 floor: bool = True, dedup: bool = True, filters: Filters | None = None
+                 ) -> list[Hit]:  # fmt: skip
         words = set(_TOKEN.findall(query.lower()))
         hits = []
         for chunk_id, chunk in index.all_chunks():

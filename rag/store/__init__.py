@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rag.store.base import Catalog, FileRecord, Store, check_index_name
+from rag.store.base import Catalog, FileRecord, Filters, Store, check_index_name
 from rag.store.catalog import LocalCatalog, StoreReaders
 from rag.store.manifest import Manifest
 
@@ -29,5 +29,5 @@ def open_store(settings: Settings, name: str, *, readonly: bool = False) -> Stor
     return make_catalog(settings).open(name, readonly=readonly)
 
 
-__all__ = ["Catalog", "FileRecord", "LocalCatalog", "Manifest", "Store", "StoreReaders",
+__all__ = ["Catalog", "FileRecord", "Filters", "LocalCatalog", "Manifest", "Store", "StoreReaders",
            "check_index_name", "make_catalog", "open_store"]  # fmt: skip

@@ -44,6 +44,24 @@ def check_index_name(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Which documents a search may return; applied inside the search, so k results still
+    come back. `path` is a glob on the document's shown path ("*.pdf", "guide/*"); `types`
+    are file suffixes without the dot; `languages` "en"/"fr"; dates are epoch seconds of
+    the document's modification time."""
+
+    path: str | None = None
+    types: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    modified_after: float | None = None
+    modified_before: float | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.path or self.types or self.languages or self.modified_after is not None
+                    or self.modified_before is not None)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class FileRecord:
     """One ingested document. `path` is its key (where the ingest read it); `name` is what
     clients are shown: the path relative to the folder that was ingested."""
@@ -54,6 +72,9 @@ class FileRecord:
     mtime: float
     ingested_at: float
     name: str = ""
+    title: str = ""  # the document's title: its metadata's, its first heading, or its file name
+    type: str = ""  # the file's suffix, without the dot
+    language: str = ""  # "en" or "fr", as told from its text
 
     @property
     def display(self) -> str:
@@ -76,11 +97,13 @@ class Store(ABC):
     # -- reading -----------------------------------------------------------------
 
     @abstractmethod
-    def search(self, vector: NDArray[np.float32], k: int) -> list[Hit]:
-        """The k chunks most similar to `vector` (inner product), best first."""
+    def search(self, vector: NDArray[np.float32], k: int, filters: Filters | None = None
+               ) -> list[Hit]:  # fmt: skip
+        """The k chunks most similar to `vector` (inner product), best first, among the
+        documents `filters` allows."""
 
     @abstractmethod
-    def search_text(self, query: str, k: int) -> list[Hit]:
+    def search_text(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         """The k chunks best matching the query's words (BM25 over stemmed, accent-folded
         terms in the query's language), best first. `Hit.score` is the share of the
         query's term weight (idf) that the chunk contains, from 0 to 1; `Hit.scores`

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.analysis import analyze, detect_language
-from rag.store.base import FileRecord
+from rag.store.base import FileRecord, Filters
 from rag.types import Chunk
 
 if TYPE_CHECKING:
@@ -37,7 +37,10 @@ CREATE TABLE IF NOT EXISTS files (
     mtime REAL NOT NULL,
     ingested_at REAL NOT NULL,
     added INTEGER NOT NULL DEFAULT 0,
-    removed INTEGER
+    removed INTEGER,
+    title TEXT NOT NULL DEFAULT '',
+    type TEXT NOT NULL DEFAULT '',
+    lang TEXT NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX IF NOT EXISTS files_live_path ON files(path) WHERE removed IS NULL;
 CREATE TABLE IF NOT EXISTS chunks (
@@ -79,6 +82,37 @@ def lexical_text(chunk: Chunk, context: bool) -> str:
     return chunk.context if context else chunk.text
 
 
+def _file_filter(filters: Filters | None, first: int) -> tuple[str, list[object]]:
+    """SQL conditions on `files f` for the filters, numbered from ?`first`, and their values."""
+    if not filters:
+        return "", []
+    parts: list[str] = []
+    args: list[object] = []
+
+    def add(sql: str, *values: object) -> None:
+        marks = [f"?{first + len(args) + i}" for i in range(len(values))]
+        parts.append(sql.format(*marks))
+        args.extend(values)
+
+    if filters.path:
+        add("CASE f.name WHEN '' THEN f.path ELSE f.name END GLOB {0}", filters.path)
+    if filters.types:
+        types = [t.lower().lstrip(".") for t in filters.types]
+        add(f"f.type IN ({_marks(len(types))})", *types)
+    if filters.languages:
+        langs = [x.lower() for x in filters.languages]
+        add(f"f.lang IN ({_marks(len(langs))})", *langs)
+    if filters.modified_after is not None:
+        add("f.mtime >= {0}", filters.modified_after)
+    if filters.modified_before is not None:
+        add("f.mtime < {0}", filters.modified_before)
+    return " AND " + " AND ".join(parts), args
+
+
+def _marks(n: int) -> str:
+    return ",".join(f"{{{i}}}" for i in range(n))
+
+
 def _visible(alias: str) -> str:
     """Rows of the view `?` (a generation), or the writer's live rows when it is NULL."""
     return (f"(({alias}.removed IS NULL AND ?1 IS NULL) OR ({alias}.added <= ?1 AND "
@@ -116,6 +150,10 @@ class ChunkDB:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('committed', ?)", (generation[0],))
         if columns and "lang" not in columns:
             self.db.execute("ALTER TABLE chunks ADD COLUMN lang TEXT NOT NULL DEFAULT ''")
+        file_columns = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
+        for column in ("title", "type", "lang"):
+            if file_columns and column not in file_columns:
+                self.db.execute(f"ALTER TABLE files ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
         had_terms = self.db.execute(
             "SELECT 1 FROM sqlite_master WHERE name='chunk_terms'").fetchone() is not None  # fmt: skip
         self.db.executescript(SCHEMA)
@@ -164,7 +202,7 @@ class ChunkDB:
 
     def files(self) -> dict[str, FileRecord]:
         rows = self.db.execute(
-            "SELECT path, hash, size, mtime, ingested_at, name FROM files f "
+            "SELECT path, hash, size, mtime, ingested_at, name, title, type, lang FROM files f "
             f"WHERE {_visible('f')}", (self.view,)
         ).fetchall()
         return {r[0]: FileRecord(*r) for r in rows}
@@ -213,18 +251,30 @@ class ChunkDB:
             mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
             yield [r[0] for r in rows], mat.reshape(len(rows), dimension)
 
-    def search_terms(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
-        """The k best (chunk id, BM25 score) of the view for these analyzed terms."""
+    def search_terms(self, terms: Sequence[str], k: int, filters: Filters | None = None
+                     ) -> list[tuple[int, float]]:  # fmt: skip
+        """The k best (chunk id, BM25 score) of the view for these analyzed terms, among the
+        documents `filters` allows."""
         unique = sorted({t for t in terms if t})
         if not unique or k <= 0:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
+        where, args = _file_filter(filters, first=4)
         rows = self.db.execute(
             "SELECT t.rowid, -bm25(chunk_terms) AS score FROM chunk_terms t "
-            f"JOIN chunks c ON c.id = t.rowid WHERE chunk_terms MATCH ?2 AND {_visible('c')} "
-            "ORDER BY score DESC LIMIT ?3", (self.view, match, k),
+            "JOIN chunks c ON c.id = t.rowid JOIN files f ON f.id = c.file_id "
+            f"WHERE chunk_terms MATCH ?2 AND {_visible('c')}{where} "
+            "ORDER BY score DESC LIMIT ?3", (self.view, match, k, *args),
         ).fetchall()  # fmt: skip
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def filtered_ids(self, filters: Filters) -> NDArray[np.int64]:
+        """Ids of the view's chunks in the documents `filters` allows."""
+        where, args = _file_filter(filters, first=2)
+        rows = self.db.execute(
+            f"SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE {_visible('c')}{where}",
+            (self.view, *args))  # fmt: skip
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def term_frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Chunks in the lexical index, and in how many of them each term occurs."""
@@ -272,10 +322,10 @@ class ChunkDB:
 
     def insert_file(self, record: FileRecord, generation: int) -> int:
         cur = self.db.execute(
-            "INSERT INTO files (path, name, hash, size, mtime, ingested_at, added) "
-            "VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO files (path, name, hash, size, mtime, ingested_at, added, title, type, lang)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
             (record.path, record.name, record.hash, record.size, record.mtime,
-             record.ingested_at, generation),
+             record.ingested_at, generation, record.title, record.type, record.language),
         )  # fmt: skip
         return int(cur.lastrowid or 0)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from rag.analysis import analyze, detect_language
 from rag.errors import IndexMismatchError, RagError
-from rag.store.base import Batches, FileRecord, Store
+from rag.store.base import Batches, FileRecord, Filters, Store
 from rag.store.chunks import ChunkDB, lexical_text
 from rag.store.manifest import Manifest
 from rag.store.vectors import FaissVectors
@@ -83,19 +83,24 @@ class LocalStore(Store):
         with self._lock:
             return self.db.committed
 
-    def search(self, vector: NDArray[np.float32], k: int) -> list[Hit]:
+    def search(self, vector: NDArray[np.float32], k: int, filters: Filters | None = None
+               ) -> list[Hit]:  # fmt: skip
         with self._lock:
             if self.readonly:
                 with self.db.transaction(write=False):  # one snapshot: vectors and rows agree
                     self._follow()
-                    pairs = self.vectors.search(vector, k)
-                    found = self.db.chunks([i for i, _ in pairs])
+                    pairs, found = self._dense(vector, k, filters)
             else:
-                pairs = self.vectors.search(vector, k)
-                found = self.db.chunks([i for i, _ in pairs])
+                pairs, found = self._dense(vector, k, filters)
         return [Hit(i, found[i], s, {"dense": s}) for i, s in pairs if i in found]
 
-    def search_text(self, query: str, k: int) -> list[Hit]:
+    def _dense(self, vector: NDArray[np.float32], k: int, filters: Filters | None
+               ) -> tuple[list[tuple[int, float]], dict[int, Chunk]]:  # fmt: skip
+        allowed = self.db.filtered_ids(filters) if filters else None
+        pairs = self.vectors.search(vector, k, allowed)
+        return pairs, self.db.chunks([i for i, _ in pairs])
+
+    def search_text(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
         lang = detect_language(query)
         terms = analyze(query, lang)
         if not terms:
@@ -104,9 +109,9 @@ class LocalStore(Store):
             if self.readonly:
                 with self.db.transaction(write=False):
                     self._follow()
-                    pairs, found, stats = self._lexical(terms, k)
+                    pairs, found, stats = self._lexical(terms, k, filters)
             else:
-                pairs, found, stats = self._lexical(terms, k)
+                pairs, found, stats = self._lexical(terms, k, filters)
         weights = _idf(terms, *stats)
         whole = sum(weights.values()) or 1.0
         hits = []
@@ -119,10 +124,10 @@ class LocalStore(Store):
             hits.append(Hit(chunk_id, chunk, coverage, {"bm25": bm25, "coverage": coverage}))
         return hits
 
-    def _lexical(self, terms: list[str], k: int) -> tuple[
+    def _lexical(self, terms: list[str], k: int, filters: Filters | None) -> tuple[
         list[tuple[int, float]], dict[int, Chunk], tuple[int, dict[str, int]]
     ]:
-        pairs = self.db.search_terms(terms, k)
+        pairs = self.db.search_terms(terms, k, filters)
         return pairs, self.db.chunks([i for i, _ in pairs]), self.db.term_frequencies(terms)
 
     def refresh(self) -> None:

@@ -74,11 +74,23 @@ class FaissVectors:
         self._params = None
         return dropped
 
-    def search(self, vector: NDArray[np.float32], k: int) -> list[tuple[int, float]]:
-        k = min(k, len(self))
-        if k <= 0:
-            return []
-        scores, ids = self.index.search(vector.reshape(1, -1), k, params=self._search_params())
+    def search(self, vector: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None = None
+               ) -> list[tuple[int, float]]:  # fmt: skip
+        """The k best (id, score) among the live vectors, or among `allowed` ids only (live
+        ones, chosen by the caller): the selection is applied inside FAISS."""
+        if allowed is not None:
+            k = min(k, len(allowed))
+            if k <= 0:
+                return []
+            faiss: Any = self._faiss
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
+            params = faiss.SearchParameters(sel=selector)
+            scores, ids = self.index.search(vector.reshape(1, -1), k, params=params)
+        else:
+            k = min(k, len(self))
+            if k <= 0:
+                return []
+            scores, ids = self.index.search(vector.reshape(1, -1), k, params=self._search_params())
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def reconstruct(self, chunk_id: int) -> NDArray[np.float32]:

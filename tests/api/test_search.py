@@ -21,3 +21,16 @@ def test_search_ranks_chunks_in_each_mode(pipeline: Pipeline) -> None:
         assert client.post("/search", json={"query": "x", "mode": "sparse"}).status_code == 400
         assert client.post("/search", json={"query": "x", "index": "nope"}).status_code == 404
         assert client.post("/search", json={"query": "x", "index": "../etc"}).status_code == 400
+
+
+def test_filters_reach_the_search(pipeline: Pipeline) -> None:
+    with TestClient(create_app(pipeline.settings, pipeline)) as client:
+        body = {"query": "What do cats eat?", "filters": {"path": "*.txt"}, "min_score": -1}
+        r = client.post("/search", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["data"] and all(h["path"].endswith(".txt") for h in r.json()["data"])
+        r = client.post("/ask", json={"question": "What do cats eat?", "max_tokens": 1,
+                                      "filters": {"type": ["txt"]}, "min_score": -1})  # fmt: skip
+        assert r.status_code == 200 and all(s["path"].endswith(".txt") for s in r.json()["sources"])
+        r = client.post("/search", json={"query": "x", "filters": {"language": ["de"]}})
+        assert r.status_code == 400
