@@ -19,13 +19,13 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ingest.chunking import Chunker
-from ingest.loaders import documents, loader_for
+from ingest.loaders import Page, documents, loader_for
 from ingest.sandbox import LoaderSandbox
 from rag.analysis import detect_language
 from rag.config import Settings
@@ -290,9 +290,10 @@ class IngestWorker:
                     part = record if not sub else FileRecord(
                         f"{cand.key}/{sub}", digest, cand.size, cand.mtime, record.ingested_at,
                         f"{cand.name}/{sub}")  # fmt: skip
-                    chunks = self.chunker.chunks(pages, part.display)
+                    tap = _TitleTap(pages)
+                    chunks = self.chunker.chunks(tap, part.display)
                     head = _take(chunks, self.large_file_chunks)
-                    part = _described(part, head)
+                    part = _described(part, head, tap.title)
                     if len(head) < self.large_file_chunks:
                         if head:
                             item.parts.append((part, head))
@@ -400,10 +401,24 @@ class IngestWorker:
         )
 
 
-def _described(record: FileRecord, head: list[Chunk]) -> FileRecord:
-    """The record with what is told from the document: its title (first heading, else its
-    file name), type (suffix) and language (from its first chunks)."""
-    title = head[0].title if head else Path(record.display).stem
+class _TitleTap:
+    """Pages passed through, the first title a page carries kept (PDF metadata)."""
+
+    def __init__(self, pages: Iterable[Page]) -> None:
+        self.pages = iter(pages)
+        self.title = ""
+
+    def __iter__(self) -> Iterator[Page]:
+        for page in self.pages:
+            if page.title and not self.title:
+                self.title = page.title
+            yield page
+
+
+def _described(record: FileRecord, head: list[Chunk], title: str = "") -> FileRecord:
+    """The record with what is told from the document: its title (metadata, else first
+    heading, else file name), type (suffix) and language (from its first chunks)."""
+    title = title or (head[0].title if head else Path(record.display).stem)
     suffix = Path(record.display).suffix.lower().lstrip(".")
     language = detect_language(" ".join(c.text for c in head[:8])) if head else ""
     return replace(record, title=title, type=suffix, language=language)

@@ -19,7 +19,7 @@ class Page:
     chunker follows it; plain text and code are not read that way. `document`: "" for the
     file itself, else the name of a document inside it (an e-mail's attachment), which is
     ingested as its own document, `<file>/<document>`. `ocr`: the text was read from an
-    image by OCR.
+    image by OCR. `title`: the document's title from its metadata (PDF), on its first page.
     """
 
     text: str
@@ -27,6 +27,7 @@ class Page:
     markdown: bool = False
     document: str = ""
     ocr: bool = False
+    title: str = ""  # the document's title from its metadata, on its first page only
 
 
 class Loader(ABC):

@@ -90,6 +90,7 @@ class PdfLoader(Loader):
         blank: list[int] = []
         read_by_ocr: list[int] = []
         found = False
+        title = _metadata_title(pdf)  # given with the first page that has text
         for number, text in enumerate(raw, start=1):
             if not text.strip():
                 if not _has_images(pdf, number):
@@ -101,7 +102,8 @@ class PdfLoader(Loader):
                 read_by_ocr.append(number)
                 if text.strip():
                     found = True
-                    yield Page(text, number, ocr=True)
+                    yield Page(text, number, ocr=True, title=title)
+                    title = ""
                 continue
             found_tables = tables.find(pdf, number) if tables else []
             if found_tables:
@@ -111,7 +113,8 @@ class PdfLoader(Loader):
             text = clean_text(text)
             if text.strip():
                 found = True
-                yield Page(text, number)
+                yield Page(text, number, title=title)
+                title = ""
         if read_by_ocr:  # said at warning level: OCR text may hold misread words
             logger.warning("pdf pages read by OCR path=%s pages=%s languages=%s", path,
                            _ranges(read_by_ocr), "+".join(self.options.ocr_languages))  # fmt: skip
@@ -212,6 +215,17 @@ def _edges(lines: list[str]) -> list[tuple[int, str]]:
 
 def _key(line: str) -> str:
     return _DIGITS.sub("#", _SPACES.sub(" ", line).strip().lower())
+
+
+def _metadata_title(pdf: Any) -> str:
+    """The document's title from its metadata, when it has a real one."""
+    try:
+        title = str(pdf.get_metadata_dict().get("Title", "") or "")
+    except Exception:  # damaged metadata: no title, the first heading or name stands in
+        return ""
+    title = " ".join(title.split())
+    return "" if title.lower() in ("", "untitled", "sans titre") or title.endswith((".doc", ".docx",
+                                                                                   ".tex")) else title
 
 
 def _open(path: Path) -> Any:

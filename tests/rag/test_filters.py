@@ -28,7 +28,12 @@ def indexed(settings: Settings, embedder: SentenceTransformerEmbedder, tmp_path:
             f"# Cat care {i}\n\nCats eat fish and meat; lesson {i} is about feeding cats.\n")
         (docs / f"chats{i}.txt").write_text(
             f"Les chats mangent du poisson et de la viande ; leçon {i} sur les repas des chats.\n")
-    text_pdf(docs / "report.pdf", ["Annual report: cats ate 40 kg of fish this year."])
+    text_pdf(tmp_path / "plain.pdf", ["Annual report: cats ate 40 kg of fish this year."])
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(tmp_path / "plain.pdf"))
+    writer.add_metadata({"/Title": "Annual report of the cattery"})
+    writer.write(docs / "report.pdf")
     for path in docs.rglob("*"):
         if path.is_file():
             stamp = NEW if path.name.startswith("cats") else OLD
@@ -45,7 +50,8 @@ def test_documents_keep_their_metadata(indexed: Settings) -> None:
     assert (cats.title, cats.type, cats.language, cats.mtime) == ("Cat care 0", "md", "en", NEW)
     chats = records["docs/chats0.txt"]
     assert (chats.type, chats.language, chats.title) == ("txt", "fr", "chats0")
-    assert records["docs/report.pdf"].type == "pdf"
+    report = records["docs/report.pdf"]
+    assert (report.type, report.title) == ("pdf", "Annual report of the cattery")
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
