@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from api.concurrency import Admission, GenerationQueue, iterate_in_thread
 from api.errors import describe
 from api.observability import note, note_answer
-from api.schemas import GenerationFields, SourceOut
+from api.schemas import GenerationFields, SentenceOut, SourceOut
 from rag.generation import GenerationParams, Message
 from rag.pipeline import DoneEvent, Event, Pipeline, Prepared, TokenEvent
 from rag.store import Filters
@@ -140,3 +140,13 @@ async def answer(pipeline: Pipeline, admission: Admission, prepared: Prepared, r
 def sources_out(sources: list[Source]) -> list[dict[str, object]]:
     return [SourceOut(**{k: getattr(s, k) for k in SourceOut.model_fields}).model_dump()
             for s in sources]  # fmt: skip
+
+
+def attribution_out(answer: Answer) -> dict[str, object]:
+    """What backs each sentence of an answer (an extension field on the OpenAI routes)."""
+    return {
+        "abstained": answer.abstained,
+        "sentences": [SentenceOut(**{k: getattr(s, k) for k in SentenceOut.model_fields}).model_dump()
+                      for s in answer.sentences],
+        "unsupported": answer.unsupported,
+    }  # fmt: skip

@@ -65,4 +65,6 @@ def _response(answer: Answer) -> dict[str, object]:
         "timings": {k: round(v, 4) for k, v in answer.timings.items()},
         "finish_reason": answer.finish_reason,
         "found_context": answer.found_context,
+        "language": answer.language,
+        **answering.attribution_out(answer),
     }  # fmt: skip

@@ -72,6 +72,7 @@ async def chat_completions(
                      "logprobs": None, "finish_reason": answer.finish_reason}],
         "usage": openai_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens),
         "sources": answering.sources_out(answer.sources),
+        "attribution": answering.attribution_out(answer),
     }  # fmt: skip
 
 
@@ -136,7 +137,8 @@ async def _chunks(
                 yield chunk({"content": event.text})
             elif isinstance(event, DoneEvent):
                 answer = event.answer
-                yield chunk({}, answer.finish_reason, sources=answering.sources_out(answer.sources))
+                yield chunk({}, answer.finish_reason, sources=answering.sources_out(answer.sources),
+                            attribution=answering.attribution_out(answer))
                 if include_usage:
                     usage = openai_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
                     data = {"id": completion_id, "object": "chat.completion.chunk",

@@ -72,6 +72,18 @@ class SourceOut(BaseModel):
     snippet: str
     score: float
     cited: bool
+    text: str = Field(description="The whole passage, as stored.")
+    spans: list[tuple[int, int]] = Field(
+        description="Character spans of `text` that back the answer, each checked to be in it.")
+
+
+class SentenceOut(BaseModel):
+    text: str
+    start: int = Field(description="Where the sentence starts in the answer.")
+    end: int
+    sources: list[int] = Field(description="Numbers of the sources that back it, best first.")
+    supported: bool = Field(description="Whether a passage backs it.")
+    checked: bool = Field(description="False for pieces too short to judge (\"Yes.\").")
 
 
 class UsageOut(BaseModel):
@@ -87,6 +99,11 @@ class AskResponse(BaseModel):
     timings: dict[str, float]
     finish_reason: str
     found_context: bool
+    abstained: bool = Field(description="The documents do not say: the sources are the closest "
+                            "passages, to see also.")
+    language: str = Field(description="The question's language, the answer's too.")
+    sentences: list[SentenceOut] = Field(description="Each sentence and what backs it.")
+    unsupported: list[str] = Field(description="Sentences no passage backs.")
 
 
 # -- OpenAI-compatible -----------------------------------------------------------------
