@@ -33,6 +33,7 @@ class Query:
     text: str
     relevant: dict[str, int] = field(default_factory=dict)  # document id -> grade
     answers: list[str] = field(default_factory=list)
+    answerable: bool = True  # False: the documents do not hold the answer; it should abstain
 
 
 @dataclass
@@ -86,12 +87,21 @@ def _beir(folder: Path, split: str) -> Dataset:
         splits = sorted(p.stem for p in qrels.glob("*.tsv")) if qrels.is_dir() else []
         raise DatasetError(f"no split {split!r} in {folder} (splits: {', '.join(splits) or 'none'})")
     judged = _qrels(qrels_file)
-    texts = {str(r["_id"]): str(r.get("text", "")) for _, r in _jsonl(queries_file) if "_id" in r}
-    missing = [q for q in judged if q not in texts]
+    records = {str(r["_id"]): r for _, r in _jsonl(queries_file) if "_id" in r}
+    missing = [q for q in judged if q not in records]
     if missing:
         raise DatasetError(f"{qrels_file}: query ids not in queries.jsonl: {', '.join(missing[:5])}")
-    queries = [Query(q, texts[q], relevant) for q, relevant in judged.items()]
+    # Judged queries, and those marked unanswerable (no document holds their answer).
+    unanswerable = [q for q, r in records.items() if r.get("answerable") is False and q not in judged]
+    queries = [_beir_query(q, records[q], judged.get(q, {})) for q in [*judged, *unanswerable]]
     return Dataset(folder.name, folder, "beir", queries, corpus_file=corpus, split=split)
+
+
+def _beir_query(qid: str, record: dict[str, Any], relevant: dict[str, int]) -> Query:
+    answers = record.get("answers", [])
+    answers = [answers] if isinstance(answers, str) else [str(a) for a in answers]
+    return Query(qid, str(record.get("text", "")), relevant, answers,
+                 answerable=record.get("answerable", True) is not False)  # fmt: skip
 
 
 def _qrels(path: Path) -> dict[str, dict[str, int]]:
@@ -115,7 +125,8 @@ def _question(record: dict[str, Any], n: int, path: Path) -> Query:
     relevant = record.get("relevant", record.get("relevant_docs", []))
     grades = {str(k): int(v) for k, v in relevant.items()} if isinstance(relevant, dict) else {
         str(doc): 1 for doc in relevant}  # fmt: skip
-    return Query(str(record.get("id", record.get("_id", n))), text.strip(), grades, answers)
+    return Query(str(record.get("id", record.get("_id", n))), text.strip(), grades, answers,
+                 answerable=record.get("answerable", True) is not False)  # fmt: skip
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -15,6 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 RETRIEVAL_METRICS = ("ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10")
 ANSWER_METRICS = ("exact_match", "contains", "f1")
+# Of the grounded answer: sentences backed by a passage, cited passages that hold the
+# reference answer (or are relevant), the extractive baseline (the passage sentence that
+# best answers holds the reference), abstention on unanswerable questions and refusals
+# of answerable ones.
+GROUNDING_METRICS = ("supported_rate", "citation_precision", "extractive_contains", "abstention",
+                     "wrongly_refused")
 
 
 def ndcg_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:

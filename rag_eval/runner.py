@@ -25,6 +25,7 @@ from rag_eval.corpus import document_id, index_name, materialize
 from rag_eval.datasets import Dataset, Query
 from rag_eval.metrics import (
     ANSWER_METRICS,
+    GROUNDING_METRICS,
     RETRIEVAL_METRICS,
     answer_scores,
     mean,
@@ -53,7 +54,8 @@ def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions
     """Evaluate the dataset under these settings; the run, also saved under workdir/runs."""
     started = time.perf_counter()
     queries = dataset.queries[: options.limit] if options.limit else dataset.queries
-    generate = options.generate if options.generate is not None else any(q.answers for q in queries)
+    generate = (options.generate if options.generate is not None
+                else any(q.answers or not q.answerable for q in queries))
     corpus = materialize(dataset, workdir)
     name = index_name(dataset, corpus, settings)
     t0 = time.perf_counter()
@@ -152,22 +154,57 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
         answer = pipeline.ask(query.text, index=name)
         cited = [document_id(s.path, dataset, corpus) for s in answer.sources if s.cited]
         result["answer"] = answer.text
+        result["draft"] = answer.draft
+        result["abstained"] = answer.abstained
+        result["answerable"] = query.answerable
         result["references"] = query.answers
         result["cited"] = cited
+        metrics = result["metrics"]
+        if not query.answerable:
+            metrics["abstention"] = float(answer.abstained)
+            if on_query:
+                on_query(i + 1, len(queries))
+            continue
+        metrics["wrongly_refused"] = float(answer.abstained)
         if query.answers:
-            result["metrics"].update(answer_scores(answer.text, query.answers))
+            metrics.update(answer_scores(answer.text, query.answers))
+            extracted, _ = pipeline.attributor.extract(query.text, answer.sources, limit=1)
+            metrics["extractive_contains"] = answer_scores(extracted.text, query.answers)["contains"]
         if cited and query.relevant:
-            result["metrics"]["citation_accuracy"] = sum(
+            metrics["citation_accuracy"] = sum(
                 query.relevant.get(d, 0) > 0 for d in cited) / len(cited)
+        checked = [s for s in answer.sentences if s.checked]
+        if checked and not answer.abstained:
+            metrics["supported_rate"] = sum(s.supported for s in checked) / len(checked)
+        precision = _citation_precision(answer, query, dataset, corpus)
+        if precision is not None:
+            metrics["citation_precision"] = precision
         if on_query:
             on_query(i + 1, len(queries))
+
+
+def _citation_precision(answer: Any, query: Query, dataset: Dataset, corpus: Path) -> float | None:
+    """Share of (sentence, cited passage) pairs where the passage really supports the
+    sentence as far as the dataset can tell: it holds a reference answer, or its document
+    is judged relevant."""
+    by_number = {s.number: s for s in answer.sources}
+    pairs = [(sentence, by_number[n]) for sentence in answer.sentences for n in sentence.sources
+             if n in by_number]  # fmt: skip
+    if not pairs or answer.abstained:
+        return None
+    good = 0
+    for _, source in pairs:
+        holds = query.answers and answer_scores(source.text, query.answers)["contains"] > 0
+        relevant = query.relevant.get(document_id(source.path, dataset, corpus), 0) > 0
+        good += bool(holds or relevant)
+    return good / len(pairs)
 
 
 def _record(settings: Settings, dataset: Dataset, queries: list[Query], results: list[dict[str, Any]],
             index: str, ingest: dict[str, Any], timings: dict[str, float],
             generate: bool) -> dict[str, Any]:  # fmt: skip
     names = [*RETRIEVAL_METRICS, *(ANSWER_METRICS if generate else ()),
-             *(("citation_accuracy",) if generate else ())]  # fmt: skip
+             *(("citation_accuracy", *GROUNDING_METRICS) if generate else ())]  # fmt: skip
     metrics = {m: mean(r["metrics"].get(m) for r in results) for m in names}
     created = datetime.now(UTC)
     return {
