@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 	command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx fra \
 		&& tesseract --list-langs 2>/dev/null | grep -qx eng \
 		|| { apt-get update -q && apt-get install -y -q tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra; }
+	@# The web page's browser tests (tests/web): Debian's Chromium, driven by Playwright
+	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+	@# The compose file's check (tests/test_cli.py): Debian's docker-compose validates it
+	command -v docker-compose >/dev/null || { apt-get update -q && apt-get install -y -q docker-compose; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
