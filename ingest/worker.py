@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING
 
 from ingest.chunking import Chunker
+from ingest.discovery import inside, missing, os_reason, relative, walk
 from ingest.loaders import Page, documents, loader_for
+from ingest.report import FileOutcome, IngestObserver, IngestReport, RunBook, Status
 from ingest.sandbox import LoaderSandbox
 from rag.analysis import detect_language
 from rag.config import Settings
@@ -41,56 +42,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["added", "updated", "unchanged", "removed", "skipped", "failed"]
-STATUSES: tuple[Status, ...] = ("added", "updated", "unchanged", "removed", "skipped", "failed")
 LARGE_FILE_CHUNKS = 1024  # a document with more chunks is embedded and written as it streams
 CONTEXT_HEADER_TOKENS = 32  # embedder tokens kept free in each chunk for its context header
-
-
-@dataclass
-class FileOutcome:
-    path: str
-    status: Status
-    chunks: int = 0
-    reason: str = ""
-
-
-@dataclass
-class IngestReport:
-    """What a run did, file by file: each file once."""
-
-    index: str
-    outcomes: list[FileOutcome] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def count(self, status: Status) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    @property
-    def chunks_written(self) -> int:
-        return sum(o.chunks for o in self.outcomes if o.status in ("added", "updated"))
-
-    @property
-    def ok(self) -> bool:
-        return self.count("failed") == 0
-
-    def summary(self) -> dict[str, object]:
-        return {
-            "index": self.index,
-            **{s: self.count(s) for s in STATUSES},
-            "chunks": self.chunks_written,
-            "seconds": round(self.seconds, 3),
-            "failures": [{"path": o.path, "reason": o.reason} for o in self.outcomes
-                         if o.status == "failed"],
-        }  # fmt: skip
-
-
-class IngestObserver(Protocol):
-    """Told of the run's progress (a progress bar, a job record)."""
-
-    def started(self, files: int) -> None: ...
-
-    def file_done(self, outcome: FileOutcome) -> None: ...
 
 
 @dataclass
@@ -115,24 +68,6 @@ class _Pending:
     @property
     def chunks(self) -> list[Chunk]:
         return [c for _, chunks in self.parts for c in chunks]
-
-
-class _Run:
-    """Book-keeping of one run: every outcome goes through `done`, once per file."""
-
-    def __init__(self, report: IngestReport, observer: IngestObserver | None) -> None:
-        self.report = report
-        self.observer = observer
-        self.seen: set[str] = set()
-
-    def done(self, outcome: FileOutcome) -> None:
-        if outcome.path in self.seen:  # never twice, whatever path led to it
-            logger.warning("second outcome ignored path=%s status=%s", outcome.path, outcome.status)
-            return
-        self.seen.add(outcome.path)
-        self.report.outcomes.append(outcome)
-        if self.observer:
-            self.observer.file_done(outcome)
 
 
 class IngestWorker:
@@ -201,9 +136,9 @@ class IngestWorker:
             raise RagError(f"nothing to ingest: {root} does not exist")
         root = root.resolve()
         allowed = [Path(p).resolve() for p in confine] if confine is not None else None
-        if allowed is not None and not _inside(root, allowed):
+        if allowed is not None and not inside(root, allowed):
             raise RagError(f"{root} is outside the folders this ingest may read")
-        book = _Run(report, observer)
+        book = RunBook(report, observer)
         options = self.settings.ingest
         with self.catalog.lock(name), LoaderSandbox(options.file_timeout, options) as sandbox:
             store = self._open_or_create(name)
@@ -211,7 +146,7 @@ class IngestWorker:
                 early: list[FileOutcome] = []
                 candidates = self._discover(root, early, allowed)
                 known = store.files()
-                gone = _missing(known, root, {c.key for c in candidates} | {o.path for o in early})
+                gone = missing(known, root, {c.key for c in candidates} | {o.path for o in early})
                 if observer:
                     observer.started(len(candidates) + len(early) + len(gone))
                 for outcome in early:
@@ -235,17 +170,17 @@ class IngestWorker:
         found: list[_Candidate] = []
         skip = self.settings.indexes_dir.resolve()
         base = root.parent
-        for path in _walk(root, early, allowed):
+        for path in walk(root, early, allowed):
             if path.is_relative_to(skip):  # never ingest our own indexes
                 continue
-            shown = _relative(path, base)
+            shown = relative(path, base)
             if loader_for(path) is None:
                 early.append(FileOutcome(shown, "skipped", reason="unsupported type"))
                 continue
             try:
                 st = path.stat()
             except OSError as exc:
-                early.append(FileOutcome(shown, "failed", reason=_os_reason(exc)))
+                early.append(FileOutcome(shown, "failed", reason=os_reason(exc)))
                 continue
             if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block the reader
                 early.append(FileOutcome(shown, "skipped", reason="not a regular file"))
@@ -256,7 +191,7 @@ class IngestWorker:
     # -- ingestion -----------------------------------------------------------------
 
     def _ingest(self, store: Store, known: dict[str, FileRecord], candidates: list[_Candidate],
-                book: _Run, sandbox: LoaderSandbox) -> None:  # fmt: skip
+                book: RunBook, sandbox: LoaderSandbox) -> None:  # fmt: skip
         pending: list[_Pending] = []
 
         def flush() -> None:
@@ -276,7 +211,7 @@ class IngestWorker:
             try:
                 digest = _hash(cand.path)
             except OSError as exc:
-                book.done(FileOutcome(cand.name, "failed", reason=_os_reason(exc)))
+                book.done(FileOutcome(cand.name, "failed", reason=os_reason(exc)))
                 continue
             record = FileRecord(cand.key, digest, cand.size, cand.mtime, time.time(), cand.name)
             if old and old.hash == digest:
@@ -318,7 +253,7 @@ class IngestWorker:
                 flush()
         flush()
 
-    def _write_pending(self, store: Store, pending: list[_Pending], book: _Run) -> None:
+    def _write_pending(self, store: Store, pending: list[_Pending], book: RunBook) -> None:
         """Embed the waiting small files together and write each; a failure is reported
         against the file it belongs to (the batch is tried again file by file)."""
         if not pending:
@@ -434,88 +369,6 @@ def _kind(embedder: Embedder) -> str:
     return str(getattr(embedder, "kind", "sentence-transformers"))
 
 
-def _walk(root: Path, early: list[FileOutcome], allowed: list[Path] | None) -> Iterator[Path]:
-    """Files under root, sorted, hidden ones skipped, symlinks followed without looping
-    (and, with `allowed`, never out of those folders)."""
-    base = root.parent
-    if root.is_file():
-        yield root
-        return
-    visited: set[tuple[int, int]] = set()
-
-    def onerror(exc: OSError) -> None:
-        early.append(FileOutcome(_relative(Path(str(exc.filename)), base), "failed",
-                                 reason=_os_reason(exc)))  # fmt: skip
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
-        try:
-            st = os.stat(dirpath)
-        except OSError:
-            continue
-        if (st.st_dev, st.st_ino) in visited:
-            dirnames[:] = []
-            continue
-        visited.add((st.st_dev, st.st_ino))
-        kept = []
-        for d in sorted(dirnames):
-            if d.startswith("."):
-                continue
-            if allowed is not None and not _inside((Path(dirpath) / d).resolve(), allowed):
-                early.append(FileOutcome(_relative(Path(dirpath) / d, base), "skipped",
-                                         reason="links outside the allowed folders"))  # fmt: skip
-                continue
-            kept.append(d)
-        dirnames[:] = kept
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(dirpath) / name
-            if path.is_symlink() and not path.exists():
-                reason = "broken symlink or symlink loop"
-                try:
-                    path.resolve(strict=True)
-                    reason = "broken symlink"
-                except (OSError, RuntimeError):
-                    pass
-                early.append(FileOutcome(_relative(path, base), "failed", reason=reason))
-                continue
-            if allowed is not None and not _inside(path.resolve(), allowed):
-                early.append(FileOutcome(_relative(path, base), "skipped",
-                                         reason="links outside the allowed folders"))  # fmt: skip
-                continue
-            yield path
-
-
-def _missing(known: dict[str, FileRecord], root: Path, present: set[str]) -> list[str]:
-    """Keys of indexed documents under `root` that are no longer there. A document inside
-    a file (`<file>/<attachment>`) is there while its file is."""
-
-    def there(key: str) -> bool:
-        return key in present or any(key.startswith(p + "/") for p in _parents(key, present))
-
-    if root.is_file():
-        return [p for p in known if p == str(root) and not there(p)]
-    prefix = str(root).rstrip("/") + "/"
-    return sorted(p for p in known if p.startswith(prefix) and not there(p))
-
-
-def _parents(key: str, present: set[str]) -> list[str]:
-    parts = key.split("/")
-    return [p for p in ("/".join(parts[:i]) for i in range(len(parts) - 1, 1, -1)) if p in present]
-
-
-def _inside(path: Path, allowed: Sequence[Path]) -> bool:
-    return any(path == a or path.is_relative_to(a) for a in allowed)
-
-
-def _relative(path: Path, base: Path) -> str:
-    """How clients are shown a document: relative to the folder above the ingested root."""
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.name
-
-
 def _take(it: Iterator[Chunk], n: int) -> list[Chunk]:
     out: list[Chunk] = []
     for item in it:
@@ -537,17 +390,9 @@ def _reason(exc: Exception, path: str) -> str:
     if isinstance(exc, LoaderError):
         return str(exc)
     if isinstance(exc, OSError):
-        return _os_reason(exc)
+        return os_reason(exc)
     logger.error("unexpected error path=%s", path, exc_info=exc)  # a bug: keep the trace
     return f"{type(exc).__name__}: {exc}"
-
-
-def _os_reason(exc: OSError) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "file disappeared during ingest"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    return exc.strerror or str(exc)
 
 
 __all__ = ["ConfigError", "FileOutcome", "IngestObserver", "IngestReport", "IngestWorker"]
