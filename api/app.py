@@ -15,10 +15,12 @@ from api import (
     ask_router,
     docs_router,
     health_router,
+    indexes_router,
     ingest_router,
     metrics_router,
     openai_router,
     search_router,
+    web_router,
 )
 from api.concurrency import GenerationQueue
 from api.deps import require_key
@@ -80,6 +82,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     if settings.server.api_keys:  # documented in the schema, so that clients know to send it
         secured.append(Security(HTTPBearer(auto_error=False, description="An API key.")))
     app.include_router(health_router.router)
+    app.include_router(web_router.router)  # the page itself: it is where the key is entered
     app.include_router(docs_router.router,
                        dependencies=[] if settings.server.public_docs else secured)  # fmt: skip
     app.include_router(metrics_router.router, dependencies=secured, responses=ERROR_RESPONSES)
@@ -87,6 +90,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.include_router(openai_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(ingest_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(search_router.router, dependencies=secured, responses=ERROR_RESPONSES)
+    app.include_router(indexes_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     return app
 
 

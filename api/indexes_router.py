@@ -1,0 +1,51 @@
+"""GET /indexes: every index with its size, for the web page and for clients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api.deps import PipelineDep
+from rag.errors import IndexNotFoundError
+from rag.store import Catalog
+
+router = APIRouter(tags=["indexes"])
+
+
+class IndexOut(BaseModel):
+    name: str
+    files: int = Field(description="Documents in the index.")
+    chunks: int = Field(description="Chunks a search can return.")
+    size_bytes: int = Field(description="Bytes the index takes on disk.")
+    last_ingest: float | None = Field(description="When a document was last written (epoch seconds).")
+
+
+class IndexList(BaseModel):
+    object: str = "list"
+    default: str = Field(description="The index used when a request names none.")
+    data: list[IndexOut]
+
+
+@router.get("/indexes", response_model=IndexList)
+async def indexes(pipeline: PipelineDep) -> dict[str, Any]:
+    """The indexes, sorted by name, with their files, chunks and size on disk."""
+    data = await to_thread.run_sync(_describe_all, pipeline.catalog)
+    return {"object": "list", "default": pipeline.settings.index, "data": data}
+
+
+def _describe_all(catalog: Catalog) -> list[dict[str, Any]]:
+    rows = []
+    for name in catalog.names():
+        try:
+            store = catalog.open(name, readonly=True)
+        except IndexNotFoundError:  # deleted between the listing and the opening
+            continue
+        try:
+            rows.append({"name": name, "files": len(store.files()), "chunks": store.chunk_count(),
+                         "size_bytes": store.size_on_disk(), "last_ingest": store.last_ingest()})  # fmt: skip
+        finally:
+            store.close()
+    return rows

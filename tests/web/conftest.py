@@ -1,0 +1,73 @@
+"""One real server (with an API key) and one browser for the whole module; a fresh
+browser context, so an empty localStorage, for each test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from tests.web.serving import chromium, served
+
+KEY = "k1"
+
+
+@pytest.fixture(scope="session")
+def web_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("web")
+    corpus = work / "docs"
+    corpus.mkdir()
+    (corpus / "cats.md").write_text(
+        "# Cats\n\nCats are small carnivorous mammals that sleep about sixteen hours a day.\n\n"
+        "## Food\n\nA cat eats fish and meat. Milk upsets the stomach of most adult cats.\n"
+    )
+    (corpus / "volcano.txt").write_text(
+        "Mount Etna is an active volcano on the east coast of Sicily. "
+        "It is the highest active volcano in Europe outside the Caucasus.\n"
+    )
+    (corpus / "bread.txt").write_text(
+        "To bake bread, mix flour, water, salt and yeast, knead the dough for ten minutes, "
+        "let it rise for two hours and bake it at 230 degrees for thirty minutes.\n"
+    )
+    env = {"RAG_SERVER__API_KEYS": f'["{KEY}"]', "RAG_LLM__MAX_TOKENS": "24"}
+    with served(corpus, work, env) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def open_page(browser: Browser, web_url: str) -> Iterator[Callable[..., Page]]:
+    """Pages in fresh browser contexts (empty localStorage); no script error may happen."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def open_(locale: str = "en-GB", width: int = 1280, height: int = 900) -> Page:
+        context = browser.new_context(base_url=web_url, locale=locale,
+                                      viewport={"width": width, "height": height})  # fmt: skip
+        context.set_default_timeout(60_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+@pytest.fixture
+def page(open_page: Callable[..., Page]) -> Page:
+    return open_page()
+
+
+def log_in(page: Page, key: str = KEY) -> None:
+    page.goto("/")
+    page.fill("#key", key)
+    page.press("#key", "Enter")

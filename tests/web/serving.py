@@ -1,0 +1,71 @@
+"""A real `rag serve` in a child process, and Debian's Chromium driven by Playwright.
+
+No browser can be downloaded here, so Playwright drives the system's Chromium
+(`apt-get install chromium`, done by `make setup`), with no network of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.api.conftest import free_port
+
+ROOT = Path(__file__).parents[2]
+CHROMIUM = "/usr/bin/chromium"
+# No sandbox (root in a container), no GPU, and nothing that reaches for the network.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def rag(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "rag_cli", *args], cwd=ROOT,
+                            env={**os.environ, **env}, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+
+
+@contextmanager
+def served(corpus: Path, work: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`rag ingest CORPUS`, then `rag serve` on a free port until ready; yields its URL."""
+    env = {"RAG_INDEXES_DIR": str(work / "indexes"), "RAG_SERVER__UPLOAD_DIR": str(work / "uploads"),
+           **(env or {})}  # fmt: skip
+    assert rag("ingest", str(corpus), "--quiet", env=env).wait(300) == 0
+    port = free_port()
+    log = (work / "serve.log").open("wb")
+    server = rag("serve", "--port", str(port), env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert server.poll() is None, (work / "serve.log").read_text()
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.time() < deadline, "rag serve was not ready in 120 s"
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
