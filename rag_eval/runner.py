@@ -160,6 +160,16 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
         result["references"] = query.answers
         result["cited"] = cited
         metrics = result["metrics"]
+        # What the abstention thresholds are compared with, to calibrate them offline
+        # (bench/calibrate.py): the best retrieval score, whether any sentence of the
+        # model's answer was backed, and how well the best passage sentence fits.
+        _, fit = pipeline.attributor.extract(query.text, answer.sources, limit=1)
+        result["grounding"] = {
+            "top_score": max((s.score for s in answer.sources), default=0.0),
+            "found": answer.found_context,
+            "backed": any(s.supported for s in answer.sentences),
+            "fit": round(fit, 4),
+        }
         if not query.answerable:
             metrics["abstention"] = float(answer.abstained)
             if on_query:
