@@ -206,7 +206,7 @@ async function refreshIndexes() {
     el("td", { class: "num" }, fmtNumber(i.files)),
     el("td", { class: "num" }, fmtNumber(i.chunks)),
     el("td", { class: "num" }, i.size_bytes == null ? "" : fmtSize(i.size_bytes)),
-    el("td", {}, i.last_ingest ? new Date(i.last_ingest * 1000).toLocaleString(lang) : "–"),
+    el("td", {}, i.last_ingest ? new Date(i.last_ingest * 1000).toLocaleString(lang, { dateStyle: "short", timeStyle: "short" }) : "–"),
   ]));
   if (!rows.length) rows.push(el("tr", {}, [el("td", { colspan: "5" }, t("noIndexes"))]));
   $("indexes").tBodies[0].replaceChildren(...rows);
@@ -264,7 +264,7 @@ async function ask(question) {
       else if (name === "done") {
         // The final text (citations rewritten) may differ from the streamed draft.
         if (typeof data.answer === "string") turn.answer = data.answer;
-        for (const k of ["abstained", "sentences", "unsupported", "found_context", "finish_reason"]) {
+        for (const k of ["abstained", "sentences", "unsupported", "found_context", "finish_reason", "language"]) {
           if (k in data) turn[k] = data[k];
         }
       } else if (name === "error") {
@@ -353,7 +353,7 @@ function renderTurn(turn) {
   const answer = el("div", { class: `answer${abstained ? " notice" : ""}${turn.streaming ? " streaming" : ""}`,
                              "aria-busy": turn.streaming ? "true" : "false" });
   if (abstained) answer.append(el("p", { class: "notice-label" }, t(turn.abstained ? "abstained" : "noContext")));
-  const text = el("div", { class: "answer-text" });
+  const text = el("div", { class: "answer-text", lang: turn.language || null });
   if (!turn.answer && turn.streaming) text.append(el("span", { class: "muted" }, t("thinking")));
   else renderAnswerText(text, turn);
   answer.append(text);

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.web.serving import chromium, served
 
 KEY = "k1"
+# Answers come from a real model on a shared 2-core machine: seconds, not milliseconds.
+expect.set_options(timeout=60_000)
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,10 @@ models: the key, a streamed answer with its sources, an upload answered from, er
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -35,13 +37,32 @@ def test_ask_streams_an_answer_with_its_sources(page: Page) -> None:
     assert response.value.headers["content-type"].startswith("text/event-stream")
     expect(page.locator("#send")).to_be_visible()
     answer = page.locator(".turn .answer-text").first
-    expect(answer).not_to_be_empty()
+    done = _done_event(response.value.text())
+    # The final text (citations rewritten), not the streamed draft; hidden notes left out.
+    shown = answer.evaluate("e => { const c = e.cloneNode(true); "
+                            "c.querySelectorAll('.visually-hidden').forEach(h => h.remove()); "
+                            "return c.textContent; }")  # fmt: skip
+    assert shown == done["answer"]
+    # Sentences no passage backs are marked as such.
+    weak = [s["text"] for s in done.get("sentences", []) if s["checked"] and not s["supported"]]
+    marked = answer.locator(".unsupported")
+    expect(marked).to_have_count(len(weak))
+    for n, text in enumerate(weak):
+        expect(marked.nth(n)).to_have_attribute("title", "Not supported by the documents")
+        expect(marked.nth(n)).to_contain_text(text.strip()[:20])
     source = page.locator(".source").first
     expect(source.locator(".source-path")).to_have_text("docs/cats.md")
     expect(source).to_contain_text("score")
     source.locator(".source-head").click()
     expect(source.locator(".source-head")).to_have_attribute("aria-expanded", "true")
     expect(source.locator(".passage")).to_contain_text("fish and meat")
+    source.locator(".source-head").click()
+    expect(source.locator(".source-head")).to_have_attribute("aria-expanded", "false")
+    # A citation is a link to its source's card, which it opens.
+    for link in answer.locator(".cite a").all():
+        link.click()
+        card = page.locator(link.get_attribute("href") or "")
+        expect(card.locator(".source-head")).to_have_attribute("aria-expanded", "true")
 
     # The conversation and the key are kept across a reload; a new conversation starts over.
     text = answer.inner_text()
@@ -86,6 +107,7 @@ def test_french_from_the_browser_switchable_and_on_a_phone(open_page: Callable[.
     expect(page.locator("#key-submit")).to_have_text("Continuer")
     page.fill("#key", KEY)
     page.press("#key", "Enter")
+    expect(page.locator("#send")).to_be_visible()
     expect(page.locator("#send")).to_have_text("Demander")
     # One column: nothing wider than the screen, the side panel below the answers.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -101,18 +123,61 @@ def test_french_from_the_browser_switchable_and_on_a_phone(open_page: Callable[.
 def test_usable_with_the_keyboard(page: Page) -> None:
     log_in(page)
     expect(page.locator("#question")).to_be_focused()
-    page.keyboard.type("Where is Mount Etna?")
-    page.keyboard.press("Shift+Enter")  # a new line, not sent
-    expect(page.locator(".turn")).to_have_count(0)
-    page.keyboard.press("Enter")
-    expect(page.locator(".source").first).to_be_visible()
-    expect(page.locator("#send")).to_be_visible()
-    page.locator(".source-head").first.focus()
-    page.keyboard.press("Enter")
-    expect(page.locator(".source-head").first).to_have_attribute("aria-expanded", "true")
-    # Every control is reached by Tab.
+    # Every control is reached by Tab, from the top of the page.
     seen = set()
-    for _ in range(40):
+    for _ in range(30):
         page.keyboard.press("Tab")
         seen.add(page.evaluate("document.activeElement.id"))
-    assert {"index", "new-conversation", "lang", "question", "files", "folder", "upload"} <= seen
+    assert {"index", "new-conversation", "lang", "question", "send", "files", "folder", "upload"} <= seen
+    page.focus("#question")
+    page.keyboard.type("How do I bake bread?")
+    page.keyboard.press("Shift+Enter")  # a new line, not sent
+    expect(page.locator(".turn")).to_have_count(0)
+    slow_network(page)
+    page.keyboard.press("Enter")
+    expect(page.locator(".answer.streaming")).to_be_visible()
+    page.keyboard.press("Escape")  # stops the answer
+    expect(page.locator(".turn .answer")).to_contain_text("Stopped.")
+    expect(page.locator("#question")).to_be_focused()
+
+
+def test_a_running_answer_can_be_stopped(page: Page) -> None:
+    log_in(page)
+    expect(page.locator("#question")).to_be_visible()
+    slow_network(page)
+    page.fill("#question", "How do I bake bread?")
+    page.press("#question", "Enter")
+    expect(page.locator(".answer.streaming")).to_be_visible()
+    page.click("#stop")
+    expect(page.locator(".turn .answer")).to_contain_text("Stopped.")
+    expect(page.locator(".answer.streaming")).to_have_count(0)
+    expect(page.locator("#send")).to_be_visible()
+    expect(page.locator("#question")).to_be_focused()
+
+
+def test_what_the_documents_do_not_say_is_shown_as_such(page: Page) -> None:
+    log_in(page)
+    page.fill("#question", "What is the capital of Peru?")
+    with page.expect_response("**/ask") as response:
+        page.press("#question", "Enter")
+    expect(page.locator("#send")).to_be_visible()
+    done = _done_event(response.value.text())
+    assert done["abstained"] is True, done
+    expect(page.locator(".answer.notice .notice-label")).to_have_text("The documents do not say.")
+    expect(page.locator(".answer-text")).to_have_text(done["answer"])
+    if page.locator(".source").count():
+        expect(page.locator(".sources h3")).to_have_text("See also")
+
+
+def slow_network(page: Page) -> None:
+    """About 100 bytes a second: an answer is still streaming when Stop is pressed."""
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions",
+             {"offline": False, "latency": 0, "downloadThroughput": 100, "uploadThroughput": -1})  # fmt: skip
+
+
+def _done_event(stream: str) -> dict[str, Any]:
+    block = stream.split("event: done\n", 1)[1]
+    data: dict[str, Any] = json.loads(block.split("\n", 1)[0].removeprefix("data: "))
+    return data
