@@ -530,7 +530,7 @@ function renderJob(item, job) {
   const failed = (job.files || []).filter((f) => f.status === "failed").length;
   item.dataset.status = job.status;
   item.dataset.job = JSON.stringify(job); // rendered again when the language changes
-  item.replaceChildren(
+  item.replaceChildren(...[
     el("p", {}, [`${t("job")} `, el("strong", {}, job.index), " — ",
                  el("span", { class: `job-status ${job.status}` }, t(job.status))]),
     el("progress", { max: String(progress.files_total || 1),
@@ -544,7 +544,7 @@ function renderJob(item, job) {
       el("span", { class: `tag ${f.status}` }, t(f.status)),
       f.reason ? el("span", { class: "reason" }, ` ${f.reason}`) : null,
     ]))),
-  );
+  ].filter(Boolean));
 }
 
 // -- wiring ---------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def test_an_uploaded_file_is_answered_from(page: Page, tmp_path: Path) -> None:
     job = page.locator(".job").first
     expect(job).to_have_attribute("data-status", "done")
     expect(job.locator(".file.added")).to_contain_text("comet.txt")
+    expect(job).not_to_contain_text("null")
     expect(page.locator("#indexes tbody tr", has_text="default").locator("td").first).to_have_text("4")
 
     page.fill("#question", "When does the comet Zarvolek return?")
