@@ -64,6 +64,13 @@ _MARKERS: dict[Language, frozenset[str]] = {
 
 def fold(text: str) -> str:
     """Lower case without accents: "Été" -> "ete"."""
+    if text.isascii():
+        return text.lower()
+    return _fold(text)
+
+
+@lru_cache(maxsize=65536)
+def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 

@@ -126,6 +126,7 @@ class ChunkDB:
     def __init__(self, path: Path, *, readonly: bool, context: bool = False) -> None:
         self.path = path
         self.context = context
+        self._terms_total: tuple[tuple[int | None, int], int] | None = None
         self.readonly = readonly
         self.view: int | None = None
         if readonly:
@@ -259,6 +260,8 @@ class ChunkDB:
         if not unique or k <= 0:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
+        if not filters:
+            return self._search_terms_ranked(match, k)
         where, args = _file_filter(filters, first=4)
         rows = self.db.execute(
             "SELECT t.rowid, -bm25(chunk_terms) AS score FROM chunk_terms t "
@@ -268,6 +271,26 @@ class ChunkDB:
         ).fetchall()  # fmt: skip
         return [(int(r[0]), float(r[1])) for r in rows]
 
+    def _search_terms_ranked(self, match: str, k: int) -> list[tuple[int, float]]:
+        """Without filters: FTS5's own top-k by rank (it need not score every match in SQL
+        order), then the rows this view cannot see left out; asked again deeper if they
+        were too many."""
+        limit = k * 2 + 8
+        while True:
+            rows = self.db.execute(
+                "SELECT rowid, -rank FROM chunk_terms WHERE chunk_terms MATCH ? "
+                "ORDER BY rank LIMIT ?", (match, limit)).fetchall()  # fmt: skip
+            ids = [int(r[0]) for r in rows]
+            marks = ",".join("?" * len(ids))
+            visible = {int(r[0]) for r in self.db.execute(
+                f"SELECT id FROM chunks c WHERE id IN ({marks}) AND "
+                f"{_visible('c').replace('?1', '?')}", [*ids, self.view, self.view, self.view])
+            } if ids else set()  # fmt: skip
+            found = [(int(r[0]), float(r[1])) for r in rows if int(r[0]) in visible]
+            if len(found) >= k or len(rows) < limit:
+                return found[:k]
+            limit *= 4
+
     def filtered_ids(self, filters: Filters) -> NDArray[np.int64]:
         """Ids of the view's chunks in the documents `filters` allows."""
         where, args = _file_filter(filters, first=2)
@@ -276,16 +299,30 @@ class ChunkDB:
             (self.view, *args))  # fmt: skip
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
+    def stored_terms(self, ids: Sequence[int]) -> dict[int, set[str]]:
+        """The analyzed terms the lexical index holds for these chunks."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})",
+                               [int(i) for i in ids]).fetchall()  # fmt: skip
+        return {int(r[0]): set(str(r[1]).split()) for r in rows}
+
     def term_frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Chunks in the lexical index, and in how many of them each term occurs."""
-        total = int(self.db.execute("SELECT COUNT(*) FROM chunk_terms").fetchone()[0])
-        unique = sorted(set(terms))
-        if not unique:
-            return total, {}
-        marks = ",".join("?" * len(unique))
-        rows = self.db.execute(
-            f"SELECT term, doc FROM chunk_terms_vocab WHERE term IN ({marks})", unique).fetchall()
-        return total, {str(r[0]): int(r[1]) for r in rows}
+        # Counting an FTS5 table reads all of it: counted once per state of the store.
+        state = (self.view, self.generation)
+        if self._terms_total is None or self._terms_total[0] != state:
+            count = int(self.db.execute("SELECT COUNT(*) FROM chunk_terms").fetchone()[0])
+            self._terms_total = (state, count)
+        total = self._terms_total[1]
+        frequencies = {}
+        for term in sorted(set(terms)):  # one look-up per term: fts5vocab serves `term =` fast
+            row = self.db.execute("SELECT doc FROM chunk_terms_vocab WHERE term = ?", (term,))
+            found = row.fetchone()
+            if found is not None:
+                frequencies[term] = int(found[0])
+        return total, frequencies
 
     def last_ingest(self) -> float | None:
         row = self.db.execute(f"SELECT MAX(ingested_at) FROM files f WHERE {_visible('f')}",

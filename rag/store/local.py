@@ -28,7 +28,7 @@ import numpy as np
 from rag.analysis import analyze, detect_language
 from rag.errors import IndexMismatchError, RagError
 from rag.store.base import Batches, FileRecord, Filters, Store
-from rag.store.chunks import ChunkDB, lexical_text
+from rag.store.chunks import ChunkDB
 from rag.store.manifest import Manifest
 from rag.store.vectors import FaissVectors
 from rag.types import Chunk, Hit
@@ -46,6 +46,18 @@ def _idf(terms: list[str], total: int, frequencies: dict[str, int]) -> dict[str,
     """BM25's idf of each query term (terms no chunk has weigh as much as the rarest)."""
     return {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5))
             for t in set(terms)}  # fmt: skip
+
+
+COMMON_TERM_SHARE = 0.25  # a term in more chunks than this share is left out of the match
+
+
+def _searched_terms(terms: list[str], total: int, frequencies: dict[str, int]) -> list[str]:
+    """The terms the BM25 match runs on: all but the very common ones, whose low idf adds
+    little to a score while their long posting lists cost most of the time (the two
+    rarest are always kept). Coverage still counts every term."""
+    unique = sorted(set(terms), key=lambda t: frequencies.get(t, 0))
+    kept = [t for t in unique if frequencies.get(t, 0) <= COMMON_TERM_SHARE * max(total, 1)]
+    return kept if len(kept) >= 2 else unique[:2]
 
 
 def vectors_file(folder: Path, generation: int) -> Path:
@@ -112,23 +124,25 @@ class LocalStore(Store):
                     pairs, found, stats = self._lexical(terms, k, filters)
             else:
                 pairs, found, stats = self._lexical(terms, k, filters)
-        weights = _idf(terms, *stats)
+        weights = _idf(terms, *stats[:2])
         whole = sum(weights.values()) or 1.0
         hits = []
         for chunk_id, bm25 in pairs:
             chunk = found.get(chunk_id)
             if chunk is None:
                 continue
-            present = set(analyze(lexical_text(chunk, self.manifest.chunk_context), lang))
+            present = stats[2].get(chunk_id, set())
             coverage = sum(w for t, w in weights.items() if t in present) / whole
             hits.append(Hit(chunk_id, chunk, coverage, {"bm25": bm25, "coverage": coverage}))
         return hits
 
     def _lexical(self, terms: list[str], k: int, filters: Filters | None) -> tuple[
-        list[tuple[int, float]], dict[int, Chunk], tuple[int, dict[str, int]]
+        list[tuple[int, float]], dict[int, Chunk], tuple[int, dict[str, int], dict[int, set[str]]]
     ]:
-        pairs = self.db.search_terms(terms, k, filters)
-        return pairs, self.db.chunks([i for i, _ in pairs]), self.db.term_frequencies(terms)
+        total, frequencies = self.db.term_frequencies(terms)
+        pairs = self.db.search_terms(_searched_terms(terms, total, frequencies), k, filters)
+        ids = [i for i, _ in pairs]
+        return pairs, self.db.chunks(ids), (total, frequencies, self.db.stored_terms(ids))
 
     def refresh(self) -> None:
         """Follow the last commit now (searches do it by themselves)."""
