@@ -49,14 +49,17 @@ def _idf(terms: list[str], total: int, frequencies: dict[str, int]) -> dict[str,
 
 
 COMMON_TERM_SHARE = 0.25  # a term in more chunks than this share is left out of the match
+COMMON_TERM_MIN_CHUNKS = 2000  # ... in an index this large (smaller ones are quick anyway)
 
 
 def _searched_terms(terms: list[str], total: int, frequencies: dict[str, int]) -> list[str]:
     """The terms the BM25 match runs on: all but the very common ones, whose low idf adds
-    little to a score while their long posting lists cost most of the time (the two
-    rarest are always kept). Coverage still counts every term."""
+    little to a score while their long posting lists cost most of the time, in a large
+    index (the two rarest are always kept). Coverage still counts every term."""
     unique = sorted(set(terms), key=lambda t: frequencies.get(t, 0))
-    kept = [t for t in unique if frequencies.get(t, 0) <= COMMON_TERM_SHARE * max(total, 1)]
+    if total < COMMON_TERM_MIN_CHUNKS:
+        return unique
+    kept = [t for t in unique if frequencies.get(t, 0) <= COMMON_TERM_SHARE * total]
     return kept if len(kept) >= 2 else unique[:2]
 
 
