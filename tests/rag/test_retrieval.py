@@ -81,5 +81,7 @@ def test_many_queries_as_one_by_one(any_retriever: Retriever, index: Store) -> N
 
 
 def test_factory_builds_the_configured_mode(embedder: SentenceTransformerEmbedder) -> None:
-    retriever = make_retriever(RetrievalSettings(), embedder)
-    assert isinstance(retriever, DenseRetriever) and retriever.mode == RetrievalSettings().mode
+    assert make_retriever(RetrievalSettings(), embedder).mode == RetrievalSettings().mode
+    for mode in ("dense", "lexical", "hybrid"):
+        assert make_retriever(RetrievalSettings(mode=mode), embedder).mode == mode
+    assert isinstance(make_retriever(RetrievalSettings(mode="dense"), embedder), DenseRetriever)
