@@ -156,7 +156,9 @@ async function start() {
   try {
     const health = await fetch("/health");
     if (health.status === 503) {
+      const body = await health.json().catch(() => ({}));
       $("login").hidden = true; $("app").hidden = false;
+      if (body.status === "error") { showError(new Error(body.detail || "the models could not load")); return; }
       $("status").textContent = t("loading");
       setTimeout(start, 2000);
       return;

@@ -76,14 +76,21 @@ def test_ask_streams_an_answer_with_its_sources(page: Page) -> None:
 def test_an_uploaded_file_is_answered_from(page: Page, tmp_path: Path) -> None:
     comet = tmp_path / "comet.txt"
     comet.write_text("The comet Zarvolek returns every 41 years and glows bright green.\n")
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "tides.md").write_text("# Tides\n\nThe harbour of Kervalec dries out at low tide.\n")
+    (folder / ".DS_Store").write_bytes(b"\0\1")  # hidden: left out
     log_in(page)
     page.set_input_files("#files", str(comet))
+    page.set_input_files("#folder", str(folder))
     page.click("#upload")
     job = page.locator(".job").first
     expect(job).to_have_attribute("data-status", "done")
-    expect(job.locator(".file.added")).to_contain_text("comet.txt")
+    expect(job.locator(".file.added")).to_have_count(2)
+    expect(job.locator(".file.added", has_text="comet.txt")).to_have_count(1)
+    expect(job.locator(".file.added", has_text="notes/tides.md")).to_have_count(1)
     expect(job).not_to_contain_text("null")
-    expect(page.locator("#indexes tbody tr", has_text="default").locator("td").first).to_have_text("4")
+    expect(page.locator("#indexes tbody tr", has_text="default").locator("td").first).to_have_text("5")
 
     page.fill("#question", "When does the comet Zarvolek return?")
     page.press("#question", "Enter")
