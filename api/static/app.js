@@ -16,7 +16,7 @@ const STRINGS = {
     sources: "Sources", seeAlso: "See also", cited: "cited", page: "page", score: "score",
     showPassage: "Show the whole passage", hidePassage: "Show less",
     unsupported: "Not supported by the documents",
-    abstained: "The documents do not say.", noContext: "Nothing was found about this in the documents.",
+    abstained: "Not in the documents", noContext: "Nothing found in the documents",
     truncated: "The answer was cut at its length limit.",
     addDocuments: "Add documents", files: "Files", folder: "Or a folder", intoIndex: "Into the index",
     upload: "Upload and ingest", chooseFiles: "Choose files or a folder first.",
@@ -44,7 +44,7 @@ const STRINGS = {
     sources: "Sources", seeAlso: "Voir aussi", cited: "citée", page: "page", score: "score",
     showPassage: "Voir tout le passage", hidePassage: "Voir moins",
     unsupported: "Non étayé par les documents",
-    abstained: "Les documents ne le disent pas.", noContext: "Rien n’a été trouvé à ce sujet dans les documents.",
+    abstained: "Absent des documents", noContext: "Rien trouvé dans les documents",
     truncated: "La réponse a été coupée à sa longueur maximale.",
     addDocuments: "Ajouter des documents", files: "Fichiers", folder: "Ou un dossier", intoIndex: "Dans l’index",
     upload: "Envoyer et indexer", chooseFiles: "Choisissez d’abord des fichiers ou un dossier.",
@@ -381,7 +381,8 @@ function renderAnswerText(container, turn) {
   for (const s of sentences) {
     if (s.start < at || s.end > text.length) continue;
     appendCited(container, text.slice(at, s.start), turn);
-    const weak = (s.checked && !s.supported) || (s.checked == null && unsupported.has(s.text));
+    // An answer that says the documents do not say makes no claim to back.
+    const weak = !turn.abstained && ((s.checked && !s.supported) || (s.checked == null && unsupported.has(s.text)));
     const span = el("span", weak ? { class: "unsupported", title: t("unsupported") } : {});
     appendCited(span, text.slice(s.start, s.end), turn);
     if (weak) span.append(el("span", { class: "visually-hidden" }, ` (${t("unsupported")})`));
@@ -472,6 +473,8 @@ function renderPassage(node, source, expanded) {
   if (!expanded && text.length > PREVIEW) {
     if (spans.length) {
       from = Math.max(0, spans[0][0] - 60);
+      const space = text.slice(from, spans[0][0]).search(/\s/);
+      if (from > 0 && space >= 0) from += space + 1; // start at a word
       to = Math.min(text.length, Math.max(spans[0][1] + 40, from + PREVIEW));
     } else {
       to = PREVIEW;

@@ -171,8 +171,9 @@ def test_what_the_documents_do_not_say_is_shown_as_such(page: Page) -> None:
     expect(page.locator("#send")).to_be_visible()
     done = _done_event(response.value.text())
     assert done["abstained"] is True, done
-    expect(page.locator(".answer.notice .notice-label")).to_have_text("The documents do not say.")
+    expect(page.locator(".answer.notice .notice-label")).to_have_text("Not in the documents")
     expect(page.locator(".answer-text")).to_have_text(done["answer"])
+    expect(page.locator(".answer-text .unsupported")).to_have_count(0)  # no claim to back
     if page.locator(".source").count():
         expect(page.locator(".sources h3")).to_have_text("See also")
 
