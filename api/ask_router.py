@@ -11,7 +11,7 @@ from api import answering, limits
 from api.concurrency import Admission
 from api.deps import PipelineDep, QueueDep, SettingsDep
 from api.schemas import GENERATION_RESPONSES, AskRequest, AskResponse, core_filters
-from rag.pipeline import DoneEvent, Prepared, TokenEvent
+from rag.pipeline import DoneEvent, Pipeline, Prepared, TokenEvent
 from rag.types import Answer
 
 router = APIRouter(tags=["ask"])
@@ -37,7 +37,7 @@ async def ask(body: AskRequest, request: Request, settings: SettingsDep, pipelin
         return _response(await answering.answer(pipeline, admission, prepared, request, index))
 
 
-async def _sse(pipeline: answering.Pipeline, admission: Admission, prepared: Prepared,
+async def _sse(pipeline: Pipeline, admission: Admission, prepared: Prepared,
                request: Request, index: str) -> AsyncIterator[str]:  # fmt: skip
     try:
         async for event in answering.events(pipeline, admission, prepared, request, index):

@@ -29,4 +29,5 @@ async def redoc(request: Request) -> HTMLResponse:
 
 
 def _schema_url(request: Request) -> str:
-    return request.scope.get("root_path", "").rstrip("/") + "/openapi.json"
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/") + "/openapi.json"

@@ -302,7 +302,9 @@ def load_settings(
     nested = _nest({k: v for k, v in (overrides or {}).items() if v is not None})
     _check_env()
     # A subclass per file keeps the file path out of global state.
-    cls = type("Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}})
+    cls: type[Settings] = type(
+        "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}}
+    )
     try:
         return cls(**nested)
     except ValidationError as exc:

@@ -49,7 +49,8 @@ class Embedder(ABC):
         return [self.count_tokens(t) for t in texts]
 
     def embed_one(self, text: str) -> NDArray[np.float32]:
-        return self.embed([text])[0]
+        vector: NDArray[np.float32] = self.embed([text])[0]
+        return vector
 
 
 def make_embedder(settings: EmbedderSettings, *, threads: int | None = None) -> Embedder:
@@ -80,7 +81,7 @@ class SentenceTransformerEmbedder(Embedder):
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         if threads:
             import torch
 
