@@ -1,4 +1,4 @@
-"""One real server (with an API key) and one browser for the whole module; a fresh
+"""One real server (with an API key) and one browser for the tests of this package; a fresh
 browser context, so an empty localStorage, for each test."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ KEY = "k1"
 expect.set_options(timeout=60_000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def web_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     work = tmp_path_factory.mktemp("web")
     corpus = work / "docs"
@@ -37,7 +37,7 @@ def web_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with chromium() as browser:
         yield browser

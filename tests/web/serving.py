@@ -29,8 +29,10 @@ CHROMIUM_ARGS = [
 
 
 def rag(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
+    """`rag ARGS` with these settings only: none of the caller's own RAG_* variables."""
+    base = {k: v for k, v in os.environ.items() if not k.upper().startswith("RAG_")}
     return subprocess.Popen([sys.executable, "-m", "rag_cli", *args], cwd=ROOT,
-                            env={**os.environ, **env}, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+                            env={**base, **env}, **kwargs)  # type: ignore[call-overload]  # fmt: skip
 
 
 @contextmanager
