@@ -190,3 +190,44 @@ def _done_event(stream: str) -> dict[str, Any]:
     block = stream.split("event: done\n", 1)[1]
     data: dict[str, Any] = json.loads(block.split("\n", 1)[0].removeprefix("data: "))
     return data
+
+
+OLD_STREAM = (  # a service from before sentences, spans and abstained
+    'event: token\ndata: {"text": "Cats eat fish [1]."}\n\n'
+    'event: sources\ndata: [{"number": 1, "path": "docs/cats.md", "page": null, "pages": "", '
+    '"heading": "Cats > Food", "snippet": "A cat eats fish and meat.", "score": 0.61, "cited": true}]\n\n'
+    'event: done\ndata: {"usage": {}, "timings": {}, "finish_reason": "stop"}\n\n'
+)
+
+
+def test_an_answer_without_the_newer_fields_is_shown_as_it_is(page: Page) -> None:
+    page.route("**/ask", lambda route: route.fulfill(status=200, body=OLD_STREAM,
+                                                     content_type="text/event-stream"))  # fmt: skip
+    log_in(page)
+    page.fill("#question", "What do cats eat?")
+    page.press("#question", "Enter")
+    expect(page.locator(".answer-text")).to_have_text("Cats eat fish [1].")
+    expect(page.locator(".source .passage")).to_have_text("A cat eats fish and meat.")
+    expect(page.locator(".answer.notice, .unsupported, mark")).to_have_count(0)
+    page.click(".cite a")
+    expect(page.locator(".source-head")).to_have_attribute("aria-expanded", "true")
+
+
+def test_an_error_in_the_middle_of_a_stream_is_shown(page: Page) -> None:
+    error = {"error": {"message": "the model failed", "type": "server_error"}}
+    body = f'event: token\ndata: {{"text": "Cats"}}\n\nevent: error\ndata: {json.dumps(error)}\n\n'
+    page.route("**/ask", lambda route: route.fulfill(status=200, body=body, content_type="text/event-stream"))
+    log_in(page)
+    page.fill("#question", "What do cats eat?")
+    page.press("#question", "Enter")
+    expect(page.locator("#banner-text")).to_contain_text("the model failed")
+    expect(page.locator(".turn .answer .error")).to_contain_text("the model failed")
+    expect(page.locator("#send")).to_be_visible()
+
+
+def test_the_page_waits_for_the_models(page: Page) -> None:
+    page.route("**/health", lambda route: route.fulfill(status=503, json={"status": "loading"}))
+    page.goto("/")
+    expect(page.locator("#status")).to_have_text("The models are loading…")
+    page.unroute("**/health")
+    expect(page.locator("#key")).to_be_visible()  # then asks for the key
