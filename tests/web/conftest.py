@@ -56,6 +56,10 @@ def open_page(browser: Browser, web_url: str) -> Iterator[Callable[..., Page]]:
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Refusals the tests ask for are logged by the browser as failed loads; nothing else
+        # (a script or style the page's Content-Security-Policy blocks, say) may be.
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                and not m.text.startswith("Failed to load resource") else None)  # fmt: skip
         return page
 
     yield open_
