@@ -211,6 +211,15 @@ def test_an_answer_without_the_newer_fields_is_shown_as_it_is(page: Page) -> Non
     expect(page.locator(".answer.notice, .unsupported, mark")).to_have_count(0)
     page.click(".cite a")
     expect(page.locator(".source-head")).to_have_attribute("aria-expanded", "true")
+    # A follow-up carries the conversation so far.
+    page.fill("#question", "And dogs?")
+    with page.expect_request("**/ask") as request:
+        page.press("#question", "Enter")
+    assert request.value.post_data_json["history"] == [
+        {"role": "user", "content": "What do cats eat?"},
+        {"role": "assistant", "content": "Cats eat fish [1]."},
+    ]
+    expect(page.locator(".turn")).to_have_count(2)
 
 
 def test_an_error_in_the_middle_of_a_stream_is_shown(page: Page) -> None:
