@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Executor
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
 
 from rag.errors import BusyError
-
-T = TypeVar("T")
+from rag.threads import iterate_in_thread as iterate_in_thread  # the hand-over to the loop
 
 
 class GenerationQueue:
@@ -78,75 +73,3 @@ class Admission:
             self._holding = False
             self._queue._lock.release()
 
-
-async def iterate_in_thread(
-    factory: Callable[[], Iterator[T]], interval: float = 0.0, executor: Executor | None = None
-) -> AsyncIterator[list[T]]:
-    """Run a blocking iterator in a worker thread (of `executor` if given); its items reach
-    the event loop in batches.
-
-    The loop is woken at most once per `interval` seconds (and at the end), so that a
-    fast token stream does not cost a thread switch per token: on a small machine every
-    wake-up takes a core away from llama.cpp's threads. When the consumer stops early (a
-    client disconnected, a cancelled request), the thread stops at the next item and
-    closes the iterator, which ends the generation; closing this iterator waits for that.
-    """
-    loop = asyncio.get_running_loop()
-    ready = asyncio.Event()
-    guard = threading.Lock()
-    buffer: list[T] = []
-    outcome: list[BaseException | None] = []  # set once the iterator is done
-    stop = threading.Event()
-    state = {"signalled": False, "last": 0.0}
-
-    def signal(final: bool) -> None:
-        with guard:
-            now = time.monotonic()
-            if state["signalled"] or (not final and now - state["last"] < interval):
-                return
-            state["signalled"], state["last"] = True, now
-        loop.call_soon_threadsafe(ready.set)
-
-    def work() -> None:
-        iterator = factory()
-        error: BaseException | None = None
-        try:
-            for item in iterator:
-                if stop.is_set():
-                    break
-                with guard:
-                    buffer.append(item)
-                signal(final=False)
-        except BaseException as exc:  # handed to the consumer, raised there
-            error = exc
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-        with guard:
-            outcome.append(error)
-        signal(final=True)
-
-    future = loop.run_in_executor(executor, work)
-    try:
-        while True:
-            await ready.wait()
-            ready.clear()
-            with guard:
-                batch, buffer[:] = buffer[:], []
-                done = bool(outcome)
-                state["signalled"] = False
-            if batch:
-                yield batch
-            if done:
-                if outcome[0] is not None:
-                    raise outcome[0]
-                break
-    finally:
-        stop.set()
-        if not future.done():
-            # The thread lets go of the iterator at its next item: wait for that, so that
-            # whoever comes next finds the model free. Shielded: a second cancellation
-            # leaves the thread to finish on its own.
-            await asyncio.shield(future)
-        future.result()
