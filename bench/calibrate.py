@@ -45,7 +45,7 @@ def main() -> None:
               f"{used.get('retrieval.min_score')} extract_min_score {used.get('answer.extract_min_score')}")
     best = None
     print(f"{'min_score':>9} {'extract':>7} {'abstention':>10} {'refused':>8}")
-    for min_score in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5):
+    for min_score in (0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
         for extract in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6):
             abstention, refused, n_un, n_ans = rates(queries, min_score, extract)
             print(f"{min_score:9.2f} {extract:7.2f} {abstention:10.3f} {refused:8.3f}")
