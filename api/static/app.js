@@ -18,6 +18,7 @@ const STRINGS = {
     unsupported: "Not supported by the documents",
     abstained: "Not in the documents", noContext: "Nothing found in the documents",
     truncated: "The answer was cut at its length limit.",
+    cutOff: "The connection closed before the answer was complete.",
     addDocuments: "Add documents", files: "Files", folder: "Or a folder", intoIndex: "Into the index",
     upload: "Upload and ingest", chooseFiles: "Choose files or a folder first.",
     indexes: "Indexes", name: "Name", filesCol: "Files", chunks: "Chunks", size: "Size",
@@ -46,6 +47,7 @@ const STRINGS = {
     unsupported: "Non étayé par les documents",
     abstained: "Absent des documents", noContext: "Rien trouvé dans les documents",
     truncated: "La réponse a été coupée à sa longueur maximale.",
+    cutOff: "La connexion a été coupée avant la fin de la réponse.",
     addDocuments: "Ajouter des documents", files: "Fichiers", folder: "Ou un dossier", intoIndex: "Dans l’index",
     upload: "Envoyer et indexer", chooseFiles: "Choisissez d’abord des fichiers ou un dossier.",
     indexes: "Index", name: "Nom", filesCol: "Fichiers", chunks: "Passages", size: "Taille",
@@ -154,7 +156,7 @@ function askForKey(message) {
 async function start() {
   hideError();
   try {
-    const health = await fetch("/health");
+    const health = await fetch("/health").catch(() => { throw new ApiError(0, t("unreachable")); });
     if (health.status === 503) {
       const body = await health.json().catch(() => ({}));
       $("login").hidden = true; $("app").hidden = false;
@@ -232,7 +234,15 @@ function loadConversation() {
   } catch { return []; }
 }
 
-function saveConversation() { store.set(KEYS.conversation, JSON.stringify(conversation)); }
+function saveConversation() {
+  // The oldest turns go first when the browser's storage is full.
+  for (let from = 0; from <= conversation.length; from++) {
+    try {
+      localStorage.setItem(KEYS.conversation, JSON.stringify(conversation.slice(from)));
+      return;
+    } catch { /* full, or no storage at all */ }
+  }
+}
 
 function history() {
   // Earlier answered turns only: an answer that failed is not sent back as said.
@@ -260,11 +270,13 @@ async function ask(question) {
       body: JSON.stringify({ question, index: turn.index || undefined, history: previous, stream: true }),
       signal: controller.signal,
     });
+    let finished = false;
     for await (const [name, data] of events(response)) {
       if (name === "token") { turn.answer += data.text; renderTurn(turn); }
       else if (name === "sources") { turn.sources = data; renderTurn(turn); }
       else if (name === "done") {
         // The final text (citations rewritten) may differ from the streamed draft.
+        finished = true;
         if (typeof data.answer === "string") turn.answer = data.answer;
         for (const k of ["abstained", "sentences", "unsupported", "found_context", "finish_reason", "language"]) {
           if (k in data) turn[k] = data[k];
@@ -273,6 +285,7 @@ async function ask(question) {
         throw new ApiError(500, data?.error?.message ?? "error", data?.error?.code);
       }
     }
+    if (!finished) throw new ApiError(0, t("cutOff"));
   } catch (error) {
     if (error.name === "AbortError") turn.stopped = true;
     else { turn.error = error.message; showError(error); }
