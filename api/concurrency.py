@@ -72,4 +72,3 @@ class Admission:
         if self._holding:
             self._holding = False
             self._queue._lock.release()
-

@@ -108,9 +108,7 @@ class JobObserver:
 class JobRunner:
     """The job registry and its one worker thread (started with the first job)."""
 
-    def __init__(
-        self, settings: Settings, *, history: int = HISTORY, lock_wait: float = LOCK_WAIT
-    ) -> None:
+    def __init__(self, settings: Settings, *, history: int = HISTORY, lock_wait: float = LOCK_WAIT) -> None:
         self.settings = settings
         self.history = history
         self.lock_wait = lock_wait

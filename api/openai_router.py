@@ -137,12 +137,22 @@ async def _chunks(
                 yield chunk({"content": event.text})
             elif isinstance(event, DoneEvent):
                 answer = event.answer
-                yield chunk({}, answer.finish_reason, sources=answering.sources_out(answer.sources),
-                            attribution=answering.attribution_out(answer))
+                yield chunk(
+                    {},
+                    answer.finish_reason,
+                    sources=answering.sources_out(answer.sources),
+                    attribution=answering.attribution_out(answer),
+                )
                 if include_usage:
                     usage = openai_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens)
-                    data = {"id": completion_id, "object": "chat.completion.chunk",
-                            "created": created, "model": model, "choices": [], "usage": usage}
+                    data = {
+                        "id": completion_id,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
                     yield f"data: {json.dumps(data)}\n\n"  # fmt: skip
     except Exception as exc:  # the 200 has gone: as OpenAI does, an error event ends the stream
         yield f"data: {json.dumps(answering.stream_error(request, exc), ensure_ascii=False)}\n\n"

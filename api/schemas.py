@@ -22,12 +22,15 @@ class FiltersIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str | None = Field(None, max_length=1000,
-                             description="Glob on the document's path, e.g. '*.pdf' or 'guide/*'.")
-    type: list[str] = Field(default_factory=list, max_length=32,
-                            description="File types (suffixes without the dot), e.g. ['pdf'].")
-    language: list[Literal["en", "fr"]] = Field(default_factory=list,
-                                                description="Document languages.")
+    path: str | None = Field(
+        None, max_length=1000, description="Glob on the document's path, e.g. '*.pdf' or 'guide/*'."
+    )
+    type: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="File types (suffixes without the dot), e.g. ['pdf'].",
+    )
+    language: list[Literal["en", "fr"]] = Field(default_factory=list, description="Document languages.")
     modified_after: datetime | None = Field(None, description="Modified at or after this time.")
     modified_before: datetime | None = Field(None, description="Modified before this time.")
 
@@ -74,7 +77,8 @@ class SourceOut(BaseModel):
     cited: bool
     text: str = Field(description="The whole passage, as stored.")
     spans: list[tuple[int, int]] = Field(
-        description="Character spans of `text` that back the answer, each checked to be in it.")
+        description="Character spans of `text` that back the answer, each checked to be in it."
+    )
 
 
 class SentenceOut(BaseModel):
@@ -83,7 +87,7 @@ class SentenceOut(BaseModel):
     end: int
     sources: list[int] = Field(description="Numbers of the sources that back it, best first.")
     supported: bool = Field(description="Whether a passage backs it.")
-    checked: bool = Field(description="False for pieces too short to judge (\"Yes.\").")
+    checked: bool = Field(description='False for pieces too short to judge ("Yes.").')
 
 
 class UsageOut(BaseModel):
@@ -99,8 +103,9 @@ class AskResponse(BaseModel):
     timings: dict[str, float]
     finish_reason: str
     found_context: bool
-    abstained: bool = Field(description="The documents do not say: the sources are the closest "
-                            "passages, to see also.")
+    abstained: bool = Field(
+        description="The documents do not say: the sources are the closest passages, to see also."
+    )
     language: str = Field(description="The question's language, the answer's too.")
     sentences: list[SentenceOut] = Field(description="Each sentence and what backs it.")
     unsupported: list[str] = Field(description="Sentences no passage backs.")
@@ -139,8 +144,7 @@ class ChatCompletionRequest(GenerationFields):
     stream_options: StreamOptions | None = None
     max_completion_tokens: int | None = Field(None, gt=0)
     n: int = Field(1, ge=1, le=1, description="Only one choice is generated.")
-    filters: FiltersIn | None = Field(
-        None, description="Extension: only documents that match these answer.")
+    filters: FiltersIn | None = Field(None, description="Extension: only documents that match these answer.")
 
 
 class EmbeddingRequest(BaseModel):
@@ -247,7 +251,8 @@ class SearchRequest(BaseModel):
     index: str | None = Field(None, description="Index name (default: the configured one).")
     top_k: int | None = Field(None, gt=0, le=200, description="Chunks to return.")
     mode: Literal["dense", "lexical", "hybrid"] | None = Field(
-        None, description="Retriever (default: setting retrieval.mode).")
+        None, description="Retriever (default: setting retrieval.mode)."
+    )
     min_score: float | None = Field(None, ge=-1, le=1, description="Leave out chunks below this.")
     filters: FiltersIn | None = Field(None, description="Only documents that match these.")
 

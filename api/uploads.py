@@ -44,9 +44,7 @@ def limited(request: Request, limit: int) -> Request:
 
 async def receive(request: Request, settings: Settings) -> tuple[str, Path, dict[str, Any]]:
     """Store the uploaded files; returns the index, the folder to ingest and the job's source."""
-    form = await limited(request, limit_bytes(settings)).form(
-        max_files=MAX_FILES, max_fields=MAX_FIELDS
-    )
+    form = await limited(request, limit_bytes(settings)).form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
     try:
         index, files = _parts(form, settings.index)
         folder = settings.server.upload_dir.resolve() / index

@@ -52,8 +52,7 @@ def main() -> None:
         pipeline = Pipeline.from_settings(settings)  # one torch thread, as `rag serve`
         IngestWorker(settings, pipeline.embedder).run(ROOT / "docs")
         generator: LlamaCppGenerator = pipeline.generator  # type: ignore[assignment]
-        params = GenerationParams.from_settings(settings.llm).with_overrides(
-            max_tokens=args.max_tokens)
+        params = GenerationParams.from_settings(settings.llm).with_overrides(max_tokens=args.max_tokens)
         pipeline.ask("warm-up", params=params)
         rows = [run_one(pipeline, q, params) for q in QUESTIONS]
         raw = [run_raw(generator, row["prompt_tokens"], row["stop"], params) for row in rows]

@@ -37,17 +37,18 @@ FRESH_QUESTION = "What does the server answer while the models are loading?"
 REPEATS = 5  # streamed and raw runs; the median of each is compared
 
 
-
 async def load(url: str, clients: int, rounds: int, max_tokens: int) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
     async with httpx.AsyncClient(timeout=600) as client:
+
         async def one() -> None:
             nonlocal errors
             for _ in range(rounds):
                 t0 = time.perf_counter()
-                r = await client.post(url + "/ask", json={"question": QUESTION,
-                                                          "max_tokens": max_tokens, "seed": 1})
+                r = await client.post(
+                    url + "/ask", json={"question": QUESTION, "max_tokens": max_tokens, "seed": 1}
+                )
                 latencies.append(time.perf_counter() - t0)
                 errors += r.status_code != 200
 
@@ -76,7 +77,8 @@ def stream(url: str, question: str, max_tokens: int) -> dict[str, Any]:
 def raw_rate(pipeline: Pipeline, question: str, max_tokens: int) -> tuple[int, float, int]:
     """llama-cpp-python alone on the same prompt: (tokens, seconds, prompt tokens)."""
     params = GenerationParams.from_settings(pipeline.settings.llm).with_overrides(
-        max_tokens=max_tokens, temperature=0.0, seed=1)
+        max_tokens=max_tokens, temperature=0.0, seed=1
+    )
     generator: Any = pipeline.generator
     rendered = generator.render(pipeline.prepare(question, params=params).prompt.messages)
     llm = generator.llm
@@ -84,10 +86,20 @@ def raw_rate(pipeline: Pipeline, question: str, max_tokens: int) -> tuple[int, f
     def run() -> tuple[int, float]:
         llm.set_seed(1)
         t0 = time.perf_counter()
-        n = sum(1 for c in llm.create_completion(
-            prompt=rendered.tokens, max_tokens=max_tokens, temperature=0.0, top_p=params.top_p,
-            top_k=params.top_k, repeat_penalty=params.repeat_penalty,
-            stop=rendered.stop or None, stream=True) if c["choices"][0]["text"])
+        n = sum(
+            1
+            for c in llm.create_completion(
+                prompt=rendered.tokens,
+                max_tokens=max_tokens,
+                temperature=0.0,
+                top_p=params.top_p,
+                top_k=params.top_k,
+                repeat_penalty=params.repeat_penalty,
+                stop=rendered.stop or None,
+                stream=True,
+            )
+            if c["choices"][0]["text"]
+        )
         return n, time.perf_counter() - t0
 
     generator.run(run)  # the prompt read once, as the server had it cached
@@ -122,14 +134,20 @@ def main() -> None:
                                                           args.stream_tokens)  # fmt: skip
     http_rate = streamed["tokens"] / streamed["total"]
     raw = raw_tokens / raw_seconds
-    print(f"time to first token    {fresh['ttft']:.2f} s for a new question "
-          f"({fresh['prompt_tokens']} prompt tokens read)")
+    print(
+        f"time to first token    {fresh['ttft']:.2f} s for a new question "
+        f"({fresh['prompt_tokens']} prompt tokens read)"
+    )
     print(f"                       {streamed['ttft']:.2f} s when the prompt was cached")
-    print(f"streaming tokens/s     {http_rate:.1f} over HTTP, request to last byte "
-          f"({streamed['tokens']} tokens, {streamed['prompt_tokens']}-token prompt, cached; "
-          f"median of {REPEATS})")
-    print(f"raw llama tokens/s     {raw:.1f} ({raw_tokens} tokens, {prompt_tokens}-token prompt, "
-          f"cached; median of {REPEATS})")
+    print(
+        f"streaming tokens/s     {http_rate:.1f} over HTTP, request to last byte "
+        f"({streamed['tokens']} tokens, {streamed['prompt_tokens']}-token prompt, cached; "
+        f"median of {REPEATS})"
+    )
+    print(
+        f"raw llama tokens/s     {raw:.1f} ({raw_tokens} tokens, {prompt_tokens}-token prompt, "
+        f"cached; median of {REPEATS})"
+    )
     print(f"ratio                  {http_rate / raw:.3f} (target >= 0.95)")
 
 

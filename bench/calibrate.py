@@ -41,8 +41,10 @@ def main() -> None:
         record = json.loads(run.read_text())
         queries += [q for q in record["queries"] if "grounding" in q]
         used = record["settings"]
-        print(f"{run.name}: {len(record['queries'])} questions, run with min_score "
-              f"{used.get('retrieval.min_score')} extract_min_score {used.get('answer.extract_min_score')}")
+        print(
+            f"{run.name}: {len(record['queries'])} questions, run with min_score "
+            f"{used.get('retrieval.min_score')} extract_min_score {used.get('answer.extract_min_score')}"
+        )
     best = None
     print(f"{'min_score':>9} {'extract':>7} {'abstention':>10} {'refused':>8}")
     for min_score in (0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
@@ -53,8 +55,10 @@ def main() -> None:
                 best = (min_score, extract, abstention, refused)
     print(f"({n_un} unanswerable, {n_ans} answerable questions)")
     if best is not None:
-        print(f"best: retrieval.min_score={best[0]} answer.extract_min_score={best[1]} "
-              f"abstention {best[2]:.3f}, answerable refused {best[3]:.3f}")
+        print(
+            f"best: retrieval.min_score={best[0]} answer.extract_min_score={best[1]} "
+            f"abstention {best[2]:.3f}, answerable refused {best[3]:.3f}"
+        )
 
 
 if __name__ == "__main__":

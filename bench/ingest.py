@@ -71,14 +71,15 @@ def main() -> None:
         floor_s = time.perf_counter() - t0
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    print(f"files                 {files}  ({first.count('added')} added, "
-          f"{first.count('failed')} failed)")
+    print(f"files                 {files}  ({first.count('added')} added, {first.count('failed')} failed)")
     print(f"chunks                {len(texts)}")
     print(f"ingest wall time      {ingest_s:.2f} s")
     print(f"embedding floor       {floor_s:.2f} s  (batch size {settings.embedder.batch_size})")
     print(f"ingest / floor        {ingest_s / floor_s:.3f}  (target <= 1.25)")
-    print(f"re-ingest unchanged   {reingest_s:.3f} s  = {100 * reingest_s / ingest_s:.2f}% of "
-          f"first run (target <= 5%); {again.count('unchanged')} unchanged")
+    print(
+        f"re-ingest unchanged   {reingest_s:.3f} s  = {100 * reingest_s / ingest_s:.2f}% of "
+        f"first run (target <= 5%); {again.count('unchanged')} unchanged"
+    )
     print(f"peak RSS              {peak_mb:.0f} MB")
 
 

@@ -94,7 +94,6 @@ async def drive(url: str, pid: int, clients: int, duration: float, max_tokens: i
     return {"results": results, "elapsed": elapsed, "rss": samples}
 
 
-
 def report(run: dict[str, Any], clients: int) -> None:
     results, elapsed, rss = run["results"], run["elapsed"], run["rss"]
     statuses = Counter(status for _, status, _ in results)
@@ -112,8 +111,10 @@ def report(run: dict[str, Any], clients: int) -> None:
         print(f"{label:<12} {len(values):>5} " + " ".join(
             f"{percentile(values, p):7.2f}s" for p in (50, 95, 99)))  # fmt: skip
     first, last = rss[0][1], rss[-1][1]
-    print(f"server RSS start {first / 2**20:.0f} MB, end {last / 2**20:.0f} MB "
-          f"({(last - first) / first * 100:+.1f}%), peak {max(r for _, r in rss) / 2**20:.0f} MB")
+    print(
+        f"server RSS start {first / 2**20:.0f} MB, end {last / 2**20:.0f} MB "
+        f"({(last - first) / first * 100:+.1f}%), peak {max(r for _, r in rss) / 2**20:.0f} MB"
+    )
     print("RSS samples (s: MB): " + ", ".join(f"{t:.0f}: {r / 2**20:.0f}" for t, r in rss))
 
 

@@ -87,8 +87,10 @@ def _sizes(folder: Path) -> None:
             target.close()
             vectors = sum(p.stat().st_size for p in folder.glob("vectors-*.faiss"))
             total = copy.stat().st_size + vectors
-            print(f"index on disk {label} the lexical index: {total / 1e6:.1f} MB "
-                  f"(SQLite {copy.stat().st_size / 1e6:.1f} MB + FAISS {vectors / 1e6:.1f} MB)")
+            print(
+                f"index on disk {label} the lexical index: {total / 1e6:.1f} MB "
+                f"(SQLite {copy.stat().st_size / 1e6:.1f} MB + FAISS {vectors / 1e6:.1f} MB)"
+            )
         shutil.rmtree(tmp, ignore_errors=True)
 
 

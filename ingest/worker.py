@@ -75,9 +75,7 @@ class IngestWorker:
 
     large_file_chunks = LARGE_FILE_CHUNKS
 
-    def __init__(
-        self, settings: Settings, embedder: Embedder | Callable[[], Embedder] | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | Callable[[], Embedder] | None = None) -> None:
         """`embedder`: a loaded embedder, or a function that loads one when first needed
         (default: the configured embedder)."""
         self.settings = settings
@@ -260,7 +258,8 @@ class IngestWorker:
             return
         try:
             vectors: NDArray[np.float32] | None = self.embedder.embed(
-                [self._embedded(c) for p in pending for c in p.chunks])
+                [self._embedded(c) for p in pending for c in p.chunks]
+            )
         except Exception:  # which file? each on its own tells
             logger.warning("batch embedding failed; embedding its %d files one by one", len(pending))
             vectors = None

@@ -32,9 +32,7 @@ _CITATION = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 # A sentence ends at . ! ? followed by space; a paragraph ends at a blank line; a line
 # that starts a list item, a table row, a heading or a code fence starts a new piece. A
 # single line break inside a paragraph (hard-wrapped text) ends nothing.
-_SENTENCE_END = re.compile(
-    r"(?<=[.!?…])[\"'»”)\]]*(?=\s)|\n\s*\n\s*|\n(?=[ \t]*(?:[-*+•]\s|\d+[.)]\s|\||#))"
-)
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”)\]]*(?=\s)|\n\s*\n\s*|\n(?=[ \t]*(?:[-*+•]\s|\d+[.)]\s|\||#))")
 _FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)  # a code block is one piece
 MIN_WORDS = 3  # shorter pieces ("Yes.", "1.") are neither supported nor unsupported
 

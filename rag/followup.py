@@ -23,7 +23,6 @@ def _set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-
 Message = dict[str, str]
 
 _REFERS_BACK = {
@@ -66,11 +65,7 @@ def is_followup(question: str) -> bool:
     lang = detect_language(question)
     found = [fold(w) for w in words(question)]
     content = [w for w in found if w not in STOP_WORDS[lang] and w not in _FORM_WORDS]
-    return (
-        not content
-        or bool(_CONTINUES.match(question))
-        or any(w in _REFERS_BACK[lang] for w in found)
-    )
+    return not content or bool(_CONTINUES.match(question)) or any(w in _REFERS_BACK[lang] for w in found)
 
 
 def topic_words(text: str) -> list[str]:

@@ -123,8 +123,7 @@ class Pipeline:
         `mode` picks another retriever than the configured one for this search."""
         store = self.index(index)
         k = top_k or self.settings.retrieval.top_k
-        return self.retriever_for(mode).retrieve(store, query, k, min_score=min_score,
-                                                 filters=filters)
+        return self.retriever_for(mode).retrieve(store, query, k, min_score=min_score, filters=filters)
 
     def retriever_for(self, mode: str | None) -> Retriever:
         """The configured retriever, or one of another mode over the same embedder."""
@@ -244,8 +243,9 @@ class Pipeline:
                                    language=lang))  # fmt: skip
             return
         t1 = time.perf_counter()
-        found = self.attributor.attribute(text, prompt.sources,
-                                          drop_unsupported=self.settings.answer.drop_unsupported)
+        found = self.attributor.attribute(
+            text, prompt.sources, drop_unsupported=self.settings.answer.drop_unsupported
+        )
         timings["attribute"] = time.perf_counter() - t1
         for source in prompt.sources:
             source.spans = found.spans.get(source.number, [])

@@ -146,9 +146,7 @@ class PromptBuilder:
 
     def _text_cost(self, text: str) -> int:
         """Tokens `text` adds to a user message."""
-        return self.generator.count_tokens([{"role": "user", "content": text}]) - self._constant(
-            "empty_user"
-        )
+        return self.generator.count_tokens([{"role": "user", "content": text}]) - self._constant("empty_user")
 
     def _constant(self, name: str) -> int:
         """Template and separator costs, measured once per builder."""

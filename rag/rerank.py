@@ -75,8 +75,9 @@ class RerankingRetriever(Retriever):
         filters: Filters | None = None,
     ) -> list[Hit]:
         depth = max(k, self.settings.rerank_depth)
-        hits = self.base.retrieve(index, query, depth, min_score=min_score, floor=floor, dedup=dedup,
-                                  filters=filters)
+        hits = self.base.retrieve(
+            index, query, depth, min_score=min_score, floor=floor, dedup=dedup, filters=filters
+        )
         scores = self.reranker.scores(query, [h.chunk.context for h in hits])
         ranked = sorted(zip(scores, range(len(hits)), hits, strict=True), key=lambda t: (-t[0], t[1]))
         return [replace(h, scores={**h.scores, "rerank": s}) for s, _, h in ranked][:k]

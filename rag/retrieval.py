@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from rag.store import Filters, Store
 
 
-
 class Retriever(ABC):
     """Finds the chunks of an index that answer a query, best first.
 
@@ -67,8 +66,9 @@ class Retriever(ABC):
         """`retrieve` for each query, in order, as each is ready; a backend may prepare
         them together, faster."""
         for query in queries:
-            yield self.retrieve(index, query, k, min_score=min_score, floor=floor, dedup=dedup,
-                                filters=filters)
+            yield self.retrieve(
+                index, query, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters
+            )
 
     def _floor(self, hits: list[Hit], min_score: float | None, floor: bool) -> list[Hit]:
         if not floor:
@@ -142,8 +142,7 @@ class DenseRetriever(Retriever):
         filters: Filters | None = None,
     ) -> list[Hit]:
         vector = self.embedder.embed_one(query)
-        return self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup,
-                           filters=filters)
+        return self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters)
 
     def retrieve_many(
         self,
@@ -159,8 +158,9 @@ class DenseRetriever(Retriever):
         """The queries embedded together, then searched one by one."""
         vectors = self.embedder.embed(list(queries))
         for vector in vectors:
-            yield self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup,
-                              filters=filters)
+            yield self.search(
+                index, vector, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters
+            )
 
     def search(
         self,

@@ -45,9 +45,7 @@ SetOpt = Annotated[
     typer.Option("--set", help="Override a setting, e.g. --set retrieval.top_k=8 (repeatable).",
                  show_default=False),
 ]  # fmt: skip
-IndexOpt = Annotated[
-    str | None, typer.Option("--index", "-i", help="Index name (default: setting `index`).")
-]
+IndexOpt = Annotated[str | None, typer.Option("--index", "-i", help="Index name (default: setting `index`).")]
 
 
 def settings_from(config: Path | None, assignments: list[str] | None, **flags: Any) -> Settings:
@@ -155,9 +153,7 @@ def _index_info(catalog: Any, name: str) -> dict[str, Any]:
             "dimension": m.dimension,
             "chunking": f"size={m.chunk_size} overlap={m.chunk_overlap} encoding={m.encoding}",
             "size_bytes": index.size_on_disk(),
-            "last_ingest": dt.datetime.fromtimestamp(last).isoformat(timespec="seconds")
-            if last
-            else None,
+            "last_ingest": dt.datetime.fromtimestamp(last).isoformat(timespec="seconds") if last else None,
             "id": index.identity,
             "path": str(getattr(index, "folder", "")),
         }
@@ -217,6 +213,11 @@ def filters_from(path: str | None, types: list[str] | None, langs: list[str] | N
     for lang in langs or []:
         if lang not in ("en", "fr"):
             raise ConfigError(f"--lang: expected en or fr, got {lang!r}")
-    found = Filters(path=path, types=tuple(types or ()), languages=tuple(langs or ()),
-                    modified_after=when(since, "--since"), modified_before=when(until, "--until"))
+    found = Filters(
+        path=path,
+        types=tuple(types or ()),
+        languages=tuple(langs or ()),
+        modified_after=when(since, "--since"),
+        modified_before=when(until, "--until"),
+    )
     return found or None

@@ -89,8 +89,7 @@ def _answer(
     from rag.pipeline import DoneEvent, TokenEvent
 
     answer: Answer | None = None
-    for event in pipeline.stream(question, history=history, index=index, params=params,
-                                 filters=filters):
+    for event in pipeline.stream(question, history=history, index=index, params=params, filters=filters):
         if isinstance(event, TokenEvent) and stream_text:
             out.print(event.text, end="", highlight=False, markup=False)
         elif isinstance(event, DoneEvent):
@@ -148,7 +147,10 @@ def _print_sources(answer: Answer) -> None:
 
 
 def _interactive(
-    pipeline: Pipeline, index: str | None, params: GenerationParams, as_json: bool,
+    pipeline: Pipeline,
+    index: str | None,
+    params: GenerationParams,
+    as_json: bool,
     filters: Filters | None = None,
 ) -> None:
     history: list[Message] = []

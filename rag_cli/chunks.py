@@ -15,8 +15,11 @@ from rag_cli.app import ConfigOpt, index_app, out, settings_from
 def index_chunks(
     name: Annotated[str, typer.Argument(help="Index name.")],
     path: str | None = typer.Option(
-        None, "--path", "-p", help="Only documents whose path matches this glob, e.g. '*.pdf' "
-        "or 'docs/guide/*'."),  # fmt: skip
+        None,
+        "--path",
+        "-p",
+        help="Only documents whose path matches this glob, e.g. '*.pdf' or 'docs/guide/*'.",
+    ),  # fmt: skip
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines, one chunk a line."),
     config: ConfigOpt = None,
 ) -> None:

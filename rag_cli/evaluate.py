@@ -15,9 +15,7 @@ from rag_cli.app import ConfigOpt, SetOpt, app, err, fail, out, settings_from
 CorpusOpt = Annotated[
     Path | None, typer.Option(help="The documents folder of a JSONL question set.", show_default=False)
 ]
-WorkdirOpt = Annotated[
-    Path, typer.Option(help="Where evaluation corpora and saved runs are kept.")
-]
+WorkdirOpt = Annotated[Path, typer.Option(help="Where evaluation corpora and saved runs are kept.")]
 
 
 @app.command("eval")

@@ -40,7 +40,9 @@ def ingest_command(
         False, "--watch", "-w", help="Keep running: ingest again when files under PATH change."
     ),
     debounce_ms: int = typer.Option(
-        1000, "--debounce-ms", min=10,
+        1000,
+        "--debounce-ms",
+        min=10,
         help="With --watch, ingest once no file has changed for this many milliseconds.",
     ),  # fmt: skip
     config: ConfigOpt = None,
@@ -51,9 +53,7 @@ def ingest_command(
     Exit status: 0 when every file was ingested, 3 when some failed (the rest is kept).
     With --watch: runs until Ctrl-C (or SIGTERM), then exits with 0.
     """
-    settings = settings_from(
-        config, set_, **{"chunking.size": chunk_size, "chunking.overlap": chunk_overlap}
-    )
+    settings = settings_from(config, set_, **{"chunking.size": chunk_size, "chunking.overlap": chunk_overlap})
     if watch and not path.exists():
         raise RagError(f"nothing to ingest: {path} does not exist")
     worker = IngestWorker(settings)  # the embedder loads once a file needs embedding
@@ -67,8 +67,9 @@ def ingest_command(
         raise typer.Exit(EXIT_SOME_FAILED)
 
 
-def _run(worker: IngestWorker, path: Path, index: str | None, show_bar: bool,
-         confine: list[Path] | None = None) -> IngestReport:
+def _run(
+    worker: IngestWorker, path: Path, index: str | None, show_bar: bool, confine: list[Path] | None = None
+) -> IngestReport:
     if show_bar:
         with progress_bar(err) as observer:
             return worker.run(path, index, observer, confine=confine)
@@ -143,7 +144,6 @@ def _print_report(
     counts = ", ".join(f"{summary[k]} {k}" for k in
                        ("added", "updated", "removed", "unchanged", "skipped", "failed"))  # fmt: skip
     out.print(
-        f"index {report.index!r}: {counts}; {summary['chunks']} chunks written "
-        f"in {report.seconds:.1f}s",
+        f"index {report.index!r}: {counts}; {summary['chunks']} chunks written in {report.seconds:.1f}s",
         highlight=False,
     )

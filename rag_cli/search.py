@@ -30,7 +30,8 @@ def search_command(
     index: IndexOpt = None,
     top_k: int | None = typer.Option(None, "--top-k", "-k", help="Chunks to return."),
     mode: str | None = typer.Option(
-        None, help="Retriever: dense, lexical or hybrid (default: setting retrieval.mode)."),
+        None, help="Retriever: dense, lexical or hybrid (default: setting retrieval.mode)."
+    ),
     min_score: float | None = typer.Option(None, help="Leave out chunks scoring below this."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     path: PathFilterOpt = None,

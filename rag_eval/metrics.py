@@ -19,8 +19,13 @@ ANSWER_METRICS = ("exact_match", "contains", "f1")
 # reference answer (or are relevant), the extractive baseline (the passage sentence that
 # best answers holds the reference), abstention on unanswerable questions and refusals
 # of answerable ones.
-GROUNDING_METRICS = ("supported_rate", "citation_precision", "extractive_contains", "abstention",
-                     "wrongly_refused")
+GROUNDING_METRICS = (
+    "supported_rate",
+    "citation_precision",
+    "extractive_contains",
+    "abstention",
+    "wrongly_refused",
+)
 
 
 def ndcg_at(ranked: Sequence[str], relevant: Mapping[str, int], k: int) -> float:

@@ -54,8 +54,11 @@ def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions
     """Evaluate the dataset under these settings; the run, also saved under workdir/runs."""
     started = time.perf_counter()
     queries = dataset.queries[: options.limit] if options.limit else dataset.queries
-    generate = (options.generate if options.generate is not None
-                else any(q.answers or not q.answerable for q in queries))
+    generate = (
+        options.generate
+        if options.generate is not None
+        else any(q.answers or not q.answerable for q in queries)
+    )
     corpus = materialize(dataset, workdir)
     name = index_name(dataset, corpus, settings)
     t0 = time.perf_counter()
@@ -181,8 +184,7 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
             extracted, _ = pipeline.attributor.extract(query.text, answer.sources, limit=1)
             metrics["extractive_contains"] = answer_scores(extracted.text, query.answers)["contains"]
         if cited and query.relevant:
-            metrics["citation_accuracy"] = sum(
-                query.relevant.get(d, 0) > 0 for d in cited) / len(cited)
+            metrics["citation_accuracy"] = sum(query.relevant.get(d, 0) > 0 for d in cited) / len(cited)
         checked = [s for s in answer.sentences if s.checked]
         if checked and not answer.abstained:
             metrics["supported_rate"] = sum(s.supported for s in checked) / len(checked)
@@ -220,9 +222,14 @@ def _record(settings: Settings, dataset: Dataset, queries: list[Query], results:
     return {
         "id": f"{created:%Y%m%d-%H%M%S}-{dataset.name}",
         "created": created.isoformat(timespec="seconds"),
-        "dataset": {"name": dataset.name, "path": str(dataset.path), "format": dataset.format,
-                    "split": dataset.split, "queries": len(queries),
-                    "judged": sum(1 for q in queries if q.relevant)},  # fmt: skip
+        "dataset": {
+            "name": dataset.name,
+            "path": str(dataset.path),
+            "format": dataset.format,
+            "split": dataset.split,
+            "queries": len(queries),
+            "judged": sum(1 for q in queries if q.relevant),
+        },  # fmt: skip
         "index": index,
         "settings": flat_settings(settings),
         "metrics": {k: (round(v, 4) if v is not None else None) for k, v in metrics.items()},

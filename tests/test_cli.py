@@ -129,7 +129,8 @@ def test_unreadable_file_is_reported(corpus: Path, tmp_path: Path) -> None:
     assert r.returncode == 3, r.stderr
     summary = json.loads(r.stdout)
     assert summary["added"] == 3 and summary["failures"] == [
-        {"path": "docs/locked.txt", "reason": "permission denied"}]  # shown relative to docs/..
+        {"path": "docs/locked.txt", "reason": "permission denied"}
+    ]  # shown relative to docs/..
 
 
 def test_search_shows_ranked_chunks_without_the_model(corpus: Path, tmp_path: Path) -> None:

@@ -211,8 +211,11 @@ def _metadata_title(pdf: Any) -> str:
     except Exception:  # damaged metadata: no title, the first heading or name stands in
         return ""
     title = " ".join(title.split())
-    return "" if title.lower() in ("", "untitled", "sans titre") or title.endswith((".doc", ".docx",
-                                                                                   ".tex")) else title
+    return (
+        ""
+        if title.lower() in ("", "untitled", "sans titre") or title.endswith((".doc", ".docx", ".tex"))
+        else title
+    )
 
 
 def _open(path: Path) -> Any:

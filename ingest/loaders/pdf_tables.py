@@ -172,5 +172,3 @@ def with_tables(pdf: Any, number: int, tables: list[Table]) -> str:
             textpage.close()
     finally:
         page.close()
-
-

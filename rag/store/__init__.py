@@ -1,7 +1,7 @@
 """Stores: where indexes live. One factory picks the backend by `store.kind`.
 
-    catalog = make_catalog(settings)         # list, create, lock, delete named indexes
-    store = open_store(settings, "docs")      # one index: search, replace documents, commit
+catalog = make_catalog(settings)         # list, create, lock, delete named indexes
+store = open_store(settings, "docs")      # one index: search, replace documents, commit
 """
 
 from __future__ import annotations

@@ -37,8 +37,7 @@ def check_index_name(name: str) -> str:
     """An index name valid for every backend (and a safe folder name), or a 400."""
     if not isinstance(name, str) or not INDEX_NAME.match(name):
         raise InvalidRequestError(
-            f"invalid index name {name!r}: 1 to 128 letters, digits, '_', '.' or '-', "
-            "not starting with '.'"
+            f"invalid index name {name!r}: 1 to 128 letters, digits, '_', '.' or '-', not starting with '.'"
         )
     return name
 

@@ -204,7 +204,8 @@ class ChunkDB:
     def files(self) -> dict[str, FileRecord]:
         rows = self.db.execute(
             "SELECT path, hash, size, mtime, ingested_at, name, title, type, lang FROM files f "
-            f"WHERE {_visible('f')}", (self.view,)
+            f"WHERE {_visible('f')}",
+            (self.view,),
         ).fetchall()
         return {r[0]: FileRecord(*r) for r in rows}
 
@@ -234,7 +235,8 @@ class ChunkDB:
     def all_chunks(self) -> Iterator[tuple[int, Chunk]]:
         rows = self.db.execute(
             f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
-            f"WHERE {_visible('c')} ORDER BY f.path, c.ordinal", (self.view,)
+            f"WHERE {_visible('c')} ORDER BY f.path, c.ordinal",
+            (self.view,),
         ).fetchall()
         for r in rows:
             yield r[0], Chunk(r[1], r[2], r[3], r[4], r[5], r[6])

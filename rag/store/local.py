@@ -139,9 +139,9 @@ class LocalStore(Store):
             hits.append(Hit(chunk_id, chunk, coverage, {"bm25": bm25, "coverage": coverage}))
         return hits
 
-    def _lexical(self, terms: list[str], k: int, filters: Filters | None) -> tuple[
-        list[tuple[int, float]], dict[int, Chunk], tuple[int, dict[str, int], dict[int, set[str]]]
-    ]:
+    def _lexical(
+        self, terms: list[str], k: int, filters: Filters | None
+    ) -> tuple[list[tuple[int, float]], dict[int, Chunk], tuple[int, dict[str, int], dict[int, set[str]]]]:
         total, frequencies = self.db.term_frequencies(terms)
         pairs = self.db.search_terms(_searched_terms(terms, total, frequencies), k, filters)
         ids = [i for i, _ in pairs]
@@ -196,8 +196,7 @@ class LocalStore(Store):
                     old = self.db.delete_file(record.path, generation)
                     file_id = self.db.insert_file(record, generation)
                     for chunks, vectors in batches:
-                        vectors = np.asarray(vectors, dtype=np.float32).reshape(
-                            -1, self.manifest.dimension)
+                        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.manifest.dimension)
                         ids = self.db.insert_chunks(file_id, chunks, vectors, generation)
                         self.vectors.add(ids, vectors)
                         added.append(ids)

@@ -99,8 +99,9 @@ def test_admission_counts_from_before_the_turn() -> None:
     asyncio.run(run())
 
 
-def test_streamed_request_gets_a_real_429_before_any_work(pipeline: Pipeline,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_streamed_request_gets_a_real_429_before_any_work(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     slowed(pipeline, monkeypatch)
     settings = pipeline.settings.model_copy(deep=True)
     settings.server.queue_size = 0
@@ -124,8 +125,9 @@ def test_streamed_request_gets_a_real_429_before_any_work(pipeline: Pipeline,
         assert queue_depth(url) == 0
 
 
-def test_place_is_given_back_when_the_client_goes_away(pipeline: Pipeline,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_place_is_given_back_when_the_client_goes_away(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stopped = slowed(pipeline, monkeypatch)
     settings = pipeline.settings.model_copy(deep=True)
     settings.server.queue_size = 0
@@ -146,8 +148,9 @@ def test_place_is_given_back_when_the_client_goes_away(pipeline: Pipeline,
                           timeout=60).status_code == 200  # fmt: skip
 
 
-def test_model_error_ends_the_stream_with_an_error_event(pipeline: Pipeline,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_error_ends_the_stream_with_an_error_event(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     slowed(pipeline, monkeypatch, fail_after=3)
     with running_server(pipeline.settings, pipeline) as url:
         with httpx.stream("POST", url + "/ask", json=ASK, timeout=60) as r:

@@ -56,10 +56,12 @@ def test_ask_stream(client: TestClient) -> None:
         ("/ask", json.dumps({"question": "x", "top_k": -1}), 400),
         ("/ask", json.dumps({"question": "x", "index": "missing"}), 404),
         ("/v1/chat/completions", json.dumps({"model": "default", "messages": []}), 400),
-        ("/v1/chat/completions", json.dumps({"model": "nope", "messages": [
-            {"role": "user", "content": "hi"}]}), 404),
-        ("/v1/chat/completions", json.dumps({"messages": [
-            {"role": "assistant", "content": "hi"}]}), 400),
+        (
+            "/v1/chat/completions",
+            json.dumps({"model": "nope", "messages": [{"role": "user", "content": "hi"}]}),
+            404,
+        ),
+        ("/v1/chat/completions", json.dumps({"messages": [{"role": "assistant", "content": "hi"}]}), 400),
         ("/v1/embeddings", json.dumps({"model": "default", "input": ""}), 400),
     ],
 )

@@ -105,13 +105,22 @@ def test_full_queue_answers_429(pipeline: Pipeline, monkeypatch: pytest.MonkeyPa
             lines = r.iter_lines()
             assert next(line for line in lines if line.startswith("event: token"))
             assert next(lines).startswith("data:")
-            refused = httpx.post(url + "/v1/chat/completions", timeout=10, json={
-                "model": "default", "messages": [{"role": "user", "content": "Where is Etna?"}]})
+            refused = httpx.post(
+                url + "/v1/chat/completions",
+                timeout=10,
+                json={"model": "default", "messages": [{"role": "user", "content": "Where is Etna?"}]},
+            )
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "queue_full"
         assert refused.json()["error"]["message"]
         # Once the model is free, the same request is served.
-        served = httpx.post(url + "/v1/chat/completions", timeout=60, json={
-            "model": "default", "max_tokens": 4,
-            "messages": [{"role": "user", "content": "Where is Etna?"}]})
+        served = httpx.post(
+            url + "/v1/chat/completions",
+            timeout=60,
+            json={
+                "model": "default",
+                "max_tokens": 4,
+                "messages": [{"role": "user", "content": "Where is Etna?"}],
+            },
+        )
         assert served.status_code == 200

@@ -92,8 +92,7 @@ def test_keys_are_never_logged(client: TestClient, caplog: pytest.LogCaptureFixt
 
 
 def test_rag_config_masks_keys(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_SERVER__API_KEYS": json.dumps([KEY]),
-           "COLUMNS": "200"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_SERVER__API_KEYS": json.dumps([KEY]), "COLUMNS": "200"}
     r = subprocess.run([sys.executable, "-m", "rag_cli", "config"], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stderr

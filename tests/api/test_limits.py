@@ -89,8 +89,9 @@ def test_body_too_large_is_refused_before_it_is_read(pipeline: Pipeline) -> None
     small = json.dumps({"model": "nope", "messages": [user("x")]})
     assert c.post(CHAT, content=small, headers={"content-type": "application/json"}).status_code == 404
     # Uploads have their own limit (server.max_upload_mb); a JSON body to /ingest has this one.
-    upload = c.post("/ingest", files=[("files", ("big.txt", b"Cats sleep. " * 200))],
-                    data={"index": "no/such/index"})  # read whole, then refused for its index name
+    upload = c.post(
+        "/ingest", files=[("files", ("big.txt", b"Cats sleep. " * 200))], data={"index": "no/such/index"}
+    )  # read whole, then refused for its index name
     assert error(upload, 400)["message"]
     r = c.post("/ingest", content=json.dumps({"path": "/" + "x" * 2000}),
                headers={"content-type": "application/json"})  # fmt: skip

@@ -46,8 +46,7 @@ def test_async_client_and_errors(base_url: str) -> None:
         )  # fmt: skip
         assert reply.choices[0].message.content
         with pytest.raises(openai.NotFoundError):
-            await client.chat.completions.create(
-                model="missing", messages=[{"role": "user", "content": "x"}])
+            await client.chat.completions.create(model="missing", messages=[{"role": "user", "content": "x"}])
         models = await client.models.list()
         assert [m.id for m in models.data] == ["default"]
         emb = await client.embeddings.create(model="default", input="cats")

@@ -35,9 +35,7 @@ def _text(seed: int, base: str, paragraphs: int) -> str:
 
 @pytest.mark.parametrize("base", [FRENCH, ENGLISH], ids=["french", "english"])
 @pytest.mark.parametrize("size", [100, 200, 256])
-def test_no_chunk_exceeds_the_embedder(
-    embedder: SentenceTransformerEmbedder, base: str, size: int
-) -> None:
+def test_no_chunk_exceeds_the_embedder(embedder: SentenceTransformerEmbedder, base: str, size: int) -> None:
     chunker = Chunker(size, size // 8, limit=embedder.count_tokens, max_limit=embedder.max_tokens)
     text = _text(size, base, 30) + "\n\n" + "x" * 5000  # and one giant "word"
     chunks = list(chunker.chunks([Page(text)], "doc.txt"))

@@ -101,9 +101,7 @@ def test_docx(tmp_path: Path) -> None:
 def test_csv_and_json(tmp_path: Path) -> None:
     csv_path = tmp_path / "t.csv"
     csv_path.write_text("name,city\nAda,London\nGrace,New York\n")
-    assert load(csv_path)[0][0] == (
-        "| name | city |\n| --- | --- |\n| Ada | London |\n| Grace | New York |"
-    )
+    assert load(csv_path)[0][0] == ("| name | city |\n| --- | --- |\n| Ada | London |\n| Grace | New York |")
     json_path = tmp_path / "t.json"
     json_path.write_text(json.dumps({"product": "lamp", "price": 12}))
     assert '"product": "lamp"' in load(json_path)[0][0]
@@ -312,8 +310,9 @@ def test_pptx_slides_are_pages(tmp_path: Path) -> None:
     deck.save(str(path))
     got = pages(path)
     assert [p.number for p in got] == [1, 2]
-    assert got[0].text == ("# Quarterly results\n\nRevenue grew by twelve percent.\n\n"
-                           "Notes: Mention the new shop.")
+    assert got[0].text == (
+        "# Quarterly results\n\nRevenue grew by twelve percent.\n\nNotes: Mention the new shop."
+    )
     assert got[1].text == "# Shops\n\n| City | Staff |\n| --- | --- |\n| Lyon | 12 |"
 
 

@@ -25,9 +25,11 @@ def indexed(settings: Settings, embedder: SentenceTransformerEmbedder, tmp_path:
     (docs / "guide").mkdir(parents=True)
     for i in range(6):
         (docs / "guide" / f"cats{i}.md").write_text(
-            f"# Cat care {i}\n\nCats eat fish and meat; lesson {i} is about feeding cats.\n")
+            f"# Cat care {i}\n\nCats eat fish and meat; lesson {i} is about feeding cats.\n"
+        )
         (docs / f"chats{i}.txt").write_text(
-            f"Les chats mangent du poisson et de la viande ; leçon {i} sur les repas des chats.\n")
+            f"Les chats mangent du poisson et de la viande ; leçon {i} sur les repas des chats.\n"
+        )
     text_pdf(tmp_path / "plain.pdf", ["Annual report: cats ate 40 kg of fish this year."])
     from pypdf import PdfReader, PdfWriter
 

@@ -88,7 +88,8 @@ def test_what_counts_as_a_followup() -> None:
     assert is_followup("Et où se trouve-t-il ?") and is_followup("Pourquoi ?")
     assert not is_followup("Where is Mount Etna?") and not is_followup("Comment faire du pain ?")
     assert standalone_query("Where is Mount Etna?", history(["What do cats eat?"])) == (
-        "Where is Mount Etna?")
+        "Where is Mount Etna?"
+    )
     assert usable_rewrite('"How long do cats sleep?"\nExtra', "How long?") == "How long do cats sleep?"
     assert usable_rewrite("", "How long?") is None
 
@@ -101,4 +102,5 @@ def test_model_rewrite_runs_and_falls_back(pipeline: object) -> None:
     query = pipeline.search_query("And how long do they sleep?", history(["What do cats eat?"]))
     assert query and len(query) < 400
     assert pipeline.search_query("Where is Mount Etna?", history(["What do cats eat?"])) == (
-        "Where is Mount Etna?")  # not a follow-up: no model call
+        "Where is Mount Etna?"
+    )  # not a follow-up: no model call

@@ -56,8 +56,10 @@ def test_question_too_long_is_a_clear_error(small_generator: LlamaCppGenerator) 
 def test_history_shares_the_budget_oldest_dropped(small_generator: LlamaCppGenerator) -> None:
     history = []
     for i in range(30):
-        history += [{"role": "user", "content": f"Old question {i} about barges and sand?"},
-                    {"role": "assistant", "content": f"Old answer {i}: barges carry sand."}]
+        history += [
+            {"role": "user", "content": f"Old question {i} about barges and sand?"},
+            {"role": "assistant", "content": f"Old answer {i}: barges carry sand."},
+        ]
     built = PromptBuilder(small_generator).build("And grain?", _hits(10), history,
                                                  max_tokens=64)  # fmt: skip
     assert built.n_tokens + 64 <= small_generator.n_ctx
@@ -103,8 +105,10 @@ def test_llama_never_sees_an_oversized_prompt(
 def _history(pairs: int) -> list[dict[str, str]]:
     history = []
     for i in range(pairs):
-        history += [{"role": "user", "content": f"Old question {i} about barges and sand?"},
-                    {"role": "assistant", "content": f"Old answer {i}: barges carry sand."}]
+        history += [
+            {"role": "user", "content": f"Old question {i} about barges and sand?"},
+            {"role": "assistant", "content": f"Old answer {i}: barges carry sand."},
+        ]
     return history
 
 

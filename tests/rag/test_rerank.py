@@ -40,8 +40,9 @@ def test_reranker_orders_the_top_hits(settings: Settings, embedder: SentenceTran
     assert reranks == sorted(reranks, reverse=True)
     from rag.rerank import CrossEncoderReranker
 
-    direct = CrossEncoderReranker(tiny_cross_encoder).scores("What do cats eat?",
-                                                             [h.chunk.context for h in hits])
+    direct = CrossEncoderReranker(tiny_cross_encoder).scores(
+        "What do cats eat?", [h.chunk.context for h in hits]
+    )
     assert direct == pytest.approx(reranks, abs=1e-5)
     plain = make_retriever(retrieval.model_copy(update={"reranker": None}), embedder)
     assert {h.id for h in plain.retrieve(store, "What do cats eat?", 4)} == {h.id for h in hits}

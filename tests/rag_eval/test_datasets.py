@@ -12,10 +12,12 @@ from rag_eval.datasets import DatasetError, document_file_name, load_dataset
 def write_beir(root: Path, docs: dict[str, tuple[str, str]], queries: dict[str, str],
                qrels: dict[str, list[str]], split: str = "test") -> Path:  # fmt: skip
     root.mkdir(parents=True, exist_ok=True)
-    (root / "corpus.jsonl").write_text("".join(
-        json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in docs.items()))
-    (root / "queries.jsonl").write_text("".join(
-        json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items()))
+    (root / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in docs.items())
+    )
+    (root / "queries.jsonl").write_text(
+        "".join(json.dumps({"_id": i, "text": t}) + "\n" for i, t in queries.items())
+    )
     (root / "qrels").mkdir(exist_ok=True)
     rows = [f"{q}\t{d}\t1\n" for q, ds in qrels.items() for d in ds]
     (root / "qrels" / f"{split}.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(rows))
@@ -48,12 +50,16 @@ def test_corpus_files_round_trip_ids_and_stay_untouched(tmp_path: Path) -> None:
 def test_jsonl_questions(tmp_path: Path) -> None:
     questions = tmp_path / "q.jsonl"
     questions.write_text(
-        json.dumps({"question": "Where?", "answer": "Sicily", "relevant": ["volcano.txt"]}) + "\n"
-        + json.dumps({"id": "b", "question": "How?", "answers": ["x", "y"]}) + "\n\n"
+        json.dumps({"question": "Where?", "answer": "Sicily", "relevant": ["volcano.txt"]})
+        + "\n"
+        + json.dumps({"id": "b", "question": "How?", "answers": ["x", "y"]})
+        + "\n\n"
     )
     data = load_dataset(questions, corpus=tmp_path)
     assert [(q.id, q.answers, q.relevant) for q in data.queries] == [
-        ("1", ["Sicily"], {"volcano.txt": 1}), ("b", ["x", "y"], {})]
+        ("1", ["Sicily"], {"volcano.txt": 1}),
+        ("b", ["x", "y"], {}),
+    ]
     with pytest.raises(DatasetError, match="--corpus"):
         load_dataset(questions)
     questions.write_text('{"question": "ok"}\n{not json\n')

@@ -34,7 +34,13 @@ def test_recall_and_mrr() -> None:
     assert mrr_at(ranked, relevant, 10) == 0.5
     assert mrr_at(ranked, relevant, 1) == 0.0
     assert set(retrieval_scores(ranked, relevant)) == {
-        "ndcg@10", "recall@1", "recall@5", "recall@10", "recall@100", "mrr@10"}
+        "ndcg@10",
+        "recall@1",
+        "recall@5",
+        "recall@10",
+        "recall@100",
+        "mrr@10",
+    }
 
 
 def test_answer_metrics() -> None:
