@@ -13,6 +13,8 @@ mode: no chunk is close enough to the question by meaning or by words.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -60,13 +62,21 @@ class HybridRetriever(Retriever):
         cosine = {h.id: h.score for h in dense}
         coverage = {h.id: h.score for h in lexical}
         bm25 = {h.id: h.scores.get("bm25", 0.0) for h in lexical}
-        hits = []
-        for chunk_id in sorted(fused, key=lambda i: -fused[i]):
-            if chunk_id not in cosine:  # found by words only: how close is it in meaning?
-                cosine[chunk_id] = float(np.dot(index.vector(chunk_id), vector))
-            scores = {"dense": cosine[chunk_id], "coverage": coverage.get(chunk_id, 0.0),
-                      "bm25": bm25.get(chunk_id, 0.0), "fused": fused[chunk_id]}  # fmt: skip
-            evidence = max(scores["dense"], scores["coverage"])
-            hits.append(Hit(chunk_id, found[chunk_id].chunk, evidence, scores))
-        hits = self._floor(hits, min_score, floor)
-        return (distinct(index, hits, s.dedup_threshold) if dedup else hits)[:k]
+        limit = self.settings.min_score if min_score is None else min_score
+
+        def ranked() -> Iterator[Hit]:
+            """Fused order, each hit scored only when reached (cosine of lexical-only hits
+            computed then), below the floor left out."""
+            for chunk_id in sorted(fused, key=lambda i: -fused[i]):
+                if chunk_id not in cosine:  # found by words only: how close in meaning?
+                    cosine[chunk_id] = float(np.dot(index.vector(chunk_id), vector))
+                scores = {"dense": cosine[chunk_id], "coverage": coverage.get(chunk_id, 0.0),
+                          "bm25": bm25.get(chunk_id, 0.0), "fused": fused[chunk_id]}  # fmt: skip
+                evidence = max(scores["dense"], scores["coverage"])
+                if floor and evidence < limit:
+                    continue
+                yield Hit(chunk_id, found[chunk_id].chunk, evidence, scores)
+
+        if dedup:
+            return distinct(index, ranked(), s.dedup_threshold, k)
+        return list(itertools.islice(ranked(), k))

@@ -39,4 +39,4 @@ class LexicalRetriever(Retriever):
     ) -> list[Hit]:
         depth = k * 2 + 4 if dedup else k
         hits = self._floor(index.search_text(query, depth, filters), min_score, floor)
-        return (distinct(index, hits, self.settings.dedup_threshold) if dedup else hits)[:k]
+        return (distinct(index, hits, self.settings.dedup_threshold, k) if dedup else hits)[:k]

@@ -8,7 +8,7 @@ measures what answering uses.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -102,13 +102,17 @@ def _base_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retrieve
     raise ConfigError(f"unknown retrieval mode {settings.mode!r}")
 
 
-def distinct(index: Store, hits: Sequence[Hit], threshold: float) -> list[Hit]:
+def distinct(index: Store, hits: Iterable[Hit], threshold: float, limit: int | None = None
+             ) -> list[Hit]:  # fmt: skip
     """Drop chunks too similar to a better one (overlaps, repeated boilerplate): the same
-    text, or vectors with a cosine similarity of `threshold` or more."""
+    text, or vectors with a cosine similarity of `threshold` or more. Stops once `limit`
+    are kept (the hits may be a lazy iterator)."""
     kept: list[Hit] = []
     kept_vectors: list[np.ndarray] = []
     seen_text: set[str] = set()
     for hit in hits:
+        if limit is not None and len(kept) >= limit:
+            break
         text = " ".join(hit.chunk.text.split())
         if text in seen_text:
             continue
@@ -176,7 +180,7 @@ class DenseRetriever(Retriever):
         """Retrieval for a query already embedded."""
         # With dedup, ask for more than k: some will be dropped as near-duplicates.
         hits = self._floor(index.search(vector, k * 2 + 4 if dedup else k, filters), min_score, floor)
-        return (self.distinct(index, hits) if dedup else hits)[:k]
+        return (distinct(index, hits, self.settings.dedup_threshold, k) if dedup else hits)[:k]
 
     def distinct(self, index: Store, hits: Sequence[Hit]) -> list[Hit]:
         """Drop chunks too similar to a better one (see `distinct`)."""
