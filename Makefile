@@ -34,6 +34,7 @@ test: setup lint typecheck unit
 
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck:
 	$(BIN)/mypy
