@@ -5,7 +5,6 @@ serves a deleted index, or a new one of the same name, as the old one."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api.conftest import free_port
-from tests.api.test_live_reload import rag
+from tests.api.test_live_reload import rag, rag_serve
 
 CATS = "Cats are small carnivorous mammals. A cat eats fish and meat, version {n}."
 
@@ -34,24 +32,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     root = tmp_path / "docs"
     root.mkdir()
     _fill(root, 0)
-    env = {"RAG_INDEXES_DIR": str(tmp_path / "indexes"), "RAG_SERVER__QUEUE_SIZE": "64"}
-    assert rag("ingest", str(root), "--quiet", env=env).wait(300) == 0
-    port = free_port()
-    server = rag("serve", "--port", str(port), env=env, stdout=subprocess.DEVNULL,
-                 stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with rag_serve(root, tmp_path) as (url, env):
         yield url, env, root
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 def ask(client: httpx.Client, url: str, question: str) -> tuple[int, list[str]]:

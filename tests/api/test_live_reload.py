@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,10 +26,11 @@ def rag(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Popen[b
                             env={**os.environ, **env}, **kwargs)  # type: ignore[call-overload]  # fmt: skip
 
 
-@pytest.fixture
-def served(corpus: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+@contextmanager
+def rag_serve(root: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """`root` ingested by `rag ingest`, then a real `rag serve` on it, once healthy."""
     env = {"RAG_INDEXES_DIR": str(tmp_path / "indexes"), "RAG_SERVER__QUEUE_SIZE": "64"}
-    assert rag("ingest", str(corpus), "--quiet", env=env).wait(300) == 0
+    assert rag("ingest", str(root), "--quiet", env=env).wait(300) == 0
     port = free_port()
     server = rag("serve", "--port", str(port), env=env, stdout=subprocess.DEVNULL,
                  stderr=subprocess.DEVNULL)  # fmt: skip
@@ -45,6 +47,12 @@ def served(corpus: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]
     finally:
         server.terminate()
         server.wait(30)
+
+
+@pytest.fixture
+def served(corpus: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    with rag_serve(corpus, tmp_path) as running:
+        yield running
 
 
 def sources(url: str, question: str) -> list[str]:

