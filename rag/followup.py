@@ -42,6 +42,7 @@ _FORM_WORDS = _set(
     aussi alors donc sinon puis encore autre autres chose choses facon maniere genre type
     sorte et ou mais"""
 )
+TOPIC_TURNS = 3  # earlier user turns looked at for the conversation's topic
 _CONTINUES = re.compile(r"^\s*(and|but|also|what about|how about|et|mais|aussi|et pour|et si)\b",
                         re.IGNORECASE)  # fmt: skip
 
@@ -55,7 +56,9 @@ def standalone_query(question: str, history: Sequence[Message],
     if not previous or not is_followup(question):
         return question
     resolved = ""
-    for earlier in previous:  # earlier follow-ups lean on the ones before them
+    # Earlier follow-ups lean on the ones before them; the last few turns carry the topic
+    # (each one resolved may cost a search, so a long conversation is not walked whole).
+    for earlier in previous[-TOPIC_TURNS:]:
         resolved = _resolve(earlier, resolved, topic)
     return _resolve(question, resolved, topic)
 

@@ -166,7 +166,7 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
         # What the abstention thresholds are compared with, to calibrate them offline
         # (bench/calibrate.py): the best retrieval score, whether any sentence of the
         # model's answer was backed, and how well the best passage sentence fits.
-        _, fit = pipeline.attributor.extract(query.text, answer.sources, limit=1)
+        extracted, fit = pipeline.attributor.extract(query.text, answer.sources, limit=1)
         result["grounding"] = {
             "top_score": max((s.score for s in answer.sources), default=0.0),
             "found": answer.found_context,
@@ -181,7 +181,6 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
         metrics["wrongly_refused"] = float(answer.abstained)
         if query.answers:
             metrics.update(answer_scores(answer.text, query.answers))
-            extracted, _ = pipeline.attributor.extract(query.text, answer.sources, limit=1)
             metrics["extractive_contains"] = answer_scores(extracted.text, query.answers)["contains"]
         if cited and query.relevant:
             metrics["citation_accuracy"] = sum(query.relevant.get(d, 0) > 0 for d in cited) / len(cited)
