@@ -172,8 +172,28 @@ class RetrievalSettings(_Group):
 
 
 class StoreSettings(_Group):
-    kind: Literal["local"] = Field(
-        "local", description="Where indexes live: 'local' is SQLite + FAISS under indexes_dir."
+    kind: Literal["local", "pgvector"] = Field(
+        "local",
+        description="Where indexes live: 'local' is SQLite + FAISS under indexes_dir; 'pgvector' "
+        "is PostgreSQL with the pgvector extension at store.url, shared by several machines.",
+    )
+    # -- pgvector ----------------------------------------------------------------
+    url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL for store.kind = pgvector (postgresql://user:password@host/db); "
+        "a secret: never logged.",
+    )
+    vector_index: Literal["hnsw", "ivfflat"] = Field(
+        "hnsw", description="pgvector's index over the chunk vectors (HNSW or IVFFlat)."
+    )
+    ef_search: int = Field(
+        100, gt=0, le=1000, description="HNSW candidates per search (pgvector's hnsw.ef_search)."
+    )
+    claim_lease: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds an ingest worker holds a file it claimed; after that another "
+        "worker may take it (the first one died).",
     )
 
 

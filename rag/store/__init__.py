@@ -21,6 +21,10 @@ def make_catalog(settings: Settings) -> Catalog:
     kind = settings.store.kind
     if kind == "local":
         return LocalCatalog(settings.indexes_dir)
+    if kind == "pgvector":
+        from rag.store.pg_catalog import PgCatalog  # psycopg is imported only for this store
+
+        return PgCatalog(settings.store)
     raise AssertionError(f"unknown store kind {kind!r}")  # the settings allow no other
 
 

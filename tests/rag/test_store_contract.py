@@ -15,17 +15,22 @@ from rag.config import load_settings
 from rag.errors import IndexLockedError, IndexNotFoundError
 from rag.store import Catalog, FileRecord, Manifest, Store, StoreReaders, make_catalog
 from rag.types import Chunk
+from tests.pgserver import pg_server, pg_url  # noqa: F401  (fixtures)
 
 DIM = 16
 PER_DOC = 5
-KINDS = ["local"]
+KINDS = ["local", "pgvector"]
 
 
 @pytest.fixture(params=KINDS)
-def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Catalog:
-    settings = load_settings(overrides={"indexes_dir": str(tmp_path / "indexes"),
-                                        "store.kind": request.param})  # fmt: skip
-    return make_catalog(settings)
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
+    overrides = {"indexes_dir": str(tmp_path / "indexes"), "store.kind": request.param}
+    if request.param == "pgvector":  # a fresh database of the session's PostgreSQL
+        overrides["store.url"] = request.getfixturevalue("pg_url")
+    catalog = make_catalog(load_settings(overrides=overrides))
+    yield catalog
+    if hasattr(catalog, "close"):
+        catalog.close()
 
 
 def unit_vectors(seed: int, n: int) -> np.ndarray:
