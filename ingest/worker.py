@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.chunking import Chunker
+from ingest.claims import rounds, write_lock
 from ingest.discovery import inside, missing, os_reason, relative, walk
 from ingest.loaders import Page, documents, loader_for
 from ingest.report import FileOutcome, IngestObserver, IngestReport, RunBook, Status
@@ -138,7 +139,7 @@ class IngestWorker:
             raise RagError(f"{root} is outside the folders this ingest may read")
         book = RunBook(report, observer)
         options = self.settings.ingest
-        with self.catalog.lock(name), LoaderSandbox(options.file_timeout, options) as sandbox:
+        with write_lock(self.catalog, name), LoaderSandbox(options.file_timeout, options) as sandbox:
             store = self._open_or_create(name)
             try:
                 early: list[FileOutcome] = []
@@ -150,7 +151,8 @@ class IngestWorker:
                 for outcome in early:
                     book.done(outcome)
                 try:
-                    self._ingest(store, known, candidates, book, sandbox)
+                    for share in rounds(store, candidates, known, self.settings.store):  # workers share
+                        self._ingest(store, known, share, book, sandbox)
                     for path in gone:
                         book.done(FileOutcome(known[path].display, "removed", store.remove_file(path)))
                 finally:

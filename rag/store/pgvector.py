@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from rag.config import StoreSettings
+    from rag.store.pg_claims import FileClaims
 
 logger = logging.getLogger(__name__)
 
@@ -319,7 +320,8 @@ class PgVectorStore(Store):
             ).fetchone()
         if row is None:
             raise KeyError(chunk_id)
-        return np.asarray(row[0], dtype=np.float32)
+        value = row[0]
+        return np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value, dtype=np.float32)
 
     def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
         with self._txn() as (conn, view):
@@ -471,6 +473,12 @@ class PgVectorStore(Store):
     def close(self) -> None:
         with self._lock:
             self.conn.close()
+
+    def claims(self, owner: str, lease: float) -> FileClaims:
+        """One ingest worker's claims on this index's files (see `rag.store.pg_claims`)."""
+        from rag.store.pg_claims import FileClaims
+
+        return FileClaims(self, owner, lease)
 
     # -- internals ---------------------------------------------------------------
 

@@ -1,0 +1,86 @@
+"""Files claimed by ingest workers: how workers on several machines share one folder.
+
+Each index has a `claims` table, one row per file a worker has seen. A worker claims a
+few files at a time with `SELECT ... FOR UPDATE SKIP LOCKED` (workers claiming at the
+same instant skip each other's rows instead of waiting) and holds them for a lease
+(`store.claim_lease`); a file is free again when its lease runs out (its worker died) or
+its worker releases its claims at the end of its run. A file already in the index as it
+is now (same size and modification time) is never claimed: it is done, whoever did it.
+The database is the only coordinator; nothing else runs between the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rag.store.base import FileRecord
+
+if TYPE_CHECKING:
+    from rag.store.pgvector import PgVectorStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A file a worker found: its key, size and modification time."""
+
+    path: str
+    size: int
+    mtime: float
+
+
+@dataclass
+class Taken:
+    """What one claim gave: files now this worker's, files already done (their current
+    records), and files another worker holds."""
+
+    claimed: list[str]
+    done: dict[str, FileRecord]
+    held: list[str]
+
+
+class FileClaims:
+    """One worker's claims on the files of one pgvector index."""
+
+    def __init__(self, store: PgVectorStore, owner: str, lease: float) -> None:
+        self.store = store
+        self.owner = owner
+        self.lease = float(lease)
+
+    def take(self, wanted: Sequence[Wanted], limit: int) -> Taken:
+        """Claim up to `limit` of the wanted files that are neither done nor held."""
+        paths = [w.path for w in wanted]
+        sql = self.store._sql
+        with self.store._txn() as (conn, _):
+            rows = conn.execute(
+                sql("SELECT f.path, f.hash, f.size, f.mtime, f.ingested_at, f.name, f.title, f.type, "
+                    "f.lang FROM {s}.files f JOIN unnest(%s::text[], %s::bigint[], %s::float8[]) "
+                    "AS w(path, size, mtime) ON f.path = w.path AND f.size = w.size AND f.mtime = w.mtime "
+                    "WHERE f.removed IS NULL"),
+                (paths, [w.size for w in wanted], [w.mtime for w in wanted]),
+            ).fetchall()  # fmt: skip
+            done = {str(r[0]): FileRecord(*r) for r in rows}
+            todo = [p for p in paths if p not in done]
+            conn.execute(
+                sql("INSERT INTO {s}.claims (path, owner, expires) SELECT p, '', '-infinity' "
+                    "FROM unnest(%s::text[]) p ON CONFLICT (path) DO NOTHING"),
+                (todo,),
+            )  # fmt: skip
+            claimed = [str(r[0]) for r in conn.execute(
+                sql("UPDATE {s}.claims k SET owner = %s, expires = now() + make_interval(secs => %s) "
+                    "WHERE k.path IN (SELECT c.path FROM {s}.claims c WHERE c.path = ANY(%s) "
+                    "AND (c.expires < now() OR c.owner = %s) ORDER BY c.path LIMIT %s "
+                    "FOR UPDATE SKIP LOCKED) RETURNING k.path"),
+                (self.owner, self.lease, todo, self.owner, max(0, limit)),
+            ).fetchall()] if todo and limit > 0 else []  # fmt: skip
+        mine = set(claimed)
+        return Taken(claimed, done, [p for p in todo if p not in mine])
+
+    def release(self) -> None:
+        """Give back every file this worker holds (and drop rows nobody holds)."""
+        with self.store._txn() as (conn, _):
+            conn.execute(self.store._sql("DELETE FROM {s}.claims WHERE owner IN (%s, '')"), (self.owner,))
