@@ -60,10 +60,15 @@ def test_config_shows_sources(tmp_path: Path) -> None:
     assert "default" in lines["chunking.size"]
 
 
-def test_compose_file_is_valid() -> None:
-    r = subprocess.run(["docker-compose", "config", "-q"], cwd=ROOT, capture_output=True,
+@pytest.mark.parametrize("profile", [None, "postgres"])
+def test_compose_file_is_valid(profile: str | None) -> None:
+    flags = ["--profile", profile] if profile else []
+    r = subprocess.run(["docker-compose", *flags, "config", "-q"], cwd=ROOT, capture_output=True,
                        text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr
+    if profile == "postgres":  # the service is there, with the pgvector image
+        shown = subprocess.run(["docker-compose", *flags, "config"], cwd=ROOT, capture_output=True, text=True)
+        assert "pgvector/pgvector:pg16" in shown.stdout and "RAG_STORE__KIND" in shown.stdout
 
 
 def test_eval_and_compare(tmp_path: Path) -> None:
