@@ -63,7 +63,35 @@ class LlmSettings(_Group):
         None,
         description="GGUF model file; empty means the packaged SmolLM2-135M-Instruct Q4_1.",
     )
-    n_ctx: int = Field(4096, ge=128, description="Context size in tokens.")
+    model: str | None = Field(
+        None,
+        description="Default model by name: a GGUF file of models_dir without '.gguf' (see "
+        "`rag models list`); empty means model_path, else the packaged model.",
+    )
+    models_dir: Path = Field(
+        Path("models"), description="Folder of GGUF models that requests and `rag models` can pick."
+    )
+    max_loaded: int = Field(
+        1, gt=0, description="Most models kept loaded at once; the least recently used is unloaded."
+    )
+    n_ctx: int | None = Field(
+        None,
+        ge=128,
+        description="Context size in tokens; empty means what fits: the model's trained "
+        "context, capped so that weights and KV cache fit ram_budget_mb.",
+    )
+    ram_budget_mb: int | None = Field(
+        2048,
+        gt=0,
+        description="RAM one model may take (weights + KV cache), in MiB, when n_ctx is empty; "
+        "empty means the trained context whatever it costs.",
+    )
+    prompt_lookup: int = Field(
+        0,
+        ge=0,
+        description="Prompt-lookup decoding: tokens guessed per step from the prompt (answers "
+        "that copy the passages decode faster; the output is the same); 0 turns it off.",
+    )
     max_tokens: int = Field(256, gt=0, description="Tokens reserved for, and at most in, an answer.")
     n_threads: int | None = Field(None, gt=0, description="CPU threads; empty means all cores.")
     n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to a GPU (-1: all).")

@@ -91,6 +91,9 @@ class Generator(ABC):
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """The exact tokens the model reads for these messages, chat template included."""
 
+    def close(self) -> None:  # noqa: B027  (most backends hold nothing to free)
+        """Free what the model holds (its weights, its thread); it is not used after."""
+
 
 def make_generator(settings: LlmSettings) -> Generator:
     """The generator `settings.kind` names, loaded."""
@@ -126,8 +129,9 @@ class LlamaCppGenerator(Generator):
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama.cpp")
         self.executor = self._thread
         self._thread_id = self._thread.submit(threading.get_ident).result()
-        self.llm = self._thread.submit(self._load, settings, path, threads).result()
-        self.name = Path(path).stem
+        n_ctx = settings.n_ctx or _fitting_context(settings, Path(path))
+        self.llm = self._thread.submit(self._load, settings, path, threads, n_ctx).result()
+        self.name = settings.model or Path(path).stem
         self.n_ctx = self.llm.n_ctx()
         self._formatter = _chat_formatter(self.llm, settings.chat_format)
         self.lock = threading.Lock()  # llama.cpp's context serves one request at a time
@@ -136,13 +140,21 @@ class LlamaCppGenerator(Generator):
         logger.info("model loaded path=%s n_ctx=%d threads=%d", path, self.n_ctx, threads)
 
     @staticmethod
-    def _load(settings: LlmSettings, path: Path, threads: int) -> Any:
+    def _load(settings: LlmSettings, path: Path, threads: int, n_ctx: int) -> Any:
         from llama_cpp import Llama
 
+        draft = None
+        if settings.prompt_lookup:
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+            # Guesses the next tokens from where the last ones occur earlier in the prompt;
+            # the model checks every guess, so greedy output is the same, only sooner.
+            draft = LlamaPromptLookupDecoding(num_pred_tokens=settings.prompt_lookup)
         try:
             return Llama(
                 model_path=str(path),
-                n_ctx=settings.n_ctx,
+                n_ctx=n_ctx,
+                draft_model=draft,
                 n_threads=threads,
                 n_gpu_layers=settings.n_gpu_layers,
                 seed=settings.seed if settings.seed is not None else -1,
@@ -153,6 +165,14 @@ class LlamaCppGenerator(Generator):
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return len(self.render(messages).tokens)
+
+    def close(self) -> None:
+        with self.lock:  # a generation under way ends first
+            llm, self.llm = self.llm, None
+            if llm is not None:
+                self._thread.submit(llm.close).result()
+        self._thread.shutdown(wait=True)
+        logger.info("model unloaded name=%s", self.name)
 
     def render(self, messages: Sequence[Message]) -> RenderedPrompt:
         """The exact tokens the model reads for these messages, and the template's stops."""
@@ -217,6 +237,13 @@ class LlamaCppGenerator(Generator):
             if choice["text"] or not choice.get("finish_reason"):
                 produced += 1  # one streamed piece per token; the closing piece has none
             yield Delta(choice["text"], choice.get("finish_reason"), min(produced, max_tokens))
+
+
+def _fitting_context(settings: LlmSettings, path: Path) -> int:
+    """The trained context of the model, capped by `llm.ram_budget_mb`."""
+    from rag.models import ModelCatalog, read_gguf
+
+    return ModelCatalog(settings, default_model_path).n_ctx(read_gguf(path))
 
 
 def default_model_path() -> Path:

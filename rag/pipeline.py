@@ -20,10 +20,13 @@ from rag.attribution import Attributor
 from rag.citations import CitationFilter
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder
-from rag.errors import IndexMismatchError
+from rag.errors import ConfigError, IndexMismatchError, InvalidRequestError
 from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
 from rag.generation import GenerationParams, Generator, Message, make_generator
+from rag.grounding import ground
 from rag.messages import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
+from rag.model_pool import ModelPool
+from rag.models import ModelCatalog
 from rag.prompt import BuiltPrompt, PromptBuilder, source_of
 from rag.retrieval import Retriever, make_retriever
 from rag.store import Filters, Store, StoreReaders, check_index_name, make_catalog
@@ -46,6 +49,8 @@ class Prepared:
     #: When nothing passed the score floor: the closest passages, shown to see also.
     see_also: list[Source] = field(default_factory=list)
     question: str = ""
+    #: The model that answers (the pipeline's default one when None).
+    generator: Generator | None = None
 
 
 @dataclass
@@ -68,7 +73,11 @@ class Pipeline:
                  retriever: Retriever | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.embedder = embedder
-        self.generator = generator
+        self.models = ModelCatalog(settings.llm)
+        self.default_model = generator.name
+        self.pool = ModelPool(self._load_model, settings.llm.max_loaded)
+        self.pool.add(generator.name, generator)
+        self._prompts: dict[str, tuple[Generator, PromptBuilder]] = {}
         self.catalog = make_catalog(settings)
         self.readers = StoreReaders(self.catalog, check=self._check_embedder)
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
@@ -76,7 +85,6 @@ class Pipeline:
         a = settings.answer
         self.attributor = Attributor(embedder, lexical=a.support_lexical, dense=a.support_dense,
                                      combined=a.support_combined)  # fmt: skip
-        self.prompts = PromptBuilder(generator)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
@@ -86,8 +94,43 @@ class Pipeline:
         # steps and decoding gets about three times slower. Questions are short: a single
         # torch thread embeds them in milliseconds and starts no team.
         embedder = make_embedder(settings.embedder, threads=1)
-        generator = make_generator(settings.llm)
-        return cls(settings, embedder, generator)
+        llm = settings.llm
+        if llm.kind == "llama-cpp":  # the default model, by name, its context decided
+            catalog = ModelCatalog(llm)
+            llm = catalog.settings_for(catalog.default_name())
+        return cls(settings, embedder, make_generator(llm))
+
+    # -- models ----------------------------------------------------------------------
+
+    @property
+    def generator(self) -> Generator:
+        """The default model (loaded again if another one took its place)."""
+        return self.pool.get(self.default_model)
+
+    @property
+    def prompts(self) -> PromptBuilder:
+        return self.prompts_for(self.generator)
+
+    def generator_for(self, model: str | None) -> Generator:
+        """The named model, loaded on first use; the default one for None. A name the
+        catalog does not know is an InvalidRequestError naming the known ones."""
+        if model is None or model == self.default_model:
+            return self.generator
+        try:
+            name = self.models.resolve(model)
+        except ConfigError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        return self.pool.get(self.default_model if name == self.default_model else name)
+
+    def prompts_for(self, generator: Generator) -> PromptBuilder:
+        held = self._prompts.get(generator.name)
+        if held is None or held[0] is not generator:  # a model loaded again is measured again
+            held = (generator, PromptBuilder(generator))
+            self._prompts[generator.name] = held
+        return held[1]
+
+    def _load_model(self, name: str) -> Generator:
+        return make_generator(self.models.settings_for(name))
 
     # -- indexes ---------------------------------------------------------------------
 
@@ -167,9 +210,12 @@ class Pipeline:
         min_score: float | None = None,
         params: GenerationParams | None = None,
         filters: Filters | None = None,
+        model: str | None = None,
     ) -> Prepared:
-        """Retrieve and build the prompt (raises ContextLengthError if it cannot fit)."""
+        """Retrieve and build the prompt (raises ContextLengthError if it cannot fit);
+        `model` names the model that will answer (default: `llm.model`)."""
         params = params or GenerationParams.from_settings(self.settings.llm)
+        generator = self.generator_for(model)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         store = self.index(index)
@@ -185,11 +231,11 @@ class Pipeline:
         t1 = time.perf_counter()
         language = detect_language(question)
         system = (SYSTEM_PROMPT if found else NO_CONTEXT_SYSTEM_PROMPT)[language]
-        prompt = self.prompts.build(
+        prompt = self.prompts_for(generator).build(
             question, hits, history, max_tokens=params.max_tokens, system_prompt=system
         )
         timings["prompt"] = time.perf_counter() - t1
-        return Prepared(prompt, params, found, timings, language, see_also, question)
+        return Prepared(prompt, params, found, timings, language, see_also, question, generator)
 
     def stream(self, question: str, **kwargs: Any) -> Iterator[Event]:
         """Tokens as they are generated, then the whole answer with its sources."""
@@ -219,7 +265,8 @@ class Pipeline:
         finish, produced = "length", 0
         t0 = time.perf_counter()
         first: float | None = None
-        for delta in self.generator.stream(prompt.messages, prepared.params):
+        generator = prepared.generator or self.generator
+        for delta in generator.stream(prompt.messages, prepared.params):
             if first is None:
                 first = time.perf_counter() - t0
             produced = delta.completion_tokens
@@ -243,32 +290,22 @@ class Pipeline:
                                    language=lang))  # fmt: skip
             return
         t1 = time.perf_counter()
-        found = self.attributor.attribute(
-            text, prompt.sources, drop_unsupported=self.settings.answer.drop_unsupported
-        )
+        grounded = ground(self.attributor, self.settings.answer, prepared.question, text,
+                          prompt.sources)  # fmt: skip
         timings["attribute"] = time.perf_counter() - t1
         for source in prompt.sources:
-            source.spans = found.spans.get(source.number, [])
-        if self.settings.answer.abstain and not any(s.supported for s in found.sentences):
-            # Nothing the model wrote is backed by a passage. If the passages answer the
-            # question, their own best sentences are the answer; else say the documents
-            # do not say, and show what was read.
-            extracted, fit = self.attributor.extract(prepared.question, prompt.sources)
-            if extracted.sentences and fit >= self.settings.answer.extract_min_score:
-                found = extracted
-                for source in prompt.sources:
-                    source.spans = found.spans.get(source.number, [])
-            else:
-                for source in prompt.sources:
-                    source.cited, source.spans = False, []
-                yield DoneEvent(Answer(NOT_IN_DOCUMENTS[lang], prompt.sources, usage, timings,
-                                       finish, prepared.found_context, abstained=True,
-                                       language=lang, sentences=found.sentences, draft=text))  # fmt: skip
-                return
-        cited = list(dict.fromkeys(n for s in found.sentences for n in s.sources))
-        sources = _mark_cited(prompt.sources, cited)
-        yield DoneEvent(Answer(found.text, sources, usage, timings, finish, prepared.found_context,
-                               language=lang, sentences=found.sentences, draft=text))  # fmt: skip
+            source.spans = grounded.spans.get(source.number, [])
+        if grounded.abstained:
+            # The passages do not answer the question: say so, and show what was read.
+            for source in prompt.sources:
+                source.cited, source.spans = False, []
+            yield DoneEvent(Answer(NOT_IN_DOCUMENTS[lang], prompt.sources, usage, timings, finish,
+                                   prepared.found_context, abstained=True, language=lang,
+                                   sentences=grounded.sentences, draft=text))  # fmt: skip
+            return
+        sources = _mark_cited(prompt.sources, grounded.cited)
+        yield DoneEvent(Answer(grounded.text, sources, usage, timings, finish, prepared.found_context,
+                               language=lang, sentences=grounded.sentences, draft=text))  # fmt: skip
 
 
 def _mark_cited(sources: list[Source], cited: list[int]) -> list[Source]:

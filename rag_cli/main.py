@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from rag.errors import RagError
-from rag_cli import ask, chunks, evaluate, ingest, search, serve  # noqa: F401  (each registers its commands)
+from rag_cli import ask, chunks, evaluate, ingest, models, search, serve  # noqa: F401  (each registers its commands)
 from rag_cli.app import EXIT_ERROR, app, err
 
 __all__ = ["app", "main"]
