@@ -19,6 +19,10 @@ from rag.errors import (
     IndexLockedError,
     IndexMismatchError,
     IndexNotFoundError,
+    InferenceAuthError,
+    InferenceServerError,
+    InferenceTimeoutError,
+    InferenceUnavailableError,
     InvalidRequestError,
     NotReadyError,
     PayloadTooLargeError,
@@ -37,6 +41,11 @@ _STATUS: list[tuple[type[RagError], int, str, str | None]] = [
     (PayloadTooLargeError, 413, "invalid_request_error", "payload_too_large"),
     (BusyError, 429, "rate_limit_error", "queue_full"),
     (NotReadyError, 503, "service_unavailable", "loading"),
+    # The inference server's failures are ours to the client: never its 401 passed on.
+    (InferenceTimeoutError, 504, "server_error", "inference_timeout"),
+    (InferenceUnavailableError, 503, "service_unavailable", "inference_unavailable"),
+    (InferenceAuthError, 502, "server_error", "inference_auth"),
+    (InferenceServerError, 502, "server_error", "inference_error"),
 ]
 
 

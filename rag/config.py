@@ -56,8 +56,10 @@ class EmbedderSettings(_Group):
 
 
 class LlmSettings(_Group):
-    kind: Literal["llama-cpp"] = Field(
-        "llama-cpp", description="Generator backend: a local GGUF model through llama.cpp."
+    kind: Literal["llama-cpp", "openai"] = Field(
+        "llama-cpp",
+        description="Generator backend: 'llama-cpp', a local GGUF model through llama.cpp; "
+        "'openai', any OpenAI-compatible inference server at base_url.",
     )
     model_path: Path | None = Field(
         None,
@@ -104,6 +106,30 @@ class LlmSettings(_Group):
     repeat_penalty: float = Field(1.1, gt=0, description="Penalty on repeated tokens.")
     seed: int | None = Field(None, description="Sampling seed; empty means random.")
     stop: list[str] = Field(default_factory=list, description="Extra stop strings.")
+    # -- kind = "openai": an OpenAI-compatible inference server (llama-server, vLLM, Ollama) --
+    base_url: str = Field(
+        "http://127.0.0.1:8080/v1",
+        description="openai: the server's OpenAI API root, '/v1' included.",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="openai: bearer key sent to the server; empty means none (never logged)."
+    )
+    server_model: str | None = Field(
+        None, description="openai: model name sent to the server; empty means the first it lists."
+    )
+    timeout: float = Field(
+        120.0, gt=0, description="openai: seconds to wait for the server to connect or send a token."
+    )
+    count: Literal["auto", "template", "usage", "estimate"] = Field(
+        "auto",
+        description="openai: how prompt tokens are counted. 'template': the server renders and "
+        "tokenizes (llama-server's /apply-template and /tokenize); 'usage': the prompt_tokens of "
+        "a one-token completion (exact, any server); 'estimate': from UTF-8 bytes, less "
+        "context_margin; 'auto': the first of these the server offers.",
+    )
+    context_margin: int = Field(
+        64, ge=0, description="openai, count = 'estimate': tokens of the context kept free."
+    )
 
     @field_validator("model_path")
     @classmethod

@@ -11,6 +11,10 @@
     ├── NotReadyError          models are still loading
     ├── ForbiddenPathError     a path outside the folders the server may ingest
     ├── PayloadTooLargeError   an upload bigger than allowed
+    ├── InferenceServerError   the inference server failed or sent what cannot be read
+    │   ├── InferenceUnavailableError   it cannot be reached (connection refused, no route)
+    │   │   └── InferenceTimeoutError   it did not answer in time
+    │   └── InferenceAuthError          it refused our key (401, 403)
     └── LoaderError            one document could not be read (ingestion goes on)
 
 Core errors know nothing of HTTP; `api/errors.py` maps them to status codes in one place.
@@ -66,6 +70,22 @@ class ForbiddenPathError(RagError):
 
 class PayloadTooLargeError(RagError):
     """An upload is bigger than the configured limit."""
+
+
+class InferenceServerError(RagError):
+    """The inference server (`llm.kind = openai`) failed: a 5xx, or a reply not understood."""
+
+
+class InferenceUnavailableError(InferenceServerError):
+    """The inference server cannot be reached."""
+
+
+class InferenceTimeoutError(InferenceUnavailableError):
+    """The inference server did not answer within `llm.timeout` seconds."""
+
+
+class InferenceAuthError(InferenceServerError):
+    """The inference server refused the key it was given (`llm.api_key`)."""
 
 
 class LoaderError(RagError):

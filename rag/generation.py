@@ -99,6 +99,10 @@ def make_generator(settings: LlmSettings) -> Generator:
     """The generator `settings.kind` names, loaded."""
     if settings.kind == "llama-cpp":
         return LlamaCppGenerator(settings)
+    if settings.kind == "openai":
+        from rag.openai_llm import OpenAIGenerator
+
+        return OpenAIGenerator(settings)
     raise ConfigError(f"unknown generator kind {settings.kind!r}")
 
 

@@ -12,6 +12,7 @@ from rag.errors import ContextLengthError
 from rag.generation import GenerationParams, Generator, LlamaCppGenerator, make_generator
 from rag.threads import relay
 from tests.fakes import EchoGenerator
+from tests.llmserver import llm_server, openai_generator  # noqa: F401  (fixtures)
 
 PARAMS = GenerationParams(max_tokens=24, temperature=0.0, seed=1)
 MESSAGES = [
@@ -21,10 +22,13 @@ MESSAGES = [
 ]  # fmt: skip
 
 
-@pytest.fixture(params=["llama-cpp", "echo"])
+@pytest.fixture(params=["llama-cpp", "openai", "echo"])
 def any_generator(request: pytest.FixtureRequest) -> Generator:
     if request.param == "echo":
         return EchoGenerator()
+    if request.param == "openai":  # the packaged model behind llama_cpp.server
+        served: Generator = request.getfixturevalue("openai_generator")
+        return served
     generator: Generator = request.getfixturevalue("generator")
     return generator
 
