@@ -23,8 +23,8 @@ from rag.store import Filters
 from rag.types import Answer, Source
 
 
-def params_from(pipeline: Pipeline, fields: GenerationFields, max_tokens: int | None = None
-                ) -> GenerationParams:  # fmt: skip
+def params_from(pipeline: Pipeline, fields: GenerationFields, max_tokens: int | None = None,
+                top_k: int | None = None) -> GenerationParams:  # fmt: skip
     """The request's sampling parameters over the configured ones; an answer is never
     longer than `llm.max_tokens`, whatever the client asks for."""
     base = GenerationParams.from_settings(pipeline.settings.llm)
@@ -33,6 +33,8 @@ def params_from(pipeline: Pipeline, fields: GenerationFields, max_tokens: int | 
         max_tokens=min(asked, base.max_tokens) if asked else None,
         temperature=fields.temperature,
         top_p=fields.top_p,
+        top_k=top_k,
+        repeat_penalty=fields.repeat_penalty,
         seed=fields.seed,
         stop=fields.stop,
     )
@@ -87,10 +89,12 @@ async def prepare(
     top_k: int | None = None,
     min_score: float | None = None,
     filters: Filters | None = None,
+    model: str | None = None,
 ) -> Prepared:
-    """Embedding, search and prompt building, in a thread (they block)."""
+    """Embedding, search and prompt building, in a thread (they block; a model named for
+    the first time loads there too)."""
     call = partial(pipeline.prepare, question, history=history, index=index, top_k=top_k,
-                   min_score=min_score, params=params, filters=filters)  # fmt: skip
+                   min_score=min_score, params=params, filters=filters, model=model)  # fmt: skip
     return await to_thread.run_sync(call)
 
 
@@ -105,7 +109,8 @@ async def events(
         # On the generator's own thread when it has one: a hop per token to another
         # thread would take CPU time from llama.cpp's threads.
         async for batch in iterate_in_thread(lambda: pipeline.generate(prepared), interval,
-                                             pipeline.generator.executor):  # fmt: skip
+                                             (prepared.generator or pipeline.generator).executor
+                                             ):  # fmt: skip
             for event in merge_tokens(batch):
                 if isinstance(event, DoneEvent):
                     note_answer(request, index, event.answer)

@@ -26,25 +26,27 @@ async def ask(body: AskRequest, request: Request, settings: SettingsDep, pipelin
     limits.check_stop(settings.server, body.stop)
     index = body.index or pipeline.settings.index
     history = [t.model_dump() for t in body.history if t.role != "system"]
-    params = answering.params_from(pipeline, body)
+    params = answering.params_from(pipeline, body, top_k=body.sample_top_k)
     async with answering.admitted(queue) as admission:
         prepared = await answering.prepare(pipeline, body.question, history, index=body.index,
                                            top_k=body.top_k, min_score=body.min_score,
-                                           params=params, filters=core_filters(body.filters))  # fmt: skip
+                                           params=params, filters=core_filters(body.filters),
+                                           model=body.model)  # fmt: skip
+        model = (prepared.generator or pipeline.generator).name
         if body.stream:
-            stream = _sse(pipeline, admission, prepared, request, index)
+            stream = _sse(pipeline, admission, prepared, request, index, model)
             return answering.AdmittedStream(stream, admission)
-        return _response(await answering.answer(pipeline, admission, prepared, request, index))
+        return _response(await answering.answer(pipeline, admission, prepared, request, index), model)
 
 
 async def _sse(pipeline: Pipeline, admission: Admission, prepared: Prepared,
-               request: Request, index: str) -> AsyncIterator[str]:  # fmt: skip
+               request: Request, index: str, model: str) -> AsyncIterator[str]:  # fmt: skip
     try:
         async for event in answering.events(pipeline, admission, prepared, request, index):
             if isinstance(event, TokenEvent):
                 yield _event("token", {"text": event.text})
             elif isinstance(event, DoneEvent):
-                done = _response(event.answer)
+                done = _response(event.answer, model)
                 yield _event("sources", done["sources"])
                 yield _event("done", {k: v for k, v in done.items() if k != "sources"})
     except Exception as exc:  # the 200 has gone: the stream ends with the error instead
@@ -55,9 +57,10 @@ def _event(name: str, data: object) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _response(answer: Answer) -> dict[str, object]:
+def _response(answer: Answer, model: str) -> dict[str, object]:
     return {
         "answer": answer.text,
+        "model": model,
         "sources": answering.sources_out(answer.sources),
         "usage": {"prompt_tokens": answer.usage.prompt_tokens,
                   "completion_tokens": answer.usage.completion_tokens,

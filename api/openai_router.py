@@ -1,7 +1,9 @@
 """The OpenAI-compatible routes: chat completions, models and embeddings.
 
-The request's `model` names the index; sources travel in an extra `sources` field
-that OpenAI clients ignore.
+The request's `model` names the index, or an index and a model as INDEX/MODEL (index
+names never hold a '/'): `default` answers from index `default` with the default model,
+`default/SmolLM2-135M-Instruct.Q8_0` with that model. Sources travel in an extra `sources`
+field that OpenAI clients ignore.
 """
 
 from __future__ import annotations
@@ -37,10 +39,31 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 @router.get("/models")
 async def list_models(pipeline: PipelineDep) -> dict[str, Any]:
-    """Every index, as a model."""
-    data = [{"id": name, "object": "model", "created": _created(pipeline, name),
-             "owned_by": "rag"} for name in pipeline.catalog.names()]  # fmt: skip
+    """Every index (answered by the default model), each followed by INDEX/MODEL for every
+    other model a request can pick."""
+    models = await to_thread.run_sync(_models, pipeline)
+    data = []
+    for name in pipeline.catalog.names():
+        created = _created(pipeline, name)
+        data.append({"id": name, "object": "model", "created": created, "owned_by": "rag",
+                     "index": name, "llm": pipeline.default_model})  # fmt: skip
+        data.extend({"id": f"{name}/{model}", "object": "model", "created": created,
+                     "owned_by": "rag", "index": name, "llm": model} for model in models)  # fmt: skip
     return {"object": "list", "data": data}
+
+
+def _models(pipeline: Pipeline) -> list[str]:
+    """The models a request can name besides the default: the catalog's valid GGUF files."""
+    return [i.name for i in pipeline.models.list()
+            if not isinstance(i, Exception) and i.name != pipeline.default_model]  # fmt: skip
+
+
+def split_model(model: str) -> tuple[str, str | None]:
+    """`INDEX` or `INDEX/MODEL` as (index, model or None)."""
+    index, sep, llm = model.partition("/")
+    if sep and not llm:
+        raise InvalidRequestError(f"model {model!r}: give INDEX or INDEX/MODEL")
+    return index, llm or None
 
 
 @router.post("/chat/completions", responses=GENERATION_RESPONSES)
@@ -52,17 +75,18 @@ async def chat_completions(
     limits.check_messages(settings.server, [m.text() for m in body.messages], "messages")
     limits.check_stop(settings.server, body.stop)
     question, history = _split(body.messages)
-    params = answering.params_from(pipeline, body, body.max_completion_tokens)
+    params = answering.params_from(pipeline, body, body.max_completion_tokens, top_k=body.top_k)
+    index, model = split_model(body.model)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     async with answering.admitted(queue) as admission:
-        prepared = await answering.prepare(pipeline, question, history, index=body.model,
+        prepared = await answering.prepare(pipeline, question, history, index=index, model=model,
                                            params=params, filters=core_filters(body.filters))  # fmt: skip
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             stream = _chunks(pipeline, admission, prepared, request, completion_id, body.model,
-                             include_usage)  # fmt: skip
+                             include_usage, index)  # fmt: skip
             return answering.AdmittedStream(stream, admission)
-        answer = await answering.answer(pipeline, admission, prepared, request, body.model)
+        answer = await answering.answer(pipeline, admission, prepared, request, index)
     return {
         "id": completion_id,
         "object": "chat.completion",
@@ -121,6 +145,7 @@ async def _chunks(
     completion_id: str,
     model: str,
     include_usage: bool,
+    index: str,
 ) -> AsyncIterator[str]:
     created = int(time.time())
 
@@ -132,7 +157,7 @@ async def _chunks(
 
     yield chunk({"role": "assistant", "content": ""})
     try:
-        async for event in answering.events(pipeline, admission, prepared, request, model):
+        async for event in answering.events(pipeline, admission, prepared, request, index):
             if isinstance(event, TokenEvent):
                 yield chunk({"content": event.text})
             elif isinstance(event, DoneEvent):

@@ -48,9 +48,27 @@ def core_filters(filters: FiltersIn | None) -> Filters | None:
 
 class GenerationFields(BaseModel):
     max_tokens: int | None = Field(None, gt=0, description="Most tokens in the answer.")
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    seed: int | None = None
+    temperature: float | None = Field(
+        None,
+        ge=0,
+        le=2,
+        description="Randomness: 0 always picks the likeliest word (same answer every time); "
+        "higher values vary the wording more.",
+    )
+    top_p: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="Nucleus sampling: only the likeliest words whose chances add up to top_p "
+        "are considered (0.9: the top 90%).",
+    )
+    repeat_penalty: float | None = Field(
+        None,
+        gt=0,
+        description="Extension: above 1, words already written are made less likely, against "
+        "loops; 1 turns it off.",
+    )
+    seed: int | None = Field(None, description="Same seed, same settings and same question: the same answer.")
     stop: str | list[str] | None = None
 
 
@@ -59,7 +77,19 @@ class AskRequest(GenerationFields):
 
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     index: str | None = Field(None, description="Index name (default: the configured one).")
-    top_k: int | None = Field(None, gt=0, le=200)
+    model: str | None = Field(
+        None,
+        max_length=300,
+        description="Model name, as `GET /v1/models` or `rag models list` "
+        "shows it (default: setting llm.model).",
+    )
+    top_k: int | None = Field(None, gt=0, le=200, description="Chunks to retrieve.")
+    sample_top_k: int | None = Field(
+        None,
+        ge=0,
+        description="Only the k likeliest words are considered at each step (0: "
+        "all); the chat route's `top_k`.",
+    )
     min_score: float | None = Field(None, ge=-1, le=1)
     history: list[Turn] = Field(default_factory=list, description="Earlier turns, oldest first.")
     stream: bool = Field(False, description="Send server-sent events.")
@@ -98,6 +128,7 @@ class UsageOut(BaseModel):
 
 class AskResponse(BaseModel):
     answer: str
+    model: str = Field(description="The model that answered.")
     sources: list[SourceOut]
     usage: UsageOut
     timings: dict[str, float]
@@ -138,12 +169,19 @@ class StreamOptions(BaseModel):
 class ChatCompletionRequest(GenerationFields):
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field("default", description="The index to answer from.")
+    model: str = Field(
+        "default",
+        max_length=500,
+        description="The index to answer from, or INDEX/MODEL: the index and the model that answers.",
+    )
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_completion_tokens: int | None = Field(None, gt=0)
     n: int = Field(1, ge=1, le=1, description="Only one choice is generated.")
+    top_k: int | None = Field(
+        None, ge=0, description="Extension: only the k likeliest words are considered at each step (0: all)."
+    )
     filters: FiltersIn | None = Field(None, description="Extension: only documents that match these answer.")
 
 
