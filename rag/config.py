@@ -231,6 +231,26 @@ class StoreSettings(_Group):
         description="Where indexes live: 'local' is SQLite + FAISS under indexes_dir; 'pgvector' "
         "is PostgreSQL with the pgvector extension at store.url, shared by several machines.",
     )
+    # -- local: the FAISS index type ---------------------------------------------
+    ivf_threshold: int = Field(
+        100_000,
+        gt=0,
+        description="Chunks from which a local index is searched through a trained IVF index "
+        "with 8-bit scalar quantization (about 400 bytes a vector in memory) instead of an "
+        "exact flat one; trained at the commit that reaches it.",
+    )
+    ivf_nprobe: int = Field(
+        32, gt=0, description="IVF lists searched per query (more: better recall, slower)."
+    )
+    ivf_retrain_growth: float = Field(
+        2.0, gt=1, description="The IVF index is trained again once the index has grown this many times."
+    )
+    ivf_rewrite_share: float = Field(
+        0.2,
+        gt=0,
+        description="Share of the index added (or removed) since the IVF file was written from "
+        "which a commit writes it again; below, readers add the newer vectors from SQLite.",
+    )
     # -- pgvector ----------------------------------------------------------------
     url: SecretStr | None = Field(
         None,
