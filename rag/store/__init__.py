@@ -20,7 +20,7 @@ def make_catalog(settings: Settings) -> Catalog:
     """The catalog of the configured backend."""
     kind = settings.store.kind
     if kind == "local":
-        return LocalCatalog(settings.indexes_dir)
+        return LocalCatalog(settings.indexes_dir, settings.store)
     if kind == "pgvector":
         from rag.store.pg_catalog import PgCatalog  # psycopg is imported only for this store
 

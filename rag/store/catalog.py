@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rag.config import StoreSettings
 from rag.errors import IndexLockedError, IndexMismatchError, IndexNotFoundError, RagError
 from rag.store.base import Catalog, Store, check_index_name
 from rag.store.local import LocalStore
@@ -29,8 +30,9 @@ LOCK = ".lock"
 class LocalCatalog(Catalog):
     """Index folders under one directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, settings: StoreSettings | None = None) -> None:
         self.root = root
+        self.settings = settings  # the local store's vector index settings (defaults if None)
 
     def folder(self, name: str) -> Path:
         return self.root / check_index_name(name)
@@ -52,12 +54,13 @@ class LocalCatalog(Catalog):
                 f"no index named {name!r} in {self.root} (indexes: {known}); "
                 "create it with `rag ingest PATH --index NAME`"
             )
-        return LocalStore(folder, read_manifest(folder), readonly=readonly)
+        return LocalStore(folder, read_manifest(folder), readonly=readonly, settings=self.settings)
 
     def create(self, name: str, manifest: Manifest) -> LocalStore:
         folder = self.folder(name)
         folder.mkdir(parents=True, exist_ok=True)
-        store = LocalStore(folder, manifest)  # the store first: a manifest means an index
+        # The store first: a manifest means an index.
+        store = LocalStore(folder, manifest, settings=self.settings)
         _write_json(folder / MANIFEST, manifest.model_dump())
         return store
 

@@ -6,7 +6,10 @@ the last committed generation C (`added <= C AND (removed IS NULL OR removed > C
 document being replaced keeps its old chunks for readers until the writer commits. Rows
 removed at or before C are purged by the commit that makes C visible.
 
-    meta(key, value)    generation (last change), committed (what readers see), index_id
+    meta(key, value)    generation (last change), committed (what readers see), index_id,
+                        vectors_base, vectors_trained (the IVF file, see `rag.store.local`)
+
+The chunks' vectors are stored here only: the FAISS search structure is built from them.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     lang TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_versions ON chunks(added, removed);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(terms, tokenize='unicode61 remove_diacritics 0');
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms_vocab USING fts5vocab(chunk_terms, 'row');
 INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
@@ -188,6 +192,13 @@ class ChunkDB:
     def committed(self) -> int:
         return int(self.meta("committed") or 0)
 
+    @property
+    def base(self) -> tuple[int, int] | None:
+        """(generation of the IVF file the committed vectors start from, vectors it was
+        trained on), or None when the index is exact, built from the rows alone."""
+        base, trained = self.meta("vectors_base"), self.meta("vectors_trained")
+        return None if base is None else (int(base), int(trained or 0))
+
     @contextlib.contextmanager
     def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
         """A write transaction, or a read one: every read inside it sees one snapshot."""
@@ -253,6 +264,46 @@ class ChunkDB:
         while rows := cur.fetchmany(4096):
             mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
             yield [r[0] for r in rows], mat.reshape(len(rows), dimension)
+
+    def vectors_of(self, ids: Sequence[int], dimension: int) -> NDArray[np.float32]:
+        """The stored vectors of these chunks, in the order of `ids` (rows of ids no longer
+        stored are NaN)."""
+        out = np.full((len(ids), dimension), np.nan, dtype=np.float32)
+        where = {int(i): n for n, i in enumerate(ids)}
+        for start in range(0, len(ids), 900):  # SQLite's limit on bound parameters
+            part = [int(i) for i in ids[start : start + 900]]
+            marks = ",".join("?" * len(part))
+            for chunk_id, blob in self.db.execute(
+                    f"SELECT id, vector FROM chunks WHERE id IN ({marks})", part):  # fmt: skip
+                out[where[chunk_id]] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def sample_vectors(self, n: int, dimension: int, seed: int = 0) -> NDArray[np.float32]:
+        """About `n` vectors of the view's chunks, picked at random (looked up by id)."""
+        low, high = self.db.execute("SELECT MIN(id), MAX(id) FROM chunks").fetchone()
+        if low is None:
+            return np.empty((0, dimension), dtype=np.float32)
+        span = high - low + 1
+        picked = np.random.default_rng(seed).choice(span, size=min(n, span), replace=False) + low
+        picked.sort()
+        visible = _visible("c").replace("?1", "?")
+        parts = []
+        for start in range(0, len(picked), 900):
+            part = [int(i) for i in picked[start : start + 900]]
+            marks = ",".join("?" * len(part))
+            rows = self.db.execute(f"SELECT vector FROM chunks c WHERE id IN ({marks}) AND {visible}",
+                                   [*part, self.view, self.view, self.view]).fetchall()  # fmt: skip
+            if rows:
+                parts.append(np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32))
+        if not parts:
+            return np.empty((0, dimension), dtype=np.float32)
+        return np.concatenate(parts).reshape(-1, dimension)
+
+    def count_newer(self, generation: int) -> int:
+        """Live chunks added after `generation`."""
+        row = self.db.execute("SELECT COUNT(*) FROM chunks WHERE added > ? AND removed IS NULL",
+                              (generation,)).fetchone()  # fmt: skip
+        return int(row[0])
 
     def search_terms(self, terms: Sequence[str], k: int, filters: Filters | None = None
                      ) -> list[tuple[int, float]]:  # fmt: skip
@@ -389,9 +440,16 @@ class ChunkDB:
         self.db.execute("UPDATE files SET mtime=?, name=? WHERE path=? AND removed IS NULL",
                         (record.mtime, record.name, record.path))  # fmt: skip
 
-    def publish(self, generation: int) -> None:
-        """Make `generation` the committed one and purge rows no reader needs any more."""
+    def publish(self, generation: int, base: tuple[int, int] | None = None) -> None:
+        """Make `generation` the committed one and purge rows no reader needs any more.
+        `base` is (generation of the IVF file readers start from, vectors it was trained
+        on), or None for an exact index built from the rows alone."""
         self.set_meta("committed", str(generation))
+        if base is None:
+            self.db.execute("DELETE FROM meta WHERE key IN ('vectors_base', 'vectors_trained')")
+        else:
+            self.set_meta("vectors_base", str(base[0]))
+            self.set_meta("vectors_trained", str(base[1]))
         self.db.execute("DELETE FROM chunk_terms WHERE rowid IN (SELECT id FROM chunks "
                         "WHERE removed IS NOT NULL AND removed <= ?)", (generation,))  # fmt: skip
         self.db.execute("DELETE FROM chunks WHERE removed IS NOT NULL AND removed <= ?", (generation,))

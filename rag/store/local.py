@@ -1,17 +1,25 @@
-"""The local store: one folder per index, SQLite for chunks and FAISS for vectors.
+"""The local store: one folder per index, SQLite for chunks and vectors, FAISS to search.
 
     indexes/<name>/manifest.json          embedder, dimension, chunking, format, identity
     indexes/<name>/store.sqlite           documents and chunks (text, metadata, vector)
-    indexes/<name>/vectors-<gen>.faiss    the vectors of committed generation <gen>
+    indexes/<name>/vectors-<gen>.faiss    large indexes only: the IVF lists as of <gen>
 
-SQLite is the source of truth; each document is replaced in one transaction. A commit
-writes the FAISS file of the current generation (temporary file, fsync, rename), then
-marks that generation committed in SQLite. Readers search the committed generation only:
-its FAISS file and the rows it can see (see `rag.store.chunks`), inside one SQLite read
+SQLite is the source of truth and holds each vector once; each document is replaced in one
+transaction. A commit marks the current generation committed in SQLite. Readers search
+the committed generation only (see `rag.store.chunks`), inside one SQLite read
 transaction, so a reader never finds a document missing while it is being replaced, and a
-process killed at any moment leaves the last committed state intact for readers. The
-next writer takes up where the killed one stopped: committed vectors from the file, the
-uncommitted rows' vectors from SQLite.
+process killed at any moment leaves the last committed state intact for readers; the next
+writer takes up the uncommitted rows.
+
+The FAISS search structure is built in memory from SQLite: exact (flat) while the index
+holds fewer than `store.ivf_threshold` vectors, so a commit writes no vectors at all. From
+that size on, a commit trains an IVF index with 8-bit scalar quantization (about 400
+bytes per vector in memory) and writes its lists to `vectors-<gen>.faiss`; readers load
+that file and add the rows committed after it from SQLite. The file is written again only
+when those rows (or the dead vectors) reach a share of it (`store.ivf_rewrite_share`), and
+the index is trained again when it has grown `store.ivf_retrain_growth` times. A writer
+builds the search structure only if it searches: ingesting holds no index in memory.
+IVF results are re-scored exactly with the stored vectors.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,11 +35,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.analysis import analyze, detect_language
+from rag.config import StoreSettings
 from rag.errors import IndexMismatchError, RagError
 from rag.store.base import Batches, FileRecord, Filters, Store
 from rag.store.chunks import ChunkDB
 from rag.store.manifest import Manifest
-from rag.store.vectors import FaissVectors
+from rag.store.vectors import FaissVectors, ivf_lists
 from rag.types import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -40,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 STORE = "store.sqlite"
 COMPACT_DEAD_FRACTION = 0.2  # dead vectors are dropped once they are this much of the index
+TRAINING_PER_LIST = 64  # vectors sampled per IVF list to train its centroids
 
 
 def _idf(terms: list[str], total: int, frequencies: dict[str, int]) -> dict[str, float]:
@@ -70,11 +81,13 @@ def vectors_file(folder: Path, generation: int) -> Path:
 class LocalStore(Store):
     """One index folder; a writer (one at a time, under the catalog's lock) or a reader."""
 
-    def __init__(self, folder: Path, manifest: Manifest, *, readonly: bool = False) -> None:
+    def __init__(self, folder: Path, manifest: Manifest, *, readonly: bool = False,
+                 settings: StoreSettings | None = None) -> None:  # fmt: skip
         self.folder = folder
         self.name = folder.name
         self.manifest = manifest
         self.readonly = readonly
+        self.settings = settings if settings is not None else StoreSettings.model_validate({})
         self.compact_dead_fraction = COMPACT_DEAD_FRACTION
         self._lock = threading.RLock()
         self.db = ChunkDB(folder / STORE, readonly=readonly, context=manifest.chunk_context)
@@ -84,12 +97,12 @@ class LocalStore(Store):
         elif stored_id is not None and stored_id != manifest.id:
             self.db.close()
             raise IndexMismatchError(f"index {self.name!r}: store and manifest disagree; re-ingest it")
-        self._loaded: int | None = None  # generation the vectors are of (readers)
+        self._vectors: FaissVectors | None = None  # built when first searched
+        self._loaded: int | None = None  # (readers) the committed generation `_vectors` shows
+        self._base: int | None = None  # the IVF file `_vectors` started from
         if readonly:
             with self.db.transaction(write=False):
-                self.vectors = self._reader_vectors(self.db.committed)
-        else:
-            self.vectors = self._writer_vectors()
+                self.db.view = self.db.committed
 
     # -- reading -----------------------------------------------------------------
 
@@ -98,12 +111,25 @@ class LocalStore(Store):
         with self._lock:
             return self.db.committed
 
+    @property
+    def vectors(self) -> FaissVectors:
+        """The search structure of what this store sees, built from SQLite when first asked."""
+        with self._lock:
+            if self.readonly and self._vectors is None:
+                with self.db.transaction(write=False):
+                    self._follow(vectors=True)
+            elif self._vectors is None:
+                base = self.db.base
+                self._vectors = self._build(None if base is None else base[0])
+            assert self._vectors is not None
+            return self._vectors
+
     def search(self, vector: NDArray[np.float32], k: int, filters: Filters | None = None
                ) -> list[Hit]:  # fmt: skip
         with self._lock:
             if self.readonly:
                 with self.db.transaction(write=False):  # one snapshot: vectors and rows agree
-                    self._follow()
+                    self._follow(vectors=True)
                     pairs, found = self._dense(vector, k, filters)
             else:
                 pairs, found = self._dense(vector, k, filters)
@@ -112,7 +138,14 @@ class LocalStore(Store):
     def _dense(self, vector: NDArray[np.float32], k: int, filters: Filters | None
                ) -> tuple[list[tuple[int, float]], dict[int, Chunk]]:  # fmt: skip
         allowed = self.db.filtered_ids(filters) if filters else None
-        pairs = self.vectors.search(vector, k, allowed)
+        vectors = self.vectors
+        if not vectors.is_ivf:
+            pairs = vectors.search(vector, k, allowed)
+        else:  # approximate: more candidates than asked, ranked again with the stored vectors
+            candidates = [i for i, _ in vectors.search(vector, 2 * k + 10, allowed)]
+            exact = self.db.vectors_of(candidates, self.manifest.dimension) @ vector
+            order = [n for n in np.argsort(-exact, kind="stable") if not np.isnan(exact[n])]
+            pairs = [(candidates[n], float(exact[n])) for n in order[:k]]
         return pairs, self.db.chunks([i for i, _ in pairs])
 
     def search_text(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
@@ -123,7 +156,7 @@ class LocalStore(Store):
         with self._lock:
             if self.readonly:
                 with self.db.transaction(write=False):
-                    self._follow()
+                    self._follow(vectors=False)
                     pairs, found, stats = self._lexical(terms, k, filters)
             else:
                 pairs, found, stats = self._lexical(terms, k, filters)
@@ -151,11 +184,14 @@ class LocalStore(Store):
         """Follow the last commit now (searches do it by themselves)."""
         if self.readonly:
             with self._lock, self.db.transaction(write=False):
-                self._follow()
+                self._follow(vectors=True)
 
     def vector(self, chunk_id: int) -> NDArray[np.float32]:
         with self._lock:
-            return self.vectors.reconstruct(chunk_id)
+            found = self.db.vectors_of([chunk_id], self.manifest.dimension)[0]
+        if np.isnan(found[0]):
+            raise KeyError(f"no chunk {chunk_id} in index {self.name!r}")
+        return np.asarray(found, dtype=np.float32)
 
     def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
         with self._lock:
@@ -190,23 +226,26 @@ class LocalStore(Store):
         self._check_writable()
         added: list[NDArray[np.int64]] = []
         with self._lock:
+            vectors = self._vectors  # None until searched: then there is nothing to update
             try:
                 with self.db.transaction():
                     generation = self.db.bump()
                     old = self.db.delete_file(record.path, generation)
                     file_id = self.db.insert_file(record, generation)
-                    for chunks, vectors in batches:
-                        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.manifest.dimension)
-                        ids = self.db.insert_chunks(file_id, chunks, vectors, generation)
-                        self.vectors.add(ids, vectors)
+                    for chunks, batch in batches:
+                        matrix = np.asarray(batch, dtype=np.float32).reshape(-1, self.manifest.dimension)
+                        ids = self.db.insert_chunks(file_id, chunks, matrix, generation)
+                        if vectors is not None:
+                            vectors.add(ids, matrix)
                         added.append(ids)
             except BaseException:
                 # SQLite rolled back and will hand out these ids again: really remove them.
-                if added:
-                    self.vectors.remove(np.concatenate(added).tolist())
-                    self.vectors.compact()
+                if added and vectors is not None:
+                    vectors.remove(np.concatenate(added).tolist())
+                    vectors.compact()
                 raise
-            self.vectors.remove(old)
+            if vectors is not None:
+                vectors.remove(old)
         return sum(len(a) for a in added)
 
     def remove_file(self, path: str) -> int:
@@ -214,7 +253,8 @@ class LocalStore(Store):
         with self._lock:
             with self.db.transaction():
                 old = self.db.delete_file(path, self.db.bump())
-            self.vectors.remove(old)
+            if self._vectors is not None:
+                self._vectors.remove(old)
         return len(old)
 
     def touch_file(self, record: FileRecord) -> None:
@@ -225,17 +265,17 @@ class LocalStore(Store):
     def commit(self) -> None:
         self._check_writable()
         with self._lock:
-            generation = self.db.generation
-            target = vectors_file(self.folder, generation)
-            if generation != self.db.committed or not target.exists():
-                if len(self.vectors.dead) > self.compact_dead_fraction * self.vectors.total:
-                    dropped = self.vectors.compact()
-                    logger.info("vectors compacted index=%s dropped=%d", self.name, dropped)
-                self.vectors.save(target)
+            generation, base = self.db.generation, self.db.base
+            lost = base is not None and not vectors_file(self.folder, base[0]).exists()
+            if generation != self.db.committed or lost:
+                base = self._next_base(generation, None if lost else base)
                 with self.db.transaction():
-                    self.db.publish(generation)
+                    self.db.publish(generation, base)
+                if self._vectors is not None:
+                    self._compact(self._vectors)
+            keep = None if base is None else vectors_file(self.folder, base[0])
             for old in self.folder.glob("vectors-*.faiss"):
-                if old != target:
+                if old != keep:
                     old.unlink(missing_ok=True)
 
     def close(self) -> None:
@@ -244,43 +284,91 @@ class LocalStore(Store):
 
     # -- internals ---------------------------------------------------------------
 
-    def _follow(self) -> None:
-        """(Reader, inside a read transaction) load the committed vectors if they changed."""
-        committed = self.db.committed
-        if committed != self._loaded:
-            self.vectors = self._reader_vectors(committed)
+    def _next_base(self, generation: int, base: tuple[int, int] | None) -> tuple[int, int] | None:
+        """(Writer, at commit) the IVF file readers start from once `generation` is
+        committed: none (exact search), the current one, or a new one written now."""
+        live, s = self.db.chunk_count(), self.settings
+        if live < s.ivf_threshold and (base is None or live < s.ivf_threshold // 2):
+            if base is not None:
+                self._vectors = None  # back to exact search: rebuilt when next searched
+            return None
+        if base is None or live >= s.ivf_retrain_growth * base[1]:
+            return self._train(generation, live)
+        held = self._vectors
+        if held is None or not held.is_ivf:
+            rewrite = self.db.count_newer(base[0]) > s.ivf_rewrite_share * live
+        else:
+            rewrite = self.db.count_newer(base[0]) + len(held.dead) > s.ivf_rewrite_share * live
+        if not rewrite:
+            return base
+        vectors = held if held is not None and held.is_ivf else self._build(base[0])
+        if not vectors.is_ivf:  # its file was unreadable
+            return self._train(generation, live)
+        vectors.compact()
+        vectors.save(vectors_file(self.folder, generation))
+        logger.info("vectors file rewritten index=%s generation=%d chunks=%d", self.name,
+                    generation, len(vectors))  # fmt: skip
+        if held is not None:
+            self._vectors, self._base = vectors, generation
+        return generation, base[1]
 
-    def _reader_vectors(self, committed: int) -> FaissVectors:
+    def _train(self, generation: int, live: int) -> tuple[int, int]:
+        """Train an IVF index on a sample of the live vectors, add them all, write it."""
+        start = time.perf_counter()
+        dimension, lists = self.manifest.dimension, ivf_lists(live)
+        sample = self.db.sample_vectors(TRAINING_PER_LIST * lists, dimension)
+        vectors = FaissVectors.trained(dimension, sample, lists, self.settings.ivf_nprobe)
+        for ids, matrix in self.db.vectors(dimension):
+            vectors.add(ids, matrix)
+        vectors.save(vectors_file(self.folder, generation))
+        logger.info("vectors trained index=%s generation=%d chunks=%d lists=%d seconds=%.1f",
+                    self.name, generation, len(vectors), lists, time.perf_counter() - start)  # fmt: skip
+        if self._vectors is not None:
+            self._vectors, self._base = vectors, generation
+        return generation, live
+
+    def _follow(self, *, vectors: bool) -> None:
+        """(Reader, inside a read transaction) see the last commit; with `vectors`, bring
+        the search structure to it too: the rows committed since, or a new IVF file."""
+        committed = self.db.committed
         self.db.view = committed
+        if not vectors or (self._vectors is not None and self._loaded == committed):
+            return
+        base = self.db.base
+        start = None if base is None else base[0]
+        if self._vectors is not None and self._loaded is not None and start == self._base:
+            for ids, matrix in self.db.vectors(self.manifest.dimension, newer_than=self._loaded):
+                self._vectors.add(ids, matrix)
+            self._vectors.keep_only(self.db.chunk_ids())
+            self._compact(self._vectors)
+        else:
+            self._vectors = self._build(start)
         self._loaded = committed
-        path = vectors_file(self.folder, committed)
-        try:
-            vectors = FaissVectors.load(path, self.manifest.dimension)
-        except RuntimeError:  # missing (nothing committed yet) or unreadable: from SQLite
-            vectors = FaissVectors(self.manifest.dimension)
-            for ids, mat in self.db.vectors(self.manifest.dimension):
-                vectors.add(ids, mat)
-            return vectors
-        vectors.keep_only(self.db.chunk_ids())
         logger.info("vectors loaded index=%s generation=%d chunks=%d", self.name, committed,
-                    len(vectors))  # fmt: skip
+                    len(self._vectors))  # fmt: skip
+
+    def _build(self, base: int | None) -> FaissVectors:
+        """The vectors of the current view: the IVF file of generation `base` and the rows
+        added after it, or (exact) all the rows."""
+        dimension, vectors, newer = self.manifest.dimension, None, base
+        if base is not None:
+            path = vectors_file(self.folder, base)
+            try:
+                vectors = FaissVectors.load(path, dimension, self.settings.ivf_nprobe)
+            except RuntimeError:  # deleted or damaged: exact search until a writer commits
+                logger.warning("unreadable vectors file, searching exactly path=%s", path)
+        if vectors is None:
+            vectors, newer, base = FaissVectors(dimension), None, None
+        for ids, matrix in self.db.vectors(dimension, newer_than=newer):
+            vectors.add(ids, matrix)
+        vectors.keep_only(self.db.chunk_ids())
+        self._base = base
         return vectors
 
-    def _writer_vectors(self) -> FaissVectors:
-        """The committed vectors, then what a killed writer added after them."""
-        committed = self.db.committed
-        path = vectors_file(self.folder, committed)
-        newer: int | None = committed
-        try:
-            vectors = FaissVectors.load(path, self.manifest.dimension)
-        except RuntimeError:
-            if path.exists():
-                logger.warning("unreadable vectors file, rebuilding path=%s", path)
-            vectors, newer = FaissVectors(self.manifest.dimension), None
-        for ids, mat in self.db.vectors(self.manifest.dimension, newer_than=newer):
-            vectors.add(ids, mat)
-        vectors.keep_only(self.db.chunk_ids())
-        return vectors
+    def _compact(self, vectors: FaissVectors) -> None:
+        if len(vectors.dead) > self.compact_dead_fraction * vectors.total:
+            dropped = vectors.compact()
+            logger.info("vectors compacted index=%s dropped=%d", self.name, dropped)
 
     def _check_writable(self) -> None:
         if self.readonly:

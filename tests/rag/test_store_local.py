@@ -1,4 +1,5 @@
-"""The local store's own machinery: FAISS dead ids, compaction, rolled-back documents."""
+"""The local store's own machinery: FAISS dead ids, compaction, rolled-back documents, one
+stored copy of each vector, indexes of the previous layout."""
 
 from __future__ import annotations
 
@@ -55,13 +56,12 @@ def test_removed_chunks_are_never_found(index: Index) -> None:
     ids = [h.id for h in everything]
     assert len(set(ids)) == len(ids) and not set(ids) & old_ids
 
-    index.commit()  # few dead vectors: kept in the file, found again on opening
+    index.commit()  # few dead vectors: kept in memory; a store opened now builds without them
     assert index.vectors.total == 21 * PER_DOC
     for readonly in (False, True):
         again = LocalCatalog(index.folder.parent).open(index.folder.name, readonly=readonly)
         try:
-            assert again.vectors.dead == index.vectors.dead
-            assert len(again.vectors) == again.chunk_count()
+            assert again.vectors.total == len(again.vectors) == again.chunk_count()
             assert not {h.id for h in again.search(targets[0], 1000)} & old_ids
         finally:
             again.close()
@@ -69,6 +69,7 @@ def test_removed_chunks_are_never_found(index: Index) -> None:
 
 def test_compaction_keeps_results_identical(index: Index, tmp_path: Path) -> None:
     queries = unit_vectors(1000, 30)
+    assert not index.vectors.dead  # built now, so that the changes below leave dead vectors
     for doc in (2, 5, 11):
         index.remove_file(record(doc).path)
     for doc in (7, 13):
@@ -100,6 +101,7 @@ def test_compaction_keeps_results_identical(index: Index, tmp_path: Path) -> Non
 
 def test_commit_compacts_once_dead_vectors_pass_the_threshold(index: Index) -> None:
     index.compact_dead_fraction = 0.2
+    assert index.vectors.total == 100  # built from SQLite when first asked for
     for doc in range(4):  # 20 dead of 100: not over the threshold
         index.remove_file(record(doc).path)
     index.commit()
@@ -123,3 +125,47 @@ def test_failed_document_leaves_no_vectors(index: Index) -> None:
     index.replace_file(record(31), batches(31))
     assert paths(index, unit_vectors(31, PER_DOC)[0], 1) == {record(31).path}
     assert len(index.vectors) == index.chunk_count()
+
+
+def test_each_vector_is_stored_once_and_ingest_holds_none(tmp_path: Path) -> None:
+    index = new_index(tmp_path / "ix", range(0))
+    for doc in range(20):
+        index.replace_file(record(doc), batches(doc))
+    index.commit()
+    assert index._vectors is None  # writing and committing built no search structure
+    assert not list(index.folder.glob("vectors-*")) and not list(index.folder.glob("*.tmp"))
+    reader = LocalCatalog(index.folder.parent).open(index.folder.name, readonly=True)
+    try:
+        hit = reader.search(unit_vectors(7, PER_DOC)[2], 1)[0]
+        assert (hit.chunk.path, hit.chunk.ordinal) == (record(7).path, 2)
+        assert np.array_equal(reader.vector(hit.id), unit_vectors(7, PER_DOC)[2])
+        assert reader.size_on_disk() < index.size_on_disk() + 1  # the same files: no FAISS copy
+    finally:
+        reader.close()
+    index.close()
+
+
+def test_an_index_of_the_previous_layout_keeps_working(tmp_path: Path) -> None:
+    """Format 2 indexes also wrote every committed vector to vectors-<gen>.faiss; they open as
+    they are (the vectors are read from SQLite) and their next commit deletes that copy."""
+    import faiss
+
+    index = new_index(tmp_path / "ix", range(10))
+    old = faiss.IndexIDMap2(faiss.IndexFlatIP(index.manifest.dimension))
+    for ids, matrix in index.db.vectors(index.manifest.dimension):
+        old.add_with_ids(matrix, np.asarray(ids, dtype=np.int64))
+    generation = index.generation
+    faiss.write_index(old, str(index.folder / f"vectors-{generation}.faiss"))
+    index.db.db.execute("DROP INDEX chunks_versions")
+    index.close()
+
+    reader = LocalCatalog(tmp_path).open("ix", readonly=True)
+    assert paths(reader, unit_vectors(4, PER_DOC)[0], 1) == {record(4).path}
+    writer = LocalCatalog(tmp_path).open("ix")
+    writer.remove_file(record(4).path)
+    writer.commit()
+    assert not list(writer.folder.glob("vectors-*"))
+    assert record(4).path not in paths(reader, unit_vectors(4, PER_DOC)[0], 5)
+    assert len(reader.vectors) == reader.chunk_count() == 9 * PER_DOC
+    reader.close()
+    writer.close()
