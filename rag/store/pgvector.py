@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,6 +36,8 @@ from rag.analysis import analyze, detect_language
 from rag.errors import RagError
 from rag.store.base import Batches, FileRecord, Filters, Store
 from rag.store.manifest import Manifest
+from rag.store.pg_lexical import PgLexical
+from rag.store.pg_sql import CHUNK_COLUMNS, FILE_COLUMNS, file_filter, visible
 from rag.types import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -51,73 +51,6 @@ logger = logging.getLogger(__name__)
 
 # Filtered searches go on in the index until k rows pass (pgvector >= 0.8).
 ITERATIVE_SCAN = {"hnsw": "strict_order", "ivfflat": "relaxed_order"}
-BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, as in the local store
-COMMON_TERM_SHARE, COMMON_TERM_MIN_CHUNKS = 0.25, 2000  # as in the local store
-
-_FILE_COLUMNS = "f.path, f.hash, f.size, f.mtime, f.ingested_at, f.name, f.title, f.type, f.lang"
-_CHUNK_COLUMNS = (
-    "c.id, c.text, CASE f.name WHEN '' THEN f.path ELSE f.name END, c.ordinal, "
-    "c.page_start, c.page_end, c.heading"
-)
-
-
-def _visible(alias: str, view: int | None) -> str:
-    """Rows a view sees: the live rows (a writer, None) or those of a committed generation."""
-    if view is None:
-        return f"{alias}.removed IS NULL"
-    return f"({alias}.added <= {int(view)} AND ({alias}.removed IS NULL OR {alias}.removed > {int(view)}))"
-
-
-def _glob(pattern: str) -> str:
-    """A GLOB pattern ('*', '?', '[...]', as the local store reads it) as a POSIX regex."""
-    out, i = ["^"], 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
-            body = pattern[i + 1 : end]
-            out.append("[" + ("^" + body[1:] if body.startswith("^") else body).replace("\\", "\\\\") + "]")
-            i = end
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return "".join(out) + "$"
-
-
-def _file_filter(filters: Filters | None) -> tuple[str, list[Any]]:
-    """` AND c.file_id IN (...)` for the filters, and its parameters."""
-    if not filters:
-        return "", []
-    parts: list[str] = []
-    args: list[Any] = []
-    if filters.path:
-        parts.append("CASE f.name WHEN '' THEN f.path ELSE f.name END ~ %s")
-        args.append(_glob(filters.path))
-    if filters.types:
-        parts.append("f.type = ANY(%s)")
-        args.append([t.lower().lstrip(".") for t in filters.types])
-    if filters.languages:
-        parts.append("f.lang = ANY(%s)")
-        args.append([x.lower() for x in filters.languages])
-    if filters.modified_after is not None:
-        parts.append("f.mtime >= %s")
-        args.append(filters.modified_after)
-    if filters.modified_before is not None:
-        parts.append("f.mtime < %s")
-        args.append(filters.modified_before)
-    return f" AND c.file_id IN (SELECT f.id FROM {{s}}.files f WHERE {' AND '.join(parts)})", args
-
-
-def _tsquery(lexemes: Sequence[str]) -> str:
-    """lexemes OR-ed, quoted for PostgreSQL's tsquery input (no further analysis)."""
-    return " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in lexemes)
-
-
-def _idf(total: int, frequency: int) -> float:
-    return math.log(1 + (total - frequency + 0.5) / (frequency + 0.5))
 
 
 class PgVectorStore(Store):
@@ -140,7 +73,7 @@ class PgVectorStore(Store):
         self.settings = settings
         self.readonly = readonly
         self._lock = threading.RLock()
-        self._stats: tuple[int | None, int, float] | None = None  # (view, chunks, mean length)
+        self.lexical = PgLexical(self._sql)
         self.conn = self._open()
 
     def _open(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -183,7 +116,7 @@ class PgVectorStore(Store):
         if k <= 0:
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
-        where, args = _file_filter(filters)
+        where, args = file_filter(filters)
         with self._txn() as (conn, view):
             kind = self.settings.vector_index
             if kind == "hnsw":
@@ -194,8 +127,8 @@ class PgVectorStore(Store):
             rows = conn.execute(
                 self._sql(
                     f"WITH top AS (SELECT c.id, c.vector <#> %s AS d FROM {{s}}.chunks c "
-                    f"WHERE {_visible('c', view)}{where} ORDER BY c.vector <#> %s LIMIT %s) "
-                    f"SELECT {_CHUNK_COLUMNS}, -top.d FROM top JOIN {{s}}.chunks c ON c.id = top.id "
+                    f"WHERE {visible('c', view)}{where} ORDER BY c.vector <#> %s LIMIT %s) "
+                    f"SELECT {CHUNK_COLUMNS}, -top.d FROM top JOIN {{s}}.chunks c ON c.id = top.id "
                     "JOIN {s}.files f ON f.id = c.file_id ORDER BY top.d, c.id"
                 ),
                 [query, *args, query, k],
@@ -207,97 +140,11 @@ class PgVectorStore(Store):
         return hits
 
     def search_text(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
-        analyzed = " ".join(analyze(query, detect_language(query)))
-        where, args = _file_filter(filters)
         with self._txn() as (conn, view):
-            row = conn.execute("SELECT tsvector_to_array(to_tsvector('simple', %s))", (analyzed,)).fetchone()
-            terms = sorted(row[0]) if row and row[0] else []
-            if not terms or k <= 0:
-                return []
-            total, mean_length = self._lexical_stats(view)
-            frequencies = {t: self._frequency(t, view) for t in terms}
-            weights = {t: _idf(total, frequencies[t]) for t in terms}
-            searched = self._searched(terms, total, frequencies)
-            rows = conn.execute(
-                self._sql(
-                    "WITH q AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS q(lexeme, idf)), "
-                    "m AS (SELECT c.id, c.length, c.terms FROM {s}.chunks c WHERE c.terms @@ %s::tsquery "
-                    f"AND {_visible('c', view)}{where}) "
-                    "SELECT m.id, sum(q.idf * u.tf * %s / (u.tf + %s * (1 - %s + %s * m.length / %s))) "
-                    "AS bm25 FROM m CROSS JOIN LATERAL "
-                    "(SELECT lexeme, cardinality(positions) AS tf FROM unnest(m.terms)) u "
-                    "JOIN q ON q.lexeme = u.lexeme GROUP BY m.id ORDER BY bm25 DESC, m.id LIMIT %s"
-                ),
-                [
-                    searched,
-                    [weights[t] for t in searched],
-                    _tsquery(searched),
-                    *args,
-                    BM25_K1 + 1,
-                    BM25_K1,
-                    BM25_B,
-                    BM25_B,
-                    mean_length,
-                    k,
-                ],
-            ).fetchall()
-            ids = [int(r[0]) for r in rows]
-            found = self._chunks(conn, view, ids)
-            present = self._present(conn, ids, terms)
-        whole = sum(weights.values()) or 1.0
-        hits = []
-        for chunk_id, bm25 in ((int(r[0]), float(r[1])) for r in rows):
-            if chunk_id in found:
-                coverage = sum(w for t, w in weights.items() if t in present.get(chunk_id, ())) / whole
-                hits.append(Hit(chunk_id, found[chunk_id], coverage, {"bm25": bm25, "coverage": coverage}))
-        return hits
-
-    def _lexical_stats(self, view: int | None) -> tuple[int, float]:
-        """Chunks the view sees and their mean length in terms (once per committed state)."""
-        if view is not None and self._stats is not None and self._stats[0] == view:
-            return self._stats[1], self._stats[2]
-        row = self.conn.execute(
-            self._sql(
-                f"SELECT count(*), coalesce(avg(c.length), 1) FROM {{s}}.chunks c WHERE {_visible('c', view)}"
-            )
-        ).fetchone()
-        total, mean = (int(row[0]), max(float(row[1]), 1.0)) if row else (0, 1.0)
-        self._stats = (view, total, mean) if view is not None else None
-        return total, mean
-
-    def _frequency(self, term: str, view: int | None) -> int:
-        row = self.conn.execute(
-            self._sql(
-                f"SELECT count(*) FROM {{s}}.chunks c WHERE c.terms @@ %s::tsquery AND {_visible('c', view)}"
-            ),
-            (_tsquery([term]),),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    @staticmethod
-    def _searched(terms: list[str], total: int, frequencies: dict[str, int]) -> list[str]:
-        """All terms but the very common ones of a large index (their low idf adds little to
-        a score; their many rows cost most of the time); the two rarest always kept."""
-        unique = sorted(terms, key=lambda t: (frequencies.get(t, 0), t))
-        if total < COMMON_TERM_MIN_CHUNKS:
-            return unique
-        kept = [t for t in unique if frequencies.get(t, 0) <= COMMON_TERM_SHARE * total]
-        return kept if len(kept) >= 2 else unique[:2]
-
-    def _present(
-        self, conn: psycopg.Connection[tuple[Any, ...]], ids: list[int], terms: list[str]
-    ) -> dict[int, set[str]]:
-        """Which of the query's terms each chunk holds."""
-        if not ids:
-            return {}
-        rows = conn.execute(
-            self._sql(
-                "SELECT c.id, array_agg(u.lexeme) FROM {s}.chunks c CROSS JOIN LATERAL unnest(c.terms) u "
-                "WHERE c.id = ANY(%s) AND u.lexeme = ANY(%s) GROUP BY c.id"
-            ),
-            (ids, terms),
-        ).fetchall()
-        return {int(r[0]): set(r[1]) for r in rows}
+            scored = self.lexical.search(conn, view, query, k, filters)
+            found = self._chunks(conn, view, [i for i, _, _ in scored])
+        return [Hit(i, found[i], cover, {"bm25": bm25, "coverage": cover})
+                for i, bm25, cover in scored if i in found]  # fmt: skip
 
     def _chunks(
         self, conn: psycopg.Connection[tuple[Any, ...]], view: int | None, ids: Sequence[int]
@@ -306,8 +153,8 @@ class PgVectorStore(Store):
             return {}
         rows = conn.execute(
             self._sql(
-                f"SELECT {_CHUNK_COLUMNS} FROM {{s}}.chunks c JOIN {{s}}.files f ON f.id = c.file_id "
-                f"WHERE c.id = ANY(%s) AND {_visible('c', view)}"
+                f"SELECT {CHUNK_COLUMNS} FROM {{s}}.chunks c JOIN {{s}}.files f ON f.id = c.file_id "
+                f"WHERE c.id = ANY(%s) AND {visible('c', view)}"
             ),
             ([int(i) for i in ids],),
         ).fetchall()
@@ -331,8 +178,8 @@ class PgVectorStore(Store):
         with self._txn() as (conn, view):
             rows = conn.execute(
                 self._sql(
-                    f"SELECT {_CHUNK_COLUMNS} FROM {{s}}.chunks c JOIN {{s}}.files f ON f.id = c.file_id "
-                    f"WHERE {_visible('c', view)} ORDER BY f.path, c.ordinal"
+                    f"SELECT {CHUNK_COLUMNS} FROM {{s}}.chunks c JOIN {{s}}.files f ON f.id = c.file_id "
+                    f"WHERE {visible('c', view)} ORDER BY f.path, c.ordinal"
                 )
             ).fetchall()
         for r in rows:
@@ -341,19 +188,19 @@ class PgVectorStore(Store):
     def files(self) -> dict[str, FileRecord]:
         with self._txn() as (conn, view):
             rows = conn.execute(
-                self._sql(f"SELECT {_FILE_COLUMNS} FROM {{s}}.files f WHERE {_visible('f', view)}")
+                self._sql(f"SELECT {FILE_COLUMNS} FROM {{s}}.files f WHERE {visible('f', view)}")
             ).fetchall()
         return {r[0]: FileRecord(*r) for r in rows}
 
     def chunk_count(self) -> int:
         with self._txn() as (conn, view):
-            row = conn.execute(self._sql(f"SELECT count(*) FROM {{s}}.chunks c WHERE {_visible('c', view)}"))
+            row = conn.execute(self._sql(f"SELECT count(*) FROM {{s}}.chunks c WHERE {visible('c', view)}"))
             return int(row.fetchone()[0])  # type: ignore[index]
 
     def last_ingest(self) -> float | None:
         with self._txn() as (conn, view):
             row = conn.execute(
-                self._sql(f"SELECT max(f.ingested_at) FROM {{s}}.files f WHERE {_visible('f', view)}")
+                self._sql(f"SELECT max(f.ingested_at) FROM {{s}}.files f WHERE {visible('f', view)}")
             ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 

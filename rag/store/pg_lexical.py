@@ -1,0 +1,124 @@
+"""The lexical side of the pgvector store: BM25 and coverage over PostgreSQL full-text search.
+
+Each chunk's terms are those `rag.analysis` makes of it in its language (stop words,
+elisions, Snowball stems, folded accents), kept in a `tsvector` (read with the `simple`
+configuration, which leaves them as they are) under a GIN index; a question's terms are
+made the same way and OR-ed in a `tsquery`. The matching chunks are ranked by BM25 (k1
+1.2, b 0.75, as SQLite's FTS5), from each term's frequency in the chunk and its idf over
+the chunks the reader sees; the score of a hit is its coverage, the share of the
+question's term weight (idf) it holds, as in the local store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rag.analysis import analyze, detect_language
+from rag.store.base import Filters
+from rag.store.pg_sql import file_filter, visible
+
+if TYPE_CHECKING:
+    import psycopg
+
+BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, as in the local store
+COMMON_TERM_SHARE, COMMON_TERM_MIN_CHUNKS = 0.25, 2000  # as in the local store
+
+
+def _tsquery(lexemes: Sequence[str]) -> str:
+    """lexemes OR-ed, quoted for PostgreSQL's tsquery input (no further analysis)."""
+    return " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in lexemes)
+
+
+def _idf(total: int, frequency: int) -> float:
+    return math.log(1 + (total - frequency + 0.5) / (frequency + 0.5))
+
+
+class PgLexical:
+    """BM25 over one index's chunk terms; keeps the reader's term statistics per commit."""
+
+    def __init__(self, sql: Callable[[str], bytes]) -> None:
+        self.sql = sql
+        self._stats: tuple[int | None, int, float] | None = None  # (view, chunks, mean length)
+
+    def search(self, conn: psycopg.Connection[tuple[Any, ...]], view: int | None, query: str, k: int,
+               filters: Filters | None = None) -> list[tuple[int, float, float]]:  # fmt: skip
+        """The k best (chunk id, BM25, coverage) of the view, best first."""
+        analyzed = " ".join(analyze(query, detect_language(query)))
+        row = conn.execute("SELECT tsvector_to_array(to_tsvector('simple', %s))", (analyzed,)).fetchone()
+        terms = sorted(row[0]) if row and row[0] else []
+        if not terms or k <= 0:
+            return []
+        where, args = file_filter(filters)
+        total, mean_length = self._stats_of(conn, view)
+        frequencies = {t: self._frequency(conn, t, view) for t in terms}
+        weights = {t: _idf(total, frequencies[t]) for t in terms}
+        searched = _searched(terms, total, frequencies)
+        rows = conn.execute(
+            self.sql(
+                "WITH q AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS q(lexeme, idf)), "
+                "m AS (SELECT c.id, c.length, c.terms FROM {s}.chunks c WHERE c.terms @@ %s::tsquery "
+                f"AND {visible('c', view)}{where}) "
+                "SELECT m.id, sum(q.idf * u.tf * %s / (u.tf + %s * (1 - %s + %s * m.length / %s))) "
+                "AS bm25 FROM m CROSS JOIN LATERAL "
+                "(SELECT lexeme, cardinality(positions) AS tf FROM unnest(m.terms)) u "
+                "JOIN q ON q.lexeme = u.lexeme GROUP BY m.id ORDER BY bm25 DESC, m.id LIMIT %s"
+            ),
+            [searched, [weights[t] for t in searched], _tsquery(searched), *args,
+             BM25_K1 + 1, BM25_K1, BM25_B, BM25_B, mean_length, k],
+        ).fetchall()  # fmt: skip
+        present = self._present(conn, [int(r[0]) for r in rows], terms)
+        whole = sum(weights.values()) or 1.0
+        scored = []
+        for chunk_id, bm25 in ((int(r[0]), float(r[1])) for r in rows):
+            coverage = sum(w for t, w in weights.items() if t in present.get(chunk_id, ())) / whole
+            scored.append((chunk_id, bm25, coverage))
+        return scored
+
+    def _stats_of(self, conn: psycopg.Connection[tuple[Any, ...]], view: int | None) -> tuple[int, float]:
+        """Chunks the view sees and their mean length in terms (once per committed state)."""
+        if view is not None and self._stats is not None and self._stats[0] == view:
+            return self._stats[1], self._stats[2]
+        row = conn.execute(
+            self.sql(
+                f"SELECT count(*), coalesce(avg(c.length), 1) FROM {{s}}.chunks c WHERE {visible('c', view)}"
+            )
+        ).fetchone()
+        total, mean = (int(row[0]), max(float(row[1]), 1.0)) if row else (0, 1.0)
+        self._stats = (view, total, mean) if view is not None else None
+        return total, mean
+
+    def _frequency(self, conn: psycopg.Connection[tuple[Any, ...]], term: str, view: int | None) -> int:
+        """In how many chunks of the view a term occurs (a count over the GIN index)."""
+        row = conn.execute(
+            self.sql(
+                f"SELECT count(*) FROM {{s}}.chunks c WHERE c.terms @@ %s::tsquery AND {visible('c', view)}"
+            ),
+            (_tsquery([term]),),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _present(self, conn: psycopg.Connection[tuple[Any, ...]], ids: list[int], terms: list[str]
+                 ) -> dict[int, set[str]]:  # fmt: skip
+        """Which of the query's terms each chunk holds."""
+        if not ids:
+            return {}
+        rows = conn.execute(
+            self.sql(
+                "SELECT c.id, array_agg(u.lexeme) FROM {s}.chunks c CROSS JOIN LATERAL unnest(c.terms) u "
+                "WHERE c.id = ANY(%s) AND u.lexeme = ANY(%s) GROUP BY c.id"
+            ),
+            (ids, terms),
+        ).fetchall()
+        return {int(r[0]): set(r[1]) for r in rows}
+
+
+def _searched(terms: list[str], total: int, frequencies: dict[str, int]) -> list[str]:
+    """All terms but the very common ones of a large index (their low idf adds little to a
+    score; their many rows cost most of the time); the two rarest always kept."""
+    unique = sorted(terms, key=lambda t: (frequencies.get(t, 0), t))
+    if total < COMMON_TERM_MIN_CHUNKS:
+        return unique
+    kept = [t for t in unique if frequencies.get(t, 0) <= COMMON_TERM_SHARE * total]
+    return kept if len(kept) >= 2 else unique[:2]

@@ -1,0 +1,64 @@
+"""SQL pieces the pgvector store's modules share: which rows a view sees, filters."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rag.store.base import Filters
+
+FILE_COLUMNS = "f.path, f.hash, f.size, f.mtime, f.ingested_at, f.name, f.title, f.type, f.lang"
+CHUNK_COLUMNS = (
+    "c.id, c.text, CASE f.name WHEN '' THEN f.path ELSE f.name END, c.ordinal, "
+    "c.page_start, c.page_end, c.heading"
+)
+
+
+def visible(alias: str, view: int | None) -> str:
+    """Rows a view sees: the live rows (a writer, None) or those of a committed generation."""
+    if view is None:
+        return f"{alias}.removed IS NULL"
+    return f"({alias}.added <= {int(view)} AND ({alias}.removed IS NULL OR {alias}.removed > {int(view)}))"
+
+
+def glob_regex(pattern: str) -> str:
+    """A GLOB pattern ('*', '?', '[...]', as the local store reads it) as a POSIX regex."""
+    out, i = ["^"], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
+            body = pattern[i + 1 : end]
+            out.append("[" + ("^" + body[1:] if body.startswith("^") else body).replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out) + "$"
+
+
+def file_filter(filters: Filters | None) -> tuple[str, list[Any]]:
+    """` AND c.file_id IN (...)` for the filters, and its parameters."""
+    if not filters:
+        return "", []
+    parts: list[str] = []
+    args: list[Any] = []
+    if filters.path:
+        parts.append("CASE f.name WHEN '' THEN f.path ELSE f.name END ~ %s")
+        args.append(glob_regex(filters.path))
+    if filters.types:
+        parts.append("f.type = ANY(%s)")
+        args.append([t.lower().lstrip(".") for t in filters.types])
+    if filters.languages:
+        parts.append("f.lang = ANY(%s)")
+        args.append([x.lower() for x in filters.languages])
+    if filters.modified_after is not None:
+        parts.append("f.mtime >= %s")
+        args.append(filters.modified_after)
+    if filters.modified_before is not None:
+        parts.append("f.mtime < %s")
+        args.append(filters.modified_before)
+    return f" AND c.file_id IN (SELECT f.id FROM {{s}}.files f WHERE {' AND '.join(parts)})", args
