@@ -125,6 +125,10 @@ class LlamaCppGenerator(Generator):
     kind = "llama-cpp"
 
     def __init__(self, settings: LlmSettings) -> None:
+        if settings.model and (settings.model_path is None or settings.model_path.stem != settings.model):
+            from rag.models import ModelCatalog  # a model named: its file in the catalog
+
+            settings = ModelCatalog(settings, default_model_path).settings_for(settings.model)
         path = settings.model_path or default_model_path()
         threads = settings.n_threads or os.cpu_count() or 1
         # llama.cpp's OpenMP threads are fast only when one and the same thread drives

@@ -36,6 +36,11 @@ def eval_command(
         help="Print two saved runs (files or run ids) side by side instead of running.",
         show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    models: str | None = typer.Option(
+        None, "--models", metavar="A,B,...",
+        help="Answer with each of these models in turn (names from `rag models list`) and "
+             "print them side by side, with speed and memory; writes a chart too.",
+        show_default=False),
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:  # fmt: skip
@@ -44,7 +49,7 @@ def eval_command(
 
     Examples: `rag eval ./scifact --split train --limit 100`,
     `rag eval ./scifact --set chunking.size=128`, `rag eval questions.jsonl --corpus ./docs`,
-    `rag eval --compare RUN_A RUN_B`.
+    `rag eval --compare RUN_A RUN_B`, `rag eval questions.jsonl --corpus ./docs --models A,B`.
     """
     from rag_eval.compare import load_run
     from rag_eval.datasets import load_dataset
@@ -58,6 +63,12 @@ def eval_command(
         raise fail("give a DATASET to evaluate, or --compare RUN_A RUN_B")
     data = load_dataset(dataset, split, corpus)
     options = RunOptions(limit=limit, generate=generate, progress=not as_json)
+    if models is not None:
+        from rag_eval.models import compare_models
+
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        _print_models(compare_models(settings, data, workdir, options, names), as_json)
+        return
     if as_json or not err.is_terminal:
         record = run(settings, data, workdir, options)
     else:
@@ -127,3 +138,33 @@ def _print_comparison(a: dict[str, Any], b: dict[str, Any], as_json: bool) -> No
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
+
+
+def _print_models(report: dict[str, Any], as_json: bool) -> None:
+    from rag_eval.models import SPEED
+
+    models = report["models"]
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    data = report["dataset"]
+    table = Table("", *(m["model"] for m in models),
+                  title=f"{data['name']}: {data['queries']} questions, one model a column")  # fmt: skip
+    for name in dict.fromkeys(k for m in models for k in m["metrics"]):
+        table.add_row(name, *(_fmt(m["metrics"].get(name)) for m in models))
+    labels = {"ttft_s": "time to first token (s)", "answer_s": "seconds per answer",
+              "gen_tokens_per_s": "generation tokens/s", "prompt_tokens_per_s": "prompt tokens/s",
+              "peak_rss_mib": "peak RAM (MiB)"}  # fmt: skip
+    for name in SPEED:
+        table.add_row(labels[name], *(_num(m["speed"].get(name)) for m in models), style="cyan")
+    table.add_row("quantization", *(m["quantization"] for m in models))
+    table.add_row("file size (MiB)", *(f"{m['file_size'] / 2**20:.0f}" for m in models))
+    out.print(table)
+    out.print("medians over the answers the models generated on this machine", highlight=False)
+    for m in models:
+        out.print(f"run {m['model']}: {m['path']}", highlight=False)
+    out.print(f"chart: {report['chart']}", highlight=False)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}" if value < 10 else f"{value:.1f}"

@@ -47,6 +47,7 @@ class RunOptions:
     limit: int | None = None  # the first N queries only
     generate: bool | None = None  # None: when the dataset has reference answers
     progress: bool = False  # an ingest progress bar on the terminal
+    ingest: bool = True  # False: the index is as the last run left it (runs in a row)
 
 
 def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions,
@@ -62,7 +63,10 @@ def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions
     corpus = materialize(dataset, workdir)
     name = index_name(dataset, corpus, settings)
     t0 = time.perf_counter()
-    ingest = ingest_in_child(settings, corpus, name, options.progress)
+    if options.ingest:
+        ingest = ingest_in_child(settings, corpus, name, options.progress)
+    else:
+        ingest = {"skipped": True}
     timings = {"ingest": time.perf_counter() - t0}
 
     # One torch thread when the model runs in this process too (see Pipeline.from_settings).
@@ -162,6 +166,9 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
         result["answerable"] = query.answerable
         result["references"] = query.answers
         result["cited"] = cited
+        result["model"] = pipeline.default_model
+        result["usage"] = {"prompt": answer.usage.prompt_tokens, "completion": answer.usage.completion_tokens}
+        result["timings"] = {k: round(v, 4) for k, v in answer.timings.items()}
         metrics = result["metrics"]
         # What the abstention thresholds are compared with, to calibrate them offline
         # (bench/calibrate.py): the best retrieval score, whether any sentence of the
@@ -192,6 +199,7 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
             metrics["citation_precision"] = precision
         if on_query:
             on_query(i + 1, len(queries))
+    pipeline.pool.close()  # the model's memory is given back before another one loads
 
 
 def _citation_precision(answer: Any, query: Query, dataset: Dataset, corpus: Path) -> float | None:
