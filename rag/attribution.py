@@ -230,20 +230,29 @@ class Attributor:
         best = float(combined[order[0]])
         chosen = [j for j in order if combined[j] >= best - self.extract_margin]
         chosen.sort(key=lambda j: (units[j][0], units[j][1].start))  # reading order
-        candidates = units
+        # Quotes that overlap in one passage (a sentence and the next one it takes along)
+        # are one quote.
+        merged: list[tuple[int, int, int, float]] = []  # number, start, end, score
+        for j in chosen:
+            number, piece = units[j]
+            last = merged[-1] if merged else None
+            if last is not None and last[0] == number and piece.start < last[2]:
+                merged[-1] = (number, last[1], max(last[2], piece.end), max(last[3], float(combined[j])))
+            else:
+                merged.append((number, piece.start, piece.end, float(combined[j])))
+        texts = {number: text for number, text, _ in passages}
         spans: dict[int, list[tuple[int, int]]] = {}
         out: list[str] = []
         sentences: list[SentenceSupport] = []
         position = 0
-        for j in chosen:
-            number, piece = candidates[j]
-            spans.setdefault(number, []).append((piece.start, piece.end))
-            sentence = cite(piece.text, [number])
+        for number, start, end, score in merged:
+            spans.setdefault(number, []).append((start, end))
+            sentence = cite(_inline_code(texts[number][start:end]), [number])
             if out:
                 out.append(" ")
                 position += 1
             sentences.append(SentenceSupport(sentence, position, position + len(sentence), [number],
-                                             float(combined[j]), True))  # fmt: skip
+                                             score, True))  # fmt: skip
             out.append(sentence)
             position += len(sentence)
         return Attribution("".join(out), sentences, spans), best

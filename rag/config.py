@@ -282,17 +282,25 @@ class AnswerSettings(_Group):
     )
     abstain: bool = Field(
         True,
-        description="When no sentence of the model's answer is supported by a passage: answer "
-        "with the passages' own best sentences if they answer the question well enough "
-        "(extract_min_score), else that the documents do not say (the closest passages are "
-        "then returned to see also).",
+        description="Answer that the documents do not say when their best sentence answers the "
+        "question less well than min_fit (the closest passages are then returned to see also); "
+        "when no sentence of the model's answer is backed by a passage, answer with the "
+        "passages' own best sentences instead.",
     )
-    extract_min_score: float = Field(
+    min_fit: float = Field(
         0.45,
         ge=0,
         le=1,
-        description="How well (mean of term share and cosine) a passage sentence must match "
-        "the question to be given as the answer when the model's answer is unsupported.",
+        description="How well (mean of term share and cosine) the passages' best sentence must "
+        "match the question for an answer to be given; calibrated with `rag eval` on answerable "
+        "and unanswerable questions (bench/calibrate.py).",
+    )
+    passage_chars: int = Field(
+        0,
+        ge=0,
+        description="Show the model each passage as about this many characters around its "
+        "sentence that best matches the question (shorter prompts answer sooner on a CPU); 0 "
+        "shows passages whole. Sources, spans and attribution always use the whole passage.",
     )
     support_lexical: float = Field(
         0.6,

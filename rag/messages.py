@@ -26,3 +26,8 @@ NOT_IN_DOCUMENTS: dict[Language, str] = {
     "en": "The documents do not say. The closest passages are listed as sources.",
     "fr": "Les documents ne le disent pas. Les passages les plus proches sont donnés en sources.",
 }
+# An answer quoted from passages in another language than the question's starts with this.
+QUOTED_IN: dict[Language, dict[Language, str]] = {
+    "en": {"fr": "The documents say, in French:"},
+    "fr": {"en": "Les documents disent, en anglais :"},
+}

@@ -23,6 +23,7 @@ from rag.embedders import Embedder, make_embedder
 from rag.errors import ConfigError, IndexMismatchError, InvalidRequestError
 from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
 from rag.generation import GenerationParams, Generator, Message, make_generator
+from rag.grounding import ground
 from rag.messages import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
 from rag.model_pool import ModelPool
 from rag.models import ModelCatalog
@@ -124,7 +125,7 @@ class Pipeline:
     def prompts_for(self, generator: Generator) -> PromptBuilder:
         held = self._prompts.get(generator.name)
         if held is None or held[0] is not generator:  # a model loaded again is measured again
-            held = (generator, PromptBuilder(generator))
+            held = (generator, PromptBuilder(generator, trim_chars=self.settings.answer.passage_chars))
             self._prompts[generator.name] = held
         return held[1]
 
@@ -289,32 +290,22 @@ class Pipeline:
                                    language=lang))  # fmt: skip
             return
         t1 = time.perf_counter()
-        found = self.attributor.attribute(
-            text, prompt.sources, drop_unsupported=self.settings.answer.drop_unsupported
-        )
+        grounded = ground(self.attributor, self.settings.answer, prepared.question, text,
+                          prompt.sources)  # fmt: skip
         timings["attribute"] = time.perf_counter() - t1
         for source in prompt.sources:
-            source.spans = found.spans.get(source.number, [])
-        if self.settings.answer.abstain and not any(s.supported for s in found.sentences):
-            # Nothing the model wrote is backed by a passage. If the passages answer the
-            # question, their own best sentences are the answer; else say the documents
-            # do not say, and show what was read.
-            extracted, fit = self.attributor.extract(prepared.question, prompt.sources)
-            if extracted.sentences and fit >= self.settings.answer.extract_min_score:
-                found = extracted
-                for source in prompt.sources:
-                    source.spans = found.spans.get(source.number, [])
-            else:
-                for source in prompt.sources:
-                    source.cited, source.spans = False, []
-                yield DoneEvent(Answer(NOT_IN_DOCUMENTS[lang], prompt.sources, usage, timings,
-                                       finish, prepared.found_context, abstained=True,
-                                       language=lang, sentences=found.sentences, draft=text))  # fmt: skip
-                return
-        cited = list(dict.fromkeys(n for s in found.sentences for n in s.sources))
-        sources = _mark_cited(prompt.sources, cited)
-        yield DoneEvent(Answer(found.text, sources, usage, timings, finish, prepared.found_context,
-                               language=lang, sentences=found.sentences, draft=text))  # fmt: skip
+            source.spans = grounded.spans.get(source.number, [])
+        if grounded.abstained:
+            # The passages do not answer the question: say so, and show what was read.
+            for source in prompt.sources:
+                source.cited, source.spans = False, []
+            yield DoneEvent(Answer(NOT_IN_DOCUMENTS[lang], prompt.sources, usage, timings, finish,
+                                   prepared.found_context, abstained=True, language=lang,
+                                   sentences=grounded.sentences, draft=text))  # fmt: skip
+            return
+        sources = _mark_cited(prompt.sources, grounded.cited)
+        yield DoneEvent(Answer(grounded.text, sources, usage, timings, finish, prepared.found_context,
+                               language=lang, sentences=grounded.sentences, draft=text))  # fmt: skip
 
 
 def _mark_cited(sources: list[Source], cited: list[int]) -> list[Source]:

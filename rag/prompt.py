@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from rag.errors import ContextLengthError
 from rag.generation import Generator, Message
 from rag.messages import SYSTEM_PROMPT as SYSTEM_PROMPTS
+from rag.trim import trim_passage
 from rag.types import Hit, Source
 
 SYSTEM_PROMPT = SYSTEM_PROMPTS["en"]  # the pipeline passes the question's language's
@@ -45,9 +46,13 @@ class PromptBuilder:
     counted exactly, and sources dropped from the end while it does not fit.
     """
 
-    def __init__(self, generator: Generator, system_prompt: str = SYSTEM_PROMPT) -> None:
+    def __init__(self, generator: Generator, system_prompt: str = SYSTEM_PROMPT, *,
+                 trim_chars: int = 0) -> None:  # fmt: skip
+        """`trim_chars`: each passage is shown as about this many characters around its
+        best sentence for the question (rag.trim); 0 shows passages whole."""
         self.generator = generator
         self.system_prompt = system_prompt
+        self.trim_chars = trim_chars
         self._constants: dict[str, int] = {}
 
     def build(
@@ -86,10 +91,10 @@ class PromptBuilder:
         sources: list[Source] = []
         for hit in hits:
             number = len(blocks) + 1
-            block = _block(number, hit, hit.chunk.text)
+            block = _block(number, hit, self._passage(question, hit))
             cost = self._block_cost(block)
             if used + cost > budget:
-                cut = self._cut(number, hit, budget - used)
+                cut = self._cut(number, hit, self._passage(question, hit), budget - used)
                 if cut is not None:
                     blocks.append(cut)
                     sources.append(source_of(number, hit))
@@ -108,7 +113,7 @@ class PromptBuilder:
         `counted`: the tokens of the prompt without these turns and sources. The prompt
         is not counted when their characters alone show that it cannot fit.
         """
-        blocks = [_block(n, hit, hit.chunk.text) for n, hit in enumerate(hits, 1)]
+        blocks = [_block(n, hit, self._passage(question, hit)) for n, hit in enumerate(hits, 1)]
         added = sum(len(m["content"]) for m in turns) + sum(len(b) for b in blocks)
         if added > (limit - counted) * _MAX_CHARS_PER_TOKEN:
             return None
@@ -169,11 +174,15 @@ class PromptBuilder:
             return self._text_cost(content) - self._text_cost(sample) - self._text_cost(question)
         raise KeyError(name)
 
-    def _cut(self, number: int, hit: Hit, room: int) -> str | None:
-        """The longest sentence-bounded head of the chunk that fits in `room` tokens."""
+    def _passage(self, question: str, hit: Hit) -> str:
+        """What the model reads of a passage (the sources keep it whole)."""
+        return trim_passage(question, hit.chunk.text, self.trim_chars)
+
+    def _cut(self, number: int, hit: Hit, text: str, room: int) -> str | None:
+        """The longest sentence-bounded head of the passage that fits in `room` tokens."""
         if room < MIN_CUT_TOKENS:
             return None
-        sentences = _SENTENCE_END.split(hit.chunk.text)
+        sentences = _SENTENCE_END.split(text)
         lo, hi, best = 1, len(sentences) - 1, None
         while lo <= hi:
             mid = (lo + hi) // 2

@@ -31,6 +31,7 @@ from rag_eval.metrics import (
     mean,
     retrieval_scores,
 )
+from rag_eval.support import supports
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
         checked = [s for s in answer.sentences if s.checked]
         if checked and not answer.abstained:
             metrics["supported_rate"] = sum(s.supported for s in checked) / len(checked)
-        precision = _citation_precision(answer, query, dataset, corpus)
+        precision = _citation_precision(answer)
         if precision is not None:
             metrics["citation_precision"] = precision
         if on_query:
@@ -202,21 +203,15 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
     pipeline.pool.close()  # the model's memory is given back before another one loads
 
 
-def _citation_precision(answer: Any, query: Query, dataset: Dataset, corpus: Path) -> float | None:
-    """Share of (sentence, cited passage) pairs where the passage really supports the
-    sentence as far as the dataset can tell: it holds a reference answer, or its document
-    is judged relevant."""
+def _citation_precision(answer: Any) -> float | None:
+    """Share of (sentence, cited passage) pairs where the passage holds the sentence's
+    claim word for word (rag_eval.support: a check stricter than the attribution's)."""
     by_number = {s.number: s for s in answer.sources}
     pairs = [(sentence, by_number[n]) for sentence in answer.sentences for n in sentence.sources
              if n in by_number]  # fmt: skip
     if not pairs or answer.abstained:
         return None
-    good = 0
-    for _, source in pairs:
-        holds = query.answers and answer_scores(source.text, query.answers)["contains"] > 0
-        relevant = query.relevant.get(document_id(source.path, dataset, corpus), 0) > 0
-        good += bool(holds or relevant)
-    return good / len(pairs)
+    return sum(supports(source.text, sentence.text) for sentence, source in pairs) / len(pairs)
 
 
 def _record(settings: Settings, dataset: Dataset, queries: list[Query], results: list[dict[str, Any]],

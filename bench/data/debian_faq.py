@@ -1,10 +1,11 @@
-"""Rebuild corpus.jsonl from Debian's debian-faq-fr package (the French Debian FAQ).
+"""Rebuild faq-fr/ or faq-en/corpus.jsonl from Debian's FAQ packages.
 
-    python bench/data/faq-fr/build.py [path/to/debian-faq.fr.txt.gz]
+    python bench/data/debian_faq.py fr|en [path/to/debian-faq.LANG.txt.gz]
 
-Without a path, the package is fetched with `apt-get download debian-faq-fr` and unpacked
-in a temporary folder. Each numbered section of the FAQ ("2.3. Où et comment ...") is one
-document: id = its number, title = its heading, text = its body.
+Without a path, the package (`debian-faq-fr`, or `debian-faq` for English) is fetched with
+`apt-get download` and unpacked in a temporary folder. Each numbered section of the FAQ
+("2.3. Où et comment ...") is one document: id = its number, title = its heading, text =
+its body. Both languages are version 11.1 and number their sections alike.
 """
 
 from __future__ import annotations
@@ -18,17 +19,19 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
+PACKAGES = {"fr": "debian-faq-fr", "en": "debian-faq"}
 SECTION = re.compile(r"^(\d+(?:\.\d+)+)\.[\s\u00a0]+(.+)$")
 
 
-def faq_text(argv: list[str]) -> str:
-    if argv:
-        return gzip.decompress(Path(argv[0]).read_bytes()).decode("utf-8")
+def faq_text(lang: str, given: list[str]) -> str:
+    if given:
+        return gzip.decompress(Path(given[0]).read_bytes()).decode("utf-8")
+    package = PACKAGES[lang]
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["apt-get", "download", "debian-faq-fr"], cwd=tmp, check=True)
-        deb = next(Path(tmp).glob("debian-faq-fr_*.deb"))
+        subprocess.run(["apt-get", "download", package], cwd=tmp, check=True)
+        deb = next(Path(tmp).glob(f"{package}_*.deb"))
         subprocess.run(["dpkg", "-x", str(deb), "x"], cwd=tmp, check=True)
-        path = Path(tmp, "x/usr/share/doc/debian/FAQ/debian-faq.fr.txt.gz")
+        path = Path(tmp, f"x/usr/share/doc/debian/FAQ/debian-faq.{lang}.txt.gz")
         return gzip.decompress(path.read_bytes()).decode("utf-8")
 
 
@@ -69,11 +72,16 @@ def _clean(text: str) -> str:
 
 
 def main() -> None:
-    docs = sections(faq_text(sys.argv[1:]))
-    with open(HERE / "corpus.jsonl", "w", encoding="utf-8") as out:
+    if len(sys.argv) < 2 or sys.argv[1] not in PACKAGES:
+        sys.exit(f"usage: {sys.argv[0]} {'|'.join(PACKAGES)} [debian-faq.LANG.txt.gz]")
+    lang = sys.argv[1]
+    docs = sections(faq_text(lang, sys.argv[2:]))
+    target = HERE / f"faq-{lang}" / "corpus.jsonl"
+    target.parent.mkdir(exist_ok=True)
+    with open(target, "w", encoding="utf-8") as out:
         for doc in docs:
             out.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    print(f"{len(docs)} sections written to {HERE / 'corpus.jsonl'}")
+    print(f"{len(docs)} sections written to {target}")
 
 
 if __name__ == "__main__":

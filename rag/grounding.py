@@ -1,0 +1,102 @@
+"""Grounding: what the service finally says, from the model's draft and the passages.
+
+    grounded = ground(attributor, settings.answer, question, draft, sources)
+
+The model is not trusted to stay on its passages, nor to know when they do not answer.
+Three decisions are taken here, in this order:
+
+1. **Do the passages answer the question?** Their best sentence is scored against the
+   question (mean of term share and cosine, `Attributor.extract`). Below
+   `answer.min_fit`, the answer is that the documents do not say, whatever the model wrote:
+   a weak model answers anyway, so its draft cannot tell.
+2. **What of the draft is backed?** Each sentence is matched to the passages
+   (`Attributor.attribute`); backed sentences cite their passages, the others are marked
+   unsupported (or dropped, with `answer.drop_unsupported`).
+3. **Is the best passage sentence in the answer?** When no sentence of the draft is backed,
+   the answer is the passages' own best sentences (introduced, in the question's language,
+   as a quote in the passages' language when that is another). When some are but none quotes the
+   passage sentence that best answers the question, that sentence is added, cited: an
+   answer is never worse than the passage the model read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from rag.analysis import Language, detect_language
+from rag.attribution import Attribution, Attributor, SentenceSupport, cite
+from rag.config import AnswerSettings
+from rag.messages import QUOTED_IN
+from rag.types import Source
+
+
+@dataclass
+class Grounded:
+    """The final answer text, its sentences and spans, or an abstention."""
+
+    text: str
+    sentences: list[SentenceSupport]
+    spans: dict[int, list[tuple[int, int]]]
+    abstained: bool = False
+    #: How well the passages' best sentence answers the question (see `answer.min_fit`).
+    fit: float = 0.0
+    #: The answer is passage sentences only (the draft had nothing backed).
+    extracted: bool = False
+
+    @property
+    def cited(self) -> list[int]:
+        return list(dict.fromkeys(n for s in self.sentences for n in s.sources))
+
+
+def ground(attributor: Attributor, settings: AnswerSettings, question: str, draft: str,
+           sources: Sequence[Source]) -> Grounded:  # fmt: skip
+    """The answer to give for `question`, from the model's `draft` over `sources`."""
+    found = attributor.attribute(draft, sources, drop_unsupported=settings.drop_unsupported)
+    if not settings.abstain:
+        return Grounded(found.text, found.sentences, found.spans)
+    best, fit = attributor.extract(question, sources, limit=1)
+    if not best.sentences or fit < settings.min_fit:
+        return Grounded("", found.sentences, {}, abstained=True, fit=fit)
+    if not any(s.supported for s in found.sentences):
+        quoted, _ = attributor.extract(question, sources)
+        return _introduced(quoted, detect_language(question), fit)
+    if _quotes(found, best):
+        return Grounded(found.text, found.sentences, found.spans, fit=fit)
+    return _with_quote(found, best, fit)
+
+
+def _introduced(quoted: Attribution, language: Language, fit: float) -> Grounded:
+    """Passage sentences as the answer; said to be a quote in another language when they
+    are not in the question's (the service's own words always are)."""
+    intro = QUOTED_IN[language].get(detect_language(quoted.text))
+    if intro is None:
+        return Grounded(quoted.text, quoted.sentences, quoted.spans, fit=fit, extracted=True)
+    shift = len(intro) + 1
+    sentences = [replace(s, start=s.start + shift, end=s.end + shift) for s in quoted.sentences]
+    return Grounded(f"{intro} {quoted.text}", sentences, quoted.spans, fit=fit, extracted=True)
+
+
+def _quotes(found: Attribution, best: Attribution) -> bool:
+    """Whether a backed sentence of the answer is the best passage sentence (its span holds
+    where the best quote starts; the quote may take the next sentences along)."""
+    for number, spans in best.spans.items():
+        for start, _ in spans:
+            if any(a <= start < b for a, b in found.spans.get(number, [])):
+                return True
+    return False
+
+
+def _with_quote(found: Attribution, best: Attribution, fit: float) -> Grounded:
+    """The answer followed by the passage sentence that best answers the question."""
+    quote = best.sentences[0]
+    text = found.text.rstrip()
+    sep = "\n\n" if text else ""
+    start = len(text) + len(sep)
+    sentence = cite(quote.text, quote.sources)
+    added = SentenceSupport(sentence, start, start + len(sentence), list(quote.sources),
+                            quote.score, True)  # fmt: skip
+    spans = {n: list(s) for n, s in found.spans.items()}
+    for number, extra in best.spans.items():
+        spans.setdefault(number, []).extend(x for x in extra if x not in spans[number])
+    return Grounded(text + sep + sentence, [*found.sentences, added], spans, fit=fit)

@@ -1,0 +1,26 @@
+"""The strict check citation precision is judged by: the passage's own words must hold the
+sentence's, and its numbers and commands exactly."""
+
+from __future__ import annotations
+
+from rag_eval.support import supports, tokens
+
+PASSAGE = ("To find the package a file belongs to, run dpkg --search /usr/bin/vi. "
+           "La commande lsb_release -a affiche la version, par exemple 11.")  # fmt: skip
+
+
+def test_tokens_keep_commands_options_and_paths() -> None:
+    assert tokens("Run `dpkg --search` on /etc/apt/sources.list, l'option -a [2].") == [
+        "run", "dpkg", "--search", "on", "/etc/apt/sources.list", "option", "-a"]  # fmt: skip
+
+
+def test_a_copied_or_lightly_cut_sentence_is_supported() -> None:
+    assert supports(PASSAGE, "Run dpkg --search /usr/bin/vi to find the package [1].")
+    assert supports(PASSAGE, "La commande lsb_release -a affiche la version [2].")
+
+
+def test_a_wrong_option_number_or_claim_is_not() -> None:
+    assert not supports(PASSAGE, "Run dpkg --find /usr/bin/vi to find the package.")
+    assert not supports(PASSAGE, "La commande lsb_release -a affiche la version 12.")
+    assert not supports(PASSAGE, "Debian is the best operating system for everyone.")
+    assert not supports(PASSAGE, "[1]")
