@@ -38,8 +38,9 @@ def _idf(total: int, frequency: int) -> float:
 class PgLexical:
     """BM25 over one index's chunk terms; keeps the reader's term statistics per commit."""
 
-    def __init__(self, sql: Callable[[str], bytes]) -> None:
+    def __init__(self, sql: Callable[[str], bytes], schema: str) -> None:
         self.sql = sql
+        self.schema = schema
         self._stats: tuple[int | None, int, float] | None = None  # (view, chunks, mean length)
 
     def search(self, conn: psycopg.Connection[tuple[Any, ...]], view: int | None, query: str, k: int,
@@ -52,7 +53,7 @@ class PgLexical:
             return []
         where, args = file_filter(filters)
         total, mean_length = self._stats_of(conn, view)
-        frequencies = {t: self._frequency(conn, t, view) for t in terms}
+        frequencies = self._frequencies(conn, terms, view)
         weights = {t: _idf(total, frequencies[t]) for t in terms}
         searched = _searched(terms, total, frequencies)
         rows = conn.execute(
@@ -89,15 +90,28 @@ class PgLexical:
         self._stats = (view, total, mean) if view is not None else None
         return total, mean
 
-    def _frequency(self, conn: psycopg.Connection[tuple[Any, ...]], term: str, view: int | None) -> int:
-        """In how many chunks of the view a term occurs (a count over the GIN index)."""
-        row = conn.execute(
-            self.sql(
-                f"SELECT count(*) FROM {{s}}.chunks c WHERE c.terms @@ %s::tsquery AND {visible('c', view)}"
-            ),
-            (_tsquery([term]),),
-        ).fetchone()
-        return int(row[0]) if row else 0
+    def _frequencies(self, conn: psycopg.Connection[tuple[Any, ...]], terms: list[str], view: int | None
+                     ) -> dict[str, int]:  # fmt: skip
+        """In how many chunks of the view each term occurs. A common term (one of the
+        column's most common elements in PostgreSQL's statistics) is estimated from its
+        share of the rows, as counting it would read a large part of the table; the others
+        are counted over the GIN index, which is quick for them."""
+        common = conn.execute(
+            self.sql("SELECT m.e, m.f * greatest((SELECT reltuples FROM pg_class "
+                     "WHERE oid = '{s}.chunks'::regclass), 0) FROM pg_stats s, "
+                     "unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS m(e, f) "
+                     "WHERE s.schemaname = %s AND s.tablename = 'chunks' AND s.attname = 'terms' "
+                     "AND m.e = ANY(%s)"),
+            (self.schema, terms),
+        ).fetchall()  # fmt: skip
+        found = {str(r[0]): int(r[1]) for r in common}
+        rare = [t for t in terms if t not in found]
+        rows = conn.execute(
+            self.sql(f"SELECT t, (SELECT count(*) FROM {{s}}.chunks c WHERE c.terms @@ q::tsquery "
+                     f"AND {visible('c', view)}) FROM unnest(%s::text[], %s::text[]) AS w(t, q)"),
+            (rare, [_tsquery([t]) for t in rare]),
+        ).fetchall() if rare else []  # fmt: skip
+        return {**found, **{str(r[0]): int(r[1]) for r in rows}}
 
     def _present(self, conn: psycopg.Connection[tuple[Any, ...]], ids: list[int], terms: list[str]
                  ) -> dict[int, set[str]]:  # fmt: skip

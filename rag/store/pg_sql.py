@@ -14,11 +14,17 @@ CHUNK_COLUMNS = (
 )
 
 
-def visible(alias: str, view: int | None) -> str:
-    """Rows a view sees: the live rows (a writer, None) or those of a committed generation."""
+# The committed generation, read by the statement itself (one statement sees one snapshot).
+COMMITTED = "(SELECT value FROM {s}.meta WHERE key = 'committed')"
+
+
+def visible(alias: str, view: int | str | None) -> str:
+    """Rows a view sees: the live rows (a writer, None) or those of a committed generation
+    (a number, or COMMITTED)."""
     if view is None:
         return f"{alias}.removed IS NULL"
-    return f"({alias}.added <= {int(view)} AND ({alias}.removed IS NULL OR {alias}.removed > {int(view)}))"
+    at = view if isinstance(view, str) else str(int(view))
+    return f"({alias}.added <= {at} AND ({alias}.removed IS NULL OR {alias}.removed > {at}))"
 
 
 def glob_regex(pattern: str) -> str:

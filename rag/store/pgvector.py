@@ -37,7 +37,7 @@ from rag.errors import RagError
 from rag.store.base import Batches, FileRecord, Filters, Store
 from rag.store.manifest import Manifest
 from rag.store.pg_lexical import PgLexical
-from rag.store.pg_sql import CHUNK_COLUMNS, FILE_COLUMNS, file_filter, visible
+from rag.store.pg_sql import CHUNK_COLUMNS, COMMITTED, FILE_COLUMNS, file_filter, visible
 from rag.types import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Filtered searches go on in the index until k rows pass (pgvector >= 0.8).
+ANALYZE_AFTER = 10_000  # chunks one writer adds before its commit gathers statistics again
 ITERATIVE_SCAN = {"hnsw": "strict_order", "ivfflat": "relaxed_order"}
 
 
@@ -73,7 +73,8 @@ class PgVectorStore(Store):
         self.settings = settings
         self.readonly = readonly
         self._lock = threading.RLock()
-        self.lexical = PgLexical(self._sql)
+        self.lexical = PgLexical(self._sql, schema)
+        self._unanalyzed = 0  # chunks written since the statistics were last gathered
         self.conn = self._open()
 
     def _open(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -82,6 +83,10 @@ class PgVectorStore(Store):
 
         conn = self._connect()
         register_vector(conn)
+        # Filtered searches go on in the vector index until k rows pass (pgvector >= 0.8).
+        conn.execute(f"SET hnsw.ef_search = {int(self.settings.ef_search)}; SET ivfflat.probes = 10; "
+                     f"SET hnsw.iterative_scan = {ITERATIVE_SCAN['hnsw']}; "
+                     f"SET ivfflat.iterative_scan = {ITERATIVE_SCAN['ivfflat']}".encode())  # fmt: skip
         if self.readonly:  # every read of one search sees one snapshot
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
@@ -101,6 +106,14 @@ class PgVectorStore(Store):
                 view = self._committed() if self.readonly else None
                 yield self.conn, view
 
+    @contextlib.contextmanager
+    def _statement(self) -> Iterator[tuple[psycopg.Connection[tuple[Any, ...]], str | None]]:
+        """For a read that is one statement: no transaction around it (one round trip)."""
+        with self._lock:
+            if self.conn.broken or self.conn.closed:
+                self.conn = self._open()
+            yield self.conn, (COMMITTED if self.readonly else None)
+
     def _committed(self) -> int:
         row = self.conn.execute(self._sql("SELECT value FROM {s}.meta WHERE key = 'committed'")).fetchone()
         return int(row[0]) if row else 0
@@ -117,13 +130,7 @@ class PgVectorStore(Store):
             return []
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         where, args = file_filter(filters)
-        with self._txn() as (conn, view):
-            kind = self.settings.vector_index
-            if kind == "hnsw":
-                conn.execute(f"SET LOCAL hnsw.ef_search = {max(int(self.settings.ef_search), k)}".encode())
-            else:
-                conn.execute(b"SET LOCAL ivfflat.probes = 10")
-            conn.execute(f"SET LOCAL {kind}.iterative_scan = {ITERATIVE_SCAN[kind]}".encode())
+        with self._statement() as (conn, view):
             rows = conn.execute(
                 self._sql(
                     f"WITH top AS (SELECT c.id, c.vector <#> %s AS d FROM {{s}}.chunks c "
@@ -244,6 +251,7 @@ class PgVectorStore(Store):
             for chunks, vectors in batches:
                 matrix = np.asarray(vectors, dtype=np.float32).reshape(-1, self.manifest.dimension)
                 written += self._insert_chunks(conn, file_id, chunks, matrix, generation)
+        self._unanalyzed += written
         return written
 
     def _insert_chunks(
@@ -315,6 +323,10 @@ class PgVectorStore(Store):
             purged = conn.execute(
                 self._sql("DELETE FROM {s}.files WHERE removed IS NOT NULL AND removed <= %s"), (committed,)
             ).rowcount
+        if self._unanalyzed >= ANALYZE_AFTER:  # the lexical side reads common terms' shares from them
+            with self._lock:
+                self.conn.execute(self._sql("ANALYZE {s}.chunks"))
+            self._unanalyzed = 0
         logger.info("index committed name=%s generation=%d purged_files=%d", self.name, committed, purged)
 
     def close(self) -> None:
