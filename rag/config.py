@@ -43,15 +43,24 @@ class _Group(BaseModel):
 
 
 class EmbedderSettings(_Group):
-    kind: Literal["sentence-transformers"] = Field(
-        "sentence-transformers", description="Embedder backend: a local sentence-transformers model."
+    kind: Literal["sentence-transformers", "onnx"] = Field(
+        "sentence-transformers",
+        description="Embedder backend: 'sentence-transformers' runs the local model with torch "
+        "(fp32); 'onnx' runs it as int8 ONNX on onnxruntime, exported and quantized on first "
+        "use and cached beside the model. An existing index keeps the kind it was built with.",
     )
     model: str = Field(
         DEFAULT_EMBEDDER,
         description="Sentence-transformers model: the packaged default 'all-MiniLM-L6-v2' "
         "or the path of any sentence-transformers model folder.",
     )
-    batch_size: int = Field(64, gt=0, description="Texts encoded per batch.")
+    batch_size: int = Field(64, gt=0, description="Most texts encoded per batch.")
+    batch_tokens: int = Field(
+        4096,
+        gt=0,
+        description="Most tokens per batch, padding included: texts are batched with others "
+        "of about their length, so memory follows tokens rather than the count of texts.",
+    )
     device: str = Field("cpu", description="Torch device for the embedder.")
 
 

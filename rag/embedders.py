@@ -1,6 +1,7 @@
 """Embedders: text in, normalized vectors out.
 
-`make_embedder(settings)` is the one place a backend is chosen, by `embedder.kind`.
+`make_embedder(settings)` is the one place a backend is chosen, by `embedder.kind`:
+`sentence-transformers` (torch, fp32) here, `onnx` (int8) in `rag/onnx_embedder.py`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,25 @@ class Embedder(ABC):
         return vector
 
 
+def token_batches(lengths: Sequence[int], budget: int, most: int) -> list[list[int]]:
+    """Positions of texts grouped into batches, shortest first: each batch holds at most
+    `most` texts and, padded to its longest, about `budget` tokens (a longer text goes
+    alone). Neighbours in length go together, so little of a batch is padding, and the
+    memory a batch takes is bounded by tokens rather than by a count of texts."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for i in order:
+        # Sorted: this text is the longest so far, so the padded size is (n + 1) * it.
+        if batch and (len(batch) >= most or (len(batch) + 1) * lengths[i] > budget):
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 def make_embedder(settings: EmbedderSettings, *, threads: int | None = None) -> Embedder:
     """The embedder `settings.kind` names, loaded.
 
@@ -60,6 +80,10 @@ def make_embedder(settings: EmbedderSettings, *, threads: int | None = None) -> 
     """
     if settings.kind == "sentence-transformers":
         return SentenceTransformerEmbedder(settings, threads=threads)
+    if settings.kind == "onnx":
+        from rag.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(settings, threads=threads)
     raise ConfigError(f"unknown embedder kind {settings.kind!r}")
 
 
@@ -89,6 +113,7 @@ class SentenceTransformerEmbedder(Embedder):
 
         self.name, path = resolve_embedder(settings.model)
         self.batch_size = settings.batch_size
+        self.batch_tokens = settings.batch_tokens
         try:
             self.model = SentenceTransformer(str(path), device=settings.device)
         except Exception as exc:  # the library raises many kinds; one line for the user
@@ -108,15 +133,18 @@ class SentenceTransformerEmbedder(Embedder):
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        lengths = [min(n, self.max_tokens) for n in self.count_tokens_batch(texts)]
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with self._lock:
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            for batch in token_batches(lengths, self.batch_tokens, self.batch_size):
+                out[batch] = self.model.encode(
+                    [texts[i] for i in batch],
+                    batch_size=len(batch),
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+        return out
 
     def count_tokens(self, text: str) -> int:
         return self.count_tokens_batch([text])[0]
@@ -145,6 +173,32 @@ def _counting_tokenizer(tokenizer: Any) -> Any | None:
     counter.no_truncation()
     counter.no_padding()
     return counter
+
+
+#: The kinds that run the same local model folder (torch fp32, int8 ONNX).
+LOCAL_KINDS = ("sentence-transformers", "onnx")
+
+
+def recorded_name(kind: str, model: str) -> str:
+    """The embedder name an index records for the local `model` run by `kind`."""
+    base = resolve_embedder(model)[0]
+    return f"{base}-int8" if kind == "onnx" else base
+
+
+def settings_for_index(settings: EmbedderSettings, kind: str, name: str) -> EmbedderSettings:
+    """The embedder settings for an index built by embedder (`kind`, `name`).
+
+    An index keeps the runtime it was built with: when `embedder.kind` was not set (the
+    default applies) and the index was built by the other local runtime of the configured
+    model, that runtime is used. Otherwise the settings as given: a kind set explicitly
+    and different from the index's is then refused by the manifest check."""
+    if kind == settings.kind or "kind" in settings.model_fields_set:
+        return settings
+    if kind not in LOCAL_KINDS or settings.kind not in LOCAL_KINDS:
+        return settings
+    if recorded_name(kind, settings.model) != name:
+        return settings
+    return settings.model_copy(update={"kind": kind})
 
 
 def resolve_embedder(model: str) -> tuple[str, Path]:

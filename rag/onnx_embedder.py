@@ -1,0 +1,126 @@
+"""The int8 ONNX embedder: the same sentence-transformers model, quantized, on onnxruntime.
+
+About three times the throughput of torch fp32 on a CPU, with vectors within about
+0.006 of it in cosine. Its vectors are not the torch model's, so it records another name
+(`<model>-int8`) and kind in an index's manifest: an index is never mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.config import EmbedderSettings
+from rag.embedders import Embedder, resolve_embedder, token_batches
+from rag.errors import ConfigError
+from rag.offline import ensure_offline
+from rag.onnx_export import OUTPUT, int8_model
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+logger = logging.getLogger(__name__)
+
+
+class OnnxEmbedder(Embedder):
+    """A local sentence-transformers model run as int8 ONNX (exported on first use).
+
+    Thread-safe without a lock: onnxruntime sessions may run from many threads at once,
+    and each Rust tokenizer here is configured once (truncation on for encoding, off for
+    counting) and only read afterwards.
+    """
+
+    kind = "onnx"
+
+    def __init__(self, settings: EmbedderSettings, threads: int | None = None) -> None:
+        """`threads`: CPU threads onnxruntime computes with (default: all cores); given,
+        its threads also stop spinning between runs, to leave the cores to a model
+        generating in the same process."""
+        ensure_offline()
+        import onnxruntime as ort
+
+        base, path = resolve_embedder(settings.model)
+        self.name = f"{base}-int8"
+        self.batch_size = settings.batch_size
+        self.batch_tokens = settings.batch_tokens
+        self.max_tokens = _max_seq_length(path)
+        self._encoder, self._counter, self._pad_id = _tokenizers(path, self.max_tokens)
+        model_file = int8_model(path)
+        options = ort.SessionOptions()
+        options.inter_op_num_threads = 1
+        if threads:
+            options.intra_op_num_threads = threads
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a damaged cache file, an unsupported operator
+            raise ConfigError(f"cannot load the ONNX embedder {model_file}: {exc}") from exc
+        self._inputs = [i.name for i in self.session.get_inputs()]
+        self.dimension = int(self.session.get_outputs()[0].shape[-1])
+        logger.info("embedder loaded kind=onnx name=%s dim=%d file=%s", self.name, self.dimension, model_file)
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._encoder.encode_batch(list(texts), add_special_tokens=True)
+        lengths = [len(e.ids) for e in encodings]
+        for batch in token_batches(lengths, self.batch_tokens, self.batch_size):
+            out[batch] = self._run([encodings[i] for i in batch])
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return np.ascontiguousarray(out / np.maximum(norms, 1e-12), dtype=np.float32)
+
+    def _run(self, encodings: list[Any]) -> NDArray[np.float32]:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        result = self.session.run([OUTPUT], {name: feed[name] for name in self._inputs})[0]
+        return np.asarray(result, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return self.count_tokens_batch([text])[0]
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=True)]
+
+
+def _tokenizers(path: Path, max_tokens: int) -> tuple[Any, Any, int]:
+    """The model's tokenizer twice: truncating to `max_tokens` (encoding) and not at all
+    (counting), neither padding (batches are padded to their own longest text)."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    try:
+        fast = AutoTokenizer.from_pretrained(str(path))
+        serialized = fast.backend_tokenizer.to_str()
+    except Exception as exc:  # no fast tokenizer for this model, or none at all
+        raise ConfigError(f"embedder {path} has no fast tokenizer the ONNX embedder can use: {exc}") from exc
+    encoder, counter = Tokenizer.from_str(serialized), Tokenizer.from_str(serialized)
+    for tokenizer in (encoder, counter):
+        tokenizer.no_padding()
+    encoder.enable_truncation(max_tokens)
+    counter.no_truncation()
+    pad_id = fast.pad_token_id if fast.pad_token_id is not None else 0
+    return encoder, counter, int(pad_id)
+
+
+def _max_seq_length(path: Path) -> int:
+    """The model's own limit, as sentence-transformers reads it."""
+    config = path / "sentence_bert_config.json"
+    if config.is_file():
+        value = json.loads(config.read_text()).get("max_seq_length")
+        if value:
+            return int(value)
+    return 512
