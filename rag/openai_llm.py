@@ -185,6 +185,9 @@ class OpenAIGenerator(Generator):
                             produced += 1  # a piece per token on llama.cpp; some send more
                             yield Delta(text, None, min(produced, max_tokens))
                         finish = choice.get("finish_reason") or finish
+        except GeneratorExit:  # the caller stopped: the closed connection stops the server
+            logger.debug("answer stream closed early completion_tokens=%d", produced)
+            raise
         except httpx.TimeoutException as exc:
             raise self._timed_out() from exc
         except httpx.TransportError as exc:

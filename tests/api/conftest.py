@@ -1,4 +1,12 @@
-"""A real uvicorn server on 127.0.0.1 around the test pipeline."""
+"""The API tests' pipeline on each backend combination, and a real uvicorn server on
+127.0.0.1 around it.
+
+Tests marked `@pytest.mark.backends` (the answering ones: ask, chat, streaming,
+grounding, the openai client) run once per combination of `store.kind` x `llm.kind` in
+BACKENDS: the local store or pgvector (a throwaway PostgreSQL, tests/pgserver.py), the
+model in process or behind a real llama_cpp.server (tests/llmserver.py). Every other API
+test runs on the first combination only.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +15,70 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
 
 from api.app import create_app
+from ingest.worker import IngestWorker
 from rag.config import Settings
+from rag.embedders import SentenceTransformerEmbedder
+from rag.generation import Generator
 from rag.pipeline import Pipeline
+from tests.llmserver import llm_server, openai_generator  # noqa: F401  (fixtures)
+from tests.pgserver import pg_server, pg_url  # noqa: F401  (fixtures)
+
+#: (store.kind, llm.kind): the combinations the answering tests run on; the first is the
+#: default of every other test.
+BACKENDS = [("local", "llama-cpp"), ("local", "openai"), ("pgvector", "llama-cpp"), ("pgvector", "openai")]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends: run on every store.kind x llm.kind of BACKENDS")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("backends") and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True, ids=["+".join(b) for b in BACKENDS])
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """The (store.kind, llm.kind) of this test."""
+    return tuple(getattr(request, "param", BACKENDS[0]))  # type: ignore[return-value]
+
+
+@pytest.fixture
+def settings(settings: Settings, backend: tuple[str, str], request: pytest.FixtureRequest) -> Settings:
+    """tests/conftest.py's settings, on this test's store and generator."""
+    store, llm = backend
+    overrides: dict[str, Any] = {}
+    if store == "pgvector":
+        overrides |= {"store.kind": "pgvector", "store.url": request.getfixturevalue("pg_url")}
+    if llm == "openai":
+        overrides |= request.getfixturevalue("llm_server").overrides()
+    for dotted, value in overrides.items():  # validated, as the groups validate assignments
+        group, name = dotted.split(".")
+        setattr(getattr(settings, group), name, value)
+    return settings
+
+
+@pytest.fixture
+def pipeline(
+    settings: Settings,
+    embedder: SentenceTransformerEmbedder,
+    backend: tuple[str, str],
+    worker: IngestWorker,
+    corpus: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Pipeline]:
+    """The corpus ingested into this test's store, answered by this test's generator."""
+    generator: Generator = request.getfixturevalue("openai_generator" if backend[1] == "openai"
+                                                   else "generator")  # fmt: skip
+    worker.run(corpus)
+    yield Pipeline(settings, embedder, generator)
 
 
 def free_port() -> int:

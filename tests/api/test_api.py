@@ -30,6 +30,7 @@ def test_health_is_503_while_loading(pipeline: Pipeline) -> None:
             assert c.post("/ask", json={"question": "x"}).status_code == 503
 
 
+@pytest.mark.backends
 def test_ask(client: TestClient) -> None:
     r = client.post("/ask", json={"question": "What does a cat eat?", "max_tokens": 32,
                                   "seed": 1})  # fmt: skip
@@ -40,6 +41,7 @@ def test_ask(client: TestClient) -> None:
                                              + body["usage"]["completion_tokens"])  # fmt: skip
 
 
+@pytest.mark.backends
 def test_ask_stream(client: TestClient) -> None:
     with client.stream("POST", "/ask", json={"question": "Where is Etna?", "stream": True,
                                               "max_tokens": 24}) as r:  # fmt: skip
@@ -72,6 +74,7 @@ def test_errors_are_openai_shaped(client: TestClient, route: str, body: str, sta
     assert set(error) == {"message", "type", "param", "code"} and error["message"]
 
 
+@pytest.mark.backends
 def test_huge_question_is_context_length_exceeded(client: TestClient) -> None:
     r = client.post("/v1/chat/completions", json={"model": "default", "messages": [
         {"role": "user", "content": "word " * 200_000}]})  # fmt: skip

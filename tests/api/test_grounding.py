@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -18,6 +19,7 @@ def check_spans(sources: list[dict[str, object]]) -> None:
             assert 0 <= start < end <= len(text) and text[start:end].strip() == text[start:end]
 
 
+@pytest.mark.backends
 def test_ask_reports_what_backs_each_sentence(pipeline: Pipeline) -> None:
     with TestClient(create_app(pipeline.settings, pipeline)) as client:
         r = client.post("/ask", json={"question": "What does a cat eat?", "max_tokens": 40})

@@ -12,6 +12,7 @@ import pytest
 from rag.pipeline import Pipeline
 
 
+@pytest.mark.backends
 def test_sync_completion(base_url: str) -> None:
     client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused")
     reply = client.chat.completions.create(
@@ -24,6 +25,7 @@ def test_sync_completion(base_url: str) -> None:
     assert reply.model_extra is not None and reply.model_extra["sources"]
 
 
+@pytest.mark.backends
 def test_streaming_with_usage(base_url: str) -> None:
     client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused")
     stream = client.chat.completions.create(
@@ -37,6 +39,7 @@ def test_streaming_with_usage(base_url: str) -> None:
     assert any(c.choices and c.choices[0].finish_reason for c in chunks)
 
 
+@pytest.mark.backends
 def test_async_client_and_errors(base_url: str) -> None:
     async def run() -> None:
         client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="unused")
