@@ -60,7 +60,7 @@ def test_config_shows_sources(tmp_path: Path) -> None:
     assert "default" in lines["chunking.size"]
 
 
-@pytest.mark.parametrize("profile", [None, "postgres"])
+@pytest.mark.parametrize("profile", [None, "postgres", "llama-server"])
 def test_compose_file_is_valid(profile: str | None) -> None:
     flags = ["--profile", profile] if profile else []
     r = subprocess.run(["docker-compose", *flags, "config", "-q"], cwd=ROOT, capture_output=True,
@@ -69,6 +69,10 @@ def test_compose_file_is_valid(profile: str | None) -> None:
     if profile == "postgres":  # the service is there, with the pgvector image
         shown = subprocess.run(["docker-compose", *flags, "config"], cwd=ROOT, capture_output=True, text=True)
         assert "pgvector/pgvector:pg16" in shown.stdout and "RAG_STORE__KIND" in shown.stdout
+    if profile == "llama-server":  # llama.cpp's server on the models volume; the api told of it
+        shown = subprocess.run(["docker-compose", *flags, "config"], cwd=ROOT, capture_output=True, text=True)
+        assert "ghcr.io/ggml-org/llama.cpp:server" in shown.stdout and "/models/model.gguf" in shown.stdout
+        assert "RAG_LLM__BASE_URL: http://llama-server:8080/v1" in shown.stdout
 
 
 def test_eval_and_compare(tmp_path: Path) -> None:
