@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, as in the local store
 COMMON_TERM_SHARE, COMMON_TERM_MIN_CHUNKS = 0.25, 2000  # as in the local store
+# In a large index, candidates are the chunks holding one of the question's rarer terms (in
+# at most this share of the chunks): scoring every chunk a frequent term matches would
+# read a large part of the table, and such chunks rarely rank high on that term alone.
+# Their BM25 still counts every term below COMMON_TERM_SHARE.
+CANDIDATE_TERM_SHARE = 0.05
 
 
 def _tsquery(lexemes: Sequence[str]) -> str:
@@ -55,7 +60,8 @@ class PgLexical:
         total, mean_length = self._stats_of(conn, view)
         frequencies = self._frequencies(conn, terms, view)
         weights = {t: _idf(total, frequencies[t]) for t in terms}
-        searched = _searched(terms, total, frequencies)
+        searched = _searched(terms, total, frequencies, COMMON_TERM_SHARE)
+        matched = _searched(terms, total, frequencies, CANDIDATE_TERM_SHARE)
         rows = conn.execute(
             self.sql(
                 "WITH q AS (SELECT * FROM unnest(%s::text[], %s::float8[]) AS q(lexeme, idf)), "
@@ -66,7 +72,7 @@ class PgLexical:
                 "(SELECT lexeme, cardinality(positions) AS tf FROM unnest(m.terms)) u "
                 "JOIN q ON q.lexeme = u.lexeme GROUP BY m.id ORDER BY bm25 DESC, m.id LIMIT %s"
             ),
-            [searched, [weights[t] for t in searched], _tsquery(searched), *args,
+            [searched, [weights[t] for t in searched], _tsquery(matched), *args,
              BM25_K1 + 1, BM25_K1, BM25_B, BM25_B, mean_length, k],
         ).fetchall()  # fmt: skip
         present = self._present(conn, [int(r[0]) for r in rows], terms)
@@ -128,11 +134,11 @@ class PgLexical:
         return {int(r[0]): set(r[1]) for r in rows}
 
 
-def _searched(terms: list[str], total: int, frequencies: dict[str, int]) -> list[str]:
-    """All terms but the very common ones of a large index (their low idf adds little to a
-    score; their many rows cost most of the time); the two rarest always kept."""
+def _searched(terms: list[str], total: int, frequencies: dict[str, int], share: float) -> list[str]:
+    """All terms but those in more than `share` of the chunks of a large index (the two
+    rarest always kept)."""
     unique = sorted(terms, key=lambda t: (frequencies.get(t, 0), t))
     if total < COMMON_TERM_MIN_CHUNKS:
         return unique
-    kept = [t for t in unique if frequencies.get(t, 0) <= COMMON_TERM_SHARE * total]
+    kept = [t for t in unique if frequencies.get(t, 0) <= share * total]
     return kept if len(kept) >= 2 else unique[:2]
