@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ingest.chunking import Chunker
 from ingest.claims import rounds, write_lock
@@ -30,7 +32,7 @@ from ingest.loaders import Page, documents, loader_for
 from ingest.report import FileOutcome, IngestObserver, IngestReport, RunBook, Status
 from ingest.sandbox import LoaderSandbox
 from rag.analysis import detect_language
-from rag.config import Settings
+from rag.config import EmbedderSettings, Settings
 from rag.errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from rag.store import FileRecord, Manifest, Store, make_catalog
 from rag.types import Chunk
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LARGE_FILE_CHUNKS = 1024  # a document with more chunks is embedded and written as it streams
+READ_AHEAD = 8  # messages (files, or batches of a large file) the reader may be ahead by
 CONTEXT_HEADER_TOKENS = 32  # embedder tokens kept free in each chunk for its context header
 
 
@@ -65,10 +68,37 @@ class _Pending:
     parts: list[tuple[FileRecord, list[Chunk]]]
     status: Status
     written: int = 0  # chunks of its large documents, already written
+    failed: str = ""  # why the file could not be ingested; nothing of it is reported else
 
     @property
     def chunks(self) -> list[Chunk]:
         return [c for _, chunks in self.parts for c in chunks]
+
+
+@dataclass
+class _Stream:
+    """A large document: its chunks follow in batches (lists), then a `_StreamEnd`."""
+
+    item: _Pending
+    part: FileRecord
+
+
+@dataclass
+class _StreamEnd:
+    error: str | None = None  # the document failed while being read
+
+
+@dataclass
+class _Touch:
+    record: FileRecord  # unchanged content: only the record is updated
+
+
+@dataclass
+class _Remove:
+    key: str
+
+
+_Message = FileOutcome | _Touch | _Remove | _Pending | _Stream | list[Chunk] | _StreamEnd
 
 
 class IngestWorker:
@@ -83,8 +113,10 @@ class IngestWorker:
         self.catalog = make_catalog(settings)
         self._embedder: Embedder | None = None
         self._load_embedder: Callable[[], Embedder]
+        self._embedder_settings = settings.embedder
+        self._owns_embedder = embedder is None
         if embedder is None:
-            self._load_embedder = lambda: _configured_embedder(settings)
+            self._load_embedder = lambda: _configured_embedder(settings.embedder)
         elif callable(embedder) and not hasattr(embedder, "embed"):
             self._load_embedder = embedder
         else:
@@ -192,7 +224,11 @@ class IngestWorker:
 
     def _ingest(self, store: Store, known: dict[str, FileRecord], candidates: list[_Candidate],
                 book: RunBook, sandbox: LoaderSandbox) -> None:  # fmt: skip
+        """Files are hashed, read and chunked by a reader thread (`_read`) while this one
+        embeds and writes what it has handed over: embedding rarely waits for parsing.
+        The store is only touched from this thread."""
         pending: list[_Pending] = []
+        threshold = self.settings.embedder.batch_size * 4
 
         def flush() -> None:
             try:
@@ -200,26 +236,57 @@ class IngestWorker:
             finally:
                 pending.clear()
 
+        messages = _read_ahead(lambda: self._read(known, candidates, sandbox), READ_AHEAD)
+        try:
+            for message in messages:
+                if isinstance(message, FileOutcome):
+                    book.done(message)
+                elif isinstance(message, _Touch):
+                    store.touch_file(message.record)
+                elif isinstance(message, _Remove):
+                    store.remove_file(message.key)
+                elif isinstance(message, _Stream):
+                    flush()  # what waits goes first: outcomes stay in file order
+                    self._write_stream(store, message, messages)
+                elif not isinstance(message, _Pending):
+                    raise AssertionError(f"chunks outside a stream: {message!r:.80}")
+                elif message.failed:
+                    book.done(FileOutcome(message.name, "failed", reason=message.failed))
+                elif not message.parts:
+                    book.done(FileOutcome(message.name, message.status, message.written))
+                else:
+                    pending.append(message)
+                    if sum(len(p.chunks) for p in pending) >= threshold:
+                        flush()
+            flush()
+        finally:
+            messages.close()
+
+    def _read(self, known: dict[str, FileRecord], candidates: list[_Candidate],
+              sandbox: LoaderSandbox) -> Iterator[_Message]:  # fmt: skip
+        """On the reader thread: what to do with each file, in order. A large document's
+        chunks follow its `_Stream` in batches, then `_StreamEnd`; then the file's `_Pending`."""
         for cand in candidates:
             old = known.get(cand.key)
             if old and old.size == cand.size and old.mtime == cand.mtime:
                 if old.name != cand.name:
-                    store.touch_file(FileRecord(cand.key, old.hash, old.size, old.mtime,
-                                                old.ingested_at, cand.name))  # fmt: skip
-                book.done(FileOutcome(cand.name, "unchanged"))
+                    yield _Touch(FileRecord(cand.key, old.hash, old.size, old.mtime,
+                                            old.ingested_at, cand.name))  # fmt: skip
+                yield FileOutcome(cand.name, "unchanged")
                 continue
             try:
                 digest = _hash(cand.path)
             except OSError as exc:
-                book.done(FileOutcome(cand.name, "failed", reason=os_reason(exc)))
+                yield FileOutcome(cand.name, "failed", reason=os_reason(exc))
                 continue
             record = FileRecord(cand.key, digest, cand.size, cand.mtime, time.time(), cand.name)
             if old and old.hash == digest:
-                store.touch_file(record)
-                book.done(FileOutcome(cand.name, "unchanged"))
+                yield _Touch(record)
+                yield FileOutcome(cand.name, "unchanged")
                 continue
             status: Status = "updated" if old else "added"
             item = _Pending(cand.name, [], status)
+            streamed = 0
             try:
                 for sub, pages in documents(sandbox.pages(cand.path)):
                     part = record if not sub else FileRecord(
@@ -233,25 +300,49 @@ class IngestWorker:
                         if head:
                             item.parts.append((part, head))
                         continue
-                    flush()  # what waits goes first: outcomes stay in file order
-                    item.written += store.replace_file(part, self._embed_stream(head, chunks))
-                if not item.parts and not item.written:
+                    yield _Stream(item, part)
+                    error: str | None = None
+                    try:
+                        batch = head
+                        while batch:
+                            yield batch
+                            streamed += len(batch)
+                            batch = _take(chunks, self.large_file_chunks)
+                    except Exception as exc:
+                        error = _reason(exc, cand.name)
+                        raise
+                    finally:
+                        yield _StreamEnd(error)
+                if not item.parts and not streamed:
                     raise LoaderError("no text found")
                 parts = {r.path for r, _ in item.parts} | {cand.key}
                 for stale in [k for k in known if k.startswith(cand.key + "/") and k not in parts]:
-                    store.remove_file(stale)  # an attachment gone from the new version
+                    yield _Remove(stale)  # an attachment gone from the new version
             except ConfigError:  # a setting that no file can pass (chunk size): end the run
                 raise
             except Exception as exc:
-                book.done(FileOutcome(cand.name, "failed", reason=_reason(exc, cand.name)))
-                continue
-            if not item.parts:
-                book.done(FileOutcome(cand.name, status, item.written))
-                continue
-            pending.append(item)
-            if sum(len(p.chunks) for p in pending) >= self.settings.embedder.batch_size * 4:
-                flush()
-        flush()
+                item.failed = _reason(exc, cand.name)
+            yield item
+
+    def _write_stream(self, store: Store, stream: _Stream, messages: Iterator[_Message]) -> None:
+        """Embed and write a large document's batches as the reader hands them over."""
+
+        def batches() -> Iterator[tuple[Sequence[Chunk], NDArray[np.float32]]]:
+            for message in messages:
+                if isinstance(message, _StreamEnd):
+                    if message.error:
+                        raise LoaderError(message.error)
+                    return
+                assert isinstance(message, list)
+                yield message, self.embedder.embed([self._embedded(c) for c in message])
+
+        feed = batches()
+        try:
+            stream.item.written += store.replace_file(stream.part, feed)
+        except Exception as exc:
+            stream.item.failed = stream.item.failed or _reason(exc, stream.item.name)
+            for _ in feed:  # the rest of the document is not written: skip its batches
+                pass
 
     def _write_pending(self, store: Store, pending: list[_Pending], book: RunBook) -> None:
         """Embed the waiting small files together and write each; a failure is reported
@@ -280,14 +371,6 @@ class IngestWorker:
                 book.done(FileOutcome(item.name, "failed", reason=_reason(exc, item.name)))
             offset += n
 
-    def _embed_stream(
-        self, head: list[Chunk], rest: Iterator[Chunk]
-    ) -> Iterator[tuple[Sequence[Chunk], NDArray[np.float32]]]:
-        batch = head
-        while batch:
-            yield batch, self.embedder.embed([self._embedded(c) for c in batch])
-            batch = _take(rest, self.large_file_chunks)
-
     def _embedded(self, chunk: Chunk) -> str:
         """What the embedder reads of a chunk (the same as the lexical index reads)."""
         return chunk.context if self.settings.chunking.context else chunk.text
@@ -296,9 +379,11 @@ class IngestWorker:
 
     def _open_or_create(self, name: str) -> Store:
         if not self.catalog.exists(name):
+            self._use(self.settings.embedder)  # a new index: the configured embedder
             return self.catalog.create(name, self.manifest())
         store = self.catalog.open(name)
         try:
+            self._follow_index(store.manifest)
             kind, model = self._embedder_identity()
             store.manifest.check_embedder(kind, model)
             m = store.manifest
@@ -315,13 +400,31 @@ class IngestWorker:
             raise
         return store
 
+    def _follow_index(self, manifest: Manifest) -> None:
+        """An existing index is ingested into with the embedder runtime it records (see
+        `settings_for_index`), when this worker loads its embedder itself."""
+        from rag.embedders import settings_for_index
+
+        wanted = settings_for_index(self.settings.embedder, manifest.embedder_kind, manifest.embedder)
+        if wanted.kind != self.settings.embedder.kind:
+            logger.info("index built with embedder kind=%s name=%s: ingesting with it",
+                        manifest.embedder_kind, manifest.embedder)  # fmt: skip
+        self._use(wanted)
+
+    def _use(self, wanted: EmbedderSettings) -> None:
+        if not self._owns_embedder or wanted.kind == self._embedder_settings.kind:
+            return
+        self._embedder_settings, self._embedder, self._chunker = wanted, None, None
+        self._load_embedder = lambda: _configured_embedder(wanted)
+
     def _embedder_identity(self) -> tuple[str, str]:
         """(kind, name) of the embedder, without loading it when it is not loaded yet."""
         if self._embedder is not None:
             return _kind(self._embedder), self._embedder.name
-        from rag.embedders import resolve_embedder
+        from rag.embedders import recorded_name
 
-        return self.settings.embedder.kind, resolve_embedder(self.settings.embedder.model)[0]
+        configured = self._embedder_settings
+        return configured.kind, recorded_name(configured.kind, configured.model)
 
     def manifest(self) -> Manifest:
         chunking = self.settings.chunking
@@ -360,14 +463,64 @@ def _described(record: FileRecord, head: list[Chunk], title: str = "") -> FileRe
     return replace(record, title=title, type=suffix, language=language)
 
 
-def _configured_embedder(settings: Settings) -> Embedder:
+def _configured_embedder(settings: EmbedderSettings) -> Embedder:
     from rag.embedders import make_embedder
 
-    return make_embedder(settings.embedder)
+    return make_embedder(settings)
 
 
 def _kind(embedder: Embedder) -> str:
     return str(getattr(embedder, "kind", "sentence-transformers"))
+
+
+class _read_ahead(Iterator[_Message]):  # noqa: N801 - used as a function
+    """The messages of `factory()`, produced by a reader thread at most `depth` ahead.
+
+    The reader's exception is raised here, after the messages before it. `close()` stops
+    the reader at its next message and waits for it (it may be reading a file: at most
+    the sandbox's time limit)."""
+
+    _DONE = object()
+
+    def __init__(self, factory: Callable[[], Iterator[_Message]], depth: int) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(factory,), name="ingest-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self, factory: Callable[[], Iterator[_Message]]) -> None:
+        try:
+            for message in factory():
+                if not self._put(message):
+                    return
+        except BaseException as exc:  # raised again in the consumer's thread
+            self._error = exc
+        self._put(self._DONE)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __next__(self) -> _Message:
+        item = self._queue.get()
+        if item is self._DONE:
+            self._queue.put(item)  # every later call ends too
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            raise StopIteration
+        message: _Message = item
+        return message
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def _take(it: Iterator[Chunk], n: int) -> list[Chunk]:
