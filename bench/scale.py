@@ -1,0 +1,275 @@
+"""Scale benchmark of the local store's vectors: a 1,000,000-chunk IVF index, and ingest memory.
+
+    python bench/scale.py --real-from indexes/default            # real vectors of an index
+    python bench/scale.py --real 1000                            # or: embed SciFact abstracts
+    python bench/scale.py --chunks 200000 --nprobe 8,16 --skip-ingest
+
+Search part. The vectors are synthetic but clustered like real ones: real all-MiniLM-L6-v2
+vectors of a sample of chunks (read from an index's store.sqlite, or the first N SciFact
+abstracts embedded here) are split into cluster centres and held-out chunks; each
+synthetic vector is a centre plus Gaussian noise, normalized, the noise scaled so that a
+synthetic vector is as close to its centre (median cosine) as a held-out real chunk is to
+its nearest centre. Queries are more vectors drawn the same way, not in the index. The
+index is built as the store builds it at commit (`FaissVectors.trained` on a sample of
+`TRAINING_PER_LIST` vectors per list, `ivf_lists(n)` lists, every vector added), written
+to a file, then a fresh process loads it as a reader does and is measured: memory taken by
+the loaded index (RSS before and after) per chunk, and the latency of a search as the
+store runs it (2k+10 candidates from the IVF lists, re-scored with their float vectors,
+read here from a memory-mapped file standing in for SQLite). Recall@10 is against exact
+search (IndexFlatIP over the same vectors).
+
+Ingest part. Peak RSS of a fresh process that writes N synthetic chunks (100 per
+document, random unit vectors, short texts) through the store API (`replace_file`, then
+`commit`) with the default settings, for each N; no embedder, so the figure is the
+store's own memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
+
+from rag.offline import ensure_offline  # noqa: E402
+
+ensure_offline()
+
+from rag.store.local import TRAINING_PER_LIST  # noqa: E402
+from rag.store.vectors import FaissVectors, ivf_lists  # noqa: E402
+
+SCIFACT = Path(__file__).parents[1].parent / "shared" / "eval" / "scifact" / "corpus.jsonl"
+BLOCK = 50_000
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def real_vectors(args: argparse.Namespace) -> np.ndarray:
+    if args.real_from:
+        db = sqlite3.connect(f"file:{Path(args.real_from) / 'store.sqlite'}?mode=ro", uri=True)
+        rows = db.execute("SELECT vector FROM chunks WHERE removed IS NULL").fetchall()
+        return np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    from rag.config import load_settings
+    from rag.embedders import make_embedder
+
+    texts = []
+    with open(SCIFACT) as fh:
+        for line in fh:
+            if len(texts) >= args.real:
+                break
+            doc = json.loads(line)
+            texts.append(f"{doc['title']}\n\n{doc['text']}")
+    return make_embedder(load_settings().embedder).embed(texts)
+
+
+def noise_scale(real: np.ndarray, chunks: int, rng: np.random.Generator
+                ) -> tuple[np.ndarray, float, float]:  # fmt: skip
+    """(centres, sigma, target): the noise with which a vector's nearest neighbour in the
+    synthetic index is as close (median cosine) as a real chunk's nearest other chunk is in
+    the real sample. Each centre has about chunks/centres siblings; the nearest of them is
+    simulated for each sigma tried (bisection)."""
+    order = rng.permutation(len(real))
+    centres = real[order[: len(real) * 4 // 5]]
+    others = real @ real.T
+    np.fill_diagonal(others, -1)
+    target = float(np.median(others.max(axis=1)))
+    siblings = max(1, chunks // len(centres))
+    low, high = 0.0, 4.0
+    for _ in range(20):
+        sigma = (low + high) / 2
+        picked = centres[rng.integers(0, len(centres), 100)]
+        queries = noisy(picked, sigma, rng)
+        nearest = [float(np.max(noisy(np.repeat(c[None], siblings, axis=0), sigma, rng) @ q))
+                   for c, q in zip(picked, queries, strict=True)]  # fmt: skip
+        low, high = (sigma, high) if np.median(nearest) > target else (low, sigma)
+    return centres, (low + high) / 2, target
+
+
+def noisy(picked: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Each row plus Gaussian noise of norm about sigma, normalized."""
+    noise = rng.standard_normal(picked.shape, dtype=np.float32) * (sigma / np.sqrt(picked.shape[1]))
+    vectors = picked + noise
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def synthetic(centres: np.ndarray, n: int, sigma: float, seed: int) -> np.ndarray:
+    """n vectors, each around a centre picked at random."""
+    rng = np.random.default_rng(seed)
+    return noisy(centres[rng.integers(0, len(centres), n)], sigma, rng)
+
+
+def search_part(args: argparse.Namespace, work: Path) -> None:
+    import faiss
+
+    rng = np.random.default_rng(0)
+    real = real_vectors(args)
+    centres, sigma, target = noise_scale(real, args.chunks, rng)
+    dim = real.shape[1]
+    print(f"real vectors          {len(real)}, {len(centres)} of them cluster centres; median cosine "
+          f"of a chunk to its nearest other chunk {target:.3f}")  # fmt: skip
+    print(f"noise                 sigma {sigma:.3f} (Gaussian, per vector), so that a synthetic "
+          "vector's nearest neighbour is as close")  # fmt: skip
+
+    raw = np.lib.format.open_memmap(work / "vectors.npy", mode="w+", dtype=np.float32,
+                                    shape=(args.chunks, dim))  # fmt: skip
+    exact = faiss.IndexFlatIP(dim)
+    for start in range(0, args.chunks, BLOCK):
+        block = synthetic(centres, min(BLOCK, args.chunks - start), sigma, seed=1 + start // BLOCK)
+        raw[start : start + len(block)] = block
+        exact.add(block)
+    raw.flush()
+    queries = synthetic(centres, args.queries, sigma, seed=10**6)
+    np.save(work / "queries.npy", queries)
+    _, truth = exact.search(queries, 10)
+    sims = exact.search(queries, 2)[0]
+    print(f"synthetic index       {args.chunks} vectors; queries' nearest-neighbour cosine median "
+          f"{np.median(sims[:, 0]):.3f}, 2nd {np.median(sims[:, 1]):.3f}")  # fmt: skip
+    del exact
+
+    start = time.perf_counter()
+    lists = ivf_lists(args.chunks)
+    sample = min(args.chunks, TRAINING_PER_LIST * lists)
+    sample_ids = np.sort(rng.choice(args.chunks, size=sample, replace=False))
+    ivf = FaissVectors.trained(dim, np.asarray(raw[sample_ids]), lists)
+    trained = time.perf_counter() - start
+    for begin in range(0, args.chunks, BLOCK):
+        ivf.add(np.arange(begin, min(begin + BLOCK, args.chunks)), np.asarray(raw[begin : begin + BLOCK]))
+    built = time.perf_counter() - start
+    ivf.save(work / "ivf.faiss")
+    print(f"IVF build             {lists} lists, trained on {len(sample_ids)} in {trained:.1f} s; "
+          f"all added in {built:.1f} s; written in {time.perf_counter() - start - built:.1f} s; "
+          f"file {(work / 'ivf.faiss').stat().st_size / args.chunks:.0f} bytes/chunk")  # fmt: skip
+    del ivf
+
+    print(f"{'nprobe':>6} {'recall@10':>10} {'p50 ms':>8} {'p95 ms':>8} {'RAM B/chunk':>12}")
+    for nprobe in args.nprobe:
+        runs = []
+        for _ in range(args.repeats):
+            command = [sys.executable, __file__, "--reader", str(work), "--nprobe", str(nprobe)]
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        found = np.asarray(runs[0]["ids"])
+        recall = np.mean([len(set(found[q]) & set(truth[q])) / 10 for q in range(len(truth))])
+        p50 = statistics.median(r["p50"] for r in runs)
+        p95 = statistics.median(r["p95"] for r in runs)
+        ram = statistics.median(r["ram"] for r in runs) * 2**20 / args.chunks
+        print(f"{nprobe:>6} {recall:>10.3f} {p50:>8.2f} {p95:>8.2f} {ram:>12.0f}   "
+              f"(median of {len(runs)} runs; p50s {[round(r['p50'], 2) for r in runs]})")  # fmt: skip
+
+
+def reader(work: Path, k: int, nprobe: int) -> None:
+    """A fresh process: load the IVF file as a store reader does, search as the store does."""
+    raw = np.load(work / "vectors.npy", mmap_mode="r")
+    queries = np.load(work / "queries.npy")
+    dim = raw.shape[1]
+    warm = FaissVectors.trained(dim, queries[:64], 4, nprobe)  # the libraries' own memory first
+    warm.add(np.arange(64), queries[:64])
+    warm.search(queries[0], 10)
+    del warm
+    before = rss_mb()
+    ivf = FaissVectors.load(work / "ivf.faiss", dim, nprobe)
+    ram = rss_mb() - before
+    found, times = [], []
+    for query in [*queries[:20], *queries]:  # the first 20 warm up, measured again after
+        t0 = time.perf_counter()
+        candidates = [i for i, _ in ivf.search(query, 2 * k + 10)]
+        exact = np.asarray(raw[np.sort(candidates)]) @ query
+        ranked = np.sort(candidates)[np.argsort(-exact, kind="stable")][:k]
+        times.append((time.perf_counter() - t0) * 1000)
+        found.append([int(i) for i in ranked])
+    times, found = times[20:], found[20:]
+    print(json.dumps({"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)),
+                      "ram": ram, "ids": found}))  # fmt: skip
+
+
+def ingest_child(folder: Path, chunks: int) -> None:
+    """A fresh process: write `chunks` synthetic chunks through the store API, commit."""
+    from rag.config import load_settings
+    from rag.store import FileRecord, Manifest, make_catalog
+    from rag.types import Chunk
+
+    settings = load_settings(overrides={"indexes_dir": str(folder)})
+    catalog = make_catalog(settings)
+    manifest = Manifest(embedder="synthetic", dimension=384, chunk_size=200, chunk_overlap=30,
+                        encoding="synthetic")  # fmt: skip
+    start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    with catalog.lock("ix"):
+        store = catalog.create("ix", manifest)
+        for doc in range(chunks // 100):
+            path = f"/corpus/doc{doc:06d}.txt"
+            texts = [Chunk(f"Document {doc} passage {j} about topic {doc % 97} and item {j * 7 % 13}.",
+                           path, j) for j in range(100)]  # fmt: skip
+            vectors = rng.standard_normal((100, 384), dtype=np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            record = FileRecord(path, f"h{doc}", 1, 1.0, 1.0, f"doc{doc:06d}.txt")
+            store.replace_file(record, [(texts, vectors)])
+        written = time.perf_counter() - start
+        store.commit()
+        store.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    committed = time.perf_counter() - start - written
+    print(json.dumps({"peak_mb": peak, "write_s": written, "commit_s": committed}))
+
+
+def ingest_part(args: argparse.Namespace, work: Path) -> None:
+    print(f"{'chunks':>8} {'peak RSS MB':>12} {'write s':>8} {'commit s':>9}")
+    for n in args.ingest:
+        runs = []
+        for r in range(args.repeats):
+            folder = work / f"ingest-{n}-{r}"
+            command = [sys.executable, __file__, "--ingest-child", str(folder), "--chunks", str(n)]
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        peak = statistics.median(x["peak_mb"] for x in runs)
+        print(f"{n:>8} {peak:>12.1f} {statistics.median(x['write_s'] for x in runs):>8.1f} "
+              f"{statistics.median(x['commit_s'] for x in runs):>9.1f}   (median of {len(runs)}: "
+              f"{[round(x['peak_mb'], 1) for x in runs]})")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=1_000_000, help="Vectors in the index.")
+    parser.add_argument("--queries", type=int, default=200, help="Queries to measure.")
+    parser.add_argument("--nprobe", type=lambda s: [int(x) for x in s.split(",")], default=[16, 32, 64],
+                        help="IVF lists searched, comma-separated values to compare.")  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=3, help="Runs of each measure (median kept).")
+    parser.add_argument("--real", type=int, default=1000, help="SciFact abstracts to embed as real vectors.")
+    parser.add_argument("--real-from", help="An index folder whose stored vectors are the real ones.")
+    parser.add_argument("--ingest", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000],
+                        help="Chunk counts whose ingest peak RSS is measured.")  # fmt: skip
+    parser.add_argument("--skip-search", action="store_true", help="Only the ingest memory part.")
+    parser.add_argument("--skip-ingest", action="store_true", help="Only the search part.")
+    parser.add_argument("--dir", type=Path, help="Work folder (default: a temporary one, removed).")
+    parser.add_argument("--reader", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ingest-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--k", type=int, default=10, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.reader:
+        return reader(args.reader, args.k, args.nprobe[0])
+    if args.ingest_child:
+        return ingest_child(args.ingest_child, args.chunks)
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        if not args.skip_search:
+            search_part(args, Path(tmp))
+        if not args.skip_ingest:
+            ingest_part(args, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
