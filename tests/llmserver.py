@@ -47,7 +47,7 @@ def free_port() -> int:
 class LlmServer:
     """One `python -m llama_cpp.server` process serving the packaged model."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.api_key = API_KEY
@@ -58,7 +58,7 @@ class LlmServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
              "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(N_CTX),
-             "--n_threads", "1", "--api_key", self.api_key,
+             "--n_threads", str(threads), "--api_key", self.api_key,
              "--interrupt_requests", "False", "--verbose", "False"],
             stdout=self._log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
