@@ -27,7 +27,7 @@ from rag.offline import ensure_offline
 logger = logging.getLogger(__name__)
 
 #: Bumped when the export or quantization recipe changes, so old files are not reused.
-RECIPE = "int8-dynamic-per-channel-v1"
+RECIPE = "int8-dynamic-per-channel-ffn-out-fp32-v2"
 OUTPUT = "sentence_embedding"
 
 
@@ -119,17 +119,29 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
 
 
 def _quantize(fp32: Path, out: Path) -> None:
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    # Per-channel scales keep the vectors within about 0.006 of fp32 in cosine; one
-    # scale per tensor loses several times more.
+    # Per-channel weight scales keep the vectors within about 0.006 of fp32 in cosine (one
+    # scale per tensor loses several times more). The feed-forward output projections
+    # read the GELU's activations, whose outliers one int8 scale per batch cannot hold:
+    # kept in fp32 they halve the remaining error (0.0026 in cosine on SciFact abstracts).
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    keep = [n.name for n in graph.node if n.op_type == "MatMul" and _ffn_output(n.name)]
     root = logging.getLogger()
     quiet = _Quiet()
     root.addFilter(quiet)  # it logs each tensor it skips, and advice for static quantization
     try:
-        quantize_dynamic(str(fp32), str(out), per_channel=True, weight_type=QuantType.QInt8)
+        quantize_dynamic(str(fp32), str(out), per_channel=True, weight_type=QuantType.QInt8,
+                         nodes_to_exclude=keep)  # fmt: skip
     finally:
         root.removeFilter(quiet)
+
+
+def _ffn_output(node: str) -> bool:
+    """A transformer layer's feed-forward output projection (BERT names: `output/dense`,
+    not `attention/output/dense`)."""
+    return "/output/dense/" in node and "/attention/" not in node
 
 
 class _Quiet(logging.Filter):
