@@ -165,3 +165,26 @@ def test_search_shows_ranked_chunks_without_the_model(corpus: Path, tmp_path: Pa
     assert {row["path"] for row in rows} == {"docs/cats.md"}
     assert [row["heading"] for row in rows] == ["Cats", "Cats > Food"]
     assert "fish" in rows[1]["text"]
+
+
+def test_models_list_and_info(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "notes.gguf").write_text("not a model")
+    env = {"RAG_LLM__MODELS_DIR": str(models)}
+    r = rag("models", "list", "--json", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(r.stdout)
+    (model,) = listed["models"]
+    assert model["name"] == "SmolLM2-135M-Instruct.Q4_1" and model["default"]
+    assert model["quantization"] == "Q4_1" and model["architecture"] == "llama"
+    assert model["n_ctx"] == 8192 and model["ram_bytes"] > model["file_size"]
+    assert listed["errors"] == [f"{models / 'notes.gguf'}: not a GGUF file (no GGUF magic number)"]
+    table = rag("models", "list", cwd=tmp_path, env=env).stdout
+    assert "SmolLM2-135M-Instruct.Q4_1 (default)" in table and "apache-2.0" in table
+    info = rag("models", "info", "smollm2-135m-instruct.q4_1", cwd=tmp_path, env=env).stdout
+    assert "kv_cache_bytes" in info and "tokenizer.chat_template" in info
+    r = rag("models", "info", str(models / "notes.gguf"), cwd=tmp_path, env=env)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "not a GGUF file" in r.stderr
+    r = rag("models", "info", "nope", cwd=tmp_path, env=env)
+    assert r.returncode == 1 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
