@@ -1,7 +1,11 @@
-"""A terminal progress bar for an ingest run: files, chunks, elapsed time and ETA."""
+"""A terminal progress bar for an ingest run: files, chunks, elapsed time and ETA.
+
+While it shows, what the embedder's one-time preparation says (the int8 ONNX export, a
+few seconds on first use) is printed above it, whatever the log level."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,6 +42,19 @@ class ProgressObserver:
             )
 
 
+#: The loggers whose INFO lines the bar shows: the embedder's one-time preparation.
+SHOWN_LOGGERS = ("rag.onnx_export",)
+
+
+class _ConsoleLines(logging.Handler):
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(logging.INFO)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.progress.console.print(f"[dim]{record.getMessage()}[/dim]", highlight=False)
+
+
 @contextmanager
 def progress_bar(console: Console) -> Iterator[ProgressObserver]:
     columns = (
@@ -49,4 +66,18 @@ def progress_bar(console: Console) -> Iterator[ProgressObserver]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=True) as progress:
-        yield ProgressObserver(progress)
+        # Shown by the bar only when the log would not show them (at INFO it does).
+        handler = _ConsoleLines(progress)
+        quiet = [log for log in map(logging.getLogger, SHOWN_LOGGERS) if not log.isEnabledFor(logging.INFO)]
+        saved = [(log.level, log.propagate) for log in quiet]
+        for log in quiet:
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
+            log.propagate = False
+        try:
+            yield ProgressObserver(progress)
+        finally:
+            for log, (level, propagate) in zip(quiet, saved, strict=True):
+                log.removeHandler(handler)
+                log.setLevel(level)
+                log.propagate = propagate

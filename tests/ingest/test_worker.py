@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ingest.worker import FileOutcome, IngestWorker
-from rag.config import Settings
+from rag.config import EmbedderSettings, Settings
 from rag.embedders import SentenceTransformerEmbedder
 from rag.errors import IndexMismatchError, RagError
 from rag.store import LocalCatalog as IndexCatalog
@@ -173,6 +173,28 @@ def test_other_embedder_or_chunking_is_refused(
         update={"size": 90})})  # fmt: skip
     with pytest.raises(IndexMismatchError, match="chunked"):
         IngestWorker(other, embedder).run(corpus)
+
+
+def test_an_index_keeps_the_embedder_runtime_it_was_built_with(settings: Settings, corpus: Path) -> None:
+    """An index built by int8 ONNX is ingested into with it when embedder.kind is left to
+    its default, whichever the default is; set explicitly to the other kind, refused."""
+    onnx = settings.model_copy(update={"embedder": EmbedderSettings(kind="onnx")})
+    IngestWorker(onnx).run(corpus)
+    torch = settings.model_copy(update={"embedder": EmbedderSettings(kind="sentence-transformers")})
+    (corpus / "tea.md").write_text("# Tea\n\nGreen tea is steamed, black tea is oxidised.\n")
+    with pytest.raises(IndexMismatchError, match="embedder"):
+        IngestWorker(torch).run(corpus)
+    default = settings.model_copy(update={"embedder": EmbedderSettings()})
+    assert "kind" not in default.embedder.model_fields_set
+    worker = IngestWorker(default)
+    report = worker.run(corpus)
+    assert report.count("added") == 1 and report.ok
+    assert worker.embedder.kind == "onnx"
+    store = IndexCatalog(settings.indexes_dir).open("default", readonly=True)
+    assert (store.manifest.embedder_kind, store.manifest.embedder) == ("onnx", "all-MiniLM-L6-v2-int8")
+    store.close()
+    assert worker.run(corpus, "fresh").ok  # a new index: the configured default again
+    assert worker.embedder.kind == EmbedderSettings().kind
 
 
 def test_stale_vectors_file_is_rebuilt(worker: IngestWorker, settings: Settings,

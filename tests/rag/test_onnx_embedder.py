@@ -4,13 +4,16 @@ The contract tests (tests/rag/test_embedders.py) run it too."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 import rag.onnx_export as export
+from ingest.progress import progress_bar
 from ingest.worker import IngestWorker
 from rag.config import EmbedderSettings, Settings
 from rag.embedders import SentenceTransformerEmbedder, make_embedder, resolve_embedder, token_batches
@@ -60,7 +63,7 @@ def test_the_export_is_cached_beside_the_model_and_reused(
     assert not list(cached.parent.glob(".export-*"))  # no work folder left behind
 
 
-def test_an_unwritable_model_folder_exports_to_the_user_cache(
+def test_an_unwritable_model_folder_exports_to_the_user_cache_with_progress_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = resolve_embedder(EmbedderSettings().model)[1]
@@ -71,7 +74,11 @@ def test_an_unwritable_model_folder_exports_to_the_user_cache(
             (model / path.name).symlink_to(path)
     (model / "onnx").write_text("a file where the cache folder would go: not writable")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    embedder = OnnxEmbedder(EmbedderSettings(kind="onnx", model=str(model)))
+    shown = io.StringIO()
+    with progress_bar(Console(file=shown, force_terminal=True, width=200)):  # as `rag ingest` shows it
+        embedder = OnnxEmbedder(EmbedderSettings(kind="onnx", model=str(model)))
+    assert "exporting MiniLM to int8 ONNX, once" in shown.getvalue()
+    assert "int8 ONNX ready" in shown.getvalue()
     files = list((tmp_path / "cache" / "rag" / "onnx" / "MiniLM").glob("model_int8-*.onnx"))
     assert len(files) == 1 and embedder.name == "MiniLM-int8"
     assert float(embedder.embed_one(TEXTS[0]) @ embedder.embed_one(TEXTS[4])) > 0.4
