@@ -318,6 +318,7 @@ class LocalStore(Store):
         dimension, lists = self.manifest.dimension, ivf_lists(live)
         sample = self.db.sample_vectors(TRAINING_PER_LIST * lists, dimension)
         vectors = FaissVectors.trained(dimension, sample, lists, self.settings.ivf_nprobe)
+        del sample  # not held while the lists fill
         for ids, matrix in self.db.vectors(dimension):
             vectors.add(ids, matrix)
         vectors.save(vectors_file(self.folder, generation))
