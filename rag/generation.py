@@ -163,6 +163,9 @@ class LlamaCppGenerator(Generator):
                 model_path=str(path),
                 n_ctx=n_ctx,
                 draft_model=draft,
+                # Checking guesses takes the logits of every position; llama-cpp-python sizes
+                # its score array by this flag, not by the draft model (n_ctx x vocab floats).
+                logits_all=draft is not None,
                 n_threads=threads,
                 n_gpu_layers=settings.n_gpu_layers,
                 seed=settings.seed if settings.seed is not None else -1,

@@ -10,7 +10,9 @@ Used alike by the CLI and the API.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,7 @@ from rag.types import Answer, Hit, Source, Usage
 logger = logging.getLogger(__name__)
 
 SEE_ALSO = 3  # closest passages returned when nothing passes the score floor
+TURNS_KEPT = 64  # answered turns remembered, so that a follow-up's prompt extends theirs
 
 
 @dataclass
@@ -51,6 +54,8 @@ class Prepared:
     question: str = ""
     #: The model that answers (the pipeline's default one when None).
     generator: Generator | None = None
+    #: The model's own text, piece by piece, as generated.
+    generated: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -78,6 +83,8 @@ class Pipeline:
         self.pool = ModelPool(self._load_model, settings.llm.max_loaded)
         self.pool.add(generator.name, generator)
         self._prompts: dict[str, tuple[Generator, PromptBuilder]] = {}
+        self._turns: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+        self._turns_lock = threading.Lock()
         self.catalog = make_catalog(settings)
         self.readers = StoreReaders(self.catalog, check=self._check_embedder)
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
@@ -222,6 +229,7 @@ class Pipeline:
         query = self.search_query(question, history, store)
         k = top_k or self.settings.retrieval.top_k
         hits = self.retriever.retrieve(store, query, k, min_score=min_score, filters=filters)
+        history = self._as_prompted(history)
         found = bool(hits)
         see_also = [] if found else [
             source_of(n, h) for n, h in enumerate(
@@ -251,6 +259,38 @@ class Pipeline:
 
     def generate(self, prepared: Prepared) -> Iterator[Event]:
         """Run the model on a prepared prompt (or refuse when nothing was found)."""
+        for event in self._generate(prepared):
+            if isinstance(event, DoneEvent) and prepared.generated:
+                self._remember(prepared, event.answer)
+            yield event
+
+    # -- conversations ---------------------------------------------------------------
+
+    def _remember(self, prepared: Prepared, answer: Answer) -> None:
+        """Keep how a turn was prompted and what the model wrote, under what the client saw."""
+        key = (prepared.question, answer.text)
+        with self._turns_lock:
+            self._turns[key] = (prepared.prompt.messages[-1]["content"], "".join(prepared.generated))
+            self._turns.move_to_end(key)
+            while len(self._turns) > TURNS_KEPT:
+                self._turns.popitem(last=False)
+
+    def _as_prompted(self, history: Sequence[Message]) -> list[Message]:
+        """The history as the model read and wrote it, for the turns this pipeline answered:
+        each question with the passages it came with, each answer as generated. The
+        follow-up's prompt then begins with the tokens of the previous one and its answer,
+        which llama.cpp still holds: only the new passages and question are read."""
+        turns = [dict(m) for m in history]
+        with self._turns_lock:
+            for user, reply in zip(turns, turns[1:], strict=False):
+                if user.get("role") != "user" or reply.get("role") != "assistant":
+                    continue
+                found = self._turns.get((user.get("content", ""), reply.get("content", "")))
+                if found is not None:
+                    user["content"], reply["content"] = found
+        return turns
+
+    def _generate(self, prepared: Prepared) -> Iterator[Event]:
         prompt = prepared.prompt
         timings = dict(prepared.timings)
         lang = prepared.language
@@ -270,6 +310,7 @@ class Pipeline:
             if first is None:
                 first = time.perf_counter() - t0
             produced = delta.completion_tokens
+            prepared.generated.append(delta.text)
             text = filt.feed(delta.text)
             if text:
                 parts.append(text)

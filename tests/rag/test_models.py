@@ -15,6 +15,7 @@ from rag.errors import ConfigError
 from rag.generation import GenerationParams, Generator, LlamaCppGenerator, default_model_path
 from rag.model_pool import ModelPool
 from rag.models import MIB, GGUFError, ModelCatalog, quantize, quantized_name, read_gguf
+from rag.pipeline import DoneEvent, Pipeline
 from tests.fakes import EchoGenerator
 
 DEFAULT = "SmolLM2-135M-Instruct.Q4_1"
@@ -152,3 +153,26 @@ def test_a_real_model_unloads_and_another_loads(models_dir: Path) -> None:
     text = "".join(d.text for d in second.stream(messages, GenerationParams.from_settings(params.llm)))
     assert text.strip()
     pool.close()
+
+
+def test_a_follow_up_prompt_begins_with_the_tokens_llama_cpp_holds(pipeline: Pipeline) -> None:
+    """The previous turn is laid out as the model read and wrote it, so that llama.cpp only
+    reads the new passages and question of a follow-up."""
+    generator = pipeline.generator
+    assert isinstance(generator, LlamaCppGenerator)
+    params = GenerationParams(max_tokens=24, temperature=0.0, top_k=1, seed=1)
+    first = pipeline.prepare("What does a cat eat?", params=params)
+    answer = next(e.answer for e in pipeline.generate(first) if isinstance(e, DoneEvent))
+    held = generator.run(lambda: list(generator.llm._input_ids[: generator.llm.n_tokens]))
+    history = [{"role": "user", "content": "What does a cat eat?"},
+               {"role": "assistant", "content": answer.text}]  # fmt: skip
+    follow = pipeline.prepare("And how long do they sleep?", history=history, params=params)
+    tokens = generator.render(follow.prompt.messages).tokens
+    common = next((i for i, (a, b) in enumerate(zip(held, tokens, strict=False)) if a != b),
+                  min(len(held), len(tokens)))  # fmt: skip
+    assert common >= len(generator.render(first.prompt.messages).tokens)  # the whole first prompt
+    assert common >= 0.9 * len(held)  # and (about) all of its answer
+    # A history this pipeline did not answer is read as given.
+    other = pipeline.prepare("And how long do they sleep?", history=[history[0], {
+        "role": "assistant", "content": "Fish."}], params=params)  # fmt: skip
+    assert other.prompt.messages[1]["content"] == "What does a cat eat?"

@@ -1,0 +1,200 @@
+"""Decoding benchmark: faster answers from the same model, with the same greedy output.
+
+Over an index of docs/architecture.md (--docs), with the packaged model (or --model NAME):
+
+- prompt lookup: each question's grounded prompt is answered greedily with plain decoding
+  and with prompt-lookup decoding (`llm.prompt_lookup`); the answers must be identical,
+  and decode tokens/s of both are printed;
+- prefix reuse: a question, then a follow-up in the same conversation. The follow-up's time
+  to first token right after the first turn (llama.cpp keeps the longest common token
+  prefix of its previous prompt) is compared with the same prompt on a cleared context;
+- --ram: the resident memory of the model loaded at a few n_ctx, against the estimate
+  `rag models list` prints (each in a fresh process).
+
+    python bench/decoding.py [--questions 6] [--max-tokens 96] [--lookup 10] [--ram]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
+
+from rag.offline import ensure_offline  # noqa: E402
+
+ensure_offline()
+from ingest.worker import IngestWorker  # noqa: E402
+from rag.config import Settings, load_settings  # noqa: E402
+from rag.generation import GenerationParams, Generator, LlamaCppGenerator, Message  # noqa: E402
+from rag.models import ModelCatalog, read_gguf  # noqa: E402
+from rag.pipeline import Pipeline  # noqa: E402
+
+QUESTIONS = [
+    "Quote what the documentation says about how a document is replaced in the index.",
+    "What does the manifest.json file record? Answer with the documentation's words.",
+    "How are chunks sized? Quote the documentation.",
+    "What does rag_eval measure? Answer with the documentation's own sentences.",
+    "What happens when an ingest is killed? Quote the documentation.",
+    "Which settings does the prompt builder use? Answer in the documentation's words.",
+    "How does the index lock work? Quote the documentation.",
+    "What does StoreReaders check on every request? Quote it.",
+]
+FOLLOWUPS = [
+    ("How is a document replaced in the index?", "And what do readers see while it happens?"),
+    ("What is in manifest.json?", "And when is an index refused?"),
+    ("How are chunks sized?", "And what about a paragraph too big for one chunk?"),
+]
+
+
+def timed(generator: Generator, messages: list[Message], params: GenerationParams
+          ) -> tuple[str, float, float, int]:  # fmt: skip
+    """Text, time to first token, total seconds, completion tokens."""
+    t0 = time.perf_counter()
+    first, parts, produced = None, [], 0
+    for delta in generator.stream(messages, params):
+        if first is None:
+            first = time.perf_counter() - t0
+        parts.append(delta.text)
+        produced = delta.completion_tokens
+    total = time.perf_counter() - t0
+    return "".join(parts), first or total, total, produced
+
+
+def decode_rate(first: float, total: float, produced: int) -> float:
+    return (produced - 1) / (total - first) if produced > 1 and total > first else 0.0
+
+
+def lookup(settings: Settings, pipeline: Pipeline, n: int, tokens: int, draft: int) -> None:
+    params = GenerationParams(max_tokens=tokens, temperature=0.0, top_k=1, repeat_penalty=1.0, seed=0)
+    fast = LlamaCppGenerator(settings.llm.model_copy(update={"prompt_lookup": draft}))
+    plain = pipeline.generator
+    assert isinstance(plain, LlamaCppGenerator)
+    rates: dict[str, list[float]] = {"plain": [], "lookup": []}
+    same = 0
+    print(f"\nprompt lookup (num_pred_tokens={draft}), greedy, max_tokens={tokens}")
+    print(f"{'question':<60} {'tokens':>6} {'plain tok/s':>11} {'lookup tok/s':>12} same")
+    for question in QUESTIONS[:n]:
+        messages = pipeline.prepare(question, params=params).prompt.messages
+        # Decode speed only (after the first token): the prompt's evaluation is left out. Both
+        # start from an empty context, so the prompt is evaluated alike, in the same batches.
+        for generator in (plain, fast):
+            generator.run(lambda g=generator: g.llm.reset())
+        a, fa, ta, na = timed(plain, messages, params)
+        b, fb, tb, nb = timed(fast, messages, params)
+        ra, rb = decode_rate(fa, ta, na), decode_rate(fb, tb, nb)
+        rates["plain"].append(ra)
+        rates["lookup"].append(rb)
+        same += a == b
+        print(f"{question[:60]:<60} {na:>6} {ra:>11.1f} {rb:>12.1f} {'yes' if a == b else 'NO'}",
+              flush=True)  # fmt: skip
+    p, q = statistics.median(rates["plain"]), statistics.median(rates["lookup"])
+    print(f"median decode tokens/s: plain {p:.1f}, lookup {q:.1f} ({q / p:.2f}x); identical answers "
+          f"{same}/{n}")  # fmt: skip
+    fast.close()
+
+
+def prefix(pipeline: Pipeline, tokens: int) -> None:
+    params = GenerationParams(max_tokens=tokens, temperature=0.0, top_k=1, repeat_penalty=1.0, seed=0)
+    generator = pipeline.generator
+    assert isinstance(generator, LlamaCppGenerator)
+    print("\nprefix reuse: a follow-up's time to first token, right after its first turn and cold")
+    print("layout 'as sent': the history as the client sends it (questions alone, answers as shown);")
+    print("layout 'as read': the turns this pipeline answered, as the model read and wrote them")
+    print(f"{'follow-up':<44} {'layout':<8} {'prompt':>6} {'cached':>6} {'warm s':>7} {'cold s':>7} "
+          f"{'ratio':>6}")  # fmt: skip
+    ratios: dict[str, list[float]] = {"as sent": [], "as read": []}
+    for (first_q, follow), layout in [(f, lay) for f in FOLLOWUPS for lay in ratios]:
+        answer = pipeline.ask(first_q, params=params)
+        if layout == "as sent":
+            pipeline._turns.clear()  # the pipeline forgets how it prompted the first turn
+        history = [{"role": "user", "content": first_q}, {"role": "assistant", "content": answer.text}]
+        prepared = pipeline.prepare(follow, history=history, params=params)
+        messages = prepared.prompt.messages
+        # The turn as the pipeline answers it: right after the first one, in the same context.
+        held = generator.run(lambda: list(generator.llm._input_ids[: generator.llm.n_tokens]))
+        common = _common(held, generator.render(messages).tokens)
+        _, warm, _, _ = timed(generator, messages, params)
+        generator.run(lambda: generator.llm.reset())  # nothing cached: the same prompt, cold
+        _, cold, _, _ = timed(generator, messages, params)
+        ratio = warm / cold
+        ratios[layout].append(ratio)
+        print(f"{follow[:44]:<44} {layout:<8} {prepared.prompt.n_tokens:>6} {common:>6} {warm:>7.3f} "
+              f"{cold:>7.3f} {ratio:>6.2f}", flush=True)  # fmt: skip
+    for layout, found in ratios.items():
+        print(f"median follow-up time to first token, warm over cold, {layout}: "
+              f"{statistics.median(found):.2f}")  # fmt: skip
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+MEASURE = """
+import json, sys, psutil, llama_cpp
+before = psutil.Process().memory_info().rss
+llm = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=int(sys.argv[2]), n_threads=1, verbose=False)
+llm.create_completion("The cat sat on the mat. " * 10, max_tokens=4, temperature=0)
+print(json.dumps(psutil.Process().memory_info().rss - before))
+"""
+
+
+def ram(path: Path) -> None:
+    info = read_gguf(path)
+    print(f"\nresident memory of {info.name}, loaded and run once, against the estimate")
+    print(f"{'n_ctx':>6} {'measured MiB':>12} {'estimate MiB':>12} {'ratio':>6}")
+    for n_ctx in (1024, 2048, 4096, 8192):
+        done = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(n_ctx)], check=True,
+                              capture_output=True, text=True)  # fmt: skip
+        measured, estimate = json.loads(done.stdout), info.ram_bytes(n_ctx)
+        print(f"{n_ctx:>6} {measured / 2**20:>12.1f} {estimate / 2**20:>12.1f} {measured / estimate:>6.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=6)
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--lookup", type=int, default=10, help="num_pred_tokens of prompt lookup")
+    parser.add_argument("--model", default=None, help="a model name (default: the packaged one)")
+    parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--ram", action="store_true", help="only the memory measurement")
+    parser.add_argument("--only", choices=["lookup", "prefix"], default=None)
+    parser.add_argument("--docs", default="architecture.md", help="pages of docs/ to index")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(overrides={"indexes_dir": str(Path(tmp) / "indexes"),
+                                            "llm.n_ctx": args.n_ctx, "llm.model": args.model,
+                                            "llm.temperature": 0.0})  # fmt: skip
+        catalog = ModelCatalog(settings.llm)
+        if args.ram:
+            ram(catalog.path(catalog.default_name()))
+            return
+        settings.llm = catalog.settings_for(catalog.default_name())
+        pipeline = Pipeline.from_settings(settings)
+        docs = Path(tmp) / "docs"
+        docs.mkdir()
+        for name in args.docs.split(","):
+            (docs / name).write_text((ROOT / "docs" / name).read_text())
+        IngestWorker(settings, pipeline.embedder).run(docs)
+        print(f"model {pipeline.default_model}, n_ctx {args.n_ctx}, index of docs/{{{args.docs}}}",
+              flush=True)  # fmt: skip
+        if args.only in (None, "lookup"):
+            lookup(settings, pipeline, args.questions, args.max_tokens, args.lookup)
+        if args.only in (None, "prefix"):
+            prefix(pipeline, args.max_tokens)
+
+
+if __name__ == "__main__":
+    main()
