@@ -10,7 +10,8 @@ abstracts embedded here) give `--topics` cluster centres (each a real vector plu
 as close to it as a real chunk is to its nearest other chunk); each synthetic vector is a
 centre plus Gaussian noise, normalized, the noise scaled so that a synthetic vector's
 nearest neighbour is as close (median cosine) as a real chunk's nearest other chunk.
-Queries are more vectors drawn the same way, not in the index. The
+Queries are more vectors drawn the same way, not in the index (or, with --real-queries,
+SciFact questions embedded). The
 index is built as the store builds it at commit (`FaissVectors.trained` on a sample of
 `TRAINING_PER_LIST` vectors per list, `ivf_lists(n)` lists, every vector added), written
 to a file, then a fresh process loads it as a reader does and is measured: memory taken by
@@ -78,6 +79,15 @@ def real_vectors(args: argparse.Namespace) -> np.ndarray:
     return make_embedder(load_settings().embedder).embed(texts)
 
 
+def real_queries(n: int) -> np.ndarray:
+    from rag.config import load_settings
+    from rag.embedders import make_embedder
+
+    with open(SCIFACT.parent / "queries.jsonl") as fh:
+        texts = [json.loads(line)["text"] for _, line in zip(range(n), fh, strict=False)]
+    return make_embedder(load_settings().embedder).embed(texts)
+
+
 def noise_scale(real: np.ndarray, chunks: int, topics: int, rng: np.random.Generator
                 ) -> tuple[np.ndarray, float, float]:  # fmt: skip
     """(centres, sigma, target). The centres are `topics` points around the real vectors,
@@ -136,6 +146,8 @@ def search_part(args: argparse.Namespace, work: Path) -> None:
         exact.add(block)
     raw.flush()
     queries = synthetic(centres, args.queries, sigma, seed=10**6)
+    if args.real_queries:  # questions, embedded: not drawn like the chunks
+        queries = real_queries(args.queries)
     np.save(work / "queries.npy", queries)
     _, truth = exact.search(queries, 10)
     sims = exact.search(queries, 10)[0]
@@ -255,6 +267,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="Runs of each measure (median kept).")
     parser.add_argument("--topics", type=int, help="Cluster centres of the vectors (default: chunks / 5).")
     parser.add_argument("--real", type=int, default=1000, help="SciFact abstracts to embed as real vectors.")
+    parser.add_argument("--real-queries", action="store_true",
+                        help="Query with the first SciFact questions, embedded, instead.")  # fmt: skip
     parser.add_argument("--real-from", help="An index folder whose stored vectors are the real ones.")
     parser.add_argument("--ingest", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000],
                         help="Chunk counts whose ingest peak RSS is measured.")  # fmt: skip
