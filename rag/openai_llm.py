@@ -74,6 +74,7 @@ class OpenAIGenerator(Generator):
         self._http = httpx.Client(headers=headers, timeout=settings.timeout, transport=transport)
         self._counts: OrderedDict[tuple[tuple[str, str], ...], int] = OrderedDict()
         self._counts_lock = threading.Lock()
+        self._margin = 0  # the context kept free: context_margin, once counts are estimates
         listed = self._models()
         self.model = settings.server_model or (str(listed[0]["id"]) if listed else "default")
         self.name = self.model.rsplit("/", 1)[-1].removesuffix(".gguf")
@@ -81,7 +82,8 @@ class OpenAIGenerator(Generator):
         self.n_ctx = told or settings.n_ctx or DEFAULT_N_CTX
         self.count_method = self._choose_count(settings.count)
         if self.count_method == "estimate":
-            self.n_ctx -= settings.context_margin
+            self._margin = settings.context_margin
+            self.n_ctx -= self._margin
         logger.info("inference server base_url=%s model=%s n_ctx=%d n_ctx_from=%s count=%s",
                     self.base_url, self.model, self.n_ctx, "server" if told else "settings",
                     self.count_method)  # fmt: skip
@@ -269,10 +271,10 @@ class OpenAIGenerator(Generator):
     def _learn_n_ctx(self, told: int | None) -> None:
         """A context size the server's error tells, smaller than ours, is the one to keep."""
         current = getattr(self, "n_ctx", None)
-        if told and current and told < current:
+        if told and current and told - self._margin < current:
             logger.warning("inference server context is smaller than llm.n_ctx n_ctx=%d server=%d",
                            current, told)  # fmt: skip
-            self.n_ctx = told
+            self.n_ctx = told - self._margin
 
     def _timed_out(self) -> InferenceTimeoutError:
         return InferenceTimeoutError(
