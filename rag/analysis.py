@@ -128,3 +128,28 @@ class _ThreadStemmers:
 @lru_cache(maxsize=len(LANGUAGES))
 def _stemmers(lang: Language) -> _ThreadStemmers:
     return _ThreadStemmers(lang)
+
+
+# Claims a weak model gets wrong: numbers, commands, options and paths, found as they are.
+_CLAIM_TOKEN = re.compile(r"(?:--?|/|~/)?\w(?:[\w./:@+'’-]*\w)?", re.UNICODE)
+_CLAIM_CITATION = re.compile(r"\[\d+(?:\s*,\s*\d+)*\]")
+_CLAIM_ELISION = re.compile(r"^(?:[cdjlmnst]|qu)['’]")
+_CLAIM_PARTS = re.compile(r"[-_/.@:]")
+
+
+def claim_tokens(text: str) -> list[str]:
+    """Words, numbers and command-like tokens (`--search`, `/etc/apt`, `dpkg-divert`), in
+    lower case without accents or elisions; citations like [1] left out."""
+    plain = _CLAIM_CITATION.sub(" ", text.replace("`", " "))
+    return [_CLAIM_ELISION.sub("", fold(t)) for t in _CLAIM_TOKEN.findall(plain)]
+
+
+def is_exact(token: str) -> bool:
+    """A token that must be found as it is: a number, or a command, option or path."""
+    return any(c.isdigit() for c in token) or any(c in token for c in "-_/.@:")
+
+
+def held_tokens(text: str) -> set[str]:
+    """The claim tokens of `text` and their parts ("dpkg-divert" also holds "dpkg")."""
+    held = set(claim_tokens(text))
+    return held | {part for t in held for part in _CLAIM_PARTS.split(t) if part}

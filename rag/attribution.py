@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.analysis import analyze, detect_language
+from rag.analysis import analyze, claim_tokens, detect_language, held_tokens, is_exact
 
 if TYPE_CHECKING:
     from rag.embedders import Embedder
@@ -185,6 +185,9 @@ class Attributor:
         lang = detect_language(plain)
         lex = self._lexical(sentences, candidates, lang)
         dense = self._dense(sentences, candidates)
+        # A sentence naming a number, command, option or path its passage does not hold is
+        # not backed by it, however close their words or meaning: what a model invents.
+        held = {number: held_tokens(text) for number, text, _ in passages}
         results: list[tuple[Piece, SentenceSupport, list[tuple[int, Piece]]]] = []
         for i, piece in enumerate(sentences):
             checked = len(piece.text.split()) >= MIN_WORDS
@@ -194,7 +197,10 @@ class Attributor:
             if checked:
                 combined = (lex[i] + dense[i]) / 2
                 order = np.argsort(-combined)
+                exact = {t for t in claim_tokens(piece.text) if is_exact(t)}
                 for j in order[:3]:
+                    if not exact <= held[candidates[j][0]]:
+                        continue
                     if (lex[i, j] >= self.lexical or dense[i, j] >= self.dense
                             or combined[j] >= self.combined):  # fmt: skip
                         backing.append(candidates[j])

@@ -70,3 +70,12 @@ def test_no_passage_means_nothing_supported(attributor: Attributor) -> None:
     found = attributor.attribute("Some answer with enough words in it.", [])
     assert found.supported_rate == 0.0 and found.spans == {}
     assert strip_citations("A [1] b [2, 3].") == "A b."
+
+
+def test_an_invented_command_or_number_is_not_backed_by_a_close_passage(attributor: Attributor) -> None:
+    passage = [Source(1, "dpkg.md", None, "", "dpkg", "", 0.6,
+                      text="To see the files a package installed, run dpkg --listfiles foo.")]  # fmt: skip
+    found = attributor.attribute("To see the files a package installed, run dpkg --files foo.", passage)
+    assert not found.sentences[0].supported and found.sentences[0].sources == []
+    right = attributor.attribute("Run dpkg --listfiles foo to see the files a package installed.", passage)
+    assert right.sentences[0].supported and right.sentences[0].sources == [1]
