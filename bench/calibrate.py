@@ -4,12 +4,13 @@ unanswerable questions (a JSONL or BEIR set where some questions say "answerable
     python bench/calibrate.py RUN.json [RUN.json ...]
 
 A question is answered that the documents do not say when nothing passes
-`retrieval.min_score` (best retrieval score below it), or when the passages' best sentence
-fits the question less than `answer.min_fit` (rag.grounding). Neither depends on the
-model's answer (above the min_score the run used), so each pair of values is scored from
-the run alone: the abstention rate on unanswerable questions and the share of answerable
-ones refused. The pair printed last is the one with the best abstention among those
-refusing at most 10%.
+`retrieval.min_score` (best retrieval score below it), or when the passages answer it less
+than `answer.min_fit` for its language (rag.grounding: the mean of the best retrieval
+score and of how well the best passage sentence fits the question). Neither depends on
+the model's answer (above the min_score the run used), so each value is scored from the
+run alone, language by language: the abstention rate on unanswerable questions and the
+share of answerable ones refused. The value printed last for a language is the one with
+the best abstention among those refusing at most 10%.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rag.analysis import detect_language
+
 
 def rates(queries: list[dict], min_score: float, min_fit: float) -> tuple[float, float, int, int]:
     unanswerable = [q for q in queries if q.get("answerable") is False]
@@ -25,7 +28,7 @@ def rates(queries: list[dict], min_score: float, min_fit: float) -> tuple[float,
 
     def abstains(q: dict) -> bool:
         g = q["grounding"]
-        return g["top_score"] < min_score or not g["found"] or g["fit"] < min_fit
+        return g["top_score"] < min_score or not g["found"] or (g["fit"] + g["top_score"]) / 2 < min_fit
 
     abstention = sum(map(abstains, unanswerable)) / len(unanswerable) if unanswerable else 0.0
     refused = sum(map(abstains, answerable)) / len(answerable) if answerable else 0.0
@@ -45,20 +48,26 @@ def main() -> None:
             f"{run.name}: {len(record['queries'])} questions, run with min_score "
             f"{used.get('retrieval.min_score')} min_fit {used.get('answer.min_fit')}"
         )
-    best = None
-    print(f"{'min_score':>9} {'min_fit':>7} {'abstention':>10} {'refused':>8}")
-    for min_score in (0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
-        for min_fit in (0.3, 0.35, 0.4, 0.42, 0.45, 0.48, 0.5, 0.55, 0.6):
-            abstention, refused, n_un, n_ans = rates(queries, min_score, min_fit)
-            print(f"{min_score:9.2f} {min_fit:7.2f} {abstention:10.3f} {refused:8.3f}")
-            if refused <= 0.1 and (best is None or abstention > best[2]):
-                best = (min_score, min_fit, abstention, refused)
-    print(f"({n_un} unanswerable, {n_ans} answerable questions)")
-    if best is not None:
-        print(
-            f"best: retrieval.min_score={best[0]} answer.min_fit={best[1]} "
-            f"abstention {best[2]:.3f}, answerable refused {best[3]:.3f}"
-        )
+    by_language: dict[str, list[dict]] = {}
+    for q in queries:
+        by_language.setdefault(detect_language(q["question"]), []).append(q)
+    for lang, asked in sorted(by_language.items()):
+        best = None
+        print(f"\n{lang}: {'min_score':>9} {'min_fit':>7} {'abstention':>10} {'refused':>8}")
+        for min_score in (0.2, 0.3, 0.4, 0.5):
+            for step in range(30, 66):
+                min_fit = step / 100
+                abstention, refused, n_un, n_ans = rates(asked, min_score, min_fit)
+                if step % 5 == 0:
+                    print(f"{lang}: {min_score:9.2f} {min_fit:7.2f} {abstention:10.3f} {refused:8.3f}")
+                if refused <= 0.1 and (best is None or abstention > best[2]):
+                    best = (min_score, min_fit, abstention, refused)
+        print(f"{lang}: {n_un} unanswerable, {n_ans} answerable questions")
+        if best is not None:
+            print(
+                f"{lang}: best retrieval.min_score={best[0]} answer.min_fit.{lang}={best[1]} "
+                f"abstention {best[2]:.3f}, answerable refused {best[3]:.3f}"
+            )
 
 
 if __name__ == "__main__":

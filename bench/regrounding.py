@@ -54,7 +54,9 @@ def main() -> None:
     args = parser.parse_args()
     record = json.loads(args.run.read_text())
     used = {k: v for k, v in record["settings"].items() if k.startswith(SETTINGS)}
-    used.pop("answer.extract_min_score", None)  # the older name of answer.min_fit
+    used.pop("answer.extract_min_score", None)  # older forms of answer.min_fit
+    if not isinstance(used.get("answer.min_fit", {}), dict):
+        used.pop("answer.min_fit")
     used.update(dict(parse_assignment(s) for s in args.sets))
     settings = load_settings(overrides=used)
     queries = {q["question"]: q for q in record["queries"]}

@@ -291,18 +291,18 @@ class AnswerSettings(_Group):
     )
     abstain: bool = Field(
         True,
-        description="Answer that the documents do not say when their best sentence answers the "
+        description="Answer that the documents do not say when the passages answer the "
         "question less well than min_fit (the closest passages are then returned to see also); "
         "when no sentence of the model's answer is backed by a passage, answer with the "
         "passages' own best sentences instead.",
     )
-    min_fit: float = Field(
-        0.45,
-        ge=0,
-        le=1,
-        description="How well (mean of term share and cosine) the passages' best sentence must "
-        "match the question for an answer to be given; calibrated with `rag eval` on answerable "
-        "and unanswerable questions (bench/calibrate.py).",
+    min_fit: dict[str, float] = Field(
+        default_factory=lambda: {"en": 0.47, "fr": 0.53},
+        description="By the question's language: how well the passages must answer the "
+        "question for an answer to be given, scored as the mean of the best retrieval score "
+        "and the best passage sentence's match (mean of term share and cosine); below it the "
+        "documents do not say. Calibrated with `rag eval` on answerable and unanswerable "
+        "questions (bench/calibrate.py); the English embedder scores French lower.",
     )
     passage_chars: int = Field(
         0,
@@ -312,17 +312,15 @@ class AnswerSettings(_Group):
         "shows passages whole. Sources, spans and attribution always use the whole passage.",
     )
     support_lexical: float = Field(
-        0.6,
+        0.85,
         ge=0,
         le=1,
         description="A sentence is supported by a passage sentence holding this share of its terms...",
     )
     support_dense: float = Field(
-        0.7, ge=-1, le=1, description="...or this close to it in meaning (cosine)..."
+        0.95, ge=-1, le=1, description="...or this close to it in meaning (cosine)..."
     )
-    support_combined: float = Field(
-        0.55, ge=0, le=1, description="...or scoring this on the mean of the two."
-    )
+    support_combined: float = Field(0.9, ge=0, le=1, description="...or scoring this on the mean of the two.")
 
 
 class ServerSettings(_Group):

@@ -6,9 +6,10 @@ The model is not trusted to stay on its passages, nor to know when they do not a
 Three decisions are taken here, in this order:
 
 1. **Do the passages answer the question?** Their best sentence is scored against the
-   question (mean of term share and cosine, `Attributor.extract`). Below
-   `answer.min_fit`, the answer is that the documents do not say, whatever the model wrote:
-   a weak model answers anyway, so its draft cannot tell.
+   question (mean of term share and cosine, `Attributor.extract`), and that score is
+   averaged with the best retrieval score. Below `answer.min_fit` for the question's
+   language, the answer is that the documents do not say, whatever the model wrote: a
+   weak model answers anyway, so its draft cannot tell.
 2. **What of the draft is backed?** Each sentence is matched to the passages
    (`Attributor.attribute`); backed sentences cite their passages, the others are marked
    unsupported (or dropped, with `answer.drop_unsupported`).
@@ -39,8 +40,10 @@ class Grounded:
     sentences: list[SentenceSupport]
     spans: dict[int, list[tuple[int, int]]]
     abstained: bool = False
-    #: How well the passages' best sentence answers the question (see `answer.min_fit`).
+    #: How well the passages' best sentence answers the question (`Attributor.extract`).
     fit: float = 0.0
+    #: What `answer.min_fit` is compared with: the mean of `fit` and the best retrieval score.
+    answerability: float = 0.0
     #: The answer is passage sentences only (the draft had nothing backed).
     extracted: bool = False
 
@@ -56,14 +59,27 @@ def ground(attributor: Attributor, settings: AnswerSettings, question: str, draf
     if not settings.abstain:
         return Grounded(found.text, found.sentences, found.spans)
     best, fit = attributor.extract(question, sources, limit=1)
-    if not best.sentences or fit < settings.min_fit:
-        return Grounded("", found.sentences, {}, abstained=True, fit=fit)
+    score = answerability(fit, sources)
+    if not best.sentences or score < min_fit(settings, question):
+        return Grounded("", found.sentences, {}, abstained=True, fit=fit, answerability=score)
     if not any(s.supported for s in found.sentences):
         quoted, _ = attributor.extract(question, sources)
         return _introduced(quoted, detect_language(question), fit)
     if _quotes(found, best):
         return Grounded(found.text, found.sentences, found.spans, fit=fit)
     return _with_quote(found, best, fit)
+
+
+def answerability(fit: float, sources: Sequence[Source]) -> float:
+    """How well the passages answer the question: the mean of the best passage sentence's
+    match (`fit`) and the best retrieval score."""
+    return (fit + max((s.score for s in sources), default=0.0)) / 2
+
+
+def min_fit(settings: AnswerSettings, question: str) -> float:
+    """The answerability a question in its language needs (English's when not given)."""
+    lang = detect_language(question)
+    return settings.min_fit.get(lang, settings.min_fit.get("en", 0.0))
 
 
 def _introduced(quoted: Attribution, language: Language, fit: float) -> Grounded:

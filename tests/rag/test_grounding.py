@@ -35,8 +35,8 @@ def test_an_unanswered_question_abstains_whatever_the_model_wrote(attributor: At
     # The draft copies a passage, so it is backed; the question is not answered by it.
     draft = "Bake the loaf at 230 degrees for forty minutes [1]."
     grounded = ground(attributor, SETTINGS, "Who won the 1998 football World Cup?", draft, sources())
-    assert grounded.abstained and grounded.text == "" and grounded.fit < SETTINGS.min_fit
-    kept = ground(attributor, SETTINGS.model_copy(update={"min_fit": 0.0}),
+    assert grounded.abstained and grounded.text == "" and grounded.answerability < SETTINGS.min_fit["en"]
+    kept = ground(attributor, SETTINGS.model_copy(update={"min_fit": {"en": 0.0, "fr": 0.0}}),
                   "Who won the 1998 football World Cup?", draft, sources())  # fmt: skip
     assert not kept.abstained and "230 degrees" in kept.text
 
@@ -83,7 +83,7 @@ def test_a_quote_in_another_language_is_introduced_in_the_questions(attributor: 
             text="L'Etna est un volcan actif de Sicile. Il culmine à 3 357 mètres d'altitude.",
         )
     ]
-    grounded = ground(attributor, SETTINGS.model_copy(update={"min_fit": 0.0}),
+    grounded = ground(attributor, SETTINGS.model_copy(update={"min_fit": {"en": 0.0, "fr": 0.0}}),
                       "How high is Etna, the volcano of Sicily?", "It is big.", volcan)  # fmt: skip
     assert grounded.extracted and grounded.text.startswith("The documents say, in French: ")
     for sentence in grounded.sentences:
