@@ -23,7 +23,7 @@ from rag.generation import Delta, GenerationParams, Generator, Message, make_gen
 from rag.pipeline import Pipeline
 from rag_eval.datasets import load_dataset
 from rag_eval.metrics import answer_scores, mean
-from rag_eval.support import supports
+from rag_eval.runner import _citation_precision as citation_precision
 
 SETTINGS = ("retrieval.", "answer.", "chunking.", "embedder.", "indexes_dir", "llm.n_ctx", "llm.max_tokens")
 
@@ -81,10 +81,9 @@ def main() -> None:
             checked = [s for s in answer.sentences if s.checked]
             if checked and not answer.abstained:
                 row["supported_rate"] = sum(s.supported for s in checked) / len(checked)
-            by_number = {s.number: s for s in answer.sources}
-            pairs = [(s, by_number[n]) for s in answer.sentences for n in s.sources if n in by_number]
-            if pairs and not answer.abstained:
-                row["citation_precision"] = sum(supports(p.text, s.text) for s, p in pairs) / len(pairs)
+            precision = citation_precision(answer)
+            if precision is not None:
+                row["citation_precision"] = precision
         rows.append(row)
     names = ("contains", "extractive_contains", "supported_rate", "citation_precision",
              "abstention", "wrongly_refused")  # fmt: skip

@@ -217,6 +217,12 @@ class Attributor:
 
         What the service says when the model wrote nothing the passages back but they do
         hold the answer: their own words, never worse than what the model read."""
+        found, best = self.extracts(question, sources, (limit,))
+        return found[0], best
+
+    def extracts(self, question: str, sources: Sequence[Source], limits: Sequence[int]
+                 ) -> tuple[list[Attribution], float]:  # fmt: skip
+        """`extract` for each of `limits`, the passage sentences scored once."""
         question_piece = [Piece(question, 0, len(question))]
         passages = [(s.number, s.text, split_sentences(s.text)) for s in sources if s.text]
         units: list[tuple[int, Piece]] = []  # a sentence and what it needs after it
@@ -228,10 +234,16 @@ class Attributor:
                 start, end = _extent(pieces, piece)
                 units.append((number, Piece(_inline_code(text[start:end]), start, end)))
         if not units:
-            return Attribution("", [], {}), 0.0
+            return [Attribution("", [], {}) for _ in limits], 0.0
         lex = self._lexical(question_piece, units, detect_language(question))[0]
         dense = self._dense(question_piece, units)[0]
         combined = (lex + dense) / 2
+        texts = {number: text for number, text, _ in passages}
+        return [self._quote(units, combined, texts, n) for n in limits], float(combined.max())
+
+    def _quote(self, units: list[tuple[int, Piece]], combined: np.ndarray, texts: dict[int, str],
+               limit: int) -> Attribution:  # fmt: skip
+        """The best `limit` units (those near the best score), quoted in reading order."""
         order = [int(j) for j in np.argsort(-combined)[:limit]]
         best = float(combined[order[0]])
         chosen = [j for j in order if combined[j] >= best - self.extract_margin]
@@ -246,7 +258,6 @@ class Attributor:
                 merged[-1] = (number, last[1], max(last[2], piece.end), max(last[3], float(combined[j])))
             else:
                 merged.append((number, piece.start, piece.end, float(combined[j])))
-        texts = {number: text for number, text, _ in passages}
         spans: dict[int, list[tuple[int, int]]] = {}
         out: list[str] = []
         sentences: list[SentenceSupport] = []
@@ -261,7 +272,7 @@ class Attributor:
                                              score, True))  # fmt: skip
             out.append(sentence)
             position += len(sentence)
-        return Attribution("".join(out), sentences, spans), best
+        return Attribution("".join(out), sentences, spans)
 
     # -- scores ------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from rag.analysis import Language, detect_language
-from rag.attribution import Attribution, Attributor, SentenceSupport, cite
+from rag.attribution import Attribution, Attributor, SentenceSupport
 from rag.config import AnswerSettings
 from rag.messages import QUOTED_IN
 from rag.types import Source
@@ -58,12 +58,11 @@ def ground(attributor: Attributor, settings: AnswerSettings, question: str, draf
     found = attributor.attribute(draft, sources, drop_unsupported=settings.drop_unsupported)
     if not settings.abstain:
         return Grounded(found.text, found.sentences, found.spans)
-    best, fit = attributor.extract(question, sources, limit=1)
+    (best, quoted), fit = attributor.extracts(question, sources, (1, 3))
     score = answerability(fit, sources)
     if not best.sentences or score < min_fit(settings, question):
         return Grounded("", found.sentences, {}, abstained=True, fit=fit, answerability=score)
     if not any(s.supported for s in found.sentences):
-        quoted, _ = attributor.extract(question, sources)
         return _introduced(quoted, detect_language(question), fit)
     if _quotes(found, best):
         return Grounded(found.text, found.sentences, found.spans, fit=fit)
@@ -109,7 +108,7 @@ def _with_quote(found: Attribution, best: Attribution, fit: float) -> Grounded:
     text = found.text.rstrip()
     sep = "\n\n" if text else ""
     start = len(text) + len(sep)
-    sentence = cite(quote.text, quote.sources)
+    sentence = quote.text  # cited by the extraction
     added = SentenceSupport(sentence, start, start + len(sentence), list(quote.sources),
                             quote.score, True)  # fmt: skip
     spans = {n: list(s) for n, s in found.spans.items()}
