@@ -97,12 +97,16 @@ def detect_language(text: str) -> Language:
     return "fr" if counts["fr"] > counts["en"] else "en"
 
 
+def content_words(text: str, language: Language) -> list[str]:
+    """The text's words but its language's stop words, in order, before stemming."""
+    stops = STOP_WORDS[language]
+    return [w for w in words(text) if fold(w) not in stops and len(w) < 64]
+
+
 def analyze(text: str, language: Language | None = None) -> list[str]:
     """The text's search terms, in order (repeats kept: they count in BM25)."""
     lang = language or detect_language(text)
-    stops = STOP_WORDS[lang]
-    kept = [w for w in words(text) if fold(w) not in stops and len(w) < 64]
-    return [fold(s) for s in _stemmer(lang).stemWords(kept)]
+    return [fold(s) for s in _stemmer(lang).stemWords(content_words(text, lang))]
 
 
 def _stemmer(lang: Language) -> _ThreadStemmers:

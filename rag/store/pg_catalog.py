@@ -63,16 +63,18 @@ class PgCatalog(Catalog):
             self._conn = conn
         return self._conn
 
-    def _row(self, name: str) -> tuple[int, Manifest] | None:
+    def _row(self, name: str) -> tuple[int, Manifest, int] | None:
+        """An index's number, manifest and schema version."""
         with self._lock:
             row = (
                 self._db()
                 .execute(
-                    "SELECT number, manifest FROM rag_indexes WHERE name = %s", (check_index_name(name),)
+                    "SELECT number, manifest, schema_version FROM rag_indexes WHERE name = %s",
+                    (check_index_name(name),),
                 )
                 .fetchone()
             )
-        return None if row is None else (int(row[0]), Manifest.model_validate(row[1]))
+        return None if row is None else (int(row[0]), Manifest.model_validate(row[1]), int(row[2]))
 
     def names(self) -> list[str]:
         with self._lock:
@@ -89,8 +91,8 @@ class PgCatalog(Catalog):
                 f"no index named {name!r} in the pgvector store (indexes: {known}); "
                 "create it with `rag ingest PATH --index NAME`"
             )
-        number, manifest = found
-        if not readonly:
+        number, manifest, version = found
+        if not readonly or version < index_version():  # a reader too, of an index made by older code
             with self._lock, self._db().transaction():
                 migrate_index(self._db(), name, manifest.dimension, self.settings.vector_index)
         return PgVectorStore(

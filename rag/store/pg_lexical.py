@@ -1,9 +1,13 @@
 """The lexical side of the pgvector store: BM25 and coverage over PostgreSQL full-text search.
 
-Each chunk's terms are those `rag.analysis` makes of it in its language (stop words,
-elisions, Snowball stems, folded accents), kept in a `tsvector` (read with the `simple`
-configuration, which leaves them as they are) under a GIN index; a question's terms are
-made the same way and OR-ed in a `tsquery`. The matching chunks are ranked by BM25 (k1
+A chunk's terms are made by PostgreSQL's full-text search in the chunk's language: its
+`french` or `english` text search configuration (parser, stop words, Snowball stemmer) reads
+the chunk's words, and `rag_terms` folds the resulting lexemes' accents (PostgreSQL's
+`unaccent` is not always installed), so "élèves" and "eleves" are one term. Before that,
+the stop words and elisions `rag.analysis` knows are dropped (PostgreSQL's lists miss some,
+like "les" or "quel"), so a term means here what it means in the local store. The terms
+are kept in a `tsvector` under a GIN index; a question's are made the same way, in the
+question's language, and OR-ed in a `tsquery`. The matching chunks are ranked by BM25 (k1
 1.2, b 0.75, as SQLite's FTS5), from each term's frequency in the chunk and its idf over
 the chunks the reader sees; the score of a hit is its coverage, the share of the
 question's term weight (idf) it holds, as in the local store.
@@ -15,12 +19,36 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rag.analysis import analyze, detect_language
+from rag.analysis import Language, content_words, detect_language
 from rag.store.base import Filters
 from rag.store.pg_sql import file_filter, visible
 
 if TYPE_CHECKING:
     import psycopg
+
+# The text search configuration of each language, and the SQL that makes a text's terms.
+CONFIGURATIONS: dict[Language, str] = {"en": "english", "fr": "french"}
+TERMS = "rag_terms(%s::regconfig, %s)"
+TERM_COUNT = "(SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(t.v) u)"  # of tsvector t.v
+# Installed by the database's migration 2: lexemes with their accents folded (as
+# `rag.analysis.fold` does), positions kept (their number is a term's frequency).
+TERMS_FUNCTIONS = r"""
+CREATE OR REPLACE FUNCTION rag_fold(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT translate(replace(replace(lower(t), 'œ', 'oe'), 'æ', 'ae'),
+    'àáâãäåçèéêëìíîïñòóôõöùúûüýÿ', 'aaaaaaceeeeiiiinooooouuuuyy') $$;
+CREATE OR REPLACE FUNCTION rag_terms(config regconfig, t text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT coalesce(string_agg('''' || replace(replace(rag_fold(u.lexeme), '\', '\\'),
+    '''', '''''') || ''':' || array_to_string(u.positions, ','), ' ')::tsvector, ''::tsvector)
+    FROM unnest(to_tsvector(config, t)) u $$;
+"""
+
+
+def terms_input(text: str, language: Language) -> tuple[str, str]:
+    """The arguments of TERMS for a text in a language: its configuration, and its words
+    without the stop words and elisions `rag.analysis` drops."""
+    return CONFIGURATIONS[language], " ".join(content_words(text, language))
+
 
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's defaults, as in the local store
 COMMON_TERM_SHARE, COMMON_TERM_MIN_CHUNKS = 0.25, 2000  # as in the local store
@@ -51,8 +79,9 @@ class PgLexical:
     def search(self, conn: psycopg.Connection[tuple[Any, ...]], view: int | None, query: str, k: int,
                filters: Filters | None = None) -> list[tuple[int, float, float]]:  # fmt: skip
         """The k best (chunk id, BM25, coverage) of the view, best first."""
-        analyzed = " ".join(analyze(query, detect_language(query)))
-        row = conn.execute("SELECT tsvector_to_array(to_tsvector('simple', %s))", (analyzed,)).fetchone()
+        row = conn.execute(
+            f"SELECT tsvector_to_array({TERMS})", terms_input(query, detect_language(query))
+        ).fetchone()
         terms = sorted(row[0]) if row and row[0] else []
         if not terms or k <= 0:
             return []
@@ -142,3 +171,33 @@ def _searched(terms: list[str], total: int, frequencies: dict[str, int], share: 
         return unique
     kept = [t for t in unique if frequencies.get(t, 0) <= share * total]
     return kept if len(kept) >= 2 else unique[:2]
+
+
+def reanalyze(conn: psycopg.Connection[tuple[Any, ...]], schema: str, chunk_context: bool) -> int:
+    """Make every chunk's terms again, as they are made now (an index's migration 2: its
+    terms were once made by `rag.analysis` and read by the `simple` configuration). Rows
+    are read and written a batch at a time, in the caller's transaction; the count."""
+    from rag.types import Chunk
+
+    done, last = 0, 0
+    while True:
+        rows = conn.execute(
+            f"SELECT c.id, c.text, CASE f.name WHEN '' THEN f.path ELSE f.name END, c.heading, c.lang "
+            f"FROM {schema}.chunks c JOIN {schema}.files f ON f.id = c.file_id WHERE c.id > %s "
+            "ORDER BY c.id LIMIT 1000",
+            (last,),
+        ).fetchall()
+        if not rows:
+            return done
+        updates = []
+        for chunk_id, text, path, heading, lang in rows:
+            chunk = Chunk(str(text), str(path), heading=str(heading))
+            language: Language = "fr" if lang == "fr" else "en"
+            updates.append((*terms_input(chunk.context if chunk_context else chunk.text, language), chunk_id))
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"UPDATE {schema}.chunks c SET terms = t.v, length = {TERM_COUNT} "
+                f"FROM (SELECT {TERMS} AS v) t WHERE c.id = %s",
+                updates,
+            )
+        done, last = done + len(rows), int(rows[-1][0])

@@ -7,7 +7,8 @@
     rag_ix_N.generation                 a sequence: one generation per document change
     rag_ix_N.files, rag_ix_N.chunks     versioned rows (added/removed generations), as in the
                                         local store; chunks hold their vector (pgvector) and
-                                        their terms (a tsvector, French or English)
+                                        their terms (a tsvector made by the `french` or
+                                        `english` configuration, see rag.store.pg_lexical)
     rag_ix_N.claims(path, owner, expires)
                                         files ingest workers are working on
 
@@ -20,7 +21,10 @@ when it is created or opened for writing. A new migration is one more numbered e
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from rag.store.pg_lexical import TERMS_FUNCTIONS, reanalyze
 
 if TYPE_CHECKING:
     import psycopg
@@ -43,10 +47,20 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    # The functions that make chunks' and questions' terms (rag.store.pg_lexical).
+    (2, TERMS_FUNCTIONS),
 ]
 
-# Per index: {s} is its schema, {dim} its vector dimension, {index} the vector index DDL.
-INDEX_MIGRATIONS: list[tuple[int, str]] = [
+
+def _reanalyze(conn: psycopg.Connection[tuple[Any, ...]], schema: str, manifest: dict[str, Any]) -> None:
+    done = reanalyze(conn, schema, bool(manifest.get("chunk_context", False)))
+    logger.info("index terms made again schema=%s chunks=%d", schema, done)
+
+
+# Per index: SQL, where {s} is its schema, {dim} its vector dimension, {index} the vector
+# index DDL; or a function of (connection, schema, manifest) for what SQL alone cannot do.
+IndexMigration = str | Callable[["psycopg.Connection[tuple[Any, ...]]", str, dict[str, Any]], None]
+INDEX_MIGRATIONS: list[tuple[int, IndexMigration]] = [
     (
         1,
         """
@@ -94,6 +108,8 @@ INDEX_MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    # Terms made by the `french` and `english` configurations, no longer by `simple`.
+    (2, _reanalyze),
 ]
 
 VECTOR_INDEXES = {
@@ -133,18 +149,21 @@ def migrate_index(
     """Apply an index's missing migrations (inside the caller's transaction)."""
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
     row = conn.execute(
-        "SELECT number, schema_version FROM rag_indexes WHERE name = %s FOR UPDATE", (name,)
+        "SELECT number, schema_version, manifest FROM rag_indexes WHERE name = %s FOR UPDATE", (name,)
     ).fetchone()
     if row is None:
         return
-    number, current = int(str(row[0])), int(str(row[1]))
+    number, current, manifest = int(str(row[0])), int(str(row[1])), dict(row[2])
     schema = schema_name(number)
-    for version, sql in INDEX_MIGRATIONS:
+    for version, step in INDEX_MIGRATIONS:
         if version > current:
-            ddl = sql.format(
-                s=schema, dim=int(dimension), index=VECTOR_INDEXES[vector_index].format(s=schema)
-            )
-            conn.execute(ddl.encode())
+            if isinstance(step, str):
+                ddl = step.format(
+                    s=schema, dim=int(dimension), index=VECTOR_INDEXES[vector_index].format(s=schema)
+                )
+                conn.execute(ddl.encode())
+            else:
+                step(conn, schema, manifest)
             conn.execute("UPDATE rag_indexes SET schema_version = %s WHERE name = %s", (version, name))
             logger.info("index migrated name=%s version=%d", name, version)
 

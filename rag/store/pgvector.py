@@ -13,13 +13,10 @@ next commit (by any writer) publishes them.
 
 Dense search: pgvector's inner product (`<#>`, the cosine similarity of normalized
 vectors) over an HNSW or IVFFlat index, with iterative scans so that filtered searches
-still return k. Lexical search: PostgreSQL full-text search (a `tsvector` per chunk, a GIN
-index, `@@` matches) over the terms `rag.analysis` makes in the chunk's language, French or
-English, and the question's (stop words, elisions, Snowball stems, accents folded; read by
-the `simple` configuration, which keeps them as they are), so a term means the same here
-as in the local store. PostgreSQL's own `french` configuration was not used: its older
-Snowball stemmer keeps "enjeux" and "enjeu" apart. BM25 and the coverage score are
-computed as in the local store.
+still return k. Lexical search: PostgreSQL full-text search (a `tsvector` per chunk made by
+the `french` or `english` configuration of the chunk's language, a GIN index, `@@`
+matches; see `rag.store.pg_lexical`), with BM25 and the coverage score computed as in the
+local store.
 """
 
 from __future__ import annotations
@@ -32,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.analysis import analyze, detect_language
+from rag.analysis import detect_language
 from rag.errors import RagError
 from rag.store.base import Batches, FileRecord, Filters, Store
 from rag.store.manifest import Manifest
-from rag.store.pg_lexical import PgLexical
+from rag.store.pg_lexical import TERM_COUNT, TERMS, PgLexical, terms_input
 from rag.store.pg_sql import CHUNK_COLUMNS, COMMITTED, FILE_COLUMNS, file_filter, visible
 from rag.types import Chunk, Hit
 
@@ -276,8 +273,8 @@ class PgVectorStore(Store):
                     chunk.heading,
                     lang,
                     vector,
-                    " ".join(analyze(searched, lang)),
                     generation,
+                    *terms_input(searched, lang),
                 )
             )
         with conn.cursor() as cur:
@@ -286,10 +283,9 @@ class PgVectorStore(Store):
                     "INSERT INTO {s}.chunks "
                     "(file_id, ordinal, text, page_start, page_end, heading, lang, vector,"
                     " terms, length, added) SELECT %s, %s, %s, %s, %s, %s, %s, %s, t.v, "
-                    "(SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(t.v) u), %s "
-                    "FROM (SELECT to_tsvector('simple', %s) AS v) t"
+                    f"{TERM_COUNT}, %s FROM (SELECT {TERMS} AS v) t"
                 ),
-                [(*r[:8], r[9], r[8]) for r in rows],
+                rows,
             )
         return len(rows)
 

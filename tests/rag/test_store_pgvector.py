@@ -106,6 +106,47 @@ def test_migrations_are_versioned_and_applied_once(tmp_path: Path, pg_url: str) 
         assert row == (index_version(),)
 
 
+def test_terms_are_made_by_the_french_and_english_configurations(tmp_path: Path, pg_url: str) -> None:
+    store = catalog_of("pgvector", tmp_path, pg_url).create("ix", manifest())
+    fill(store)
+    with psycopg.connect(pg_url) as conn:
+        made = dict(conn.execute(
+            "SELECT f.name, c.terms::text FROM rag_ix_1.chunks c JOIN rag_ix_1.files f "
+            "ON f.id = c.file_id WHERE c.ordinal = 0").fetchall())  # fmt: skip
+        # What PostgreSQL's own configurations make of the words, accents folded.
+        french, english = (
+            conn.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", (cfg, text)).fetchone()
+            for cfg, text in (("french", "enjeux juridiques algorithmes publics"),
+                              ("english", "bake bread knead dough rise hours"))
+        )  # fmt: skip
+    assert french is not None and english is not None
+    assert set(french[0]) == {"enjeux", "jurid", "algorithm", "public"}
+    assert all(f"'{t}'" in made["guide/algo.md"] for t in french[0])
+    assert all(f"'{t}'" in made["bread.txt"] for t in english[0])
+    # Stop words are dropped ("les", "sont": kept by PostgreSQL's French list as "le", "sont").
+    assert "'le'" not in made["guide/algo.md"] and "'sont'" not in made["guide/algo.md"]
+    assert store.search_text("Élèves ? Quel est l'enjeu juridique d'un algorithme public ?", 1)[
+        0
+    ].chunk.path == ("guide/algo.md")
+    store.close()
+
+
+def test_an_index_made_by_older_code_gets_its_terms_made_again(tmp_path: Path, pg_url: str) -> None:
+    store = catalog_of("pgvector", tmp_path, pg_url).create("ix", manifest())
+    fill(store)
+    store.close()
+    with psycopg.connect(pg_url) as conn:  # as version 1 left it: stemmed terms in `simple`
+        conn.execute("UPDATE rag_ix_1.chunks SET terms = to_tsvector('simple', 'stale')")
+        conn.execute("UPDATE rag_indexes SET schema_version = 1")
+    reader = catalog_of("pgvector", tmp_path, pg_url).open("ix", readonly=True)
+    assert {h.chunk.path for h in reader.search_text("algorithmes juridiques", 5)} == {"guide/algo.md"}
+    assert reader.search_text("stale", 5) == []
+    reader.close()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT schema_version FROM rag_indexes").fetchone() == (index_version(),)
+        assert conn.execute("SELECT min(length) FROM rag_ix_1.chunks").fetchone()[0] > 1  # type: ignore[index]
+
+
 def test_the_url_is_never_logged(tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE ROLE rag_writer LOGIN SUPERUSER PASSWORD 'sesame-7f3k'")
