@@ -1,14 +1,18 @@
 """Several ingest workers on one pgvector index share the work through the database: two
 `rag ingest` processes on one folder at once leave every file in the index exactly once,
-each having done part of it; two API apps on one index each see what the other ingests,
-without a restart."""
+each having done part of it; two `rag ingest --watch` services on one folder follow its
+changes without writing a file twice or losing one; two API apps on one index each see
+what the other ingests, without a restart."""
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,11 +49,13 @@ def write_folder(folder: Path) -> None:
         (folder / f"note{n:03d}.txt").write_text(f"# Note {n} on {topic}\n\n{body}\n")
 
 
-def ingest(folder: Path, url: str, tmp_path: Path) -> subprocess.Popen[str]:
+def ingest(
+    folder: Path, url: str, tmp_path: Path, *options: str, index: str = "shared"
+) -> subprocess.Popen[str]:
     env = {**os.environ, "RAG_STORE__KIND": "pgvector", "RAG_STORE__URL": url,
            "RAG_INDEXES_DIR": str(tmp_path / "indexes")}  # fmt: skip
-    return subprocess.Popen([sys.executable, "-m", "rag_cli", "ingest", str(folder), "--index", "shared",
-                             "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    command = [sys.executable, "-m", "rag_cli", "ingest", str(folder), "--index", index, "--json", *options]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
 
 
 def finished(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -85,6 +91,89 @@ def test_two_ingest_processes_share_one_folder(pg_module_url: str, tmp_path: Pat
     assert rows(pg_module_url, "shared", "SELECT count(*) FROM {s}.claims")[0][0] == 0  # released
     again = finished(ingest(folder, pg_module_url, tmp_path))
     assert again["unchanged"] == FILES and again["added"] == again["updated"] == 0
+
+
+class Watcher:
+    """A `rag ingest --watch` process and the run summaries it prints, a JSON line each."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def runs(self, timeout: float = 0.0) -> list[dict[str, Any]]:
+        """The summaries printed so far; with a timeout, waits that long for one at least."""
+        found = [self.lines.get(timeout=timeout)] if timeout else []
+        while not self.lines.empty():
+            found.append(self.lines.get())
+        return found
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=60) == 0
+
+
+def total(runs: list[dict[str, Any]], key: str) -> int:
+    return sum(int(r[key]) for r in runs)
+
+
+def test_two_watch_services_follow_one_folder(pg_module_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "watched"
+    write_folder(folder)
+    watchers = [Watcher(ingest(folder, pg_module_url, tmp_path, "--watch", "--debounce-ms", "300",
+                               index="watched")) for _ in range(2)]  # fmt: skip
+    try:
+        first = [r for w in watchers for r in w.runs(timeout=600)]
+        assert total(first, "added") == FILES and total(first, "failed") == 0
+        hashes = dict(
+            rows(pg_module_url, "watched", "SELECT path, hash FROM {s}.files WHERE removed IS NULL")
+        )
+        # Changes while both watch: 6 new files, 2 edited, 2 deleted.
+        for n in range(FILES, FILES + 6):
+            (folder / f"note{n:03d}.txt").write_text(
+                f"# Note {n}\n\nSea otters crack shells on stones, note {n}.\n"
+            )
+        for n in (0, 1):
+            with (folder / f"note{n:03d}.txt").open("a") as f:
+                f.write("\nAddendum: the inspection was repeated in spring.\n")
+        for n in (2, 3):
+            (folder / f"note{n:03d}.txt").unlink()
+        expected = sorted(str(p.resolve()) for p in folder.iterdir())
+        edited = [str((folder / f"note{n:03d}.txt").resolve()) for n in (0, 1)]
+        deadline, later = time.monotonic() + 600, []
+        while True:
+            later += [r for w in watchers for r in w.runs()]
+            live = dict(
+                rows(pg_module_url, "watched", "SELECT path, hash FROM {s}.files WHERE removed IS NULL")
+            )
+            if sorted(live) == expected and all(live[p] != hashes[p] for p in edited) and \
+                    total(later, "added") + total(later, "updated") >= 8:  # fmt: skip
+                break
+            assert time.monotonic() < deadline, (later, sorted(set(expected) ^ set(live)))
+            time.sleep(0.5)
+        time.sleep(3)  # whatever else either would write
+        later += [r for w in watchers for r in w.runs()]
+    finally:
+        for w in watchers:
+            w.stop()
+    later += [r for w in watchers for r in w.runs()]
+    assert total(later, "failed") == 0
+    assert total(later, "added") == 6 and total(later, "updated") == 2  # each change written once
+    assert total(later, "removed") >= 2
+    live_rows = rows(pg_module_url, "watched", "SELECT path FROM {s}.files WHERE removed IS NULL")
+    assert sorted(r[0] for r in live_rows) == expected  # no duplicate, none lost
+    twice = rows(pg_module_url, "watched", "SELECT file_id, ordinal FROM {s}.chunks WHERE removed IS NULL "
+                 "GROUP BY file_id, ordinal HAVING count(*) > 1")  # fmt: skip
+    assert twice == []
+    orphans = rows(pg_module_url, "watched", "SELECT count(*) FROM {s}.chunks c JOIN {s}.files f ON "
+                   "f.id = c.file_id WHERE (c.removed IS NULL) <> (f.removed IS NULL)")  # fmt: skip
+    assert orphans[0][0] == 0
+    assert rows(pg_module_url, "watched", "SELECT count(*) FROM {s}.claims")[0][0] == 0  # released
 
 
 @pytest.fixture(scope="module")
