@@ -58,6 +58,7 @@ def test_async_client_and_errors(base_url: str) -> None:
     asyncio.run(run())
 
 
+@pytest.mark.backends
 def test_disconnect_stops_generation(base_url: str, pipeline: Pipeline) -> None:
     body = {"question": "Tell me everything about cats.", "stream": True, "max_tokens": 400,
             "temperature": 1.0}  # fmt: skip
