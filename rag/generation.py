@@ -149,24 +149,21 @@ class LlamaCppGenerator(Generator):
 
     @staticmethod
     def _load(settings: LlmSettings, path: Path, threads: int, n_ctx: int) -> Any:
-        from llama_cpp import Llama
+        from rag.lookup import LookupLlama
 
-        draft = None
-        if settings.prompt_lookup:
-            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
-
-            # Guesses the next tokens from where the last ones occur earlier in the prompt;
-            # the model checks every guess, so greedy output is the same, only sooner.
-            draft = LlamaPromptLookupDecoding(num_pred_tokens=settings.prompt_lookup)
         try:
-            return Llama(
+            # Greedy answers are decoded with prompt lookup (rag.lookup) when
+            # `llm.prompt_lookup` is set. With flash attention, and one thread for a single
+            # token (on several, llama.cpp splits its attention otherwise than a batch's),
+            # a position's logits are the same read alone or in a batch: lookup on or off,
+            # the greedy output is the same.
+            return LookupLlama(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                draft_model=draft,
-                # Checking guesses takes the logits of every position; llama-cpp-python sizes
-                # its score array by this flag, not by the draft model (n_ctx x vocab floats).
-                logits_all=draft is not None,
-                n_threads=threads,
+                lookup=settings.prompt_lookup,
+                flash_attn=True,
+                n_threads=1 if settings.prompt_lookup else threads,
+                n_threads_batch=threads,
                 n_gpu_layers=settings.n_gpu_layers,
                 seed=settings.seed if settings.seed is not None else -1,
                 verbose=False,
