@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from rag.errors import ContextLengthError
 from rag.generation import Generator, Message
 from rag.messages import SYSTEM_PROMPT as SYSTEM_PROMPTS
-from rag.trim import trim_passage
+from rag.trim import GAP, trim_passage
 from rag.types import Hit, Source
 
 SYSTEM_PROMPT = SYSTEM_PROMPTS["en"]  # the pipeline passes the question's language's
@@ -25,6 +25,9 @@ MIN_CUT_TOKENS = 24
 # runs about 4 to a token), so it is not counted whole first.
 _MAX_CHARS_PER_TOKEN = 8
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SOURCES, _QUESTION = "Sources:\n\n", "\n\nQuestion: "
+GIVEN = ": given above."  # a passage's reference, where an earlier question came with it
+_HEAD = re.compile(r"(?:^|\n\n)\[(\d+)\] \(([^\n]*?)\)(\n|" + re.escape(GIVEN) + ")")
 
 
 @dataclass
@@ -89,12 +92,11 @@ class PromptBuilder:
         used += base + (self._constant("sources_frame") if hits else 0)
         blocks: list[str] = []
         sources: list[Source] = []
-        for hit in hits:
-            number = len(blocks) + 1
-            block = _block(number, hit, self._passage(question, hit))
+        for (number, given), hit in zip(_numbers(hits, turns), hits, strict=True):
+            block = self._block(number, given, question, hit)
             cost = self._block_cost(block)
             if used + cost > budget:
-                cut = self._cut(number, hit, self._passage(question, hit), budget - used)
+                cut = None if given else self._cut(number, hit, self._passage(question, hit), budget - used)
                 if cut is not None:
                     blocks.append(cut)
                     sources.append(source_of(number, hit))
@@ -113,7 +115,8 @@ class PromptBuilder:
         `counted`: the tokens of the prompt without these turns and sources. The prompt
         is not counted when their characters alone show that it cannot fit.
         """
-        blocks = [_block(n, hit, self._passage(question, hit)) for n, hit in enumerate(hits, 1)]
+        numbers = _numbers(hits, turns)
+        blocks = [self._block(n, given, question, hit) for (n, given), hit in zip(numbers, hits, strict=True)]
         added = sum(len(m["content"]) for m in turns) + sum(len(b) for b in blocks)
         if added > (limit - counted) * _MAX_CHARS_PER_TOKEN:
             return None
@@ -121,7 +124,7 @@ class PromptBuilder:
         n_tokens = self.generator.count_tokens(messages)
         if n_tokens > limit:
             return None
-        sources = [source_of(n, hit) for n, hit in enumerate(hits, 1)]
+        sources = [source_of(n, hit) for (n, _), hit in zip(numbers, hits, strict=True)]
         return BuiltPrompt(messages, n_tokens, sources, len(turns) // 2)
 
     def _fit_history(self, turns: list[Message], room: int) -> tuple[list[Message], int]:
@@ -174,6 +177,14 @@ class PromptBuilder:
             return self._text_cost(content) - self._text_cost(sample) - self._text_cost(question)
         raise KeyError(name)
 
+    def _block(self, number: int, given: bool, question: str, hit: Hit) -> str:
+        """A source as the model reads it: whole, or a reference to where it was given."""
+        return (
+            f"[{number}] ({_where(hit)}){GIVEN}"
+            if given
+            else _block(number, hit, self._passage(question, hit))
+        )
+
     def _passage(self, question: str, hit: Hit) -> str:
         """What the model reads of a passage (the sources keep it whole)."""
         return trim_passage(question, hit.chunk.text, self.trim_chars)
@@ -221,7 +232,7 @@ class PromptBuilder:
     ) -> list[Message]:
         content = question
         if blocks:
-            content = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+            content = _SOURCES + "\n\n".join(blocks) + f"{_QUESTION}{question}"
         return [
             {"role": "system", "content": system},
             *({"role": m["role"], "content": m["content"]} for m in turns),
@@ -229,14 +240,63 @@ class PromptBuilder:
         ]
 
 
-def _block(number: int, hit: Hit, text: str) -> str:
+def _where(hit: Hit) -> str:
     chunk = hit.chunk
     where = chunk.path.rsplit("/", 1)[-1]
     if chunk.pages:
         where += f", page {chunk.pages}"
     if chunk.heading:
         where += f", {chunk.heading}"
-    return f"[{number}] ({where})\n{text}"
+    return where
+
+
+def _block(number: int, hit: Hit, text: str) -> str:
+    return f"[{number}] ({_where(hit)})\n{text}"
+
+
+def given_passages(turns: Sequence[Message]) -> dict[int, tuple[str, str]]:
+    """The passages the conversation's questions came with, as the model read them:
+    number -> (where, text); a later turn's passage takes the number from an earlier's."""
+    given: dict[int, tuple[str, str]] = {}
+    for turn in turns:
+        content = turn.get("content", "")
+        if turn.get("role") != "user" or not content.startswith(_SOURCES) or _QUESTION not in content:
+            continue
+        content = content[len(_SOURCES) : content.rindex(_QUESTION)]
+        heads = list(_HEAD.finditer(content))
+        for head, after in zip(heads, [*heads[1:], None], strict=True):
+            if head.group(3) == "\n":  # a reference to an earlier turn defines nothing new
+                text = content[head.end() : after.start() if after else len(content)]
+                given[int(head.group(1))] = (head.group(2), text)
+    return given
+
+
+def _numbers(hits: Sequence[Hit], turns: Sequence[Message]) -> list[tuple[int, bool]]:
+    """Each hit's number, and whether the conversation already gave it to the model.
+
+    A passage an earlier question of the prompted history came with keeps its number
+    there and is not repeated (the model still holds it; a follow-up reads only its new
+    passages). The new ones are numbered after every number used before; with none given
+    again, numbering starts at 1 as for a first question.
+    """
+    given = given_passages(turns)
+    found: dict[int, int] = {}
+    for i, hit in enumerate(hits):
+        where = _where(hit)
+        for number, (was, text) in given.items():
+            pieces = [p.strip() for p in text.split(GAP.strip())]
+            if was == where and number not in found.values() and all(p in hit.chunk.text for p in pieces):
+                found[i] = number
+                break
+    after = max(given) if found else 0
+    numbers = []
+    for i in range(len(hits)):
+        if i in found:
+            numbers.append((found[i], True))
+        else:
+            after += 1
+            numbers.append((after, False))
+    return numbers
 
 
 def source_of(number: int, hit: Hit) -> Source:

@@ -168,3 +168,48 @@ def test_a_fake_generator_is_budgeted_alike() -> None:
                                            max_tokens=50)  # fmt: skip
     assert built.n_tokens == generator.count_tokens(built.messages) <= 250
     assert 0 < len(built.sources) < 20
+
+
+def _passage(name: str, fact: str) -> Hit:
+    text = f"{fact} This passage is about {name}, and only {name} is described here."
+    return Hit(0, Chunk(text, f"/d/{name}.md", 0, heading=name.title()), 0.8)
+
+
+def test_a_followup_refers_to_passages_already_given_instead_of_repeating_them(
+    generator: LlamaCppGenerator,
+) -> None:
+    builder = PromptBuilder(generator)
+    a, b, c, d, e = (_passage(n, f"Fact {n}.") for n in ("alpha", "beta", "gamma", "delta", "epsilon"))
+    first = builder.build("What about alpha?", [a, b, c], max_tokens=64)
+    history = [first.messages[-1], {"role": "assistant", "content": "Alpha [1]."}]
+    second = builder.build("And beta?", [b, d, a], history, max_tokens=64)
+    content = second.messages[-1]["content"]
+    # beta and alpha keep their numbers and are not read again; delta is new, numbered after.
+    assert [(s.number, s.path) for s in second.sources] == [(2, "/d/beta.md"), (4, "/d/delta.md"),
+                                                            (1, "/d/alpha.md")]  # fmt: skip
+    assert "[2] (beta.md, Beta): given above." in content and "Fact beta." not in content
+    assert "[4] (delta.md, Delta)\nFact delta." in content and "Fact alpha." not in content
+    assert second.sources[0].text == b.chunk.text  # the source itself stays whole
+    assert second.n_tokens == generator.count_tokens(second.messages)
+    # The history the model holds starts the prompt: only the new turn is read.
+    assert second.messages[1] == first.messages[-1]
+    # A third turn finds delta in the second, alpha in the first; epsilon comes after all.
+    history += [second.messages[-1], {"role": "assistant", "content": "Beta [2]."}]
+    third = builder.build("And epsilon?", [d, e, a], history, max_tokens=64)
+    assert [s.number for s in third.sources] == [4, 5, 1]
+    assert "Fact epsilon." in third.messages[-1]["content"]
+    assert "Fact delta." not in third.messages[-1]["content"]
+
+
+def test_a_followup_with_new_passages_only_numbers_them_from_one(generator: LlamaCppGenerator) -> None:
+    builder = PromptBuilder(generator)
+    a, b = _passage("alpha", "Fact alpha."), _passage("beta", "Fact beta.")
+    first = builder.build("What about alpha?", [a], max_tokens=64)
+    history = [first.messages[-1], {"role": "assistant", "content": "Alpha [1]."}]
+    second = builder.build("And beta?", [b], history, max_tokens=64)
+    assert [s.number for s in second.sources] == [1]
+    assert "[1] (beta.md, Beta)\nFact beta." in second.messages[-1]["content"]
+    # A history sent as plain questions gives nothing: every passage is shown.
+    plain = builder.build("And alpha?", [a], [{"role": "user", "content": "What about alpha?"}],
+                          max_tokens=64)  # fmt: skip
+    assert "Fact alpha." in plain.messages[-1]["content"]
