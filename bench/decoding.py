@@ -2,12 +2,14 @@
 
 Over an index of docs/architecture.md (--docs), with the packaged model (or --model NAME):
 
-- prompt lookup: each question's grounded prompt is answered greedily with plain decoding
-  and with prompt-lookup decoding (`llm.prompt_lookup`); the answers must be identical,
-  and decode tokens/s of both are printed;
+- prompt lookup: each question's grounded prompt is answered greedily by one model with
+  prompt lookup off and on (`llm.prompt_lookup`); the answers must be identical (checked
+  and printed for every question), and decode tokens/s, with the drafts' acceptance, are
+  printed, beside the model as loaded without lookup;
 - prefix reuse: a question, then a follow-up in the same conversation. The follow-up's time
   to first token right after the first turn (llama.cpp keeps the longest common token
-  prefix of its previous prompt) is compared with the same prompt on a cleared context;
+  prefix of its previous prompt) is compared with the same prompt on a cleared context
+  (a cold question of the same length); passages the first turn gave are not repeated;
 - --ram: the resident memory of the model loaded at a few n_ctx, against the estimate
   `rag models list` prints (each in a fresh process).
 
@@ -34,8 +36,10 @@ ensure_offline()
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.generation import GenerationParams, Generator, LlamaCppGenerator, Message  # noqa: E402
+from rag.lookup import LookupLlama  # noqa: E402
 from rag.models import ModelCatalog, read_gguf  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from rag.prompt import GIVEN  # noqa: E402
 
 QUESTIONS = [
     "Quote what the documentation says about how a document is replaced in the index.",
@@ -51,6 +55,8 @@ FOLLOWUPS = [
     ("How is a document replaced in the index?", "And what do readers see while it happens?"),
     ("What is in manifest.json?", "And when is an index refused?"),
     ("How are chunks sized?", "And what about a paragraph too big for one chunk?"),
+    ("How does the index lock work?", "And what happens when it is held?"),
+    ("What does rag_eval measure?", "And how are its results reported?"),
 ]
 
 
@@ -73,31 +79,44 @@ def decode_rate(first: float, total: float, produced: int) -> float:
 
 
 def lookup(settings: Settings, pipeline: Pipeline, n: int, tokens: int, draft: int) -> None:
-    params = GenerationParams(max_tokens=tokens, temperature=0.0, top_k=1, repeat_penalty=1.0, seed=0)
+    params = GenerationParams(max_tokens=tokens, temperature=0.0, repeat_penalty=1.0, seed=0)
     fast = LlamaCppGenerator(settings.llm.model_copy(update={"prompt_lookup": draft}))
-    plain = pipeline.generator
-    assert isinstance(plain, LlamaCppGenerator)
-    rates: dict[str, list[float]] = {"plain": [], "lookup": []}
-    same = 0
-    print(f"\nprompt lookup (num_pred_tokens={draft}), greedy, max_tokens={tokens}")
-    print(f"{'question':<60} {'tokens':>6} {'plain tok/s':>11} {'lookup tok/s':>12} same")
+    default = pipeline.generator
+    assert isinstance(default, LlamaCppGenerator) and isinstance(fast.llm, LookupLlama)
+    # "plain" and "lookup" are one model, with lookup off then on: the same threads and
+    # attention, so their greedy answers must be identical. "default" is the model as
+    # loaded without lookup (single-token steps on every thread), for reference.
+    rates: dict[str, list[float]] = {"default": [], "plain": [], "lookup": []}
+    same, drafted, accepted = 0, 0, 0
+    print(f"\nprompt lookup (up to {draft} tokens a step), greedy, max_tokens={tokens}")
+    print(f"{'question':<52} {'tokens':>6} {'default':>7} {'plain':>6} {'lookup':>6} {'accept':>6} same")
     for question in QUESTIONS[:n]:
         messages = pipeline.prepare(question, params=params).prompt.messages
-        # Decode speed only (after the first token): the prompt's evaluation is left out. Both
-        # start from an empty context, so the prompt is evaluated alike, in the same batches.
-        for generator in (plain, fast):
+        # Decode speed only (after the first token); each run starts from an empty context.
+        runs = {}
+        for name, generator, n_draft in (
+            ("default", default, 0),
+            ("plain", fast, 0),
+            ("lookup", fast, draft),
+        ):
+            assert isinstance(generator.llm, LookupLlama)
+            generator.llm.lookup = n_draft
             generator.run(lambda g=generator: g.llm.reset())
-        a, fa, ta, na = timed(plain, messages, params)
-        b, fb, tb, nb = timed(fast, messages, params)
-        ra, rb = decode_rate(fa, ta, na), decode_rate(fb, tb, nb)
-        rates["plain"].append(ra)
-        rates["lookup"].append(rb)
-        same += a == b
-        print(f"{question[:60]:<60} {na:>6} {ra:>11.1f} {rb:>12.1f} {'yes' if a == b else 'NO'}",
-              flush=True)  # fmt: skip
-    p, q = statistics.median(rates["plain"]), statistics.median(rates["lookup"])
-    print(f"median decode tokens/s: plain {p:.1f}, lookup {q:.1f} ({q / p:.2f}x); identical answers "
-          f"{same}/{n}")  # fmt: skip
+            before = (fast.llm.stats.drafted, fast.llm.stats.accepted)
+            runs[name] = timed(generator, messages, params)
+            rates[name].append(decode_rate(*runs[name][1:]))
+        d, a = fast.llm.stats.drafted - before[0], fast.llm.stats.accepted - before[1]
+        drafted, accepted = drafted + d, accepted + a
+        ok = runs["plain"][0] == runs["lookup"][0]
+        same += ok
+        print(f"{question[:52]:<52} {runs['plain'][3]:>6} {rates['default'][-1]:>7.1f} "
+              f"{rates['plain'][-1]:>6.1f} {rates['lookup'][-1]:>6.1f} {a / max(d, 1):>6.2f} "
+              f"{'yes' if ok else 'NO'}", flush=True)  # fmt: skip
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"median decode tokens/s: default {med['default']:.1f}, plain {med['plain']:.1f}, lookup "
+          f"{med['lookup']:.1f} ({med['lookup'] / med['plain']:.2f}x plain, "
+          f"{med['lookup'] / med['default']:.2f}x default); drafts accepted {accepted}/{drafted}; "
+          f"identical answers {same}/{n}")  # fmt: skip
     fast.close()
 
 
@@ -108,8 +127,9 @@ def prefix(pipeline: Pipeline, tokens: int) -> None:
     print("\nprefix reuse: a follow-up's time to first token, right after its first turn and cold")
     print("layout 'as sent': the history as the client sends it (questions alone, answers as shown);")
     print("layout 'as read': the turns this pipeline answered, as the model read and wrote them")
-    print(f"{'follow-up':<44} {'layout':<8} {'prompt':>6} {'cached':>6} {'warm s':>7} {'cold s':>7} "
-          f"{'ratio':>6}")  # fmt: skip
+    print("'given': passages of the follow-up that its history already gave, referred to by number")
+    print(f"{'follow-up':<44} {'layout':<8} {'prompt':>6} {'cached':>6} {'given':>5} {'warm s':>7} "
+          f"{'cold s':>7} {'ratio':>6}")  # fmt: skip
     ratios: dict[str, list[float]] = {"as sent": [], "as read": []}
     for (first_q, follow), layout in [(f, lay) for f in FOLLOWUPS for lay in ratios]:
         answer = pipeline.ask(first_q, params=params)
@@ -126,8 +146,9 @@ def prefix(pipeline: Pipeline, tokens: int) -> None:
         _, cold, _, _ = timed(generator, messages, params)
         ratio = warm / cold
         ratios[layout].append(ratio)
-        print(f"{follow[:44]:<44} {layout:<8} {prepared.prompt.n_tokens:>6} {common:>6} {warm:>7.3f} "
-              f"{cold:>7.3f} {ratio:>6.2f}", flush=True)  # fmt: skip
+        given = messages[-1]["content"].count(GIVEN)
+        print(f"{follow[:44]:<44} {layout:<8} {prepared.prompt.n_tokens:>6} {common:>6} {given:>5} "
+              f"{warm:>7.3f} {cold:>7.3f} {ratio:>6.2f}", flush=True)  # fmt: skip
     for layout, found in ratios.items():
         print(f"median follow-up time to first token, warm over cold, {layout}: "
               f"{statistics.median(found):.2f}")  # fmt: skip

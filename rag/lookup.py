@@ -98,6 +98,15 @@ class LookupLlama(Llama):
 
     def _greedy(self, prompt: list[int], penalty: float) -> Iterator[int]:
         self._read_prompt(prompt)
+        # The prompt is read on `n_threads_batch` threads, the answer on `n_threads`, its
+        # batches of guesses too: they are a step of decoding, not a prompt.
+        self._ctx.set_n_threads(self.n_threads, self.n_threads)
+        try:
+            yield from self._decode(prompt, penalty)
+        finally:
+            self._ctx.set_n_threads(self.n_threads, self.n_threads_batch)
+
+    def _decode(self, prompt: list[int], penalty: float) -> Iterator[int]:
         index = NgramIndex(prompt)
         made: list[int] = []
         pending = self._choose(-1, made, penalty)
