@@ -104,3 +104,39 @@ def test_model_rewrite_runs_and_falls_back(pipeline: object) -> None:
     assert pipeline.search_query("Where is Mount Etna?", history(["What do cats eat?"])) == (
         "Where is Mount Etna?"
     )  # not a follow-up: no model call
+
+
+def test_a_followup_reads_only_its_new_passages(indexed: Settings, embedder: SentenceTransformerEmbedder,
+                                                generator: object) -> None:  # fmt: skip
+    from rag.generation import GenerationParams, LlamaCppGenerator
+    from rag.pipeline import DoneEvent, Pipeline
+    from rag.prompt import GIVEN
+
+    assert isinstance(generator, LlamaCppGenerator)
+    pipeline = Pipeline(indexed, embedder, generator)
+    params = GenerationParams(max_tokens=24, temperature=0.0)
+    first = pipeline.ask("How long do cats sleep?", params=params)
+    numbered = {s.number: s.path for s in first.sources}
+    turns = [
+        {"role": "user", "content": "How long do cats sleep?"},
+        {"role": "assistant", "content": first.text},
+    ]
+    prepared = pipeline.prepare("And what do they eat?", history=turns, params=params)
+    prompt = prepared.prompt
+    # The history is the first turn as the model read it; its passages are not read again.
+    assert (
+        prompt.messages[1]["content"].startswith("Sources:") and "Cats sleep" in prompt.messages[1]["content"]
+    )
+    new = prompt.messages[-1]["content"]
+    given = [
+        s
+        for s in prompt.sources
+        if f"[{s.number}] (" in new and GIVEN in new.split(f"[{s.number}] (")[1][:120]
+    ]
+    assert given, new
+    for source in given:  # the same number names the same passage as in the first turn
+        assert numbered[source.number] == source.path
+        assert source.text.split(".")[0] not in new
+    assert len({s.number for s in prompt.sources}) == len(prompt.sources)
+    answer = next(e.answer for e in pipeline.generate(prepared) if isinstance(e, DoneEvent))
+    assert {s.number for s in answer.sources} == {s.number for s in prompt.sources}
