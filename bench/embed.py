@@ -152,6 +152,7 @@ def main() -> None:
         }
 
     files = report.count("added")
+    print(f"embedders             {onnx.kind}:{onnx.name} against {torch.kind}:{torch.name}")
     print(
         f"corpus                {files} files in, {report.count('failed')} failed, {len(texts)} chunks, "
         f"{pieces} word pieces embedded"

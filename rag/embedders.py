@@ -180,9 +180,15 @@ LOCAL_KINDS = ("sentence-transformers", "onnx")
 
 
 def recorded_name(kind: str, model: str) -> str:
-    """The embedder name an index records for the local `model` run by `kind`."""
+    """The embedder name an index records for the local `model` run by `kind`: for onnx,
+    with the quantization recipe (`<model>-int8-<recipe>-<hash of its parameters>`), so
+    vectors of two recipes never share an index."""
     base = resolve_embedder(model)[0]
-    return f"{base}-int8" if kind == "onnx" else base
+    if kind != "onnx":
+        return base
+    from rag.onnx_export import recipe_id
+
+    return f"{base}-{recipe_id()}"
 
 
 def settings_for_index(settings: EmbedderSettings, kind: str, name: str) -> EmbedderSettings:

@@ -1,8 +1,9 @@
 """The int8 ONNX embedder: the same sentence-transformers model, quantized, on onnxruntime.
 
-About three times the throughput of torch fp32 on a CPU, with vectors within about
-0.006 of it in cosine. Its vectors are not the torch model's, so it records another name
-(`<model>-int8`) and kind in an index's manifest: an index is never mixed.
+About 2.3 times the throughput of torch fp32 on a CPU, with vectors within about 0.0012
+of it in cosine (the default recipe). Its vectors are not the torch model's, so it records
+another kind and name (`<model>-int8-<recipe>-<hash>`) in an index's manifest: an index
+is never mixed, not even by two int8 recipes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.config import EmbedderSettings
-from rag.embedders import Embedder, resolve_embedder, token_batches
+from rag.embedders import Embedder, recorded_name, resolve_embedder, token_batches
 from rag.errors import ConfigError
 from rag.offline import ensure_offline
 from rag.onnx_export import OUTPUT, int8_model
@@ -44,8 +45,8 @@ class OnnxEmbedder(Embedder):
         ensure_offline()
         import onnxruntime as ort
 
-        base, path = resolve_embedder(settings.model)
-        self.name = f"{base}-int8"
+        path = resolve_embedder(settings.model)[1]
+        self.name = recorded_name(self.kind, settings.model)
         self.batch_size = settings.batch_size
         self.batch_tokens = settings.batch_tokens
         self.max_tokens = _max_seq_length(path)

@@ -21,7 +21,7 @@ from rag.analysis import Language, detect_language
 from rag.attribution import Attributor
 from rag.citations import CitationFilter
 from rag.config import Settings
-from rag.embedders import Embedder, make_embedder
+from rag.embedders import Embedder, make_embedder, settings_for_index
 from rag.errors import ConfigError, IndexMismatchError, InvalidRequestError
 from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
 from rag.generation import GenerationParams, Generator, Message, make_generator
@@ -78,6 +78,8 @@ class Pipeline:
                  retriever: Retriever | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.embedder = embedder
+        self._embedders: dict[str, Embedder] = {}  # other runtimes, for indexes built by them
+        self._embedders_lock = threading.Lock()
         self.models = ModelCatalog(settings.llm)
         self.default_model = generator.name
         self.pool = ModelPool(self._load_model, settings.llm.max_loaded)
@@ -88,7 +90,7 @@ class Pipeline:
         self.catalog = make_catalog(settings)
         self.readers = StoreReaders(self.catalog, check=self._check_embedder)
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
-        self._retrievers: dict[str, Retriever] = {}
+        self._retrievers: dict[tuple[str, str], Retriever] = {}
         a = settings.answer
         self.attributor = Attributor(embedder, lexical=a.support_lexical, dense=a.support_dense,
                                      combined=a.support_combined)  # fmt: skip
@@ -150,10 +152,24 @@ class Pipeline:
         """Chunks of each index open now; opens none."""
         return {name: store.chunk_count() for name, store in self.readers.loaded().items()}
 
+    def embedder_for(self, store: Store) -> Embedder:
+        """The embedder that searches `store`: the configured one, or, when `embedder.kind`
+        was not set and the index was built by the model's other local runtime, that one
+        (loaded on first use), so an index keeps working when the default kind changes."""
+        manifest = store.manifest
+        wanted = settings_for_index(self.settings.embedder, manifest.embedder_kind, manifest.embedder)
+        if wanted.kind == _kind(self.embedder):
+            return self.embedder
+        with self._embedders_lock:
+            if wanted.kind not in self._embedders:
+                logger.info("index %s built with embedder kind=%s: loading it", store.name, wanted.kind)
+                self._embedders[wanted.kind] = make_embedder(wanted, threads=1)
+            return self._embedders[wanted.kind]
+
     def _check_embedder(self, store: Store) -> None:
-        kind = str(getattr(self.embedder, "kind", "sentence-transformers"))
+        embedder = self.embedder_for(store)
         try:
-            store.manifest.check_embedder(kind, self.embedder.name, self.embedder.dimension)
+            store.manifest.check_embedder(_kind(embedder), embedder.name, embedder.dimension)
         except IndexMismatchError as exc:
             raise IndexMismatchError(f"index {store.name!r}: {exc}") from None
 
@@ -173,16 +189,20 @@ class Pipeline:
         `mode` picks another retriever than the configured one for this search."""
         store = self.index(index)
         k = top_k or self.settings.retrieval.top_k
-        return self.retriever_for(mode).retrieve(store, query, k, min_score=min_score, filters=filters)
+        return self.retriever_for(mode, store).retrieve(store, query, k, min_score=min_score, filters=filters)
 
-    def retriever_for(self, mode: str | None) -> Retriever:
-        """The configured retriever, or one of another mode over the same embedder."""
-        if mode is None or mode == self.retriever.mode:
+    def retriever_for(self, mode: str | None, store: Store | None = None) -> Retriever:
+        """The configured retriever, or one of another mode, or over the embedder `store`
+        was built with (see `embedder_for`)."""
+        embedder = self.embedder if store is None else self.embedder_for(store)
+        mode = mode or self.retriever.mode
+        if mode == self.retriever.mode and embedder is self.embedder:
             return self.retriever
-        if mode not in self._retrievers:
+        key = (mode, _kind(embedder))
+        if key not in self._retrievers:
             settings = self.settings.retrieval.model_copy(update={"mode": mode})
-            self._retrievers[mode] = make_retriever(settings, self.embedder)
-        return self._retrievers[mode]
+            self._retrievers[key] = make_retriever(settings, embedder)
+        return self._retrievers[key]
 
     def search_query(self, question: str, history: Sequence[Message], store: Store | None = None
                      ) -> str:  # fmt: skip
@@ -192,7 +212,7 @@ class Pipeline:
         previous question finds."""
 
         def topic(query: str) -> str | None:
-            hits = self.retriever.retrieve(store, query, 1) if store is not None else []
+            hits = self.retriever_for(None, store).retrieve(store, query, 1) if store is not None else []
             return hits[0].chunk.title if hits else None
 
         by_rules = standalone_query(question, history, topic)
@@ -228,12 +248,13 @@ class Pipeline:
         store = self.index(index)
         query = self.search_query(question, history, store)
         k = top_k or self.settings.retrieval.top_k
-        hits = self.retriever.retrieve(store, query, k, min_score=min_score, filters=filters)
+        retriever = self.retriever_for(None, store)
+        hits = retriever.retrieve(store, query, k, min_score=min_score, filters=filters)
         history = self._as_prompted(history)
         found = bool(hits)
         see_also = [] if found else [
             source_of(n, h) for n, h in enumerate(
-                self.retriever.retrieve(store, query, SEE_ALSO, floor=False, filters=filters),
+                retriever.retrieve(store, query, SEE_ALSO, floor=False, filters=filters),
                 start=1)]  # fmt: skip
         timings["retrieve"] = time.perf_counter() - t0
         t1 = time.perf_counter()
@@ -356,3 +377,7 @@ def _mark_cited(sources: list[Source], cited: list[int]) -> list[Source]:
     for source in ordered:
         source.cited = True
     return ordered + [s for s in sources if not s.cited]
+
+
+def _kind(embedder: Embedder) -> str:
+    return str(getattr(embedder, "kind", "sentence-transformers"))  # a test's fake may not say

@@ -46,14 +46,15 @@ def search_command(
     and the text of every chunk, best first. No answer is generated."""
     settings = settings_from(config, set_, **{"retrieval.mode": mode, "retrieval.top_k": top_k,
                                               "retrieval.min_score": min_score})  # fmt: skip
-    from rag.embedders import make_embedder
+    from rag.embedders import make_embedder, settings_for_index
     from rag.retrieval import make_retriever
     from rag.store import make_catalog
 
     name = index or settings.index
     store = make_catalog(settings).open(name, readonly=True)
     try:
-        embedder = make_embedder(settings.embedder)
+        built = store.manifest  # an index keeps the embedder runtime it was built with
+        embedder = make_embedder(settings_for_index(settings.embedder, built.embedder_kind, built.embedder))
         store.manifest.check_embedder(embedder.kind, embedder.name, embedder.dimension)
         retriever = make_retriever(settings.retrieval, embedder)
         filters = filters_from(path, type_, lang, since, until)

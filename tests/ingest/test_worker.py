@@ -15,7 +15,7 @@ import pytest
 
 from ingest.worker import FileOutcome, IngestWorker
 from rag.config import EmbedderSettings, Settings
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders import SentenceTransformerEmbedder, recorded_name
 from rag.errors import IndexMismatchError, RagError
 from rag.store import LocalCatalog as IndexCatalog
 from tests.fakes import HashEmbedder, write_numbered_text
@@ -191,7 +191,8 @@ def test_an_index_keeps_the_embedder_runtime_it_was_built_with(settings: Setting
     assert report.count("added") == 1 and report.ok
     assert worker.embedder.kind == "onnx"
     store = IndexCatalog(settings.indexes_dir).open("default", readonly=True)
-    assert (store.manifest.embedder_kind, store.manifest.embedder) == ("onnx", "all-MiniLM-L6-v2-int8")
+    built = (store.manifest.embedder_kind, store.manifest.embedder)
+    assert built == ("onnx", recorded_name("onnx", default.embedder.model))
     store.close()
     assert worker.run(corpus, "fresh").ok  # a new index: the configured default again
     assert worker.embedder.kind == EmbedderSettings().kind

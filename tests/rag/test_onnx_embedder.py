@@ -16,10 +16,18 @@ import rag.onnx_export as export
 from ingest.progress import progress_bar
 from ingest.worker import IngestWorker
 from rag.config import EmbedderSettings, Settings
-from rag.embedders import SentenceTransformerEmbedder, make_embedder, resolve_embedder, token_batches
+from rag.embedders import (
+    SentenceTransformerEmbedder,
+    make_embedder,
+    recorded_name,
+    resolve_embedder,
+    token_batches,
+)
 from rag.errors import IndexMismatchError
+from rag.generation import LlamaCppGenerator
 from rag.onnx_embedder import OnnxEmbedder
-from rag.store import LocalCatalog
+from rag.pipeline import Pipeline
+from rag.store import LocalCatalog, Manifest
 
 TEXTS = ["Cats are small carnivorous mammals that sleep about sixteen hours a day.",
          "Mount Etna is an active volcano on the east coast of Sicily.",
@@ -36,7 +44,7 @@ def onnx_embedder() -> OnnxEmbedder:
 def test_the_factory_builds_it_and_it_names_itself_apart(onnx_embedder: OnnxEmbedder) -> None:
     embedder = make_embedder(EmbedderSettings(kind="onnx"), threads=1)
     assert isinstance(embedder, OnnxEmbedder)
-    assert (embedder.kind, embedder.name) == ("onnx", "all-MiniLM-L6-v2-int8")
+    assert (embedder.kind, embedder.name) == ("onnx", f"all-MiniLM-L6-v2-{export.recipe_id()}")
     assert embedder.dimension == 384 and embedder.max_tokens == 256
 
 
@@ -80,7 +88,7 @@ def test_an_unwritable_model_folder_exports_to_the_user_cache_with_progress_show
     assert "exporting MiniLM to int8 ONNX, once" in shown.getvalue()
     assert "int8 ONNX ready" in shown.getvalue()
     files = list((tmp_path / "cache" / "rag" / "onnx" / "MiniLM").glob("model_int8-*.onnx"))
-    assert len(files) == 1 and embedder.name == "MiniLM-int8"
+    assert len(files) == 1 and embedder.name == f"MiniLM-{export.recipe_id()}"
     assert float(embedder.embed_one(TEXTS[0]) @ embedder.embed_one(TEXTS[4])) > 0.4
 
 
@@ -91,15 +99,71 @@ def test_an_interrupted_export_leaves_nothing_that_looks_finished(
     model.mkdir()
     (model / "config.json").write_text("{}")
 
-    def half_written(fp32: Path, out: Path) -> None:
+    def half_written(fp32: Path, out: Path, **recipe: object) -> None:
         out.write_bytes(b"half a model")
         raise KeyboardInterrupt  # the user pressed Ctrl-C while it quantized
 
-    monkeypatch.setattr(export, "_export_fp32", lambda folder, out: out.write_bytes(b"fp32"))
-    monkeypatch.setattr(export, "_quantize", half_written)
+    monkeypatch.setattr(export, "export_fp32", lambda folder, out: out.write_bytes(b"fp32"))
+    monkeypatch.setattr(export, "quantize", half_written)
     with pytest.raises(KeyboardInterrupt):
         export.int8_model(model)
     assert os.listdir(model / "onnx") == []
+
+
+def test_vectors_of_another_recipe_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = EmbedderSettings().model
+    built = recorded_name("onnx", model)
+    assert built == f"all-MiniLM-L6-v2-int8-{export.DEFAULT_RECIPE}-{export.recipe_id()[-6:]}"
+    manifest = Manifest(embedder_kind="onnx", embedder=built, dimension=384, chunk_size=200,
+                        chunk_overlap=30, encoding="cl100k_base")  # fmt: skip
+    other = next(name for name in export.RECIPES if name != export.DEFAULT_RECIPE)
+    monkeypatch.setattr(export, "DEFAULT_RECIPE", other)
+    assert recorded_name("onnx", model) != built
+    with pytest.raises(IndexMismatchError, match="embedder"):
+        manifest.check_embedder("onnx", recorded_name("onnx", model), 384)
+
+
+def test_smoothing_moves_scale_into_the_weights_without_changing_the_function(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    folder = resolve_embedder(EmbedderSettings().model)[1]
+    fp32, smoothed = tmp_path / "fp32.onnx", tmp_path / "smoothed.onnx"
+    export.export_fp32(folder, fp32)
+    export._smooth(fp32, smoothed, export.RECIPES[export.DEFAULT_RECIPE], folder)
+    embedder = OnnxEmbedder(EmbedderSettings(kind="onnx"), threads=1)
+    vectors = []
+    for model in (fp32, smoothed):
+        embedder.session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        vectors.append(embedder.embed(TEXTS))
+    assert np.abs(vectors[0] - vectors[1]).max() < 1e-4
+    scales = [i for i in onnx_initializers(smoothed) if i.endswith("/smooth")]
+    assert len(scales) == 6 * 3  # per layer: Q, K and V's shared input, attention output, FFN input
+
+
+def onnx_initializers(path: Path) -> list[str]:
+    import onnx
+
+    return [i.name for i in onnx.load(str(path)).graph.initializer]
+
+
+def test_an_index_built_by_the_other_runtime_is_searched_with_it(
+    settings: Settings, corpus: Path, onnx_embedder: OnnxEmbedder, embedder: SentenceTransformerEmbedder,
+    generator: LlamaCppGenerator,
+) -> None:  # fmt: skip
+    """`embedder.kind` not set: whatever the default, each index is searched by the runtime
+    that built it; set explicitly to the other one, refused."""
+    IngestWorker(settings, embedder).run(corpus, "fp32")
+    IngestWorker(settings, onnx_embedder).run(corpus, "int8")
+    assert "kind" not in settings.embedder.model_fields_set
+    for held in (onnx_embedder, embedder):
+        pipeline = Pipeline(settings, held, generator)
+        for index, kind in (("fp32", "sentence-transformers"), ("int8", "onnx")):
+            hits = pipeline.search("What does a cat eat?", index=index)
+            assert hits[0].chunk.path.endswith("cats.md")
+            assert pipeline.embedder_for(pipeline.index(index)).kind == kind
+    explicit = settings.model_copy(update={"embedder": EmbedderSettings(kind="onnx")})
+    with pytest.raises(IndexMismatchError, match="embedder"):
+        Pipeline(explicit, onnx_embedder, generator).search("cats", index="fp32")
 
 
 def test_batches_follow_length_and_a_token_budget() -> None:
@@ -120,7 +184,7 @@ def test_an_index_records_the_int8_embedder_and_is_never_mixed(
     IngestWorker(settings, onnx_embedder).run(corpus, "int8")
     IngestWorker(settings, embedder).run(corpus, "fp32")
     catalog = LocalCatalog(settings.indexes_dir)
-    for name, kind, model in (("int8", "onnx", "all-MiniLM-L6-v2-int8"),
+    for name, kind, model in (("int8", "onnx", f"all-MiniLM-L6-v2-{export.recipe_id()}"),
                               ("fp32", "sentence-transformers", "all-MiniLM-L6-v2")):  # fmt: skip
         store = catalog.open(name, readonly=True)
         assert (store.manifest.embedder_kind, store.manifest.embedder) == (kind, model)
