@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sqlite3
 import statistics
 import subprocess
@@ -38,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -214,7 +214,12 @@ def reader(work: Path, k: int, nprobe: int) -> None:
 
 
 def ingest_child(folder: Path, chunks: int) -> None:
-    """A fresh process: write `chunks` synthetic chunks through the store API, commit."""
+    """A fresh process: write `chunks` synthetic chunks through the store API, commit.
+
+    FAISS is imported first, as an ingest that searches or loads its embedder has its
+    libraries loaded anyway: the figures are then what the store's own work adds."""
+    import faiss  # noqa: F401
+
     from rag.config import load_settings
     from rag.store import FileRecord, Manifest, make_catalog
     from rag.types import Chunk
@@ -223,6 +228,7 @@ def ingest_child(folder: Path, chunks: int) -> None:
     catalog = make_catalog(settings)
     manifest = Manifest(embedder="synthetic", dimension=384, chunk_size=200, chunk_overlap=30,
                         encoding="synthetic")  # fmt: skip
+    loaded = status_mb("VmRSS")
     start = time.perf_counter()
     rng = np.random.default_rng(0)
     with catalog.lock("ix"):
@@ -236,15 +242,26 @@ def ingest_child(folder: Path, chunks: int) -> None:
             record = FileRecord(path, f"h{doc}", 1, 1.0, 1.0, f"doc{doc:06d}.txt")
             store.replace_file(record, [(texts, vectors)])
         written = time.perf_counter() - start
+        writing = status_mb("VmHWM")
         store.commit()
         store.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = status_mb("VmHWM")
     committed = time.perf_counter() - start - written
-    print(json.dumps({"peak_mb": peak, "write_s": written, "commit_s": committed}))
+    print(json.dumps({"loaded_mb": loaded, "writing_mb": writing, "peak_mb": peak, "write_s": written,
+                      "commit_s": committed, "ivf": any(folder.rglob("vectors-*.faiss"))}))  # fmt: skip
+
+
+def status_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def ingest_part(args: argparse.Namespace, work: Path) -> None:
-    print(f"{'chunks':>8} {'peak RSS MB':>12} {'write s':>8} {'commit s':>9}")
+    print(f"{'chunks':>8} {'libs MB':>8} {'writes MB':>10} {'peak RSS MB':>12} {'write s':>8} "
+          f"{'commit s':>9} {'IVF':>4}")  # fmt: skip
     for n in args.ingest:
         runs = []
         for r in range(args.repeats):
@@ -252,10 +269,191 @@ def ingest_part(args: argparse.Namespace, work: Path) -> None:
             command = [sys.executable, __file__, "--ingest-child", str(folder), "--chunks", str(n)]
             out = subprocess.run(command, capture_output=True, text=True, check=True)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        peak = statistics.median(x["peak_mb"] for x in runs)
-        print(f"{n:>8} {peak:>12.1f} {statistics.median(x['write_s'] for x in runs):>8.1f} "
-              f"{statistics.median(x['commit_s'] for x in runs):>9.1f}   (median of {len(runs)}: "
-              f"{[round(x['peak_mb'], 1) for x in runs]})")  # fmt: skip
+
+        def median(key: str, runs: list[dict[str, float]] = runs) -> float:
+            return statistics.median(x[key] for x in runs)
+
+        print(f"{n:>8} {median('loaded_mb'):>8.1f} {median('writing_mb'):>10.1f} {median('peak_mb'):>12.1f} "
+              f"{median('write_s'):>8.1f} {median('commit_s'):>9.1f} {'yes' if runs[0]['ivf'] else 'no':>4}"
+              f"   (median of {len(runs)}: {[round(x['peak_mb'], 1) for x in runs]})")  # fmt: skip
+
+
+PER_DOC = 100  # chunks per synthetic document of the store part
+
+
+def store_part(args: argparse.Namespace, work: Path) -> None:
+    """A real LocalStore of `--chunks` synthetic chunks, built through its write API and
+    searched the way `rag search` searches (dense: `LocalStore.search`, rows fetched).
+    With --index-dir, the index and its vectors' description are kept there: `--phase
+    build` then `--phase search` (the timed part, alone) run apart."""
+    work = args.index_dir or work
+    work.mkdir(parents=True, exist_ok=True)
+    folder = work / "indexes"
+    if args.phase in ("all", "build"):
+        rng = np.random.default_rng(0)
+        real = real_vectors(args)
+        centres, sigma, _ = noise_scale(real, args.chunks, args.topics, rng)
+        np.save(work / "centres.npy", centres)
+        queries = synthetic(centres, args.queries, sigma, seed=10**6)
+        if args.real_queries:
+            queries = real_queries(args.queries)
+        np.save(work / "queries.npy", queries)
+        (work / "sigma.json").write_text(json.dumps({"sigma": sigma, "chunks": args.chunks}))
+        start = time.perf_counter()
+        built = run_child([sys.executable, __file__, "--store-child", str(folder), "--chunks",
+                           str(args.chunks), "--sigma", str(sigma), "--work", str(work)])  # fmt: skip
+        print(f"store build           {args.chunks} chunks ({args.chunks // PER_DOC} documents) "
+              f"in {time.perf_counter() - start:.0f} s: writes {built['write_s']:.0f} s, commit (IVF "
+              f"trained and written) {built['commit_s']:.0f} s; peak RSS {built['peak_mb']:.0f} MB; "
+              f"{built['disk_mb']:.0f} MB on disk")  # fmt: skip
+    if args.phase == "build":
+        return
+    described = json.loads((work / "sigma.json").read_text())
+    centres, queries = np.load(work / "centres.npy"), np.load(work / "queries.npy")
+    truth = exact_truth(centres, described["sigma"], described["chunks"], queries, 10)
+    print(f"{'nprobe':>6} {'recall@10':>10} {'p50 ms':>8} {'p95 ms':>8} {'RAM B/chunk':>12} "
+          f"{'retriever p50':>14}")  # fmt: skip
+    for nprobe in args.nprobe:
+        runs = [run_child([sys.executable, __file__, "--store-reader", str(folder), "--nprobe",
+                           str(nprobe), "--work", str(work)]) for _ in range(args.repeats)]  # fmt: skip
+        found = runs[0]["ids"]
+        recall = np.mean([len(set(found[q]) & set(truth[q])) / 10 for q in range(len(truth))])
+        ram = statistics.median(r["ram"] for r in runs) * 2**20 / described["chunks"]
+        print(f"{nprobe:>6} {recall:>10.3f} {statistics.median(r['p50'] for r in runs):>8.2f} "
+              f"{statistics.median(r['p95'] for r in runs):>8.2f} {ram:>12.0f} "
+              f"{statistics.median(r['retriever_p50'] for r in runs):>14.2f}   "
+              f"(median of {len(runs)}; p50s {[round(r['p50'], 2) for r in runs]})")  # fmt: skip
+    if args.phase == "all":
+        removed = run_child([sys.executable, __file__, "--store-remove", str(folder)])
+        print(f"remove a document     {removed['removed']} chunks removed and committed in "
+              f"{removed['seconds']:.1f} s; its chunks' own vectors, searched again: "
+              f"{removed['found_before']} of them found first before, {removed['found_after']} of "
+              "its chunks in any top 10 after")  # fmt: skip
+
+
+def run_child(command: list[str]) -> dict[str, Any]:
+    """The JSON a child process of this script prints last; its error output on failure."""
+    out = subprocess.run(command, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"{' '.join(command[2:4])} failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def block_vectors(centres: np.ndarray, sigma: float, start: int, n: int) -> np.ndarray:
+    """Vectors start..start+n of the store part, the same each time they are drawn."""
+    return synthetic(centres, n, sigma, seed=1 + start // BLOCK)
+
+
+def exact_truth(centres: np.ndarray, sigma: float, chunks: int, queries: np.ndarray, k: int
+                ) -> list[list[int]]:  # fmt: skip
+    """The exact top-k chunk ids of each query, the vectors drawn again block by block."""
+    best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+    best_ids = np.zeros((len(queries), k), dtype=np.int64)
+    for start in range(0, chunks, BLOCK):
+        block = block_vectors(centres, sigma, start, min(BLOCK, chunks - start))
+        scores = queries @ block.T
+        scores_all = np.concatenate([best_scores, scores], axis=1)
+        ids_all = np.concatenate([best_ids, np.broadcast_to(np.arange(start, start + len(block)) + 1,
+                                                            scores.shape)], axis=1)  # fmt: skip
+        top = np.argsort(-scores_all, axis=1)[:, :k]
+        best_scores = np.take_along_axis(scores_all, top, axis=1)
+        best_ids = np.take_along_axis(ids_all, top, axis=1)
+    return best_ids.tolist()
+
+
+def store_child(folder: Path, chunks: int, sigma: float, work: Path) -> None:
+    """A fresh process: write the chunks document by document (`replace_file`), commit.
+    Chunk ids are given in order from 1 (SQLite's), so vector i is chunk i + 1."""
+    from rag.config import load_settings
+    from rag.store import FileRecord, Manifest, make_catalog
+    from rag.types import Chunk
+
+    centres = np.load(work / "centres.npy")
+    catalog = make_catalog(load_settings(overrides={"indexes_dir": str(folder)}))
+    manifest = Manifest(embedder="synthetic", dimension=centres.shape[1], chunk_size=200,
+                        chunk_overlap=30, encoding="synthetic")  # fmt: skip
+    words = ["index", "vector", "search", "query", "chunk", "store", "commit", "reader", "list", "code"]
+    start = time.perf_counter()
+    with catalog.lock("scale"):
+        store = catalog.create("scale", manifest)
+        for block_start in range(0, chunks, BLOCK):
+            block = block_vectors(centres, sigma, block_start, min(BLOCK, chunks - block_start))
+            for at in range(0, len(block), PER_DOC):
+                doc = (block_start + at) // PER_DOC
+                path = f"/corpus/doc{doc:07d}.txt"
+                texts = [Chunk(f"Document {doc} passage {j}: {words[doc % 10]} {words[j % 10]} {doc % 997}",
+                               path, j) for j in range(PER_DOC)]  # fmt: skip
+                record = FileRecord(path, f"h{doc}", 1, 1.0, 1.0, f"doc{doc:07d}.txt")
+                store.replace_file(record, [(texts, block[at : at + PER_DOC])])
+        written = time.perf_counter() - start
+        store.commit()
+        store.close()
+    peak = status_mb("VmHWM")  # ru_maxrss would be the parent's, it survives exec
+    disk = sum(p.stat().st_size for p in (folder / "scale").iterdir()) / 2**20
+    print(json.dumps({"write_s": written, "commit_s": time.perf_counter() - start - written,
+                      "peak_mb": peak, "disk_mb": disk}))  # fmt: skip
+
+
+def store_reader(folder: Path, nprobe: int, work: Path, k: int) -> None:
+    """A fresh process: open the index read-only, search each query through the store."""
+    from rag.config import load_settings
+    from rag.embedders import Embedder
+    from rag.retrieval import make_retriever
+    from rag.store import make_catalog
+
+    settings = load_settings(overrides={"indexes_dir": str(folder), "store.ivf_nprobe": nprobe,
+                                        "retrieval.mode": "dense"})  # fmt: skip
+    queries = np.load(work / "queries.npy")
+    few = queries[:64]
+    warm = FaissVectors.trained(queries.shape[1], few, 4, nprobe)  # the libraries' memory first
+    warm.add(np.arange(len(few)), few)
+    warm.search(queries[0], 10)
+    del warm
+    store = make_catalog(settings).open("scale", readonly=True)
+    before = rss_mb()
+    store.refresh()  # the IVF file loaded, the rows committed after it added
+    ram = rss_mb() - before
+    found, times = [], []
+    for query in [*queries[:20], *queries]:  # the first 20 warm up, measured again after
+        t0 = time.perf_counter()
+        hits = store.search(query, k)
+        times.append((time.perf_counter() - t0) * 1000)
+        found.append([h.id for h in hits])
+    retriever = make_retriever(settings.retrieval, cast("Embedder", None))
+    retrieved = []
+    for query in queries:
+        t0 = time.perf_counter()
+        retriever.search(store, query, k)
+        retrieved.append((time.perf_counter() - t0) * 1000)
+    times, found = times[20:], found[20:]
+    print(json.dumps({"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)),
+                      "retriever_p50": float(np.percentile(retrieved, 50)), "ram": ram,
+                      "ids": found}))  # fmt: skip
+
+
+def store_remove(folder: Path) -> None:
+    """Remove one document through a writer, commit; a reader no longer finds its chunks."""
+    from rag.config import load_settings
+    from rag.store import make_catalog
+
+    catalog = make_catalog(load_settings(overrides={"indexes_dir": str(folder)}))
+    reader = catalog.open("scale", readonly=True)
+    doc = reader.chunk_count() // PER_DOC // 2  # one in the middle
+    path = f"/corpus/doc{doc:07d}.txt"
+    ids = list(range(doc * PER_DOC + 1, (doc + 1) * PER_DOC + 1))
+    own = [reader.vector(i) for i in ids]
+    before = sum(reader.search(v, 10)[0].id == i for v, i in zip(own, ids, strict=True))
+    start = time.perf_counter()
+    with catalog.lock("scale"):
+        writer = catalog.open("scale")
+        removed = writer.remove_file(path)
+        writer.commit()
+        writer.close()
+    seconds = time.perf_counter() - start
+    after = sum(h.id in set(ids) for v in own for h in reader.search(v, 10))
+    print(json.dumps({"removed": removed, "seconds": seconds, "found_before": int(before),
+                      "found_after": int(after)}))  # fmt: skip
 
 
 def main() -> None:
@@ -277,13 +475,35 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="Work folder (default: a temporary one, removed).")
     parser.add_argument("--reader", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ingest-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--store", action="store_true",
+                        help="Build a LocalStore of --chunks chunks, search through it.")  # fmt: skip
+    parser.add_argument("--index-dir", type=Path, help="Where --store builds its index (kept).")
+    parser.add_argument("--phase", choices=["all", "build", "search", "remove"], default="all",
+                        help="--store: build, search (timed), remove a document, or all.")  # fmt: skip
     parser.add_argument("--k", type=int, default=10, help=argparse.SUPPRESS)
+    parser.add_argument("--store-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--store-reader", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--store-remove", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sigma", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.topics = args.topics or max(1, args.chunks // 5)
     if args.reader:
         return reader(args.reader, args.k, args.nprobe[0])
     if args.ingest_child:
         return ingest_child(args.ingest_child, args.chunks)
+    if args.store_child:
+        return store_child(args.store_child, args.chunks, args.sigma, args.work)
+    if args.store_reader:
+        return store_reader(args.store_reader, args.nprobe[0], args.work, args.k)
+    if args.store_remove:
+        return store_remove(args.store_remove)
+    if args.store and args.phase == "remove":
+        return print(json.dumps(run_child([sys.executable, __file__, "--store-remove",
+                                           str(args.index_dir / "indexes")])))  # fmt: skip
+    if args.store:
+        with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+            return store_part(args, Path(tmp))
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         if not args.skip_search:
             search_part(args, Path(tmp))

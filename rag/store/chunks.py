@@ -252,16 +252,17 @@ class ChunkDB:
         for r in rows:
             yield r[0], Chunk(r[1], r[2], r[3], r[4], r[5], r[6])
 
-    def vectors(self, dimension: int, *, newer_than: int | None = None
+    def vectors(self, dimension: int, *, newer_than: int | None = None, batch: int = 4096
                 ) -> Iterator[tuple[list[int], NDArray[np.float32]]]:  # fmt: skip
-        """Stored vectors of the view, in batches (only rows added after a generation)."""
+        """Stored vectors of the view, `batch` rows at a time (only rows added after a
+        generation)."""
         sql = f"SELECT id, vector FROM chunks c WHERE {_visible('c')}"
         args: list[int | None] = [self.view]
         if newer_than is not None:
             sql += " AND c.added > ?2"
             args.append(newer_than)
         cur = self.db.execute(sql + " ORDER BY id", args)
-        while rows := cur.fetchmany(4096):
+        while rows := cur.fetchmany(batch):
             mat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
             yield [r[0] for r in rows], mat.reshape(len(rows), dimension)
 
@@ -278,26 +279,24 @@ class ChunkDB:
                 out[where[chunk_id]] = np.frombuffer(blob, dtype=np.float32)
         return out
 
-    def sample_vectors(self, n: int, dimension: int, seed: int = 0) -> NDArray[np.float32]:
-        """About `n` vectors of the view's chunks, picked at random (looked up by id)."""
+    def sample_ids(self, n: int, seed: int = 0) -> NDArray[np.int64]:
+        """About `n` ids of the view's chunks, picked at random, in increasing order."""
         low, high = self.db.execute("SELECT MIN(id), MAX(id) FROM chunks").fetchone()
         if low is None:
-            return np.empty((0, dimension), dtype=np.float32)
+            return np.empty(0, dtype=np.int64)
         span = high - low + 1
-        picked = np.random.default_rng(seed).choice(span, size=min(n, span), replace=False) + low
-        picked.sort()
+        # Drawn with repeats then made unique (sorted): `choice` without repeats would
+        # permute the whole span, a copy of every id of a large index.
+        picked = np.unique(np.random.default_rng(seed).integers(low, high + 1, size=min(n, span)))
         visible = _visible("c").replace("?1", "?")
-        parts = []
+        kept: list[int] = []
         for start in range(0, len(picked), 900):
             part = [int(i) for i in picked[start : start + 900]]
             marks = ",".join("?" * len(part))
-            rows = self.db.execute(f"SELECT vector FROM chunks c WHERE id IN ({marks}) AND {visible}",
-                                   [*part, self.view, self.view, self.view]).fetchall()  # fmt: skip
-            if rows:
-                parts.append(np.frombuffer(b"".join(r[0] for r in rows), dtype=np.float32))
-        if not parts:
-            return np.empty((0, dimension), dtype=np.float32)
-        return np.concatenate(parts).reshape(-1, dimension)
+            kept.extend(r[0] for r in self.db.execute(
+                f"SELECT id FROM chunks c WHERE id IN ({marks}) AND {visible} ORDER BY id",
+                [*part, self.view, self.view, self.view]))  # fmt: skip
+        return np.asarray(kept, dtype=np.int64)
 
     def count_newer(self, generation: int) -> int:
         """Live chunks added after `generation`."""

@@ -37,6 +37,7 @@ import numpy as np
 from rag.analysis import analyze, detect_language
 from rag.config import StoreSettings
 from rag.errors import IndexMismatchError, RagError
+from rag.store import ivf
 from rag.store.base import Batches, FileRecord, Filters, Store
 from rag.store.chunks import ChunkDB
 from rag.store.manifest import Manifest
@@ -51,6 +52,7 @@ logger = logging.getLogger(__name__)
 STORE = "store.sqlite"
 COMPACT_DEAD_FRACTION = 0.2  # dead vectors are dropped once they are this much of the index
 TRAINING_PER_LIST = 64  # vectors sampled per IVF list to train its centroids
+BUILD_BATCH = 256  # vectors read from SQLite at a time to train and write the IVF file
 
 
 def _idf(terms: list[str], total: int, frequencies: dict[str, int]) -> dict[str, float]:
@@ -295,38 +297,47 @@ class LocalStore(Store):
         if base is None or live >= s.ivf_retrain_growth * base[1]:
             return self._train(generation, live)
         held = self._vectors
-        if held is None or not held.is_ivf:
-            rewrite = self.db.count_newer(base[0]) > s.ivf_rewrite_share * live
-        else:
-            rewrite = self.db.count_newer(base[0]) + len(held.dead) > s.ivf_rewrite_share * live
-        if not rewrite:
+        dead = len(held.dead) if held is not None and held.is_ivf else 0
+        if self.db.count_newer(base[0]) + dead <= s.ivf_rewrite_share * live:
             return base
-        vectors = held if held is not None and held.is_ivf else self._build(base[0])
-        if not vectors.is_ivf:  # its file was unreadable
+        trained = ivf.trained_from(vectors_file(self.folder, base[0]))
+        if trained is None:  # unreadable, or not written by `ivf.write`
             return self._train(generation, live)
-        vectors.compact()
-        vectors.save(vectors_file(self.folder, generation))
-        logger.info("vectors file rewritten index=%s generation=%d chunks=%d", self.name,
-                    generation, len(vectors))  # fmt: skip
-        if held is not None:
-            self._vectors, self._base = vectors, generation
+        self._write(trained, generation, "rewritten")
+        if held is not None and held.is_ivf:  # it holds what the file holds, dead ones apart
+            held.compact()
+            self._base = generation
         return generation, base[1]
 
     def _train(self, generation: int, live: int) -> tuple[int, int]:
-        """Train an IVF index on a sample of the live vectors, add them all, write it."""
-        start = time.perf_counter()
+        """Train an IVF index on a sample of the live vectors, write it with all of them.
+        Both read SQLite in batches (`rag.store.ivf`): memory does not grow with the index."""
         dimension, lists = self.manifest.dimension, ivf_lists(live)
-        sample = self.db.sample_vectors(TRAINING_PER_LIST * lists, dimension)
-        vectors = FaissVectors.trained(dimension, sample, lists, self.settings.ivf_nprobe)
-        del sample  # not held while the lists fill
-        for ids, matrix in self.db.vectors(dimension):
-            vectors.add(ids, matrix)
-        vectors.save(vectors_file(self.folder, generation))
-        logger.info("vectors trained index=%s generation=%d chunks=%d lists=%d seconds=%.1f",
-                    self.name, generation, len(vectors), lists, time.perf_counter() - start)  # fmt: skip
-        if self._vectors is not None:
-            self._vectors, self._base = vectors, generation
+        sample = self.db.sample_ids(TRAINING_PER_LIST * lists)
+
+        def batches() -> Iterator[NDArray[np.float32]]:
+            for start in range(0, len(sample), BUILD_BATCH):
+                yield self.db.vectors_of(sample[start : start + BUILD_BATCH].tolist(), dimension)
+
+        start = time.perf_counter()
+        trained = ivf.train(dimension, lists, batches)
+        logger.info("vectors trained index=%s lists=%d sample=%d seconds=%.1f", self.name, lists,
+                    len(sample), time.perf_counter() - start)  # fmt: skip
+        self._write(trained, generation, "written")
+        if self._vectors is not None:  # a writer that searches: it searches the new lists
+            self._vectors = FaissVectors.load(vectors_file(self.folder, generation), dimension,
+                                              self.settings.ivf_nprobe)  # fmt: skip
+            self._vectors.keep_only(self.db.chunk_ids())
+            self._base = generation
         return generation, live
+
+    def _write(self, trained: object, generation: int, what: str) -> None:
+        """Write the IVF file of `generation`: the live vectors, encoded with `trained`."""
+        start = time.perf_counter()
+        batches = self.db.vectors(self.manifest.dimension, batch=BUILD_BATCH)
+        count = ivf.write(trained, batches, vectors_file(self.folder, generation))
+        logger.info("vectors file %s index=%s generation=%d chunks=%d seconds=%.1f", what, self.name,
+                    generation, count, time.perf_counter() - start)  # fmt: skip
 
     def _follow(self, *, vectors: bool) -> None:
         """(Reader, inside a read transaction) see the last commit; with `vectors`, bring

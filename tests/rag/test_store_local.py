@@ -169,3 +169,88 @@ def test_an_index_of_the_previous_layout_keeps_working(tmp_path: Path) -> None:
     assert len(reader.vectors) == reader.chunk_count() == 9 * PER_DOC
     reader.close()
     writer.close()
+
+
+def clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    """Unit vectors around 40 directions, like embeddings of a few topics."""
+    rng = np.random.default_rng(seed)
+    means = np.random.default_rng(0).standard_normal((40, dim)).astype(np.float32)
+    vectors = means[rng.integers(0, 40, n)] + 0.4 * rng.standard_normal((n, dim)).astype(np.float32)
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_ivf_file_written_in_batches_is_what_faiss_writes(tmp_path: Path) -> None:
+    """Trained and written batch by batch (`rag.store.ivf`): the file holds the bytes FAISS
+    writes for the same index, its trained part is read back alone, and it searches as
+    well as an index FAISS trains itself on the same sample."""
+    import faiss
+
+    from rag.store import ivf
+
+    vectors, ids = clustered(6000, 32, 1), np.arange(6000, dtype=np.int64) * 3 + 7
+    sample = vectors[::3]
+    trained = ivf.train(32, 24, lambda: (sample[i : i + 300] for i in range(0, len(sample), 300)))
+    path = tmp_path / "v.faiss"
+    assert (
+        ivf.write(trained, ((ids[i : i + 700], vectors[i : i + 700]) for i in range(0, 6000, 700)), path)
+        == 6000
+    )
+    whole = faiss.clone_index(trained)
+    whole.add_with_ids(vectors, ids)
+    assert path.read_bytes() == faiss.serialize_index(whole).tobytes()
+    again = ivf.trained_from(path)
+    assert again is not None and again.ntotal == 0
+    assert faiss.serialize_index(again).tobytes() == faiss.serialize_index(trained).tobytes()
+
+    own = faiss.index_factory(32, "IVF24,SQ8", faiss.METRIC_INNER_PRODUCT)
+    own.train(sample)
+    own.add_with_ids(vectors, ids)
+    queries = clustered(200, 32, 2)
+    exact = faiss.IndexFlatIP(32)
+    exact.add(vectors)
+    truth = ids[exact.search(queries, 10)[1]]
+    recalls = []
+    for index in (faiss.read_index(str(path)), own):
+        index.nprobe = 4
+        found = index.search(queries, 10)[1]
+        recalls.append(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+    assert recalls[0] >= recalls[1] - 0.03 and recalls[0] > 0.8
+
+
+def test_ivf_commit_reads_the_vectors_in_bounded_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit that trains the IVF index never holds more than a batch of the stored
+    vectors at once, and a reader searches the file it wrote."""
+    from rag.config import StoreSettings
+    from rag.store import local
+    from rag.store.chunks import ChunkDB
+
+    monkeypatch.setattr(local, "BUILD_BATCH", 50)
+    read: list[int] = []
+    vectors_of, stored = ChunkDB.vectors_of, ChunkDB.vectors
+
+    def counted_of(self: ChunkDB, ids: list[int], dimension: int) -> np.ndarray:
+        read.append(len(ids))
+        return vectors_of(self, ids, dimension)
+
+    def counted(self: ChunkDB, dimension: int, **kw: object) -> Iterator[tuple[list[int], np.ndarray]]:
+        for ids, matrix in stored(self, dimension, **kw):  # type: ignore[arg-type]
+            read.append(len(ids))
+            yield ids, matrix
+
+    monkeypatch.setattr(ChunkDB, "vectors_of", counted_of)
+    monkeypatch.setattr(ChunkDB, "vectors", counted)
+    catalog = LocalCatalog(tmp_path, StoreSettings(ivf_threshold=100, ivf_nprobe=16))
+    writer = catalog.create("ix", manifest())
+    for doc in range(30):
+        writer.replace_file(record(doc), batches(doc))
+    writer.commit()
+    assert writer.db.base is not None and read and max(read) <= 50
+    reader = catalog.open("ix", readonly=True)
+    probe = unit_vectors(12, PER_DOC)[3]  # document 12's fourth chunk, as `batches` draws it
+    assert reader.vectors.is_ivf and len(reader.vectors) == 30 * PER_DOC
+    hit = reader.search(probe, 1)[0]
+    assert (hit.chunk.path, hit.chunk.ordinal) == (record(12).path, 3)
+    reader.close()
+    writer.close()
