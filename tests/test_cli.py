@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from rag.embedders import recorded_name
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -39,7 +41,7 @@ def test_ingest_ask_and_index_commands(corpus: Path, tmp_path: Path) -> None:
     assert answer["answer"] and answer["sources"][0]["path"].endswith("cats.md")
 
     info = json.loads(rag("index", "info", "default", "--json", cwd=tmp_path).stdout)
-    assert info["files"] == 3 and info["embedder"] == "all-MiniLM-L6-v2"
+    assert info["files"] == 3 and info["embedder"] == recorded_name("onnx", "all-MiniLM-L6-v2")
     assert rag("index", "delete", "default", "--yes", cwd=tmp_path).returncode == 0
     assert "no indexes" in rag("index", "list", cwd=tmp_path).stdout
 

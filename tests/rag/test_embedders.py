@@ -112,6 +112,8 @@ def test_counts_match_the_model_tokenizer(embedder: SentenceTransformerEmbedder)
 
 
 def test_factory_builds_the_configured_kind() -> None:
-    embedder = make_embedder(EmbedderSettings(), threads=None)
-    assert isinstance(embedder, SentenceTransformerEmbedder)
-    assert embedder.kind == EmbedderSettings().kind == "sentence-transformers"
+    embedder = make_embedder(EmbedderSettings(), threads=None)  # new indexes: int8 ONNX
+    assert type(embedder).__name__ == "OnnxEmbedder"
+    assert embedder.kind == EmbedderSettings().kind == "onnx"
+    torch = make_embedder(EmbedderSettings(kind="sentence-transformers"))
+    assert isinstance(torch, SentenceTransformerEmbedder) and torch.kind == "sentence-transformers"
