@@ -36,10 +36,12 @@ OUTPUT = "sentence_embedding"
 
 
 def recipe_id(name: str | None = None) -> str:
-    """`int8-<recipe>-<hash>`: names the recipe and changes with any of its parameters or
-    the export, so that an index records which int8 vectors it holds."""
+    """`int8-<recipe>-<hash>`: names the recipe and changes with any of its parameters, its
+    calibration texts or the export, so that an index records which int8 vectors it holds."""
     name = name or DEFAULT_RECIPE
-    digest = hashlib.sha256(f"{EXPORT_VERSION}:{RECIPES[name]!r}".encode()).hexdigest()[:6]
+    recipe = RECIPES[name]
+    calibrated = CALIBRATION if recipe.smooth else ()  # the texts decide the factors too
+    digest = hashlib.sha256(f"{EXPORT_VERSION}:{recipe!r}:{calibrated!r}".encode()).hexdigest()[:6]
     return f"int8-{name}-{digest}"
 
 
