@@ -101,8 +101,10 @@ class LlmSettings(_Group):
     prompt_lookup: int = Field(
         0,
         ge=0,
-        description="Prompt-lookup decoding: tokens guessed per step from the prompt (answers "
-        "that copy the passages decode faster; the output is the same); 0 turns it off.",
+        description="Prompt-lookup decoding of greedy answers: at most this many tokens guessed "
+        "per step from the prompt and answer, checked in one batch (the output is the same; "
+        "it pays where a batch costs little more than one token: larger models, GPUs); 0 "
+        "turns it off.",
     )
     max_tokens: int = Field(256, gt=0, description="Tokens reserved for, and at most in, an answer.")
     n_threads: int | None = Field(None, gt=0, description="CPU threads; empty means all cores.")

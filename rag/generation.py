@@ -155,14 +155,15 @@ class LlamaCppGenerator(Generator):
             # Greedy answers are decoded with prompt lookup (rag.lookup) when
             # `llm.prompt_lookup` is set. With flash attention, and one thread for a single
             # token (on several, llama.cpp splits its attention otherwise than a batch's),
-            # a position's logits are the same read alone or in a batch: lookup on or off,
-            # the greedy output is the same.
+            # a position's logits are the same read alone or in a batch, so the guesses
+            # never change a greedy answer.
+            lookup = settings.prompt_lookup
             return LookupLlama(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                lookup=settings.prompt_lookup,
-                flash_attn=True,
-                n_threads=1 if settings.prompt_lookup else threads,
+                lookup=lookup,
+                flash_attn=lookup > 0,
+                n_threads=1 if lookup else threads,
                 n_threads_batch=threads,
                 n_gpu_layers=settings.n_gpu_layers,
                 seed=settings.seed if settings.seed is not None else -1,
