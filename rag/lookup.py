@@ -105,6 +105,9 @@ class LookupLlama(Llama):
             yield from self._decode(prompt, penalty)
         finally:
             self._ctx.set_n_threads(self.n_threads, self.n_threads_batch)
+            # The last logits may be those of a rejected guess: a prompt that is all cached
+            # must still be read again before sampling from it.
+            self._requires_eval = True
 
     def _decode(self, prompt: list[int], penalty: float) -> Iterator[int]:
         index = NgramIndex(prompt)
