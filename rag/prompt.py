@@ -4,7 +4,8 @@ The budget is the context size minus the tokens reserved for the answer. Everyth
 counted by the generator (llama.cpp: the GGUF's own chat template and tokenizer), each
 part once; the finished prompt is counted exactly and never exceeds the budget. Sources
 go in best first until the budget is full; the one that does not fit whole is cut at a
-sentence boundary or left out.
+sentence boundary or left out. A source an earlier question of the history came with is
+not repeated: it keeps its number there and is referred to as given above.
 """
 
 from __future__ import annotations
