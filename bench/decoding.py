@@ -10,10 +10,13 @@ Over an index of docs/architecture.md (--docs), with the packaged model (or --mo
   to first token right after the first turn (llama.cpp keeps the longest common token
   prefix of its previous prompt) is compared with the same prompt on a cleared context
   (a cold question of the same length); passages the first turn gave are not repeated;
+- batch cost: what reading a batch of k tokens costs against one token, with and without
+  the settings prompt lookup runs with (flash attention, decoding on one thread);
 - --ram: the resident memory of the model loaded at a few n_ctx, against the estimate
   `rag models list` prints (each in a fresh process).
 
     python bench/decoding.py [--questions 6] [--max-tokens 96] [--lookup 10] [--ram]
+                             [--only lookup|prefix|batch]
 """
 
 from __future__ import annotations
@@ -120,6 +123,44 @@ def lookup(settings: Settings, pipeline: Pipeline, n: int, tokens: int, draft: i
     fast.close()
 
 
+def batch_cost(settings: Settings, pipeline: Pipeline, draft: int) -> None:
+    """What reading a batch of k tokens costs against one token, after a grounded prompt."""
+    fast = LlamaCppGenerator(settings.llm.model_copy(update={"prompt_lookup": draft}))
+    models = {"without lookup": pipeline.generator, "with lookup": fast}
+    prompt = pipeline.prepare(QUESTIONS[0]).prompt.messages
+    times: dict[tuple[str, int], list[float]] = {}
+    for generator in models.values():
+        assert isinstance(generator, LlamaCppGenerator)
+        tokens = generator.render(prompt).tokens
+        generator.run(lambda g=generator, t=tokens: (g.llm.reset(), g.llm.eval(t)))
+    for _ in range(8):  # interleaved, so that both meet the same load
+        for name, generator in models.items():
+            assert isinstance(generator, LlamaCppGenerator)
+            for k in (1, 2, 4, 8):
+                times.setdefault((name, k), []).append(
+                    generator.run(lambda g=generator, k=k: _step(g.llm, k))
+                )
+    print(f"\nreading a batch of k tokens after a prompt of {len(tokens)} tokens (median of 8, ms)")
+    for name in models:
+        one = statistics.median(times[(name, 1)])
+        cells = [f"k={k} {statistics.median(times[(name, k)]) * 1000:.1f} "
+                 f"({statistics.median(times[(name, k)]) / one:.1f}x)" for k in (1, 2, 4, 8)]  # fmt: skip
+        print(f"{name:<15} " + "  ".join(cells))
+    fast.close()
+
+
+def _step(llm: LookupLlama, k: int) -> float:
+    past = llm.n_tokens
+    llm._ctx.set_n_threads(llm.n_threads, llm.n_threads)  # as a step of decoding runs
+    llm._batch.set_batch(batch=list(llm.input_ids[past - k : past]), n_past=past, logits_all=True)
+    t0 = time.perf_counter()
+    llm._ctx.decode(llm._batch)
+    took = time.perf_counter() - t0
+    llm._ctx.kv_cache_seq_rm(-1, past, -1)
+    llm._ctx.set_n_threads(llm.n_threads, llm.n_threads_batch)
+    return took
+
+
 def prefix(pipeline: Pipeline, tokens: int) -> None:
     params = GenerationParams(max_tokens=tokens, temperature=0.0, top_k=1, repeat_penalty=1.0, seed=0)
     generator = pipeline.generator
@@ -191,7 +232,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a model name (default: the packaged one)")
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--ram", action="store_true", help="only the memory measurement")
-    parser.add_argument("--only", choices=["lookup", "prefix"], default=None)
+    parser.add_argument("--only", choices=["lookup", "prefix", "batch"], default=None)
     parser.add_argument("--docs", default="architecture.md", help="pages of docs/ to index")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,6 +256,8 @@ def main() -> None:
             lookup(settings, pipeline, args.questions, args.max_tokens, args.lookup)
         if args.only in (None, "prefix"):
             prefix(pipeline, args.max_tokens)
+        if args.only in (None, "batch"):
+            batch_cost(settings, pipeline, args.lookup)
 
 
 if __name__ == "__main__":
