@@ -93,6 +93,7 @@ def test_documents_are_ranked_by_the_answering_retriever_unfiltered(
     near-duplicate removal explicitly off: every document is ranked, twins included, in the
     order of a plain search of the index with the queries embedded together."""
     settings.retrieval.mode = "dense"  # compared below with a plain search of the vectors
+    settings.embedder.kind = "sentence-transformers"  # the runtime of the `embedder` fixture
     docs = {**DOCS, "cat-twin": DOCS["cat"]}  # the same text twice: dedup would drop one
     beir = write_beir(tmp_path / "twins", docs, QUERIES, QRELS)
     calls: list[tuple[int, int, dict[str, object]]] = []
