@@ -4,10 +4,11 @@ stopped and reported, and the ingest goes on with the next file.
     with LoaderSandbox(timeout=120) as sandbox:
         for page in sandbox.pages(path): ...   # LoaderError when reading takes too long
 
-The child (`python -m ingest.sandbox`) is started on first use and kept for the following
-files; it is killed and started again after a file that ran out of time, crashed it, or
-was abandoned half read. The time limit counts only the time spent waiting for the
-parser, not the time the caller takes to chunk and embed what it already received.
+The child (`python -m ingest.sandbox`) is started when the sandbox is entered (or on first
+use) and kept for the following files; it is killed and started again after a file that
+ran out of time, crashed it, or was abandoned half read. The time limit counts only the
+time spent waiting for the parser, not the time the caller takes to chunk and embed what
+it already received.
 
 The protocol: one path per line on the child's stdin; on its stdout, for each path, a
 series of length-prefixed pickled `(kind, value)` frames (the first, once started:
@@ -46,6 +47,7 @@ class LoaderSandbox:
         self.timeout = timeout
         self.options = options
         self._child: subprocess.Popen[bytes] | None = None
+        self._ready = False  # the child said it is ready
 
     def pages(self, path: Path) -> Iterator[Page]:
         child = self._start()
@@ -76,7 +78,8 @@ class LoaderSandbox:
 
     def close(self) -> None:
         child = self._child
-        if child is not None and child.poll() is None and child.stdin is not None:
+        # A child that never got ready has read nothing: killed, not waited for.
+        if child is not None and self._ready and child.poll() is None and child.stdin is not None:
             try:
                 child.stdin.close()  # end of input: the child exits by itself
                 child.wait(2)
@@ -85,6 +88,8 @@ class LoaderSandbox:
         self._kill()
 
     def __enter__(self) -> LoaderSandbox:
+        """Start the child now: it starts while the caller lists and hashes files."""
+        self._spawn()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -114,8 +119,22 @@ class LoaderSandbox:
         return b"".join(parts)
 
     def _start(self) -> subprocess.Popen[bytes]:
-        if self._child is not None and self._child.poll() is None:
+        if self._child is not None and self._ready and self._child.poll() is None:
             return self._child
+        if self._child is None or self._child.poll() is not None:
+            self._spawn()
+        child = self._child
+        assert child is not None and child.stdout is not None
+        # Starting Python and importing the parsers is not the file's time: wait for it apart.
+        kind, _ = self._receive(child.stdout, _Budget(max(60.0, self.timeout)))
+        if kind != "ready":
+            self._kill()
+            raise LoaderError("the document reader did not start")
+        self._ready = True
+        return child
+
+    def _spawn(self) -> None:
+        """Start the child; it gets ready (imports its parsers) while the caller goes on."""
         self._kill()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
@@ -125,16 +144,10 @@ class LoaderSandbox:
             [sys.executable, "-m", "ingest.sandbox"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
         )  # fmt: skip
-        assert self._child.stdout is not None
-        # Starting Python and importing the parsers is not the file's time: wait for it apart.
-        kind, _ = self._receive(self._child.stdout, _Budget(max(60.0, self.timeout)))
-        if kind != "ready":
-            self._kill()
-            raise LoaderError("the document reader did not start")
-        return self._child
+        self._ready = False
 
     def _kill(self) -> None:
-        child, self._child = self._child, None
+        child, self._child, self._ready = self._child, None, False
         if child is None:
             return
         if child.poll() is None:

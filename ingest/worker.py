@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LARGE_FILE_CHUNKS = 1024  # a document with more chunks is embedded and written as it streams
-READ_AHEAD = 8  # messages (files, or batches of a large file) the reader may be ahead by
+READ_AHEAD = 2048  # chunks (and messages) the reader may be ahead by
+GROUP_BATCHES = 16  # small files are embedded together once they hold this many batches
 CONTEXT_HEADER_TOKENS = 32  # embedder tokens kept free in each chunk for its context header
 
 
@@ -228,17 +229,27 @@ class IngestWorker:
         embeds and writes what it has handed over: embedding rarely waits for parsing.
         The store is only touched from this thread."""
         pending: list[_Pending] = []
-        threshold = self.settings.embedder.batch_size * 4
+        batch = self.settings.embedder.batch_size
+        held = 0  # chunks in `pending`
 
         def flush() -> None:
+            nonlocal held
             try:
                 self._write_pending(store, pending, book)
             finally:
                 pending.clear()
+                held = 0
 
         messages = _read_ahead(lambda: self._read(known, candidates, sandbox), READ_AHEAD)
         try:
-            for message in messages:
+            while True:
+                # Many texts at once are batched with less padding; but the embedder does not
+                # wait for the reader while it holds a batch's worth.
+                if held >= batch and not messages.ready():
+                    flush()
+                message = next(messages, None)
+                if message is None:
+                    break
                 if isinstance(message, FileOutcome):
                     book.done(message)
                 elif isinstance(message, _Touch):
@@ -256,7 +267,8 @@ class IngestWorker:
                     book.done(FileOutcome(message.name, message.status, message.written))
                 else:
                     pending.append(message)
-                    if sum(len(p.chunks) for p in pending) >= threshold:
+                    held += len(message.chunks)
+                    if held >= batch * GROUP_BATCHES:
                         flush()
             flush()
         finally:
@@ -474,7 +486,8 @@ def _kind(embedder: Embedder) -> str:
 
 
 class _read_ahead(Iterator[_Message]):  # noqa: N801 - used as a function
-    """The messages of `factory()`, produced by a reader thread at most `depth` ahead.
+    """The messages of `factory()`, produced by a reader thread at most `depth` chunks
+    ahead (a message without chunks counts as one).
 
     The reader's exception is raised here, after the messages before it. `close()` stops
     the reader at its next message and waits for it (it may be reading a file: at most
@@ -483,7 +496,10 @@ class _read_ahead(Iterator[_Message]):  # noqa: N801 - used as a function
     _DONE = object()
 
     def __init__(self, factory: Callable[[], Iterator[_Message]], depth: int) -> None:
-        self._queue: queue.Queue[Any] = queue.Queue(depth)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._room = threading.Condition()
+        self._ahead = 0  # chunks (and messages) queued
+        self._depth = depth
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(factory,), name="ingest-reader", daemon=True)
@@ -499,13 +515,21 @@ class _read_ahead(Iterator[_Message]):  # noqa: N801 - used as a function
         self._put(self._DONE)
 
     def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+        weight = _weight(item)
+        with self._room:
+            while self._ahead and self._ahead + weight > self._depth:
+                if self._stop.is_set():
+                    return False
+                self._room.wait(0.1)
+            if self._stop.is_set():
+                return False
+            self._ahead += weight
+        self._queue.put(item)
+        return True
+
+    def ready(self) -> bool:
+        """Whether a message waits (the next one would be had without waiting)."""
+        return not self._queue.empty()
 
     def __next__(self) -> _Message:
         item = self._queue.get()
@@ -515,12 +539,26 @@ class _read_ahead(Iterator[_Message]):  # noqa: N801 - used as a function
                 error, self._error = self._error, None
                 raise error
             raise StopIteration
+        with self._room:
+            self._ahead -= _weight(item)
+            self._room.notify()
         message: _Message = item
         return message
 
     def close(self) -> None:
         self._stop.set()
+        with self._room:
+            self._room.notify()
         self._thread.join()
+
+
+def _weight(message: object) -> int:
+    """What a message counts for in the read-ahead: its chunks, else one."""
+    if isinstance(message, list):
+        return max(1, len(message))
+    if isinstance(message, _Pending):
+        return max(1, sum(len(c) for _, c in message.parts))
+    return 1
 
 
 def _take(it: Iterator[Chunk], n: int) -> list[Chunk]:
