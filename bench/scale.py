@@ -213,18 +213,24 @@ def reader(work: Path, k: int, nprobe: int) -> None:
                       "ram": ram, "ids": found}))  # fmt: skip
 
 
-def ingest_child(folder: Path, chunks: int) -> None:
+def ingest_child(folder: Path, chunks: int, embedder: str | None) -> None:
     """A fresh process: write `chunks` synthetic chunks through the store API, commit.
 
     FAISS is imported first, as an ingest that searches or loads its embedder has its
-    libraries loaded anyway: the figures are then what the store's own work adds."""
+    libraries loaded anyway: the figures are then what the store's own work adds. With
+    `embedder` (a kind), that embedder is loaded and embeds a few texts first, as in the
+    process of a real ingest (its vectors are not used)."""
     import faiss  # noqa: F401
 
     from rag.config import load_settings
     from rag.store import FileRecord, Manifest, make_catalog
     from rag.types import Chunk
 
-    settings = load_settings(overrides={"indexes_dir": str(folder)})
+    settings = load_settings(overrides={"indexes_dir": str(folder), "embedder.kind": embedder})
+    if embedder:
+        from rag.embedders import make_embedder
+
+        make_embedder(settings.embedder).embed([f"passage {n} " * 60 for n in range(64)])
     catalog = make_catalog(settings)
     manifest = Manifest(embedder="synthetic", dimension=384, chunk_size=200, chunk_overlap=30,
                         encoding="synthetic")  # fmt: skip
@@ -267,6 +273,7 @@ def ingest_part(args: argparse.Namespace, work: Path) -> None:
         for r in range(args.repeats):
             folder = work / f"ingest-{n}-{r}"
             command = [sys.executable, __file__, "--ingest-child", str(folder), "--chunks", str(n)]
+            command += ["--with-embedder", args.with_embedder] if args.with_embedder else []
             out = subprocess.run(command, capture_output=True, text=True, check=True)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -470,6 +477,7 @@ def main() -> None:
     parser.add_argument("--real-from", help="An index folder whose stored vectors are the real ones.")
     parser.add_argument("--ingest", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000],
                         help="Chunk counts whose ingest peak RSS is measured.")  # fmt: skip
+    parser.add_argument("--with-embedder", help="Ingest part: load this embedder kind first (onnx...).")
     parser.add_argument("--skip-search", action="store_true", help="Only the ingest memory part.")
     parser.add_argument("--skip-ingest", action="store_true", help="Only the search part.")
     parser.add_argument("--dir", type=Path, help="Work folder (default: a temporary one, removed).")
@@ -491,7 +499,7 @@ def main() -> None:
     if args.reader:
         return reader(args.reader, args.k, args.nprobe[0])
     if args.ingest_child:
-        return ingest_child(args.ingest_child, args.chunks)
+        return ingest_child(args.ingest_child, args.chunks, args.with_embedder)
     if args.store_child:
         return store_child(args.store_child, args.chunks, args.sigma, args.work)
     if args.store_reader:
