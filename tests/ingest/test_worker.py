@@ -343,6 +343,7 @@ def test_unchanged_tree_loads_no_model_and_is_quick(
     docs.mkdir()
     for i in range(300):
         (docs / f"f{i:03d}.txt").write_text(f"File number {i} of many.")
+    settings.embedder.kind = "sentence-transformers"  # the runtime of the `embedder` fixture
     IngestWorker(settings, embedder).run(docs)
 
     def no_model() -> SentenceTransformerEmbedder:
