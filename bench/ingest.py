@@ -113,6 +113,11 @@ def main() -> None:
         f"{', '.join(f'{x:.3f}' for x in ratios)}; target <= 1.05)"
     )
     print(
+        f"CPU ingest / floor    {statistics.median(ingest_cpu) / statistics.median(floor_cpu):.3f}  (CPU "
+        f"seconds of this process and its children: ingest {', '.join(f'{x:.1f}' for x in ingest_cpu)}, "
+        f"floor {', '.join(f'{x:.1f}' for x in floor_cpu)})"
+    )
+    print(
         f"re-ingest unchanged   {reingest_s:.3f} s  = {100 * reingest_s / ingest_s:.2f}% of "
         f"first run (target <= 5%); {again.count('unchanged')} unchanged"
     )
