@@ -21,7 +21,7 @@ import numpy as np
 
 from rag.config import RetrievalSettings
 from rag.embedders import Embedder
-from rag.retrieval import Retriever, distinct
+from rag.retrieval import Retriever, distinct, stored_vector
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ class HybridRetriever(Retriever):
             computed then), below the floor left out."""
             for chunk_id in sorted(fused, key=lambda i: -fused[i]):
                 if chunk_id not in cosine:  # found by words only: how close in meaning?
-                    cosine[chunk_id] = float(np.dot(index.vector(chunk_id), vector))
+                    stored = stored_vector(index, chunk_id)  # None: replaced since the search
+                    cosine[chunk_id] = 0.0 if stored is None else float(np.dot(stored, vector))
                 scores = {"dense": cosine[chunk_id], "coverage": coverage.get(chunk_id, 0.0),
                           "bm25": bm25.get(chunk_id, 0.0), "fused": fused[chunk_id]}  # fmt: skip
                 evidence = max(scores["dense"], scores["coverage"])

@@ -116,13 +116,28 @@ def distinct(index: Store, hits: Iterable[Hit], threshold: float, limit: int | N
         text = " ".join(hit.chunk.text.split())
         if text in seen_text:
             continue
-        vector = index.vector(hit.id)
-        if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= threshold:
+        vector = stored_vector(index, hit.id)
+        if (
+            vector is not None
+            and kept_vectors
+            and float(np.max(np.stack(kept_vectors) @ vector)) >= threshold
+        ):
             continue
         kept.append(hit)
-        kept_vectors.append(vector)
+        if vector is not None:
+            kept_vectors.append(vector)
         seen_text.add(text)
     return kept
+
+
+def stored_vector(index: Store, chunk_id: int) -> np.ndarray | None:
+    """A hit's stored vector; None when it is gone: a search reads one committed state, and
+    by the time its hits are looked at, a writer may have replaced their document and
+    committed (the hit's chunk, already read, is still a right answer from that state)."""
+    try:
+        return index.vector(chunk_id)
+    except KeyError:
+        return None
 
 
 class DenseRetriever(Retriever):

@@ -11,7 +11,7 @@ import pytest
 from ingest.worker import IngestWorker
 from rag.config import RetrievalSettings, Settings
 from rag.embedders import SentenceTransformerEmbedder
-from rag.retrieval import DenseRetriever, Retriever, make_retriever
+from rag.retrieval import DenseRetriever, Retriever, distinct, make_retriever
 from rag.store import Store
 from tests.fakes import EchoGenerator, WordOverlapRetriever
 
@@ -85,3 +85,19 @@ def test_factory_builds_the_configured_mode(embedder: SentenceTransformerEmbedde
     for mode in ("dense", "lexical", "hybrid"):
         assert make_retriever(RetrievalSettings(mode=mode), embedder).mode == mode
     assert isinstance(make_retriever(RetrievalSettings(mode="dense"), embedder), DenseRetriever)
+
+
+def test_hits_of_a_document_replaced_since_the_search(
+    index: Store, worker: IngestWorker, corpus: Path, embedder: SentenceTransformerEmbedder
+) -> None:
+    """A search reads one committed state; a writer may replace the hits' document and
+    commit (purging its old chunks) before the hits are deduplicated: they are kept."""
+    hits = make_retriever(RetrievalSettings(mode="dense"), embedder).retrieve(
+        index, QUESTION, 3, floor=False, dedup=False)  # fmt: skip
+    assert hits and hits[0].chunk.path.endswith("volcano.txt")
+    (corpus / "volcano.txt").write_text("Mount Etna, in Sicily, erupted again this year.\n")
+    worker.run(corpus)
+    index.search(embedder.embed_one(QUESTION), 1)  # the reader follows the new commit
+    with pytest.raises(KeyError):
+        index.vector(hits[0].id)
+    assert [h.id for h in distinct(index, hits, 0.9)] == [h.id for h in hits]
