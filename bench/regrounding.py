@@ -23,7 +23,7 @@ from rag.generation import Delta, GenerationParams, Generator, Message, make_gen
 from rag.pipeline import Pipeline
 from rag_eval.datasets import load_dataset
 from rag_eval.metrics import answer_scores, mean
-from rag_eval.runner import _citation_precision as citation_precision
+from rag_eval.runner import support_metrics
 
 SETTINGS = ("retrieval.", "answer.", "chunking.", "embedder.", "indexes_dir", "llm.n_ctx", "llm.max_tokens")
 
@@ -78,12 +78,7 @@ def main() -> None:
                 row["contains"] = answer_scores(answer.text, query.answers)["contains"]
                 best, _ = pipeline.attributor.extract(query.text, answer.sources, limit=1)
                 row["extractive_contains"] = answer_scores(best.text, query.answers)["contains"]
-            checked = [s for s in answer.sentences if s.checked]
-            if checked and not answer.abstained:
-                row["supported_rate"] = sum(s.supported for s in checked) / len(checked)
-            precision = citation_precision(answer)
-            if precision is not None:
-                row["citation_precision"] = precision
+            row.update(support_metrics(answer))
         rows.append(row)
     names = ("contains", "extractive_contains", "supported_rate", "citation_precision",
              "abstention", "wrongly_refused")  # fmt: skip

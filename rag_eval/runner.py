@@ -192,15 +192,23 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
             metrics["extractive_contains"] = answer_scores(extracted.text, query.answers)["contains"]
         if cited and query.relevant:
             metrics["citation_accuracy"] = sum(query.relevant.get(d, 0) > 0 for d in cited) / len(cited)
-        checked = [s for s in answer.sentences if s.checked]
-        if checked and not answer.abstained:
-            metrics["supported_rate"] = sum(s.supported for s in checked) / len(checked)
-        precision = _citation_precision(answer)
-        if precision is not None:
-            metrics["citation_precision"] = precision
+        metrics.update(support_metrics(answer))
         if on_query:
             on_query(i + 1, len(queries))
     pipeline.pool.close()  # the model's memory is given back before another one loads
+
+
+def support_metrics(answer: Any) -> dict[str, float]:
+    """How far an answer is backed: the share of its checked sentences the attribution
+    found supported, and its citation precision (each left out where it does not apply)."""
+    metrics: dict[str, float] = {}
+    checked = [s for s in answer.sentences if s.checked]
+    if checked and not answer.abstained:
+        metrics["supported_rate"] = sum(s.supported for s in checked) / len(checked)
+    precision = _citation_precision(answer)
+    if precision is not None:
+        metrics["citation_precision"] = precision
+    return metrics
 
 
 def _citation_precision(answer: Any) -> float | None:
