@@ -3,7 +3,8 @@
 A grounded answer repeats its passages. After each token, the last few tokens of the
 prompt and answer so far are looked up where they occurred before; the tokens that
 followed there are the draft. The model reads the pending token and the draft in one
-batch, which costs little more than reading one token, and gives its greedy choice at
+batch (on a large model or a GPU about the cost of one token; with the packaged 135M
+model on a CPU nearly the cost of each, see docs/models.md), and gives its greedy choice at
 every position: the draft is kept up to the first position where it differs, the
 model's choice there is the next pending token, and the rejected positions are removed
 from the KV cache. Nothing is ever kept that the model did not choose itself.
