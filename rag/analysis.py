@@ -77,12 +77,15 @@ def _fold(text: str) -> str:
 def words(text: str) -> list[str]:
     """Lower-cased words, French elisions removed ("l'algorithme" -> "algorithme")."""
     found = []
-    for match in _WORD.finditer(text):
-        word = _ELISION.sub("", match.group().lower()).replace("’", "'")
-        if word.endswith("'s"):
-            word = word[:-2]
-        if word:
-            found.append(word)
+    for word in _WORD.findall(text):
+        word = word.lower()
+        if "'" in word or "’" in word:  # only then an elision or a possessive: most words skip this
+            word = _ELISION.sub("", word).replace("’", "'")
+            if word.endswith("'s"):
+                word = word[:-2]
+            if not word:
+                continue
+        found.append(word)
     return found
 
 
