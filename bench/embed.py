@@ -1,12 +1,13 @@
-"""Embedding benchmark: int8 ONNX against torch fp32 on the same chunks, in one run.
+"""Embedding benchmark: int8 ONNX and OpenVINO against torch fp32 on the same chunks, in one run.
 
     python bench/embed.py [--files 300] [--corpus DIR] [--rounds 2]
 
 1. Ingests the corpus with the configured ONNX embedder (wall time), then embeds exactly
    the texts that ingest embedded with that embedder alone: its floor.
-2. Embedding throughput of torch fp32 and int8 ONNX on those texts, rounds interleaved
-   (torch, onnx, torch, onnx...) so a machine shared with other jobs slows both alike;
-   chunks/s and word pieces/s, medians of the rounds.
+2. Embedding throughput of torch fp32, int8 ONNX and OpenVINO (bf16 where the CPU
+   computes it, else fp32) on those texts, rounds interleaved (torch, onnx, openvino,
+   torch...) so a machine shared with other jobs slows all alike; chunks/s and word
+   pieces/s, medians of the rounds.
 3. Padding: the share of padded tokens in batches of 64 texts in corpus order, in
    sentence-transformers' own batches (sorted by characters) and in the token-budget
    batches (sorted by word pieces, `embedder.batch_tokens`).
@@ -113,7 +114,8 @@ def main() -> None:
         settings = load_settings(overrides={"indexes_dir": str(work / "indexes"), "embedder.kind": "onnx"})
         onnx = make_embedder(settings.embedder)
         torch = make_embedder(settings.embedder.model_copy(update={"kind": "sentence-transformers"}))
-        for e in (onnx, torch):
+        openvino = make_embedder(settings.embedder.model_copy(update={"kind": "openvino"}))
+        for e in (onnx, torch, openvino):
             e.embed(["warm-up"] * 8)
 
         t0 = time.perf_counter()
@@ -126,15 +128,19 @@ def main() -> None:
 
         lengths = [min(n, onnx.max_tokens) for n in onnx.count_tokens_batch(texts)]
         pieces = sum(lengths)
-        seconds: dict[str, list[float]] = {"torch fp32": [], "onnx int8": []}
+        ov_label = f"openvino {openvino.name.rsplit('-', 1)[-1]}"
+        seconds: dict[str, list[float]] = {"torch fp32": [], "onnx int8": [], ov_label: []}
         for _ in range(args.rounds):
             seconds["torch fp32"].append(timed(torch, texts))
             seconds["onnx int8"].append(timed(onnx, texts))
+            seconds[ov_label].append(timed(openvino, texts))
         median = {k: statistics.median(v) for k, v in seconds.items()}
 
         corpus_order = fixed_batches(list(range(len(texts))), 64)
         by_chars = fixed_batches(sorted(range(len(texts)), key=lambda i: -len(texts[i])), 64)
-        by_tokens = token_batches(lengths, settings.embedder.batch_tokens, settings.embedder.batch_size)
+        # The onnx embedder's batches: one per thread at once, sharing the budget.
+        budget = settings.embedder.batch_tokens // getattr(onnx, "threads", 1)
+        by_tokens = token_batches(lengths, budget, settings.embedder.batch_size)
 
         longest = sorted(texts, key=len, reverse=True)[: args.rss_texts]
         (work / "texts.json").write_text(json.dumps(longest))
@@ -148,6 +154,7 @@ def main() -> None:
                 ("sentence-transformers", 64, settings.embedder.batch_tokens),
                 ("onnx", 64, 10**9),
                 ("onnx", 64, settings.embedder.batch_tokens),
+                ("openvino", 64, settings.embedder.batch_tokens),
             )  # fmt: skip
         }
 
@@ -161,13 +168,15 @@ def main() -> None:
         print(f"{kind:<21} {len(texts) / s:8.1f} chunks/s  {pieces / s:9.0f} word pieces/s  "
               f"(rounds: {', '.join(f'{x:.2f}' for x in seconds[kind])} s)")  # fmt: skip
     print(f"int8 / fp32 speed     {median['torch fp32'] / median['onnx int8']:.2f}x  (target >= 2.3)")
+    print(f"{ov_label} / fp32   {median['torch fp32'] / median[ov_label]:.2f}x; "
+          f"/ int8 {median['onnx int8'] / median[ov_label]:.2f}x")  # fmt: skip
     print(f"ingest wall time      {ingest_s:.2f} s  (onnx int8, {len(texts) / ingest_s:.1f} chunks/s)")
     print(f"embedding floor       {floor_s:.2f} s  (onnx int8 alone on the same texts)")
     print(f"ingest / floor        {ingest_s / floor_s:.3f}  (target <= 1.05)")
     print(
         f"padded share          {padding_share(lengths, corpus_order):.1%} batches of 64 in corpus order, "
         f"{padding_share(lengths, by_chars):.1%} of 64 sorted by characters, "
-        f"{padding_share(lengths, by_tokens):.1%} by token budget {settings.embedder.batch_tokens}"
+        f"{padding_share(lengths, by_tokens):.1%} by token budget {budget}"
     )
     print(f"peak RSS              embedding the {len(longest)} longest chunks, each in a new process:")
     for name, r in rss.items():

@@ -43,7 +43,7 @@ class ProgressObserver:
 
 
 #: The loggers whose INFO lines the bar shows: the embedder's one-time preparation.
-SHOWN_LOGGERS = ("rag.onnx_export",)
+SHOWN_LOGGERS = ("rag.onnx_export", "rag.openvino_embedder")
 
 
 class _ConsoleLines(logging.Handler):

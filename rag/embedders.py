@@ -1,7 +1,8 @@
 """Embedders: text in, normalized vectors out.
 
 `make_embedder(settings)` is the one place a backend is chosen, by `embedder.kind`:
-`sentence-transformers` (torch, fp32) here, `onnx` (int8) in `rag/onnx_embedder.py`.
+`sentence-transformers` (torch, fp32) here, `onnx` (int8) in `rag/onnx_embedder.py`,
+`openvino` (bf16 or fp32) in `rag/openvino_embedder.py`.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ def make_embedder(settings: EmbedderSettings, *, threads: int | None = None) -> 
         from rag.onnx_embedder import OnnxEmbedder
 
         return OnnxEmbedder(settings, threads=threads)
+    if settings.kind == "openvino":
+        from rag.openvino_embedder import OpenVinoEmbedder
+
+        return OpenVinoEmbedder(settings, threads=threads)
     raise ConfigError(f"unknown embedder kind {settings.kind!r}")
 
 
@@ -185,15 +190,20 @@ def _counting_tokenizer(tokenizer: Any) -> Any | None:
     return counter
 
 
-#: The kinds that run the same local model folder (torch fp32, int8 ONNX).
-LOCAL_KINDS = ("sentence-transformers", "onnx")
+#: The kinds that run the same local model folder (torch fp32, int8 ONNX, OpenVINO).
+LOCAL_KINDS = ("sentence-transformers", "onnx", "openvino")
 
 
 def recorded_name(kind: str, model: str) -> str:
     """The embedder name an index records for the local `model` run by `kind`: for onnx,
     with the quantization recipe (`<model>-int8-<recipe>-<hash of its parameters>`), so
-    vectors of two recipes never share an index."""
+    vectors of two recipes never share an index; for openvino, with the precision this
+    CPU computes in (`<model>-openvino-bf16`)."""
     base = resolve_embedder(model)[0]
+    if kind == "openvino":
+        from rag.openvino_embedder import precision
+
+        return f"{base}-openvino-{precision()}"
     if kind != "onnx":
         return base
     from rag.onnx_export import recipe_id

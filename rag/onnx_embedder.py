@@ -49,26 +49,38 @@ class OnnxEmbedder(Embedder):
         """`threads`: batches computed at once, each on one thread (default: one per
         core the process may use)."""
         ensure_offline()
-        import onnxruntime as ort
-
         path = resolve_embedder(settings.model)[1]
         self.name = recorded_name(self.kind, settings.model)
         self.batch_size = settings.batch_size
         self.batch_tokens = settings.batch_tokens
         self.max_tokens = _max_seq_length(path)
         self._encoder, self._counter, self._pad_id = _tokenizers(path, self.max_tokens)
+        self.threads = max(1, threads or len(os.sched_getaffinity(0)))
+        self._pool = ThreadPoolExecutor(self.threads, f"{self.kind}-embed") if self.threads > 1 else None
+        model_file = self._load(path)
+        logger.info("embedder loaded kind=%s name=%s dim=%d file=%s", self.kind, self.name, self.dimension,
+                    model_file)  # fmt: skip
+
+    def _load(self, path: Path) -> Path:
+        """Load the model of the folder `path` (exported on first use), set `dimension`,
+        and say which file it is."""
+        import onnxruntime as ort
+
         model_file = int8_model(path)
         options = ort.SessionOptions()
         options.inter_op_num_threads = options.intra_op_num_threads = 1  # a run is on its caller's thread
-        self.threads = max(1, threads or len(os.sched_getaffinity(0)))
-        self._pool = ThreadPoolExecutor(self.threads, "onnx-embed") if self.threads > 1 else None
         try:
             self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # a damaged cache file, an unsupported operator
             raise ConfigError(f"cannot load the ONNX embedder {model_file}: {exc}") from exc
         self._inputs = [i.name for i in self.session.get_inputs()]
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
-        logger.info("embedder loaded kind=onnx name=%s dim=%d file=%s", self.name, self.dimension, model_file)
+        return model_file
+
+    def _forward(self, feed: dict[str, NDArray[np.int64]]) -> NDArray[np.float32]:
+        """The model's pooled output for one padded batch."""
+        result = self.session.run([OUTPUT], {name: feed[name] for name in self._inputs})[0]
+        return np.asarray(result, dtype=np.float32)
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         return self.embed_prepared(self.prepare(texts))
@@ -106,9 +118,7 @@ class OnnxEmbedder(Embedder):
         for row, e in enumerate(encodings):
             n = len(e.ids)
             ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        result = self.session.run([OUTPUT], {name: feed[name] for name in self._inputs})[0]
-        return np.asarray(result, dtype=np.float32)
+        return self._forward({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
 
     def count_tokens(self, text: str) -> int:
         return self.count_tokens_batch([text])[0]

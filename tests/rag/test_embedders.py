@@ -21,11 +21,16 @@ def onnx_embedder() -> Embedder:
     return make_embedder(EmbedderSettings(kind="onnx"))
 
 
-@pytest.fixture(params=["sentence-transformers", "onnx", "hash"])
+@pytest.fixture(scope="module")
+def openvino_embedder() -> Embedder:
+    return make_embedder(EmbedderSettings(kind="openvino"))
+
+
+@pytest.fixture(params=["sentence-transformers", "onnx", "openvino", "hash"])
 def any_embedder(request: pytest.FixtureRequest) -> Embedder:
     if request.param == "hash":
         return HashEmbedder()
-    name = "onnx_embedder" if request.param == "onnx" else "embedder"
+    name = {"onnx": "onnx_embedder", "openvino": "openvino_embedder"}.get(request.param, "embedder")
     embedder: Embedder = request.getfixturevalue(name)
     return embedder
 
