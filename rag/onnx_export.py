@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,18 @@ def recipe_id(name: str | None = None) -> str:
 def int8_model(model_dir: Path) -> Path:
     """The int8 ONNX file of the sentence-transformers model in `model_dir`, exported and
     quantized on first use (about ten seconds), then reused."""
-    file_name = f"model_int8-{fingerprint(model_dir)}.onnx"
-    places = [model_dir / "onnx", user_cache_dir() / f"{model_dir.resolve().name}"]
+    return cached(model_dir, f"model_int8-{fingerprint(model_dir)}.onnx", "the int8 ONNX embedder",
+                  lambda work, target: _export(model_dir, work, target))  # fmt: skip
+
+
+def cached(model_dir: Path, name: str, what: str, make: Callable[[Path, Path], Path]) -> Path:
+    """`name` in the cache of the model in `model_dir`: beside the model (its `onnx`
+    folder), else in the user cache. Made when in neither, by `make(work, target)`, which
+    works in the temporary folder `work` and moves its result to `target` at once."""
+    places = [model_dir / "onnx", user_cache_dir() / model_dir.resolve().name]
     for place in places:
-        if (place / file_name).is_file():
-            return place / file_name
+        if (place / name).exists():
+            return place / name
     for place in places:
         try:
             place.mkdir(parents=True, exist_ok=True)
@@ -60,10 +68,10 @@ def int8_model(model_dir: Path) -> Path:
         except OSError:
             continue  # not writable: the next place
         try:
-            return _export(model_dir, work, place / file_name)
+            return make(work, place / name)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    raise ConfigError(f"cannot write the int8 ONNX embedder anywhere: tried {', '.join(map(str, places))}")
+    raise ConfigError(f"cannot write {what} anywhere: tried {', '.join(map(str, places))}")
 
 
 def fingerprint(model_dir: Path) -> str:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from functools import lru_cache
@@ -26,7 +24,7 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.onnx_embedder import OnnxEmbedder
-from rag.onnx_export import EXPORT_VERSION, OUTPUT, export_fp32, user_cache_dir
+from rag.onnx_export import EXPORT_VERSION, OUTPUT, cached, export_fp32
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -88,22 +86,8 @@ def precision() -> str:
 def ir_model(model_dir: Path) -> Path:
     """The folder holding the model of `model_dir` in OpenVINO's format (model.xml and
     model.bin), converted on first use (about ten seconds), then reused."""
-    name = f"openvino-{_fingerprint(model_dir)}"
-    places = [model_dir / "onnx", user_cache_dir() / model_dir.resolve().name]
-    for place in places:
-        if (place / name / "model.xml").is_file():
-            return place / name
-    for place in places:
-        try:
-            place.mkdir(parents=True, exist_ok=True)
-            work = Path(tempfile.mkdtemp(prefix=".convert-", dir=place))
-        except OSError:
-            continue  # not writable: the next place
-        try:
-            return _convert(model_dir, work, place / name)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    raise ConfigError(f"cannot write the OpenVINO embedder anywhere: tried {', '.join(map(str, places))}")
+    return cached(model_dir, f"openvino-{_fingerprint(model_dir)}", "the OpenVINO embedder",
+                  lambda work, target: _convert(model_dir, work, target))  # fmt: skip
 
 
 def _fingerprint(model_dir: Path) -> str:

@@ -63,7 +63,7 @@ def test_the_conversion_is_cached_beside_the_model_and_reused(
     assert cached.parent == folder / "onnx" and (cached / "model.bin").stat().st_size > 80_000_000
     monkeypatch.setattr(ov, "_convert", _fail)  # a second conversion would fail the test
     assert ov.ir_model(folder) == cached
-    assert not list(cached.parent.glob(".convert-*"))  # no work folder left behind
+    assert not list(cached.parent.glob(".export-*"))  # no work folder left behind
 
 
 def test_an_unwritable_model_folder_converts_into_the_user_cache_with_progress_shown(
