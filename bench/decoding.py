@@ -17,6 +17,7 @@ Over an index of docs/architecture.md (--docs), with the packaged model (or --mo
 
     python bench/decoding.py [--questions 6] [--max-tokens 96] [--lookup 10] [--ram]
                              [--only lookup|prefix|batch]
+    RAG_LLM__MODELS_DIR=/tmp/models python bench/decoding.py --model NAME  # another models folder
 """
 
 from __future__ import annotations
