@@ -74,9 +74,9 @@ def cached(model_dir: Path, name: str, what: str, make: Callable[[Path, Path], P
     raise ConfigError(f"cannot write {what} anywhere: tried {', '.join(map(str, places))}")
 
 
-def fingerprint(model_dir: Path) -> str:
-    """Changes when the model's files (or the recipe) change."""
-    digest = hashlib.sha256(recipe_id().encode())
+def fingerprint(model_dir: Path, salt: str | None = None) -> str:
+    """Changes when the model's files change, or `salt` (default: the int8 recipe)."""
+    digest = hashlib.sha256((recipe_id() if salt is None else salt).encode())
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and "onnx" not in p.parts):
         st = path.stat()
         digest.update(f"{path.relative_to(model_dir)}:{st.st_size}:{int(st.st_mtime)}\n".encode())

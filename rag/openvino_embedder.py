@@ -12,7 +12,6 @@ format once, on first use, cached beside the model (or in the user cache), and r
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -24,7 +23,7 @@ import numpy as np
 
 from rag.errors import ConfigError
 from rag.onnx_embedder import OnnxEmbedder
-from rag.onnx_export import EXPORT_VERSION, OUTPUT, cached, export_fp32
+from rag.onnx_export import EXPORT_VERSION, OUTPUT, cached, export_fp32, fingerprint
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -93,11 +92,7 @@ def ir_model(model_dir: Path) -> Path:
 def _fingerprint(model_dir: Path) -> str:
     import openvino
 
-    digest = hashlib.sha256(f"{EXPORT_VERSION}:{CONVERT_VERSION}:{openvino.__version__}".encode())
-    for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and "onnx" not in p.parts):
-        st = path.stat()
-        digest.update(f"{path.relative_to(model_dir)}:{st.st_size}:{int(st.st_mtime)}\n".encode())
-    return digest.hexdigest()[:12]
+    return fingerprint(model_dir, f"{EXPORT_VERSION}:{CONVERT_VERSION}:{openvino.__version__}")
 
 
 def _convert(model_dir: Path, work: Path, target: Path) -> Path:

@@ -72,16 +72,9 @@ def test_the_export_is_cached_beside_the_model_and_reused(
 
 
 def test_an_unwritable_model_folder_exports_to_the_user_cache_with_progress_shown(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, unwritable_model: Path
 ) -> None:
-    source = resolve_embedder(EmbedderSettings().model)[1]
-    model = tmp_path / "MiniLM"
-    model.mkdir()
-    for path in source.iterdir():
-        if path.name != "onnx":
-            (model / path.name).symlink_to(path)
-    (model / "onnx").write_text("a file where the cache folder would go: not writable")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = unwritable_model
     shown = io.StringIO()
     with progress_bar(Console(file=shown, force_terminal=True, width=200)):  # as `rag ingest` shows it
         embedder = OnnxEmbedder(EmbedderSettings(kind="onnx", model=str(model)))
