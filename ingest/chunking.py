@@ -124,7 +124,8 @@ class Chunker:
         for page in pages:
             blocks = [b.strip() for b in _PARAGRAPH.split(page.text) if b.strip()]
             self._counted.clear()
-            self._count_many([part for b in blocks for part in (b, *b.split("\n", 1))])
+            # A heading block is counted as its heading line and its body, others whole.
+            self._count_many([part for b in blocks for part in self._parts(b, page.markdown)])
             for block in blocks:
                 match = _HEADING.match(block.split("\n", 1)[0]) if page.markdown else None
                 if match:
@@ -147,6 +148,13 @@ class Chunker:
                         yield _Unit(piece, tokens, pieces, page.number, heading,
                                     sep="\n\n" if i == 0 else " ")  # fmt: skip
                 room = (0, 0)
+
+    @staticmethod
+    def _parts(block: str, markdown: bool) -> tuple[str, ...]:
+        first, _, rest = block.partition("\n")
+        if markdown and _HEADING.match(first):
+            return (first, rest.strip()) if rest.strip() else (first,)
+        return (block,)
 
     def _unit(self, text: str, page: int | None, heading: str, *, starts_section: bool = False,
               is_heading: bool = False, sep: str = "\n\n") -> _Unit:  # fmt: skip
@@ -241,6 +249,8 @@ class Chunker:
         """A table whole, or pieces of whole rows each led by the header and separator."""
         whole = "\n".join(lines)
         table = self._unit(whole, page, heading)
+        if not self._fits(table.tokens, table.pieces, room):
+            self._count_many(["\n".join(lines[:2]), *lines])  # its header and rows, at once
         if self._fits(table.tokens, table.pieces, room):
             yield table
             return

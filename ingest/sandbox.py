@@ -77,14 +77,8 @@ class LoaderSandbox:
                 self._kill()
 
     def close(self) -> None:
-        child = self._child
-        # A child that never got ready has read nothing: killed, not waited for.
-        if child is not None and self._ready and child.poll() is None and child.stdin is not None:
-            try:
-                child.stdin.close()  # end of input: the child exits by itself
-                child.wait(2)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
+        """Stop the child. Between documents it holds nothing (a document abandoned half
+        read has already stopped it), so it is killed rather than waited for."""
         self._kill()
 
     def __enter__(self) -> LoaderSandbox:

@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 LARGE_FILE_CHUNKS = 1024  # a document with more chunks is embedded and written as it streams
 READ_AHEAD = 2048  # chunks (and messages) the reader may be ahead by
 GROUP_BATCHES = 16  # small files are embedded together once they hold this many batches
+TAIL_BATCHES = 2  # the run's last group: its last files, this many batches, embedded apart
 CONTEXT_HEADER_TOKENS = 32  # embedder tokens kept free in each chunk for its context header
 
 
@@ -236,10 +237,13 @@ class IngestWorker:
         held = 0  # chunks in `pending`
         writer = WriteBehind()
 
-        def flush() -> None:
+        def flush(last: bool = False) -> None:
             nonlocal held
             try:
-                self._write_pending(store, pending, book, writer)
+                # The last group's writing follows all embedding: its end is embedded apart,
+                # so that the rest is written meanwhile.
+                for part in _tail_apart(pending, batch * TAIL_BATCHES) if last else [pending]:
+                    self._write_pending(store, part, book, writer)
             finally:
                 pending.clear()
                 held = 0
@@ -277,7 +281,7 @@ class IngestWorker:
                     held += len(message.chunks)
                     if held >= batch * GROUP_BATCHES:
                         flush()
-            flush()
+            flush(last=True)
             writer.drain()
         finally:
             messages.close()
@@ -380,6 +384,7 @@ class IngestWorker:
         except Exception:  # which file? each on its own tells
             logger.warning("batch embedding failed; embedding its %d files one by one", len(pending))
             vectors = None
+        jobs: list[Callable[[], object]] = []
         offset = 0
         for item in pending:
             n = len(item.chunks)
@@ -388,10 +393,13 @@ class IngestWorker:
                         else self.embedder.embed_prepared(item.prepared))  # fmt: skip
             except Exception as exc:
                 failed = FileOutcome(item.name, "failed", reason=_reason(exc, item.name))
-                writer.submit(partial(book.done, failed))
+                jobs.append(partial(book.done, failed))
             else:
-                writer.submit(partial(_write_item, store, item, mine, book))
+                jobs.append(partial(_write_item, store, item, mine, book))
             offset += n
+        # One job for the group: the writer's queue holds groups, and handing a group over
+        # never waits for the writing of its own files.
+        writer.submit(partial(_run_all, jobs))
 
     def _embedded(self, chunk: Chunk) -> str:
         """What the embedder reads of a chunk (the same as the lexical index reads)."""
@@ -495,6 +503,22 @@ def _write_item(store: Store, item: _Pending, vectors: NDArray[np.float32], book
         book.done(FileOutcome(item.name, item.status, written))
     except Exception as exc:
         book.done(FileOutcome(item.name, "failed", reason=_reason(exc, item.name)))
+
+
+def _tail_apart(items: list[_Pending], chunks: int) -> list[list[_Pending]]:
+    """`items` in two: its last files, holding at least `chunks` chunks, and those before
+    (none when the last files hold all)."""
+    held = 0
+    for k in range(len(items) - 1, 0, -1):
+        held += len(items[k].chunks)
+        if held >= chunks:
+            return [items[:k], items[k:]]
+    return [items]
+
+
+def _run_all(jobs: list[Callable[[], object]]) -> None:
+    for job in jobs:
+        job()
 
 
 def _configured_embedder(settings: EmbedderSettings) -> Embedder:

@@ -91,25 +91,38 @@ def words(text: str) -> list[str]:
 
 def detect_language(text: str) -> Language:
     """French or English, by the share of each language's marker words."""
-    counts = {lang: 0 for lang in LANGUAGES}
-    for word in words(text[:4000]):
-        folded = fold(word)
-        for lang in LANGUAGES:
-            if folded in _MARKERS[lang]:
-                counts[lang] += 1
-    return "fr" if counts["fr"] > counts["en"] else "en"
+    head = text[:4000]
+    return _language_of(_folded(head, words(head)))
+
+
+def _language_of(folded: list[str]) -> Language:
+    fr, en = _MARKERS["fr"], _MARKERS["en"]
+    return "fr" if sum(w in fr for w in folded) > sum(w in en for w in folded) else "en"
+
+
+def _folded(text: str, found: list[str]) -> list[str]:
+    """`fold` of each of the words found in `text` (already lower-cased: as they are when
+    the text is ASCII)."""
+    return found if text.isascii() else [fold(w) for w in found]
 
 
 def content_words(text: str, language: Language) -> list[str]:
     """The text's words but its language's stop words, in order, before stemming."""
+    found = words(text)
+    return _content(found, _folded(text, found), language)
+
+
+def _content(found: list[str], folded: list[str], language: Language) -> list[str]:
     stops = STOP_WORDS[language]
-    return [w for w in words(text) if fold(w) not in stops and len(w) < 64]
+    return [w for w, f in zip(found, folded, strict=True) if f not in stops and len(w) < 64]
 
 
 def analyze(text: str, language: Language | None = None) -> list[str]:
     """The text's search terms, in order (repeats kept: they count in BM25)."""
-    lang = language or detect_language(text)
-    return [fold(s) for s in _stemmer(lang).stemWords(content_words(text, lang))]
+    found = words(text)  # once, for the language and the terms
+    folded = _folded(text, found)
+    lang = language or (_language_of(folded) if len(text) <= 4000 else detect_language(text))
+    return [fold(s) for s in _stemmer(lang).stemWords(_content(found, folded, lang))]
 
 
 def _stemmer(lang: Language) -> _ThreadStemmers:

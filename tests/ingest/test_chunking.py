@@ -128,6 +128,31 @@ def test_a_long_table_repeats_its_header_in_each_piece(embedder: SentenceTransfo
     assert len(set(rows)) == 80  # every row, whole, in some piece
 
 
+def test_the_embedders_tokenizer_reads_each_paragraph_once(embedder: SentenceTransformerEmbedder) -> None:
+    """Paragraphs are counted in one call per page, each once (a heading line and its body
+    apart); a table too long for a chunk has its rows counted in one more call."""
+    read = single = 0
+
+    def many(texts: list[str]) -> list[int]:
+        nonlocal read
+        read += sum(map(len, texts))
+        return embedder.count_tokens_batch(texts)
+
+    def one(text: str) -> int:
+        nonlocal single
+        single += 1
+        return embedder.count_tokens(text)
+
+    chunker = Chunker(200, 30, limit=one, max_limit=embedder.max_tokens, limit_many=many)
+    prose = "\n\n".join(f"{i}. {ENGLISH if i % 2 else FRENCH}" for i in range(30))  # each fits a chunk
+    table = _table(60)
+    text = f"# Report\n\n{prose}\n\n## Stock\nWhat is left.\n\n{table}"
+    chunks = list(chunker.chunks([Page(text, markdown=True)], "report.md"))
+    assert len(chunks) > 5 and any("| item number 59 |" in c.text for c in chunks)
+    assert read <= 1.05 * len(text) + len(table), (read, len(text))
+    assert single <= 3  # the special tokens, and no row or paragraph one at a time
+
+
 def test_chunking_time_is_linear(embedder: SentenceTransformerEmbedder) -> None:
     """Each unit is counted once: 4x the text costs 4x the tokenizer calls, and about 4x
     the time (best of three runs each, so that a busy machine does not decide)."""

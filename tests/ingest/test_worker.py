@@ -282,6 +282,51 @@ class Recorder:
         self.done.append(outcome.path)
 
 
+class CallRecorder(HashEmbedder):
+    """Records how many texts each embedding call holds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        self.calls.append(len(texts))
+        return super().embed(texts)
+
+
+def test_the_runs_last_files_are_embedded_apart() -> None:
+    from ingest.worker import _Pending, _tail_apart
+    from rag.store import FileRecord
+    from rag.types import Chunk
+
+    def item(name: str, chunks: int) -> _Pending:
+        record = FileRecord(name, "h", 1, 0.0, 0.0, name)
+        return _Pending(name, [(record, [Chunk(f"{name} {i}", name, i) for i in range(chunks)])], "added")
+
+    items = [item("a", 50), item("b", 20), item("c", 5), item("d", 4)]
+    assert [[p.name for p in part] for part in _tail_apart(items, 8)] == [["a", "b"], ["c", "d"]]
+    assert [[p.name for p in part] for part in _tail_apart(items, 10)] == [["a"], ["b", "c", "d"]]
+    assert [[p.name for p in part] for part in _tail_apart(items, 100)] == [["a", "b", "c", "d"]]
+    assert _tail_apart(items[:1], 8) == [items[:1]]
+
+
+def test_the_last_group_is_written_while_its_end_embeds(settings: Settings, tmp_path: Path) -> None:
+    """The run's last files are embedded in a call of their own (two batches), so that
+    the writing of the files before them does not wait for all embedding to end."""
+    import ingest.worker as module
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(20):
+        (docs / f"f{i:02}.txt").write_text(f"File {i} says one short thing.")
+    settings.embedder.batch_size = 4
+    embedder = CallRecorder()
+    report = IngestWorker(settings, embedder).run(docs)
+    assert report.count("added") == 20 and sum(embedder.calls) == 20
+    assert [o.path for o in report.outcomes] == [f"docs/f{i:02}.txt" for i in range(20)]
+    assert embedder.calls[-1] <= 4 * module.TAIL_BATCHES < sum(embedder.calls)
+
+
 def test_ingesting_one_file_removes_nothing_else(settings: Settings, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -453,3 +498,8 @@ def test_a_sandbox_left_unused_is_closed_at_once(tmp_path: Path) -> None:
     (tmp_path / "a.txt").write_text("Hello there.\n")
     with LoaderSandbox(5.0) as sandbox:
         assert [p.text.strip() for p in sandbox.pages(tmp_path / "a.txt")] == ["Hello there."]
+        child = sandbox._child
+        start = time.perf_counter()
+    # Between documents the child holds nothing: it is stopped, not waited for.
+    assert child is not None and child.poll() is not None and sandbox._child is None
+    assert time.perf_counter() - start < 0.5

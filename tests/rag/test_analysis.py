@@ -35,3 +35,13 @@ def test_terms_are_stemmed_in_the_texts_language() -> None:
     assert detect_language("The documents do not say it, and the answer is in the text.") == "en"
     assert analyze("Les réponses des documents", "fr") == analyze("la réponse du document", "fr")
     assert "the" not in analyze("the files are indexed", "en")
+
+
+def test_terms_read_the_language_they_tell() -> None:
+    """Without a language given, `analyze` tells it as `detect_language` does (from the
+    first 4,000 characters), in French and English, with accents and without."""
+    french = "Les réponses des documents sont dans le texte, et l'été est chaud. " * 3
+    english = "The answers of the documents are in the text, and the summer is hot. " * 3
+    for text in (french, english, french.upper(), "Zoë's café " + english, french * 80, english * 80):
+        assert analyze(text) == analyze(text, detect_language(text))
+    assert detect_language(french * 80) == "fr" and detect_language(english + french * 2) == "fr"
