@@ -40,6 +40,7 @@ class _Unit:
     starts_section: bool = False
     is_heading: bool = False
     sep: str = "\n\n"  # what joins it to the unit before: a paragraph break or a space
+    ids: list[int] | None = None  # its embedder token ids (`pieces` of them), when known
 
 
 class Chunker:
@@ -47,6 +48,9 @@ class Chunker:
 
     `limit` counts a text's tokens as the embedder reads it (special tokens included);
     `max_limit` is the most it may be. A `size` above `max_limit` raises ConfigError.
+    `pieces_many` (an embedder's `word_pieces`) gives texts' token ids instead of counts,
+    and `pieced` then gives each chunk's ids too, joined from its units' (None when a unit
+    was cut where none were counted), so that the embedder need not tokenize it again.
     """
 
     def __init__(
@@ -58,6 +62,7 @@ class Chunker:
         limit: Callable[[str], int] | None = None,
         max_limit: int | None = None,
         limit_many: Callable[[list[str]], list[int]] | None = None,
+        pieces_many: Callable[[list[str]], list[list[int]] | None] | None = None,
     ) -> None:
         if overlap >= size:
             raise ValueError(f"chunk overlap ({overlap}) must be smaller than size ({size})")
@@ -76,7 +81,9 @@ class Chunker:
         # embedder's `count_tokens_batch` is used when `limit` is its `count_tokens`.
         owner = getattr(limit, "__self__", None)
         self._limit_many = limit_many or getattr(owner, "count_tokens_batch", None)
+        self._pieces_many = pieces_many if self._limit is not None else None
         self._counted: dict[str, int] = {}  # embedder counts of the page being chunked
+        self._ids: dict[str, list[int]] = {}  # and their ids, from `pieces_many`
 
     @property
     def effective_size(self) -> int:
@@ -88,6 +95,11 @@ class Chunker:
 
     def chunks(self, pages: Iterable[Page], path: str) -> Iterator[Chunk]:
         """Chunks of one document, in order, numbered from 0."""
+        for chunk, _ in self.pieced(pages, path):
+            yield chunk
+
+    def pieced(self, pages: Iterable[Page], path: str) -> Iterator[tuple[Chunk, list[int] | None]]:
+        """`chunks`, each with its embedder token ids when they are known (see the class)."""
         ordinal = 0
         window: list[_Unit] = []
         for unit in self._units(pages):
@@ -124,6 +136,7 @@ class Chunker:
         for page in pages:
             blocks = [b.strip() for b in _PARAGRAPH.split(page.text) if b.strip()]
             self._counted.clear()
+            self._ids.clear()
             # A heading block is counted as its heading line and its body, others whole.
             self._count_many([part for b in blocks for part in self._parts(b, page.markdown)])
             for block in blocks:
@@ -146,7 +159,7 @@ class Chunker:
                 else:
                     for i, (piece, tokens, pieces) in enumerate(self._fit(block, room)):
                         yield _Unit(piece, tokens, pieces, page.number, heading,
-                                    sep="\n\n" if i == 0 else " ")  # fmt: skip
+                                    sep="\n\n" if i == 0 else " ", ids=self._ids.get(piece))  # fmt: skip
                 room = (0, 0)
 
     @staticmethod
@@ -159,7 +172,7 @@ class Chunker:
     def _unit(self, text: str, page: int | None, heading: str, *, starts_section: bool = False,
               is_heading: bool = False, sep: str = "\n\n") -> _Unit:  # fmt: skip
         return _Unit(text, self.count(text), self._pieces(text), page, heading, starts_section,
-                     is_heading, sep)  # fmt: skip
+                     is_heading, sep, self._ids.get(text))  # fmt: skip
 
     def _pieces(self, text: str) -> int:
         if self._limit is None:
@@ -169,12 +182,21 @@ class Chunker:
 
     def _count_many(self, texts: list[str]) -> None:
         """Count the texts with the embedder's tokenizer in one call, for `_pieces`."""
-        if self._limit is None or self._limit_many is None:
+        if self._limit is None or (self._limit_many is None and self._pieces_many is None):
             return
         todo = [t for t in dict.fromkeys(texts) if t not in self._counted]
-        if todo:
-            counts = self._limit_many(todo)
-            self._counted.update((t, n - self._specials) for t, n in zip(todo, counts, strict=True))
+        if not todo:
+            return
+        found = self._pieces_many(todo) if self._pieces_many is not None else None
+        if found is not None:
+            self._ids.update(zip(todo, found, strict=True))
+            self._counted.update((t, len(ids)) for t, ids in zip(todo, found, strict=True))
+            return
+        self._pieces_many = None  # a tokenizer that does not join its pieces: counts only
+        if self._limit_many is None:
+            return
+        counts = self._limit_many(todo)
+        self._counted.update((t, n - self._specials) for t, n in zip(todo, counts, strict=True))
 
     def _fits(self, tokens: int, pieces: int, room: tuple[int, int] = (0, 0)) -> bool:
         """Whether that many tokens fit a chunk, less `room` (tokens, embedder tokens)."""
@@ -269,7 +291,8 @@ class Chunker:
                     yield self._unit(text, page, heading)
                 continue
             if rows and not self._fits(tokens + r_tokens, pieces + r_pieces):
-                yield _Unit("\n".join([head, *rows]), tokens - room[0], pieces - room[1], page, heading)
+                yield _Unit("\n".join([head, *rows]), tokens - room[0], pieces - room[1], page, heading,
+                            ids=self._joined([head, *rows]))  # fmt: skip
                 rows, tokens, pieces = [], head_tokens, head_pieces
                 room = (0, 0)  # only the first piece follows the headings
                 head_tokens, head_pieces = self.count(head) + 1, self._pieces(head)
@@ -278,7 +301,8 @@ class Chunker:
             tokens += r_tokens
             pieces += r_pieces
         if rows:
-            yield _Unit("\n".join([head, *rows]), tokens - room[0], pieces - room[1], page, heading)
+            yield _Unit("\n".join([head, *rows]), tokens - room[0], pieces - room[1], page, heading,
+                        ids=self._joined([head, *rows]))  # fmt: skip
 
     def _split_after(self, window: list[_Unit], unit: _Unit) -> tuple[_Unit, _Unit]:
         """`unit` cut in two: a first part that fits after the headings, and the rest."""
@@ -319,10 +343,14 @@ class Chunker:
             total += unit.tokens
         return kept
 
+    def _joined(self, texts: list[str]) -> list[int] | None:
+        """The ids of texts joined by white space: theirs joined (None if one is unknown)."""
+        return _join_ids([self._ids.get(t) for t in texts])
+
     @staticmethod
-    def _make(window: list[_Unit], path: str, ordinal: int) -> Chunk:
+    def _make(window: list[_Unit], path: str, ordinal: int) -> tuple[Chunk, list[int] | None]:
         pages = [u.page for u in window if u.page is not None]
-        return Chunk(
+        chunk = Chunk(
             text=_join(window),
             path=path,
             ordinal=ordinal,
@@ -330,6 +358,13 @@ class Chunker:
             page_end=max(pages) if pages else None,
             heading=window[-1].heading,
         )
+        return chunk, _join_ids([u.ids for u in window if u.text])
+
+
+def _join_ids(parts: list[list[int] | None]) -> list[int] | None:
+    if any(p is None for p in parts):
+        return None
+    return [i for p in parts if p is not None for i in p]
 
 
 def _headings_only(window: list[_Unit]) -> bool:

@@ -149,6 +149,7 @@ class IngestWorker:
                 encoding=chunking.encoding,
                 limit=embedder.count_tokens,
                 max_limit=embedder.max_tokens - reserve,
+                pieces_many=embedder.word_pieces,  # tokenized once, for chunking and embedding
             )
         return self._chunker
 
@@ -318,14 +319,16 @@ class IngestWorker:
                         f"{cand.key}/{sub}", digest, cand.size, cand.mtime, record.ingested_at,
                         f"{cand.name}/{sub}")  # fmt: skip
                     tap = _TitleTap(pages)
-                    chunks = self.chunker.chunks(tap, part.display)
-                    head = take(chunks, self.large_file_chunks)
+                    pieced = self.chunker.pieced(tap, part.display)
+                    head_pieced = take(pieced, self.large_file_chunks)
+                    head = [c for c, _ in head_pieced]
+                    chunks = (c for c, _ in pieced)
                     part = _described(part, head, tap.title)
                     if len(head) < self.large_file_chunks:
                         if head:
                             item.parts.append((part, head))
                             # Tokenized here, beside the embedding of the files before it.
-                            item.prepared += self.embedder.prepare([self._embedded(c) for c in head])
+                            item.prepared += self._prepare(head_pieced)
                         continue
                     yield _Stream(item, part)
                     error: str | None = None
@@ -400,6 +403,26 @@ class IngestWorker:
         # One job for the group: the writer's queue holds groups, and handing a group over
         # never waits for the writing of its own files.
         writer.submit(partial(_run_all, jobs))
+
+    def _prepare(self, pieced: list[tuple[Chunk, list[int] | None]]) -> list[Any]:
+        """`Embedder.prepare` of the chunks as embedded: from the ids chunking made of their
+        text (with their context header's), else from their text."""
+        embedder = self.embedder
+        texts = [self._embedded(c) for c, _ in pieced]
+        prepared: list[Any] = [None] * len(pieced)
+        known = [i for i, (_, ids) in enumerate(pieced) if ids is not None]
+        if known:
+            # What precedes a text: its context header (the same for many chunks), or "".
+            heads = [texts[i][: len(texts[i]) - len(pieced[i][0].text)] for i in known]
+            distinct = list(dict.fromkeys(heads))
+            head_ids = dict(zip(distinct, embedder.word_pieces(distinct) or [], strict=True))
+            joined = [head_ids[h] + (pieced[i][1] or []) for h, i in zip(heads, known, strict=True)]
+            for i, p in zip(known, embedder.prepare_pieces(joined), strict=True):
+                prepared[i] = p
+        rest = [i for i, (_, ids) in enumerate(pieced) if ids is None]
+        for i, p in zip(rest, embedder.prepare([texts[i] for i in rest]), strict=True):
+            prepared[i] = p
+        return prepared
 
     def _embedded(self, chunk: Chunk) -> str:
         """What the embedder reads of a chunk (the same as the lexical index reads)."""

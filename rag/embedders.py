@@ -60,6 +60,18 @@ class Embedder(ABC):
         """The vectors of texts given to `prepare`, from its items (in any grouping)."""
         return self.embed(prepared)
 
+    def word_pieces(self, texts: Sequence[str]) -> list[list[int]] | None:
+        """Each text's token ids, special tokens left out, when this embedder's tokenizer
+        reads texts joined by white space as their ids joined (a BERT word-piece one): then
+        `prepare_pieces` of the joined ids is `prepare` of the joined texts, and the ingest
+        tokenizes each paragraph once, for chunking and embedding both. Else None."""
+        return None
+
+    def prepare_pieces(self, pieces: Sequence[Sequence[int]]) -> list[Any]:
+        """`prepare` of texts given by their `word_pieces` (special tokens added, truncated
+        to the model's window); only where `word_pieces` gives ids."""
+        raise NotImplementedError(f"{type(self).__name__} does not join word pieces")
+
     def embed_one(self, text: str) -> NDArray[np.float32]:
         vector: NDArray[np.float32] = self.embed([text])[0]
         return vector

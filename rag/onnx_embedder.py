@@ -54,7 +54,9 @@ class OnnxEmbedder(Embedder):
         self.batch_size = settings.batch_size
         self.batch_tokens = settings.batch_tokens
         self.max_tokens = _max_seq_length(path)
-        self._encoder, self._counter, self._pad_id = _tokenizers(path, self.max_tokens)
+        self._encoder, self._counter, self._pad_id, self._joins = _tokenizers(path, self.max_tokens)
+        empty = self._counter.encode("", add_special_tokens=True).ids
+        self._cls, self._sep = empty[:1], empty[1:]  # [CLS] and [SEP], when `_joins`
         self.threads = max(1, threads or len(os.sched_getaffinity(0)))
         self._pool = ThreadPoolExecutor(self.threads, f"{self.kind}-embed") if self.threads > 1 else None
         model_file = self._load(path)
@@ -86,17 +88,30 @@ class OnnxEmbedder(Embedder):
         return self.embed_prepared(self.prepare(texts))
 
     def prepare(self, texts: Sequence[str]) -> list[Any]:
-        """The texts tokenized (truncated to the model's window), ready for the model."""
+        """The texts' token ids (truncated to the model's window), ready for the model."""
         if not texts:
             return []
-        return list(self._encoder.encode_batch_fast(list(texts), add_special_tokens=True))
+        return [e.ids for e in self._encoder.encode_batch_fast(list(texts), add_special_tokens=True)]
+
+    def word_pieces(self, texts: Sequence[str]) -> list[list[int]] | None:
+        if not self._joins:
+            return None
+        if not texts:
+            return []
+        return [e.ids for e in self._counter.encode_batch_fast(list(texts), add_special_tokens=False)]
+
+    def prepare_pieces(self, pieces: Sequence[Sequence[int]]) -> list[Any]:
+        if not self._joins:
+            raise NotImplementedError("this embedder's tokenizer does not join word pieces")
+        room = self.max_tokens - len(self._cls) - len(self._sep)  # truncated as `prepare` does
+        return [[*self._cls, *p[:room], *self._sep] for p in pieces]
 
     def embed_prepared(self, prepared: Sequence[Any]) -> NDArray[np.float32]:
         encodings = prepared
         out = np.zeros((len(encodings), self.dimension), dtype=np.float32)
         if not encodings:
             return out
-        lengths = [len(e.ids) for e in encodings]
+        lengths = [len(ids) for ids in encodings]
         # Batches computed at once share the token budget: as much memory as one batch.
         batches = token_batches(lengths, self.batch_tokens // self.threads, self.batch_size)
         inputs = [[encodings[i] for i in b] for b in batches]
@@ -110,14 +125,15 @@ class OnnxEmbedder(Embedder):
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.ascontiguousarray(out / np.maximum(norms, 1e-12), dtype=np.float32)
 
-    def _run(self, encodings: list[Any]) -> NDArray[np.float32]:
-        width = max(len(e.ids) for e in encodings)
+    def _run(self, encodings: list[list[int]]) -> NDArray[np.float32]:
+        # One sequence each, unpadded: every token is attended to and of type 0.
+        width = max(len(e) for e in encodings)
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
-        types = np.zeros((len(encodings), width), dtype=np.int64)
         for row, e in enumerate(encodings):
-            n = len(e.ids)
-            ids[row, :n], mask[row, :n], types[row, :n] = e.ids, e.attention_mask, e.type_ids
+            ids[row, : len(e)] = e
+            mask[row, : len(e)] = 1
+        types = np.zeros((len(encodings), width), dtype=np.int64)
         return self._forward({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})
 
     def count_tokens(self, text: str) -> int:
@@ -130,9 +146,10 @@ class OnnxEmbedder(Embedder):
         return [len(e.ids) for e in self._counter.encode_batch_fast(list(texts), add_special_tokens=True)]
 
 
-def _tokenizers(path: Path, max_tokens: int) -> tuple[Any, Any, int]:
+def _tokenizers(path: Path, max_tokens: int) -> tuple[Any, Any, int, bool]:
     """The model's tokenizer twice: truncating to `max_tokens` (encoding) and not at all
-    (counting), neither padding (batches are padded to their own longest text)."""
+    (counting), neither padding (batches are padded to their own longest text); its pad
+    id; and whether it joins word pieces (`joins_at_white_space`)."""
     from tokenizers import Tokenizer
     from transformers import AutoTokenizer
 
@@ -147,7 +164,24 @@ def _tokenizers(path: Path, max_tokens: int) -> tuple[Any, Any, int]:
     encoder.enable_truncation(max_tokens)
     counter.no_truncation()
     pad_id = fast.pad_token_id if fast.pad_token_id is not None else 0
-    return encoder, counter, int(pad_id)
+    return encoder, counter, int(pad_id), joins_at_white_space(json.loads(serialized))
+
+
+def joins_at_white_space(config: dict[str, Any]) -> bool:
+    """Whether a tokenizer (its `tokenizer.json`) reads texts joined by white space as the
+    ids of each text joined, between one leading and one trailing special token: a BERT
+    word-piece tokenizer, whose normalizer works character by character and whose
+    pre-tokenizer splits at white space (and punctuation) before anything else."""
+    normalizer = (config.get("normalizer") or {}).get("type")
+    pre_tokenizer = (config.get("pre_tokenizer") or {}).get("type")
+    model = (config.get("model") or {}).get("type")
+    post = config.get("post_processor") or {}
+    single = [next(iter(part)) for part in post.get("single", [])]
+    template = post.get("type") == "BertProcessing" or (
+        post.get("type") == "TemplateProcessing" and single == ["SpecialToken", "Sequence", "SpecialToken"]
+    )
+    return (normalizer in (None, "BertNormalizer") and model == "WordPiece" and template
+            and pre_tokenizer in ("BertPreTokenizer", "Whitespace", "WhitespaceSplit"))  # fmt: skip
 
 
 def _max_seq_length(path: Path) -> int:

@@ -153,6 +153,34 @@ def test_the_embedders_tokenizer_reads_each_paragraph_once(embedder: SentenceTra
     assert single <= 3  # the special tokens, and no row or paragraph one at a time
 
 
+def test_chunks_carry_the_embedders_ids_of_their_text(embedder: SentenceTransformerEmbedder) -> None:
+    """Given the embedder's word pieces, chunking gives each chunk the ids of its text (the
+    embedder does not tokenize it again): the same chunks, with the ids the tokenizer makes
+    of each chunk's text, or None where a unit was cut where none were counted."""
+    from rag.embedders import _counting_tokenizer
+
+    tokenizer = _counting_tokenizer(embedder.model.tokenizer)
+
+    def pieces(texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+    text = (f"# Rapport\n\nIntroduction.\n\n{_text(5, FRENCH, 12)}\n\n## Stock\n\n{_table(40)}\n\n"
+            f"## English\n\n{_text(6, ENGLISH, 12)}\n\n{'y' * 3000}")  # fmt: skip
+    pages = [Page(text, markdown=True, number=1), Page(_text(7, ENGLISH, 5), number=2)]
+    plain = Chunker(200, 30, limit=embedder.count_tokens, max_limit=embedder.max_tokens)
+    pieced = Chunker(200, 30, limit=embedder.count_tokens, max_limit=embedder.max_tokens, pieces_many=pieces)
+    pairs = list(pieced.pieced(pages, "r.md"))
+    assert [c for c, _ in pairs] == list(plain.chunks(pages, "r.md"))
+    known = [(c, ids) for c, ids in pairs if ids is not None]
+    assert len(known) >= 0.8 * len(pairs) > 20
+    for chunk, ids in known:
+        assert ids == tokenizer.encode(chunk.text, add_special_tokens=False).ids, chunk.text[:80]
+    # An embedder whose tokenizer does not join its pieces: counts only, no ids.
+    counting = Chunker(200, 30, limit=embedder.count_tokens, max_limit=embedder.max_tokens,
+                       pieces_many=lambda texts: None)  # fmt: skip
+    assert [ids for _, ids in counting.pieced(pages, "r.md")] == [None] * len(pairs)
+
+
 def test_chunking_time_is_linear(embedder: SentenceTransformerEmbedder) -> None:
     """Each unit is counted once: 4x the text costs 4x the tokenizer calls, and about 4x
     the time (best of three runs each, so that a busy machine does not decide)."""

@@ -327,6 +327,24 @@ def test_the_last_group_is_written_while_its_end_embeds(settings: Settings, tmp_
     assert embedder.calls[-1] <= 4 * module.TAIL_BATCHES < sum(embedder.calls)
 
 
+def test_chunks_are_prepared_from_the_ids_chunking_made(settings: Settings) -> None:
+    """With a word-piece embedder, the ingest tokenizes each paragraph once: a chunk is
+    prepared from its units' ids and its context header's, exactly as from its text."""
+    from ingest.loaders import Page
+    from rag.embedders import make_embedder
+
+    embedder = make_embedder(EmbedderSettings(kind="onnx"))
+    worker = IngestWorker(settings, embedder)
+    body = "\n\n".join(f"Paragraph {i}: l'éléphant d'Afrique, naïve café, rows of text." * (1 + i % 5)
+                       for i in range(40))  # fmt: skip
+    pages = [Page(f"# Guide\n\n## Setup\n\n{body}\n\n| a | b |\n| --- | --- |\n| 1 | 2 |", markdown=True)]
+    pairs = list(worker.chunker.pieced(pages, "docs/guide.md"))
+    assert sum(ids is not None for _, ids in pairs) >= 0.8 * len(pairs) > 5
+    texts = [c.context for c, _ in pairs]
+    assert any(t != c.text for t, (c, _) in zip(texts, pairs, strict=True))  # headers are read too
+    assert worker._prepare(pairs) == embedder.prepare(texts)
+
+
 def test_ingesting_one_file_removes_nothing_else(settings: Settings, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -71,6 +71,28 @@ def test_texts_prepared_ahead_give_their_vectors(any_embedder: Embedder) -> None
     assert any_embedder.embed_prepared([]).shape == (0, any_embedder.dimension)
 
 
+# Accents, elisions, final sigma, CJK, emoji, a tab, control and zero-width characters, a
+# word past the tokenizer's word length, and one text past the model's window.
+PARTS = ["L'éléphant d'Afrique, l’été ; naïve CAFÉ.", "ΣΟΦΟΣ σοφός", "東京タワー 🙂 done",
+         "tab\there\x00nul \u200b zero-width", "x" * 150, _long_text(1, 300)]  # fmt: skip
+
+
+def test_word_pieces_join_as_their_texts(any_embedder: Embedder) -> None:
+    """Where an embedder gives word pieces, texts joined by white space are prepared from
+    their pieces joined exactly as from the joined text (truncated alike)."""
+    pieces = any_embedder.word_pieces(PARTS)
+    if any_embedder.kind in ("sentence-transformers", "hash"):
+        assert pieces is None  # these prepare texts, not ids
+        return
+    assert pieces is not None and len(pieces) == len(PARTS)
+    assert [len(p) + 2 for p in pieces] == any_embedder.count_tokens_batch(PARTS)
+    for sep in ("\n\n", " ", "\n"):
+        texts = [sep.join(PARTS[i : i + 3]) for i in range(len(PARTS) - 2)]
+        joined = [[t for p in pieces[i : i + 3] for t in p] for i in range(len(PARTS) - 2)]
+        assert any_embedder.prepare_pieces(joined) == any_embedder.prepare(texts)
+    assert any_embedder.word_pieces([]) == []
+
+
 def test_token_counts(any_embedder: Embedder) -> None:
     counts = [any_embedder.count_tokens(t) for t in TEXTS]
     assert all(c > 0 for c in counts)

@@ -191,3 +191,26 @@ def test_an_index_records_the_int8_embedder_and_is_never_mixed(
 
 def _fail(*args: object) -> Path:
     raise AssertionError("exported again")
+
+
+def test_only_a_word_piece_tokenizer_splitting_at_white_space_joins_its_pieces() -> None:
+    import json
+
+    from rag.onnx_embedder import joins_at_white_space
+
+    config = json.loads((resolve_embedder(EmbedderSettings().model)[1] / "tokenizer.json").read_text())
+    assert joins_at_white_space(config)
+    byte_level = {**config, "pre_tokenizer": {"type": "ByteLevel"}, "model": {"type": "BPE"}}
+    metaspace = {**config, "pre_tokenizer": {"type": "Metaspace"}, "model": {"type": "Unigram"}}
+    pair_first = {
+        **config,
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [
+                {"SpecialToken": {"id": "[CLS]"}},
+                {"SpecialToken": {"id": "[X]"}},
+                {"Sequence": {"id": "A"}},
+            ],
+        },
+    }
+    assert not any(map(joins_at_white_space, (byte_level, metaspace, pair_first)))
