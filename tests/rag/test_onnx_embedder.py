@@ -214,3 +214,36 @@ def test_only_a_word_piece_tokenizer_splitting_at_white_space_joins_its_pieces()
         },
     }
     assert not any(map(joins_at_white_space, (byte_level, metaspace, pair_first)))
+
+
+def test_a_bert_tokenizer_is_read_as_transformers_reads_it_without_importing_it(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from rag.onnx_embedder import _bert_tokenizer, _transformers_tokenizer
+
+    model = resolve_embedder(EmbedderSettings().model)[1]
+    direct, theirs = _bert_tokenizer(model), _transformers_tokenizer(model)
+    assert direct is not None and direct[1] == theirs[1] == "[PAD]"
+    mine, transformers_view = json.loads(direct[0]), json.loads(theirs[0])
+    for config in (mine, transformers_view):  # set by the embedder itself either way
+        config.pop("truncation"), config.pop("padding")
+    assert mine == transformers_view
+    # A configuration asking another normalizer than tokenizer.json's: transformers decides.
+    other = tmp_path / "cased"
+    other.mkdir()
+    (other / "tokenizer.json").write_text(direct[0])
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    (other / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
+    assert _bert_tokenizer(other) is None
+    # Loading the int8 embedder does not import transformers (its import alone takes seconds).
+    code = "\n".join([
+        "import sys",
+        "from rag.config import EmbedderSettings",
+        "from rag.onnx_embedder import OnnxEmbedder",
+        "OnnxEmbedder(EmbedderSettings(kind='onnx')).embed(['x'])",
+        "print('transformers' in sys.modules)",
+    ])  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
