@@ -231,8 +231,9 @@ class IngestWorker:
         """Files are hashed, read and chunked by a reader thread (`_read`) while this one
         embeds what it has handed over, and a writer thread stores it: embedding rarely
         waits for parsing or writing. The store is touched from the writer thread only (a
-        large document's stream, after the writer is drained, from this one), so every
-        write and outcome keeps the files' order."""
+        large document's stream, after the writer is drained, from this one), so the
+        writes keep the files' order. An unchanged or failed file is reported at once, so
+        possibly before files ahead of it that wait to be embedded with others."""
         pending: list[_Pending] = []
         batch = self.settings.embedder.batch_size
         held = 0  # chunks in `pending`
