@@ -84,6 +84,7 @@ class Chunker:
         self._pieces_many = pieces_many if self._limit is not None else None
         self._counted: dict[str, int] = {}  # embedder counts of the page being chunked
         self._ids: dict[str, list[int]] = {}  # and their ids, from `pieces_many`
+        self._token_counts: dict[str, int] = {}  # tiktoken counts of the page's units
 
     @property
     def effective_size(self) -> int:
@@ -137,6 +138,7 @@ class Chunker:
             blocks = [b.strip() for b in _PARAGRAPH.split(page.text) if b.strip()]
             self._counted.clear()
             self._ids.clear()
+            self._token_counts.clear()
             # A heading block is counted as its heading line and its body, others whole.
             self._count_many([part for b in blocks for part in self._parts(b, page.markdown)])
             for block in blocks:
@@ -171,8 +173,20 @@ class Chunker:
 
     def _unit(self, text: str, page: int | None, heading: str, *, starts_section: bool = False,
               is_heading: bool = False, sep: str = "\n\n") -> _Unit:  # fmt: skip
-        return _Unit(text, self.count(text), self._pieces(text), page, heading, starts_section,
+        return _Unit(text, self._tokens(text), self._pieces(text), page, heading, starts_section,
                      is_heading, sep, self._ids.get(text))  # fmt: skip
+
+    def _tokens(self, text: str) -> int:
+        """`count`, remembered for the page being chunked."""
+        known = self._token_counts.get(text)
+        if known is None:
+            known = self._token_counts[text] = self.count(text)
+        return known
+
+    def _within(self, text: str, tokens: int) -> bool:
+        """Whether `text` holds at most `tokens` tiktoken tokens. Each word (a run without
+        white space) is at least one token, so a text of more words is not counted."""
+        return len(text.split()) <= tokens and self._tokens(text) <= tokens
 
     def _pieces(self, text: str) -> int:
         if self._limit is None:
@@ -184,7 +198,9 @@ class Chunker:
         """Count the texts with the embedder's tokenizer in one call, for `_pieces`."""
         if self._limit is None or (self._limit_many is None and self._pieces_many is None):
             return
-        todo = [t for t in dict.fromkeys(texts) if t not in self._counted]
+        # A text of more tokens than a chunk holds is cut whatever its embedder count: it
+        # is not counted (its parts are, if they fit).
+        todo = [t for t in dict.fromkeys(texts) if t not in self._counted and self._within(t, self.size)]
         if not todo:
             return
         found = self._pieces_many(todo) if self._pieces_many is not None else None
@@ -209,9 +225,10 @@ class Chunker:
     def _fit(self, text: str, room: tuple[int, int] = (0, 0)) -> list[tuple[str, int, int]]:
         """(text, tokens, embedder tokens) of the text whole if it fits, else of its sentences
         (each counted once), else of its word runs."""
-        tokens, pieces = self.count(text), self._pieces(text)
-        if self._fits(tokens, pieces, room):
-            return [(text, tokens, pieces)]
+        if self._within(text, self.size - room[0]):  # else it is cut whatever its embedder count
+            tokens, pieces = self._tokens(text), self._pieces(text)
+            if self._fits(tokens, pieces, room):
+                return [(text, tokens, pieces)]
         sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
         if len(sentences) > 1:
             self._count_many(sentences)
@@ -270,12 +287,12 @@ class Chunker:
     ) -> Iterator[_Unit]:
         """A table whole, or pieces of whole rows each led by the header and separator."""
         whole = "\n".join(lines)
-        table = self._unit(whole, page, heading)
-        if not self._fits(table.tokens, table.pieces, room):
-            self._count_many(["\n".join(lines[:2]), *lines])  # its header and rows, at once
-        if self._fits(table.tokens, table.pieces, room):
-            yield table
-            return
+        if self._within(whole, self.size - room[0]):
+            table = self._unit(whole, page, heading)
+            if self._fits(table.tokens, table.pieces, room):
+                yield table
+                return
+        self._count_many(["\n".join(lines[:2]), *lines])  # its header and rows, at once
         head = "\n".join(lines[:2])
         head_tokens, head_pieces = self.count(head) + 1 + room[0], self._pieces(head) + room[1]
         rows: list[str] = []
