@@ -76,17 +76,23 @@ def _fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-cased words, French elisions removed ("l'algorithme" -> "algorithme")."""
-    found = []
-    for word in _WORD.findall(text):
-        word = word.lower()
-        if "'" in word or "’" in word:  # only then an elision or a possessive: most words skip this
+    # Lower-cased all at once, joined by spaces: the same as word by word (no lower-case
+    # form holds a space, and a space ends a final sigma as the word's end does).
+    found = " ".join(_WORD.findall(text)).lower().split(" ") if text else []
+    if found == [""]:
+        return []
+    if "'" not in text and "’" not in text:  # no elision or possessive: most texts
+        return found
+    kept = []
+    for word in found:
+        if "'" in word or "’" in word:
             word = _ELISION.sub("", word).replace("’", "'")
             if word.endswith("'s"):
                 word = word[:-2]
             if not word:
                 continue
-        found.append(word)
-    return found
+        kept.append(word)
+    return kept
 
 
 def detect_language(text: str) -> Language:
@@ -97,13 +103,13 @@ def detect_language(text: str) -> Language:
 
 def _language_of(folded: list[str]) -> Language:
     fr, en = _MARKERS["fr"], _MARKERS["en"]
-    return "fr" if sum(w in fr for w in folded) > sum(w in en for w in folded) else "en"
+    return "fr" if sum(map(fr.__contains__, folded)) > sum(map(en.__contains__, folded)) else "en"
 
 
 def _folded(text: str, found: list[str]) -> list[str]:
     """`fold` of each of the words found in `text` (already lower-cased: as they are when
     the text is ASCII)."""
-    return found if text.isascii() else [fold(w) for w in found]
+    return found if text.isascii() else [w if w.isascii() else _fold(w) for w in found]
 
 
 def content_words(text: str, language: Language) -> list[str]:
@@ -122,7 +128,28 @@ def analyze(text: str, language: Language | None = None) -> list[str]:
     found = words(text)  # once, for the language and the terms
     folded = _folded(text, found)
     lang = language or (_language_of(folded) if len(text) <= 4000 else detect_language(text))
-    return [fold(s) for s in _stemmer(lang).stemWords(_content(found, folded, lang))]
+    return _fold_all(_stemmer(lang).stemWords(_content(found, folded, lang)))
+
+
+def language_and_terms(text: str, before: str = "") -> tuple[Language, list[str]]:
+    """The language of `text`, and the search terms of `before + text` in it: what
+    `detect_language(text)` and `analyze(before + text, language)` give, the words read
+    once. `before` (a chunk's context header) ends with white space, or is empty."""
+    found = words(text)
+    folded = _folded(text, found)
+    lang = _language_of(folded) if len(text) <= 4000 else detect_language(text)
+    if before:
+        ahead = words(before)
+        found, folded = ahead + found, _folded(before, ahead) + folded
+    return lang, _fold_all(_stemmer(lang).stemWords(_content(found, folded, lang)))
+
+
+def _fold_all(items: list[str]) -> list[str]:
+    """`fold` of each item (none holding a space): ASCII ones lower-cased at once."""
+    joined = " ".join(items)
+    if not joined.isascii():
+        return [fold(w) for w in items]
+    return joined.lower().split(" ") if items else []
 
 
 def _stemmer(lang: Language) -> _ThreadStemmers:

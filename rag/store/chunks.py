@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.analysis import analyze, detect_language
+from rag.analysis import analyze, detect_language, language_and_terms
 from rag.store.base import FileRecord, Filters
 from rag.types import Chunk
 
@@ -422,8 +422,8 @@ class ChunkDB:
                       generation: int) -> NDArray[np.int64]:  # fmt: skip
         ids = np.empty(len(chunks), dtype=np.int64)
         for n, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
-            searched = lexical_text(chunk, self.context)
-            lang = detect_language(chunk.text)
+            searched = lexical_text(chunk, self.context)  # its context header, then its text
+            lang, terms = language_and_terms(chunk.text, searched[: len(searched) - len(chunk.text)])
             cur = self.db.execute(
                 "INSERT INTO chunks (file_id, ordinal, text, page_start, page_end, heading,"
                 " vector, added, lang) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -432,7 +432,7 @@ class ChunkDB:
             )  # fmt: skip
             ids[n] = int(cur.lastrowid or 0)
             self.db.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
-                            (ids[n].item(), " ".join(analyze(searched, lang))))  # fmt: skip
+                            (ids[n].item(), " ".join(terms)))  # fmt: skip
         return ids
 
     def touch_file(self, record: FileRecord) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from rag.analysis import analyze, detect_language, fold, words
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rag.analysis import analyze, detect_language, fold, language_and_terms, words
+from rag.types import Chunk
 
 
 def test_words_drop_french_elisions_and_english_possessives() -> None:
@@ -45,3 +50,39 @@ def test_terms_read_the_language_they_tell() -> None:
     for text in (french, english, french.upper(), "Zoë's café " + english, french * 80, english * 80):
         assert analyze(text) == analyze(text, detect_language(text))
     assert detect_language(french * 80) == "fr" and detect_language(english + french * 2) == "fr"
+
+
+# Letters whose lower case depends on what surrounds them (a final sigma), grows longer
+# ("İ" is "i" and a combining dot), or is a ligature; apostrophes and separators around.
+_TRICKY = "aeéÉΣσςİıßﬁǅĿ'’ _-.\n\t0123"
+
+
+@given(st.text(alphabet=_TRICKY, max_size=40))
+def test_a_texts_words_are_its_words_each_read_alone(text: str) -> None:
+    """Lower-casing a whole text at once changes no word from its lower case alone."""
+    from rag.analysis import _WORD
+
+    assert words(text) == [w for found in _WORD.findall(text) for w in words(found)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ΟΔΟΣ.Β ΑΣ_Β ΣΑ", ["οδος", "β", "ας", "β", "σα"]),  # a final sigma at each word's end
+        ("İstanbul", ["i\u0307stanbul"]),  # "İ" lower-cased is two characters, still one word
+        ("C’est l'ÉTÉ de ǅemal", ["est", "été", "de", "ǆemal"]),
+        ("ﬁn ½ dog's '' ’", ["ﬁn", "½", "dog"]),
+    ],
+)
+def test_words_of_tricky_letters(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+
+
+@given(st.text(alphabet=_TRICKY + "lest", max_size=60), st.sampled_from(["", "Titre", "A > B", "ΟΔΟΣ l’été"]))
+def test_a_chunks_language_and_terms_are_read_at_once(text: str, heading: str) -> None:
+    """What the index stores of a chunk: its language told by its text, and the terms of
+    its context (header, then text), as `detect_language` and `analyze` tell them."""
+    chunk = Chunk(text, "docs/file.md", heading=heading)
+    before = chunk.context[: len(chunk.context) - len(text)]
+    language = detect_language(text)
+    assert language_and_terms(text, before) == (language, analyze(chunk.context, language))
