@@ -78,8 +78,8 @@ def words(text: str) -> list[str]:
     """Lower-cased words, French elisions removed ("l'algorithme" -> "algorithme")."""
     # Lower-cased all at once, joined by spaces: the same as word by word (no lower-case
     # form holds a space, and a space ends a final sigma as the word's end does).
-    found = " ".join(_WORD.findall(text)).lower().split(" ") if text else []
-    if found == [""]:
+    found = " ".join(_WORD.findall(text)).lower().split(" ")
+    if found == [""]:  # no word
         return []
     if "'" not in text and "’" not in text:  # no elision or possessive: most texts
         return found
@@ -127,8 +127,8 @@ def analyze(text: str, language: Language | None = None) -> list[str]:
     """The text's search terms, in order (repeats kept: they count in BM25)."""
     found = words(text)  # once, for the language and the terms
     folded = _folded(text, found)
-    lang = language or (_language_of(folded) if len(text) <= 4000 else detect_language(text))
-    return _fold_all(_stemmer(lang).stemWords(_content(found, folded, lang)))
+    lang = language or _told(text, folded)
+    return _terms(found, folded, lang)
 
 
 def language_and_terms(text: str, before: str = "") -> tuple[Language, list[str]]:
@@ -137,11 +137,20 @@ def language_and_terms(text: str, before: str = "") -> tuple[Language, list[str]
     once. `before` (a chunk's context header) ends with white space, or is empty."""
     found = words(text)
     folded = _folded(text, found)
-    lang = _language_of(folded) if len(text) <= 4000 else detect_language(text)
+    lang = _told(text, folded)
     if before:
         ahead = words(before)
         found, folded = ahead + found, _folded(before, ahead) + folded
-    return lang, _fold_all(_stemmer(lang).stemWords(_content(found, folded, lang)))
+    return lang, _terms(found, folded, lang)
+
+
+def _told(text: str, folded: list[str]) -> Language:
+    """`detect_language(text)`, from the text's folded words when they are all it reads."""
+    return _language_of(folded) if len(text) <= 4000 else detect_language(text)
+
+
+def _terms(found: list[str], folded: list[str], language: Language) -> list[str]:
+    return _fold_all(_stemmer(language).stemWords(_content(found, folded, language)))
 
 
 def _fold_all(items: list[str]) -> list[str]:
