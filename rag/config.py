@@ -105,9 +105,11 @@ class LlmSettings(_Group):
         0,
         ge=0,
         description="Prompt-lookup decoding of greedy answers: at most this many tokens guessed "
-        "per step from the prompt and answer, checked in one batch (the output is the same; "
-        "it pays where a batch costs little more than one token: larger models, GPUs); 0 "
-        "turns it off.",
+        "per step from the prompt and answer, checked in one batch: every token kept is the "
+        "model's own greedy choice; the answer is the same as without lookup where the CPU's "
+        "kernels round a batch as single tokens (seen with AVX-512), and may differ at a near "
+        "tie elsewhere (seen with AVX2 only). It pays where a batch costs little more than one "
+        "token: larger models, GPUs; 0 turns it off.",
     )
     max_tokens: int = Field(256, gt=0, description="Tokens reserved for, and at most in, an answer.")
     n_threads: int | None = Field(None, gt=0, description="CPU threads; empty means all cores.")

@@ -1,10 +1,13 @@
-"""Prompt lookup: the drafts it guesses, and greedy answers token for token the plain ones
+"""Prompt lookup: the drafts it guesses, and greedy answers made of the model's own choices
 on the packaged model."""
 
 from __future__ import annotations
 
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag.config import load_settings
@@ -35,30 +38,60 @@ def fast() -> LlamaCppGenerator:
     return LlamaCppGenerator(llm)
 
 
+#: How far below the best logit a kept token may be when the whole answer is read again in
+#: one batch: the logits of a position read alone or in a batch differ by rounding, which on
+#: some processors' kernels is enough to tip a close call (docs/models.md). A token that
+#: was not the model's own choice lies several units below the best.
+NUMERIC_SLACK = 1.0
+
+
 @pytest.mark.parametrize("penalty", [1.0, 1.1])
-def test_greedy_lookup_answers_token_for_token_as_plain_decoding(
-    fast: LlamaCppGenerator, penalty: float
-) -> None:
-    assert isinstance(fast.llm, LookupLlama) and fast.llm.lookup == 8
-    params = GenerationParams(max_tokens=40, temperature=0.0, repeat_penalty=penalty)
-    before = fast.llm.stats.accepted
+def test_greedy_lookup_keeps_only_the_models_own_choices(fast: LlamaCppGenerator, penalty: float) -> None:
+    """On every processor: each token of a looked-up answer, and of the plain one, is the
+    model's greedy choice up to rounding, and the drafts were used. Whether the two answers
+    are identical token for token depends on the processor's kernels, so it is not asserted."""
+    llm = fast.llm
+    assert isinstance(llm, LookupLlama) and llm.lookup == 8
+    before = llm.stats.accepted
     for question in QUESTIONS:
-        messages = [
-            {"role": "system", "content": "Answer from the source, quoting it."},
-            {
-                "role": "user",
-                "content": f"Sources:\n\n[1] (architecture.md)\n{PASSAGE}\n\nQuestion: {question}",
-            },
-        ]
-        texts = []
-        for lookup in (0, 8):  # the same model: llama-cpp-python's own decoding, then lookup
-            fast.llm.lookup = lookup
-            deltas = list(fast.stream(messages, params))
-            texts.append(
-                ("".join(d.text for d in deltas), deltas[-1].completion_tokens, deltas[-1].finish_reason)
-            )
-        assert texts[0] == texts[1]
-    assert fast.llm.stats.accepted > before  # the drafts were used, not only proposed
+        prompt = llm.tokenize(
+            f"Answer from the source, quoting it.\n\nSources:\n\n[1] (architecture.md)\n{PASSAGE}\n\n"
+            f"Question: {question}\nAnswer:".encode()
+        )
+        for lookup in (0, 8):  # llama-cpp-python's own decoding, then lookup
+            llm.lookup = lookup
+            made = fast.run(partial(_greedy_answer, llm, prompt, penalty))
+            gaps = fast.run(partial(_greedy_gaps, llm, prompt, made, penalty))
+            assert max(gaps) <= NUMERIC_SLACK, (lookup, question, gaps)
+    assert llm.stats.accepted > before  # the drafts were used, not only proposed
+
+
+def _greedy_answer(llm: LookupLlama, prompt: list[int], penalty: float) -> list[int]:
+    tokens = llm.generate(prompt, temp=0.0, repeat_penalty=penalty)
+    made = list(islice(tokens, 40))
+    tokens.close()
+    return made
+
+
+def _greedy_gaps(llm: LookupLlama, prompt: list[int], made: list[int], penalty: float) -> list[float]:
+    """For each token of `made`, how far its logit lies below the best one after the repeat
+    penalty (llama.cpp's: over the last tokens generated), with the prompt and the whole
+    answer read again in two batches."""
+    llm.reset()  # type: ignore[no-untyped-call]
+    llm.eval(prompt[:-1])
+    llm._batch.set_batch(batch=[prompt[-1], *made[:-1]], n_past=llm.n_tokens, logits_all=True)
+    llm._ctx.decode(llm._batch)
+    gaps = []
+    for row, token in enumerate(made):
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits_ith(row), shape=(llm.n_vocab(),)).copy()
+        recent = made[max(0, row - llm.last_n_tokens_size) : row]
+        if penalty != 1.0 and recent:
+            ids = np.fromiter(set(recent), dtype=np.intc)
+            seen = logits[ids]
+            logits[ids] = np.where(seen <= 0, seen * np.float32(penalty), seen / np.float32(penalty))
+        gaps.append(float(logits.max() - logits[token]))
+    llm.reset()  # type: ignore[no-untyped-call]
+    return gaps
 
 
 def test_sampling_does_not_use_lookup(fast: LlamaCppGenerator) -> None:
