@@ -19,8 +19,15 @@ PARAMS = GenerationParams(max_tokens=48, temperature=0.0, seed=1)
 def test_ask_answers_from_the_right_document(pipeline: Pipeline) -> None:
     answer = pipeline.ask("What does a cat eat?", params=PARAMS)
     assert answer.found_context and answer.text
-    assert answer.sources[0].path.endswith("cats.md")
-    assert answer.sources[0].heading == "Cats > Food"
+    # Retrieval: the passage on food first, by a margin no processor's rounding closes (both
+    # halves of the hybrid put it first; its fused score is 1.0 against about 0.49).
+    ranked = sorted(answer.sources, key=lambda s: s.score, reverse=True)
+    assert ranked[0].path.endswith("cats.md") and ranked[0].heading == "Cats > Food"
+    assert len(ranked) == 1 or ranked[0].score - ranked[1].score > 0.2
+    # The answer: whichever passage the model's words are attributed to (the sources are
+    # ordered by citation, and the small model's wording varies with the processor), it
+    # is one of the right document's.
+    assert all(s.path.endswith("cats.md") for s in answer.sources if s.cited)
     assert answer.usage.prompt_tokens > 0 and 0 < answer.usage.completion_tokens <= 48
     assert {"retrieve", "prompt", "generate"} <= answer.timings.keys()
 
