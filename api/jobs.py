@@ -117,6 +117,7 @@ class JobRunner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._worker: IngestWorker | None = None  # the running job's
 
     def submit(self, root: Path, index: str, source: dict[str, Any], embedder: Embedder) -> dict[str, Any]:
         """Queue a job that ingests `root` into `index`; returns the job as queued."""
@@ -146,9 +147,13 @@ class JobRunner:
             return [job.to_dict() for job in reversed(self._jobs.values())]
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop: the running job ends after its current file, queued jobs fail."""
+        """Stop: the running job ends at once (its file being read is abandoned, the
+        files done until then are kept), queued jobs fail."""
         self._stop.set()
         self._queue.put(None)
+        worker = self._worker
+        if worker is not None:
+            worker.stop()
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -193,7 +198,9 @@ class JobRunner:
         logger.warning("ingest job failed id=%s reason=%s", job.id, reason)
 
     def _ingest(self, job: Job, embedder: Embedder) -> IngestReport:
-        worker = IngestWorker(self.settings, embedder)
+        worker = self._worker = IngestWorker(self.settings, embedder)
+        if self._stop.is_set():  # closed while this job was being set up
+            worker.stop()
         observer = JobObserver(job, self._lock, self._stop)
         deadline = time.monotonic() + self.lock_wait
         while True:

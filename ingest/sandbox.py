@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -48,6 +49,7 @@ class LoaderSandbox:
         self.options = options
         self._child: subprocess.Popen[bytes] | None = None
         self._ready = False  # the child said it is ready
+        self._stopped = False  # by `stop()`: no child is started any more
 
     def pages(self, path: Path) -> Iterator[Page]:
         child = self._start()
@@ -81,6 +83,15 @@ class LoaderSandbox:
         read has already stopped it), so it is killed rather than waited for."""
         self._kill()
 
+    def stop(self) -> None:
+        """From another thread: kill the child and start no other, so that a document
+        being read ends at once (LoaderError) and every later one fails without waiting.
+        For a run that is interrupted."""
+        self._stopped = True
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.kill()  # the reading thread sees its output end, and cleans up
+
     def __enter__(self) -> LoaderSandbox:
         """Start the child now: it starts while the caller lists and hashes files."""
         self._spawn()
@@ -113,6 +124,8 @@ class LoaderSandbox:
         return b"".join(parts)
 
     def _start(self) -> subprocess.Popen[bytes]:
+        if self._stopped:
+            raise LoaderError("the ingest was stopped")
         if self._child is not None and self._ready and self._child.poll() is None:
             return self._child
         if self._child is None or self._child.poll() is not None:
@@ -199,6 +212,9 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides, and kills
+    # this child if it has to.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     _serve()

@@ -125,6 +125,16 @@ class IngestWorker:
         else:
             self._embedder = embedder  # type: ignore[assignment]
         self._chunker: Chunker | None = None
+        self._sandbox: LoaderSandbox | None = None  # the running run's
+        self._stopped = False
+
+    def stop(self) -> None:
+        """From another thread, for good: the document being read is abandoned and every
+        file after it fails at once, so that an observer that ends the run (a server
+        shutting down) does not wait for a parser."""
+        self._stopped = True
+        if self._sandbox is not None:
+            self._sandbox.stop()
 
     @property
     def embedder(self) -> Embedder:
@@ -176,6 +186,9 @@ class IngestWorker:
         book = RunBook(report, observer)
         options = self.settings.ingest
         with write_lock(self.catalog, name), LoaderSandbox(options.file_timeout, options) as sandbox:
+            self._sandbox = sandbox
+            if self._stopped:
+                sandbox.stop()
             store = self._open_or_create(name)
             try:
                 early: list[FileOutcome] = []
@@ -194,6 +207,7 @@ class IngestWorker:
                 finally:
                     store.commit()
             finally:
+                self._sandbox = None
                 store.close()
         report.seconds = time.perf_counter() - start
         logger.info("ingest done index=%s %s", name, report.summary())
@@ -285,6 +299,9 @@ class IngestWorker:
                         flush()
             flush(last=True)
             writer.drain()
+        except BaseException:
+            sandbox.stop()  # interrupted (Ctrl-C) or failed: the reader stops without waiting
+            raise
         finally:
             messages.close()
             writer.close()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -88,7 +86,6 @@ def _watch(
 ) -> None:
     """One run now, one per batch of changes after; an error in a later run is printed and
     the watch goes on. Ctrl-C or SIGTERM (`docker stop`) ends it."""
-    signal.signal(signal.SIGTERM, _interrupt)
     show_bar = not quiet and not as_json and err.is_terminal
     first = True
     try:
@@ -122,10 +119,6 @@ def _run_when_free(
                 err.print(f"{exc}; waiting for it to end", highlight=False)
             waiting = True
             time.sleep(1)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _print_report(

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import logging
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from rag_cli.app import ConfigOpt, SetOpt, app, settings_from
+from rag_cli.stopping import arm_deadline
+
+#: Seconds the shutdown may take beyond `server.shutdown_timeout` (model threads, the
+#: running ingest job's file) before the process exits without waiting further.
+SHUTDOWN_MARGIN = 1.5
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 @app.command("serve")
@@ -24,7 +34,7 @@ def serve_command(
     settings = settings_from(config, set_, **{"server.host": host, "server.port": port})
     if settings.server.access_log:
         logging.getLogger("rag.access").setLevel(logging.INFO)
-    uvicorn.run(
+    served = uvicorn.Config(
         create_app(settings),
         host=settings.server.host,
         port=settings.server.port,
@@ -34,3 +44,17 @@ def serve_command(
         # answer stops generating at its next token.
         timeout_graceful_shutdown=settings.server.shutdown_timeout,
     )
+    _bounded_server(served, settings.server.shutdown_timeout + SHUTDOWN_MARGIN).run()
+
+
+def _bounded_server(config: uvicorn.Config, limit: float) -> uvicorn.Server:
+    """uvicorn's server, whose shutdown on SIGINT or SIGTERM ends within `limit` seconds
+    (see rag_cli.stopping)."""
+    import uvicorn
+
+    class BoundedServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            arm_deadline(limit)
+            super().handle_exit(sig, frame)
+
+    return BoundedServer(config)
