@@ -1,6 +1,11 @@
-"""The processor and the instruction sets the runtimes use: parsing, and this machine."""
+"""The processor and the instruction sets the runtimes use: parsing, this machine and
+`rag models info`."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 from rag.hardware import (
     llama_cpp_features,
@@ -11,6 +16,7 @@ from rag.hardware import (
     processor,
     processor_line,
 )
+from tests.test_cli import rag
 
 XEON = """processor	: 0
 vendor_id	: GenuineIntel
@@ -79,3 +85,18 @@ def test_this_machine() -> None:
     ort = onnxruntime_info()
     assert ort is not None and ort.version and "CPUExecutionProvider" in ort.providers
     assert ort.kernels["int8"] in {"AVX2", "AVX-VNNI", "AVX-512", "AVX-512 VNNI", "AMX"}
+
+
+def test_models_info_names_the_processor_and_runtimes(tmp_path: Path) -> None:
+    r = rag("models", "info", "--json", cwd=tmp_path)  # the default model
+    assert r.returncode == 0, r.stderr
+    shown: dict[str, Any] = json.loads(r.stdout)
+    assert shown["name"] == "SmolLM2-135M-Instruct.Q4_1" and "kv_cache_bytes" in shown  # as before
+    cpu = shown["cpu"]
+    assert cpu["model"] == processor().model and "AVX2" in cpu["simd"] and "AVX2" in cpu["llama_cpp"]
+    ort = cpu["onnxruntime"]
+    assert ort["mlas_kernels"]["int8"] and "CPUExecutionProvider" in ort["providers"]
+    table = rag("models", "info", "SmolLM2-135M-Instruct.Q4_1", cwd=tmp_path).stdout
+    assert "GGUF metadata" in table and "processor and runtimes" in table
+    assert processor().model in table and "llama.cpp runs with" in table
+    assert "derived from the processor's flags" in " ".join(table.split())
