@@ -1,12 +1,17 @@
-"""The processor and the instruction sets the runtimes use: parsing, this machine and
-`rag models info`."""
+"""The processor and the instruction sets the runtimes use: parsing, this machine, the log
+line and `rag models info`."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import rag.pipeline as pipeline_module
+from rag.config import Settings
 from rag.hardware import (
     llama_cpp_features,
     mlas_kernels,
@@ -15,7 +20,9 @@ from rag.hardware import (
     parse_llama_system_info,
     processor,
     processor_line,
+    runtime_fields,
 )
+from tests.fakes import EchoGenerator, HashEmbedder
 from tests.test_cli import rag
 
 XEON = """processor	: 0
@@ -85,6 +92,18 @@ def test_this_machine() -> None:
     ort = onnxruntime_info()
     assert ort is not None and ort.version and "CPUExecutionProvider" in ort.providers
     assert ort.kernels["int8"] in {"AVX2", "AVX-VNNI", "AVX-512", "AVX-512 VNNI", "AMX"}
+
+
+def test_the_pipeline_logs_the_runtimes_once_loaded(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(pipeline_module, "make_embedder", lambda *_, **__: HashEmbedder())
+    monkeypatch.setattr(pipeline_module, "make_generator", lambda _: EchoGenerator())
+    with caplog.at_level(logging.INFO, logger="rag.pipeline"):
+        pipeline_module.Pipeline.from_settings(settings)
+    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cpu ")]
+    assert line == f"cpu {runtime_fields()}"
+    assert f'model="{processor().model}"' in line and ",AVX2," in line and " llama_cpp=" in line
 
 
 def test_models_info_names_the_processor_and_runtimes(tmp_path: Path) -> None:
