@@ -25,6 +25,7 @@ ensure_offline()
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.generation import GenerationParams, LlamaCppGenerator  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from rag.pipeline import DoneEvent, Pipeline  # noqa: E402
 from rag.retrieval import DenseRetriever  # noqa: E402
 
@@ -46,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-tokens", type=int, default=64)
     args = parser.parse_args()
+    print(processor_line())
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(overrides={"indexes_dir": tmp, "llm.temperature": 0.0,
                                             "llm.seed": 1})  # fmt: skip

@@ -29,6 +29,7 @@ import httpx  # noqa: E402
 from bench.serving import ingest_docs, percentile, rag_server  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.generation import GenerationParams  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 
 QUESTION = "How do I ingest a folder of documents?"
@@ -114,6 +115,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="Requests per client.")
     parser.add_argument("--stream-tokens", type=int, default=128, help="Answer length streamed.")
     args = parser.parse_args()
+    print(processor_line())
     with tempfile.TemporaryDirectory() as tmp:
         env = {"RAG_INDEXES_DIR": tmp, "RAG_SERVER__QUEUE_SIZE": "32"}
         settings = load_settings(overrides={"indexes_dir": tmp})

@@ -29,6 +29,7 @@ from ingest.loaders import loader_for  # noqa: E402
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.embedders import Embedder, make_embedder  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from tests.fakes import HashEmbedder, write_numbered_text  # noqa: E402
 
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="Embed with the real embedder.")
     parser.add_argument("--mb", type=float, help="File size in MB (default 50, or 2 with --real).")
     args = parser.parse_args()
+    print(processor_line())
     size = int((args.mb or (2 if args.real else 50)) * 2**20)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus"

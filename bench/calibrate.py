@@ -46,7 +46,8 @@ def main() -> None:
         used = record["settings"]
         print(
             f"{run.name}: {len(record['queries'])} questions, run with min_score "
-            f"{used.get('retrieval.min_score')} min_fit {used.get('answer.min_fit')}"
+            f"{used.get('retrieval.min_score')} min_fit {used.get('answer.min_fit')}, "
+            f"processor: {record.get('processor', 'not recorded')}"
         )
     by_language: dict[str, list[dict]] = {}
     for q in queries:

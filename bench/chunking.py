@@ -26,6 +26,7 @@ from ingest.chunking import Chunker  # noqa: E402
 from ingest.loaders import Page  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.embedders import SentenceTransformerEmbedder  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FRENCH = (
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=200, help="Chunk size in tokens.")
     parser.add_argument("--overlap", type=int, default=30, help="Chunk overlap in tokens.")
     args = parser.parse_args()
+    print(processor_line())
     embedder = SentenceTransformerEmbedder(load_settings().embedder)
     print(f"{'document':<20} {'chars':>8} | {'1x s':>6} {'calls':>6} {'chunks':>6} | "
           f"{'4x s':>6} {'calls':>6} {'chunks':>6} | {'time 4x/1x':>10} | LlamaIndex 1x")  # fmt: skip

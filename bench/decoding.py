@@ -40,6 +40,7 @@ ensure_offline()
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
 from rag.generation import GenerationParams, Generator, LlamaCppGenerator, Message  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from rag.lookup import LookupLlama  # noqa: E402
 from rag.models import ModelCatalog, read_gguf  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -236,6 +237,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["lookup", "prefix", "batch"], default=None)
     parser.add_argument("--docs", default="architecture.md", help="pages of docs/ to index")
     args = parser.parse_args()
+    print(processor_line())
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(overrides={"indexes_dir": str(Path(tmp) / "indexes"),
                                             "llm.n_ctx": args.n_ctx, "llm.model": args.model,

@@ -40,6 +40,7 @@ ensure_offline()
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import EmbedderSettings, load_settings  # noqa: E402
 from rag.embedders import Embedder, make_embedder, token_batches  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from rag.store import make_catalog  # noqa: E402
 
 REPO = Path(__file__).parents[1]
@@ -107,6 +108,7 @@ def main() -> None:
     if args.child:
         child(args.child[0], int(args.child[1]), int(args.child[2]), Path(args.child[3]))
         return
+    print(processor_line())
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if args.corpus is None:

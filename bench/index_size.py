@@ -21,6 +21,8 @@ import numpy as np
 
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
+from rag.hardware import processor_line  # noqa: E402
+
 
 def folder_bytes(folder: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -30,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("index", type=Path, help="A local index folder (indexes/<name>).")
     args = parser.parse_args()
+    print(processor_line())
     db = sqlite3.connect(args.index / "store.sqlite")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # our size without a pending write-ahead log
     rows = db.execute(

@@ -34,6 +34,7 @@ from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.embedders import make_embedder  # noqa: E402
 from rag.generation import GenerationParams, Generator, LlamaCppGenerator  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from rag.openai_llm import OpenAIGenerator  # noqa: E402
 from rag.pipeline import DoneEvent, Pipeline, TokenEvent  # noqa: E402
 from tests.llmserver import LlmServer  # noqa: E402
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="for each runtime")
     args = parser.parse_args()
+    print(processor_line())
     questions = QUESTIONS[: args.questions]
     server = LlmServer(threads=args.threads)
     try:

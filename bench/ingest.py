@@ -34,6 +34,7 @@ ensure_offline()
 from ingest.worker import IngestReport, IngestWorker  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.embedders import make_embedder  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from rag.store import make_catalog  # noqa: E402
 
 SCIFACT = Path(__file__).parents[1].parent / "shared" / "eval" / "scifact" / "corpus.jsonl"
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--kind", help="embedder.kind (default: the configured one).")
     parser.add_argument("--rounds", type=int, default=1, help="Timed ingests, each between two floors.")
     args = parser.parse_args()
+    print(processor_line())
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "corpus").mkdir()
         corpus = args.corpus or scifact_files(Path(tmp) / "corpus", args.files)

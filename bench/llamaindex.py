@@ -111,6 +111,9 @@ def main() -> None:
     if args.side:
         print(json.dumps((ours if args.side == "ours" else theirs)(folder, args.work, args.kind)))
         return
+    from rag.hardware import processor_line  # here: each side imports in its own process
+
+    print(processor_line())
     runs: dict[str, list[dict[str, float]]] = {"ours": [], "theirs": []}
     for _ in range(args.rounds):
         for side in runs:

@@ -29,6 +29,7 @@ import httpx  # noqa: E402
 import psutil  # noqa: E402
 
 from bench.serving import ingest_docs, percentile, rag_server  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 
 QUESTIONS = ["How do I ingest a folder of documents?", "Which port does the server use?",
              "What does rag eval measure?", "How are API keys checked?",
@@ -125,6 +126,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=16, help="Answer length.")
     parser.add_argument("--warm-up", type=float, default=20, help="Seconds of load before measuring.")
     args = parser.parse_args()
+    print(processor_line())
     with tempfile.TemporaryDirectory() as tmp:
         env = {"RAG_INDEXES_DIR": tmp, "RAG_SERVER__ACCESS_LOG": "false"}
         ingest_docs(env)

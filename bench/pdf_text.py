@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
 from ingest.loaders import PdfLoader  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "pdfs"
 LONG = 24
@@ -85,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pdfs", nargs="*", type=Path, help="PDF files (default: bench/data/pdfs)")
     args = parser.parse_args()
+    print(processor_line())
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
     paths = args.pdfs or sorted(DATA.glob("*.pdf"))

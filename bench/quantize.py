@@ -35,6 +35,7 @@ from rag.offline import ensure_offline  # noqa: E402
 ensure_offline()
 from rag.config import EmbedderSettings  # noqa: E402
 from rag.embedders import make_embedder, resolve_embedder  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from rag.onnx_embedder import OnnxEmbedder  # noqa: E402
 from rag.onnx_export import RECIPES, export_fp32, quantize  # noqa: E402
 
@@ -153,6 +154,7 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true", help="Passages/s per recipe (timed: use the lock).")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    print(processor_line())
     logging.basicConfig(level=logging.WARNING)
     args.work.mkdir(parents=True, exist_ok=True)
 

@@ -20,6 +20,7 @@ from typing import Any
 from rag.config import load_settings, parse_assignment
 from rag.embedders import make_embedder
 from rag.generation import Delta, GenerationParams, Generator, Message, make_generator
+from rag.hardware import processor_line
 from rag.pipeline import Pipeline
 from rag_eval.datasets import load_dataset
 from rag_eval.metrics import answer_scores, mean
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
+    print(processor_line())
     record = json.loads(args.run.read_text())
     used = {k: v for k, v in record["settings"].items() if k.startswith(SETTINGS)}
     used.pop("answer.extract_min_score", None)  # older forms of answer.min_fit

@@ -27,6 +27,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from bench.serving import percentile  # noqa: E402
 from rag.config import load_settings  # noqa: E402
 from rag.embedders import make_embedder  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from rag.retrieval import make_retriever  # noqa: E402
 from rag.store import make_catalog  # noqa: E402
 from rag_eval.corpus import index_name, materialize  # noqa: E402
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "rag-bench-retrieval")
     parser.add_argument("--split", default="test")
     args = parser.parse_args()
+    print(processor_line())
 
     settings = load_settings(overrides={"indexes_dir": str(args.workdir / "indexes")})
     dataset = load_dataset(args.dataset, args.split)

@@ -47,6 +47,7 @@ from rag.offline import ensure_offline  # noqa: E402
 
 ensure_offline()
 
+from rag.hardware import processor_line  # noqa: E402
 from rag.store.local import TRAINING_PER_LIST  # noqa: E402
 from rag.store.vectors import FaissVectors, ivf_lists  # noqa: E402
 
@@ -506,6 +507,7 @@ def main() -> None:
         return store_reader(args.store_reader, args.nprobe[0], args.work, args.k)
     if args.store_remove:
         return store_remove(args.store_remove)
+    print(processor_line())
     if args.store and args.phase == "remove":
         return print(json.dumps(run_child([sys.executable, __file__, "--store-remove",
                                            str(args.index_dir / "indexes")])))  # fmt: skip

@@ -41,6 +41,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from bench.serving import percentile  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
+from rag.hardware import processor_line  # noqa: E402
 from rag.store import FileRecord, Manifest, Store, make_catalog  # noqa: E402
 from rag.types import Chunk  # noqa: E402
 
@@ -217,6 +218,7 @@ def main() -> None:
     parser.add_argument("--skip-workers", action="store_true")
     parser.add_argument("--skip-queries", action="store_true")
     args = parser.parse_args()
+    print(processor_line())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so the throwaway server is stopped
     server = None
     url = args.url

@@ -26,6 +26,7 @@ from rag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, Inva
 from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
 from rag.generation import GenerationParams, Generator, Message, make_generator
 from rag.grounding import ground
+from rag.hardware import runtime_fields
 from rag.messages import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
 from rag.model_pool import ModelPool
 from rag.models import ModelCatalog
@@ -107,7 +108,10 @@ class Pipeline:
         if llm.kind == "llama-cpp":  # the default model, by name, its context decided
             catalog = ModelCatalog(llm)
             llm = catalog.settings_for(catalog.default_name())
-        return cls(settings, embedder, make_generator(llm))
+        pipeline = cls(settings, embedder, make_generator(llm))
+        # Which instruction sets the runtimes just loaded use (figures differ with them).
+        logger.info("cpu %s", runtime_fields())
+        return pipeline
 
     # -- models ----------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""`rag models list` and `rag models info NAME`: the GGUF models at hand and what they cost."""
+"""`rag models list` and `rag models info [NAME]`: the GGUF models at hand, what they cost, and
+what the runtimes run them with on this processor."""
 
 from __future__ import annotations
 
@@ -55,25 +56,35 @@ def models_list(as_json: JsonOpt = False, config: ConfigOpt = None, set_: SetOpt
 
 @models_app.command("info")
 def models_info(
-    name: Annotated[str, typer.Argument(help="A model name from `rag models list`, or a .gguf file.")],
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="A model name from `rag models list`, or a .gguf file (default: the default model)."
+        ),
+    ] = None,
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Everything a model's GGUF header says, and its RAM estimate."""
+    """Everything a model's GGUF header says and its RAM estimate; then the processor, its
+    SIMD features and the instruction sets llama.cpp and onnxruntime use on it."""
+    from rag.hardware import describe
     from rag.models import read_gguf
 
     catalog = _catalog(config, set_)
+    default = _default(catalog)
+    name = name or default
     path = Path(name)
     info = read_gguf(path) if name.endswith(".gguf") and path.is_file() else catalog.info(name)
-    row = _row(catalog, info, _default(catalog))
+    row = _row(catalog, info, default)
     meta = {k: _shown(v) for k, v in info.metadata.items()}
     details = {**row, "path": str(info.path), "n_layer": info.n_layer, "n_head": info.n_head,
                "n_head_kv": info.n_head_kv, "head_dim": info.head_dim, "n_embd": info.n_embd,
                "weights_bytes": info.weights_bytes,
                "kv_cache_bytes": info.kv_cache_bytes(row["n_ctx"])}  # fmt: skip
+    cpu = describe()
     if as_json:
-        typer.echo(json.dumps({**details, "metadata": meta}, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps({**details, "metadata": meta, "cpu": cpu}, indent=2, ensure_ascii=False))
         return
     table = Table("field", "value", title=info.name)
     for key, value in details.items():
@@ -84,9 +95,31 @@ def models_info(
     for key, value in meta.items():
         about.add_row(key, value if len(value) < 300 else value[:300] + "…")
     out.print(about)
+    out.print(_cpu_table(cpu))
 
 
-def _default(catalog: ModelCatalog) -> str | None:
+def _cpu_table(cpu: dict[str, Any]) -> Table:
+    """The processor, and what each runtime runs on it (rag.hardware.describe)."""
+    ort = cpu["onnxruntime"]
+    llama = cpu["llama_cpp"]
+    rows = {
+        "processor": cpu["summary"],
+        "SIMD features": ", ".join(cpu["simd"]) or "unknown",
+        "llama.cpp runs with": "not installed" if llama is None else " ".join(llama),
+        "onnxruntime": "not installed"
+        if ort is None
+        else f"{ort['version']}, " + ", ".join(ort["providers"]),
+    }
+    if ort is not None:
+        kernels = ", ".join(f"{kind} {family}" for kind, family in ort["mlas_kernels"].items())
+        rows["onnxruntime MLAS kernels"] = f"{kernels or 'unknown'} (derived from the processor's flags)"
+    table = Table("field", "value", title="processor and runtimes")
+    for key, value in rows.items():
+        table.add_row(key, value)
+    return table
+
+
+def _default(catalog: ModelCatalog) -> str:
     from rag.errors import ConfigError
 
     try:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rag.config import Settings, flat_settings
 from rag.embedders import Embedder, make_embedder
+from rag.hardware import processor
 from rag.retrieval import Retriever, make_retriever
 from rag.store import Store, make_catalog
 from rag.types import Hit
@@ -246,6 +247,7 @@ def _record(settings: Settings, dataset: Dataset, queries: list[Query], results:
         "ingest": ingest,
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "versions": versions(),
+        "processor": processor().summary(),  # its timings hold on this processor only
         "queries": results,
     }
 

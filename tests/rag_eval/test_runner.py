@@ -45,6 +45,7 @@ def test_beir_run_scores_saves_and_reuses_its_index(settings: Settings, beir: Pa
     saved = json.loads(Path(first["path"]).read_text())
     assert saved["settings"]["chunking.size"] == settings.chunking.size
     assert {"python", "torch", "faiss-cpu"} <= set(saved["versions"])
+    assert "AVX2" in saved["processor"]  # every processor of this kind has it
 
     settings.retrieval.top_k = 2  # no effect on document ranking, but recorded
     second = run(settings, load_dataset(beir, "test"), work, RunOptions(limit=2))
