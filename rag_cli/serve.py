@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,10 @@ def serve_command(
         # answer stops generating at its next token.
         timeout_graceful_shutdown=settings.server.shutdown_timeout,
     )
+    # uvicorn takes SIGINT and SIGTERM while it serves, and raises the one it got again
+    # once it has stopped: then it ends the process as it would have without `rag`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _bounded_server(served, settings.server.shutdown_timeout + SHUTDOWN_MARGIN).run()
 
 
