@@ -36,12 +36,19 @@ BACKENDS = [("local", "llama-cpp"), ("local", "openai"), ("pgvector", "llama-cpp
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "backends: run on every store.kind x llm.kind of BACKENDS")
+    config.addinivalue_line(
+        "markers",
+        "backends(stores=...): run on every store.kind x llm.kind of BACKENDS (of those stores)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.definition.get_closest_marker("backends") and "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend", BACKENDS, indirect=True, ids=["+".join(b) for b in BACKENDS])
+    marker = metafunc.definition.get_closest_marker("backends")
+    if marker and "backend" in metafunc.fixturenames:
+        # `backends(stores=[...])`: a test of what one role does runs on that role's kinds only.
+        stores = marker.kwargs.get("stores", {store for store, _ in BACKENDS})
+        chosen = [b for b in BACKENDS if b[0] in stores]
+        metafunc.parametrize("backend", chosen, indirect=True, ids=["+".join(b) for b in chosen])
 
 
 @pytest.fixture
