@@ -55,13 +55,19 @@ async def submit(
     """Queue an ingest job: uploaded files (multipart `files`, optional `index`), or a folder
     or file on the server (JSON `path`, optional `index`). Follow it at the Location."""
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        index, root, source = await uploads.receive(request, settings)
+        jobs.admit()  # a full queue refuses the upload before it is read
+        upload = await uploads.receive(request, settings)
+        try:
+            embedder = pipeline.embedder_for_index(upload.index)
+            job = jobs.submit(upload.folder, upload.index, upload.source, embedder, upload.place)
+        finally:
+            upload.discard()  # what a refused job left aside
     else:
         body = await _path_request(request, settings)
         index = paths.index_name(body.index or settings.index)
         root = paths.allowed_path(body.path, settings.server.ingest_roots)
         source = {"type": "path", "path": str(root)}
-    job = jobs.submit(root, index, source, pipeline.embedder_for_index(index))
+        job = jobs.submit(root, index, source, pipeline.embedder_for_index(index))
     return JSONResponse(job, status_code=202, headers={"Location": f"/ingest/{job['id']}"})
 
 
