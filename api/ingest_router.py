@@ -38,8 +38,15 @@ _REQUEST_BODY: dict[str, Any] = {
 
 
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorResponse, "description": "The path is outside server.ingest_roots."},
+    403: {
+        "model": ErrorResponse,
+        "description": "The path is outside server.ingest_roots; or a browser request from another site.",
+    },
     413: {"model": ErrorResponse, "description": "The upload is larger than server.max_upload_mb."},
+    415: {
+        "model": ErrorResponse,
+        "description": "The body is neither multipart/form-data nor application/json.",
+    },
     429: {"model": ErrorResponse, "description": "Too many jobs are queued; retry later."},
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -62,7 +69,7 @@ async def submit(
             job = jobs.submit(upload.folder, upload.index, upload.source, embedder, upload.place)
         finally:
             upload.discard()  # what a refused job left aside
-    else:
+    else:  # JSON: OriginGuard lets no other type through
         body = await _path_request(request, settings)
         index = paths.index_name(body.index or settings.index)
         root = paths.allowed_path(body.path, settings.server.ingest_roots)
