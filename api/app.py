@@ -28,7 +28,7 @@ from api.errors import install_error_handlers
 from api.jobs import JobRunner
 from api.limits import BodyLimit
 from api.observability import Metrics, RequestLog
-from api.origin import OriginGuard
+from api.origin import OriginGuard, exposure_warnings
 from api.schemas import ERROR_RESPONSES
 from rag.config import Settings
 from rag.pipeline import Pipeline
@@ -43,6 +43,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.queue = GenerationQueue(settings.server.queue_size)
+        for warning in exposure_warnings(settings.server):
+            logger.warning(warning)
         task = None
         if app.state.pipeline is None:
             task = asyncio.create_task(_load(app, settings))

@@ -174,3 +174,39 @@ def _is_json(value: str | None) -> bool:
 
 def _is_multipart(value: str | None) -> bool:
     return value is not None and _media_type(value) == ("multipart", "form-data")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps the server to this machine."""
+    if _name(host) == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_warnings(server: ServerSettings) -> list[str]:
+    """What to say at start-up of settings that open the server to others without keys."""
+    if server.api_keys:
+        return []
+    warnings = []
+    if not is_loopback(server.host):
+        warnings.append(
+            f"the server listens on {server.host} without API keys: anyone who can reach port "
+            f"{server.port} can read, ask and ingest documents. Set server.api_keys "
+            "(RAG_SERVER__API_KEYS), or bind 127.0.0.1 (a container's port published on this "
+            "machine's loopback only, as docker-compose.yml does by default, is kept to it)"
+        )
+    if "*" in server.cors_origins:
+        warnings.append(
+            "server.cors_origins is '*' without API keys: any web page the user visits can ask "
+            "and ingest documents. List the origins that may, or set server.api_keys"
+        )
+    if "*" in server.allowed_hosts:
+        warnings.append(
+            "server.allowed_hosts is '*' without API keys: a web page on a name made to resolve "
+            "to this server (DNS rebinding) can ask and ingest documents. List the names, or set "
+            "server.api_keys"
+        )
+    return warnings

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.origin import exposure_warnings
 from rag.config import ServerSettings, Settings
 from rag.pipeline import Pipeline
 
@@ -306,8 +309,72 @@ def test_refusals_are_logged_and_counted(client: TestClient, caplog: pytest.LogC
 
 
 @pytest.mark.parametrize(
+    ("host", "keys", "loud"),
+    [
+        ("0.0.0.0", [], True),
+        ("::", [], True),
+        ("192.168.1.20", [], True),
+        ("0.0.0.0", ["k"], False),
+        ("127.0.0.1", [], False),
+        ("localhost", [], False),
+        ("::1", [], False),
+    ],
+)
+def test_serving_beyond_loopback_without_keys_is_loud(
+    settings: Settings,
+    echo_pipeline: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    host: str,
+    keys: list[str],
+    loud: bool,
+) -> None:
+    import uvicorn
+
+    from rag_cli.main import app
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)  # not served: only started
+    monkeypatch.setenv("RAG_INDEXES_DIR", str(settings.indexes_dir))
+    monkeypatch.setenv("RAG_SERVER__API_KEYS", json.dumps(keys))
+    result = CliRunner().invoke(app, ["serve", "--host", host])
+    assert result.exit_code == 0, result.output
+    assert ("without API keys" in result.stderr) is loud, result.stderr
+    # The app's start-up says so in its log too (kept where the terminal is not).
+    settings.server.host = host
+    settings.server.api_keys = keys  # type: ignore[assignment]  # validated into SecretStr
+    app = create_app(settings, echo_pipeline)
+    with caplog.at_level(logging.WARNING, logger="api"), TestClient(app):
+        pass
+    warned = [r.getMessage() for r in caplog.records if "without API keys" in r.getMessage()]
+    assert bool(warned) is loud
+    if loud:
+        assert f"listens on {host}" in warned[0] and "server.api_keys" in warned[0]
+
+
+@pytest.mark.parametrize(
     "value", [["evil.example/path"], ["evil.example:8000"], ["http://evil.example"], [""]]
 )
 def test_allowed_hosts_are_names(value: list[str]) -> None:
     with pytest.raises(ValueError, match="not a host name"):
         ServerSettings(allowed_hosts=value)
+
+
+def test_opening_to_every_site_on_purpose_is_loud_too() -> None:
+    assert exposure_warnings(ServerSettings()) == []
+    for opened in ({"cors_origins": ["*"]}, {"allowed_hosts": ["*"]}):
+        (warning,) = exposure_warnings(ServerSettings(**opened))
+        assert "'*' without API keys" in warning
+        assert exposure_warnings(ServerSettings(**opened, api_keys=["k"])) == []
+
+
+def test_the_container_says_so_too() -> None:
+    """The image and the compose file start `rag serve` on every interface, without keys
+    by default: the warning is the first thing their logs show."""
+    root = Path(__file__).parents[2]
+    cmd = next(line for line in (root / "Dockerfile").read_text().splitlines() if line.startswith("CMD"))
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]["api"]
+    assert compose["environment"]["RAG_SERVER__API_KEYS"] == "${RAG_SERVER__API_KEYS:-[]}"
+    for command in (json.loads(cmd.removeprefix("CMD")), compose["command"]):
+        assert command[:2] == ["rag", "serve"]
+        server = ServerSettings(host=command[command.index("--host") + 1])
+        assert "without API keys" in exposure_warnings(server)[0]
