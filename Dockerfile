@@ -23,4 +23,6 @@ ENV HF_HUB_OFFLINE=1 \
 
 EXPOSE 8000
 
+# Every interface of the container: without RAG_SERVER__API_KEYS, `rag serve` warns at start
+# that anyone who reaches the published port can read, ask and ingest.
 CMD ["rag", "serve", "--host", "0.0.0.0", "--port", "8000"]

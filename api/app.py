@@ -28,6 +28,7 @@ from api.errors import install_error_handlers
 from api.jobs import JobRunner
 from api.limits import BodyLimit
 from api.observability import Metrics, RequestLog
+from api.origin import OriginGuard, exposure_warnings
 from api.schemas import ERROR_RESPONSES
 from rag.config import Settings
 from rag.pipeline import Pipeline
@@ -42,6 +43,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.queue = GenerationQueue(settings.server.queue_size)
+        for warning in exposure_warnings(settings.server):
+            logger.warning(warning)
         task = None
         if app.state.pipeline is None:
             task = asyncio.create_task(_load(app, settings))
@@ -68,6 +71,8 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     # Innermost of the middleware, so that a refused body is still logged, counted and
     # given CORS headers. Uploads to /ingest have their own, larger limit (max_upload_mb).
     app.add_middleware(BodyLimit, limit=settings.server.max_body_kb * 1024, exempt=["/ingest"])
+    # Before any body is read; inside CORS, which answers the preflights of cors_origins.
+    app.add_middleware(OriginGuard, settings=settings, uploads=["/ingest"])
     if settings.server.cors_origins:
         app.add_middleware(
             CORSMiddleware,

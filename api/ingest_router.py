@@ -38,8 +38,15 @@ _REQUEST_BODY: dict[str, Any] = {
 
 
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorResponse, "description": "The path is outside server.ingest_roots."},
+    403: {
+        "model": ErrorResponse,
+        "description": "The path is outside server.ingest_roots; or a browser request from another site.",
+    },
     413: {"model": ErrorResponse, "description": "The upload is larger than server.max_upload_mb."},
+    415: {
+        "model": ErrorResponse,
+        "description": "The body is neither multipart/form-data nor application/json.",
+    },
     429: {"model": ErrorResponse, "description": "Too many jobs are queued; retry later."},
 }
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -55,13 +62,19 @@ async def submit(
     """Queue an ingest job: uploaded files (multipart `files`, optional `index`), or a folder
     or file on the server (JSON `path`, optional `index`). Follow it at the Location."""
     if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        index, root, source = await uploads.receive(request, settings)
-    else:
+        jobs.admit()  # a full queue refuses the upload before it is read
+        upload = await uploads.receive(request, settings)
+        try:
+            embedder = pipeline.embedder_for_index(upload.index)
+            job = jobs.submit(upload.folder, upload.index, upload.source, embedder, upload.place)
+        finally:
+            upload.discard()  # what a refused job left aside
+    else:  # JSON: OriginGuard lets no other type through
         body = await _path_request(request, settings)
         index = paths.index_name(body.index or settings.index)
         root = paths.allowed_path(body.path, settings.server.ingest_roots)
         source = {"type": "path", "path": str(root)}
-    job = jobs.submit(root, index, source, pipeline.embedder_for_index(index))
+        job = jobs.submit(root, index, source, pipeline.embedder_for_index(index))
     return JSONResponse(job, status_code=202, headers={"Location": f"/ingest/{job['id']}"})
 
 

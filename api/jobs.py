@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -119,13 +120,27 @@ class JobRunner:
         self._thread: threading.Thread | None = None
         self._worker: IngestWorker | None = None  # the running job's
 
-    def submit(self, root: Path, index: str, source: dict[str, Any], embedder: Embedder) -> dict[str, Any]:
-        """Queue a job that ingests `root` into `index`; returns the job as queued."""
+    def admit(self) -> None:
+        """Refuse (BusyError, NotReadyError) what `submit` would refuse now: before a job's
+        files are read."""
         with self._lock:
-            if self._stop.is_set():
-                raise NotReadyError("the server is shutting down")
-            if sum(1 for j in self._jobs.values() if j.status == "queued") >= MAX_QUEUED:
-                raise BusyError(f"{MAX_QUEUED} ingest jobs are already queued; retry later")
+            self._admit()
+
+    def submit(
+        self,
+        root: Path,
+        index: str,
+        source: dict[str, Any],
+        embedder: Embedder,
+        prepare: Callable[[], None] | None = None,
+    ) -> dict[str, Any]:
+        """Queue a job that ingests `root` into `index`; returns the job as queued. `prepare`
+        runs once the job is admitted, before it is queued (it puts uploaded files in place):
+        a job refused has done nothing."""
+        with self._lock:
+            self._admit()
+            if prepare is not None:
+                prepare()
             job = Job(uuid.uuid4().hex, index, root, source, time.time())
             self._jobs[job.id] = job
             self._trim()
@@ -162,6 +177,12 @@ class JobRunner:
             for job in self._jobs.values():
                 if job.status == "queued":
                     self._fail(job, "the server stopped before the job ran")
+
+    def _admit(self) -> None:
+        if self._stop.is_set():
+            raise NotReadyError("the server is shutting down")
+        if sum(1 for j in self._jobs.values() if j.status == "queued") >= MAX_QUEUED:
+            raise BusyError(f"{MAX_QUEUED} ingest jobs are already queued; retry later")
 
     # -- the worker thread ---------------------------------------------------------
 

@@ -223,7 +223,9 @@ _SSE_EVENT = {"type": "object", "required": ["data"],
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {**_ERROR, "description": "Invalid request (bad JSON, wrong types, context too long)."},
     401: {**_ERROR, "description": "Missing or wrong API key."},
+    403: {**_ERROR, "description": "A browser request from another site (see server.cors_origins)."},
     413: {**_ERROR, "description": "The request body is larger than server.max_body_kb."},
+    415: {**_ERROR, "description": "The body is not sent as application/json."},
     503: {**_ERROR, "description": "The models are still loading."},
 }
 #: Routes that answer from an index, or generate.

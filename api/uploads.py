@@ -2,8 +2,10 @@
 
 Uploads for index NAME are kept in `server.upload_dir/NAME/`, under the relative name they
 were sent with (simple subfolders allowed). Every name is checked before anything is
-written; each file is written under a hidden temporary name and renamed into place, so an
-ingest running meanwhile never reads half a file. A file sent again replaces the old one.
+written. The files are written aside, in a hidden folder of their own, and renamed into
+place only once their job is admitted (`Upload.place`): an ingest running meanwhile never
+reads half a file, and an upload refused (a full queue, a server shutting down) leaves
+nothing behind. A file sent again replaces the old one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -42,22 +45,54 @@ def limited(request: Request, limit: int) -> Request:
     return Request(request.scope, _counting(request.receive, limit))
 
 
-async def receive(request: Request, settings: Settings) -> tuple[str, Path, dict[str, Any]]:
-    """Store the uploaded files; returns the index, the folder to ingest and the job's source."""
+@dataclass
+class Upload:
+    """Files received for `index`, written aside until `place` puts them in `folder`."""
+
+    index: str
+    folder: Path
+    source: dict[str, Any]  # the job's
+    aside: Path
+    files: list[tuple[Path, Path]] = field(default_factory=list)  # (written, its place)
+
+    def place(self) -> None:
+        for written, target in self.files:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(written, target)
+
+    def discard(self) -> None:
+        """Remove what was not placed."""
+        shutil.rmtree(self.aside, ignore_errors=True)
+
+
+async def receive(request: Request, settings: Settings) -> Upload:
+    """Read and check the uploaded files and write them aside; `place` or `discard` them."""
     form = await limited(request, limit_bytes(settings)).form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
     try:
         index, files = _parts(form, settings.index)
-        folder = settings.server.upload_dir.resolve() / index
+        uploads = settings.server.upload_dir.resolve()
+        folder = uploads / index
         targets = []
-        for name, upload in files:
+        for name, part in files:
             target = paths.upload_target(folder, name)
             if _taken(target, folder):
                 raise InvalidRequestError(f"file {str(name)!r} clashes with a folder or file of the uploads")
-            targets.append((target, upload))
-        await run_in_threadpool(_store, targets)
+            targets.append((target, part))
+        # Hidden, and beside the index folders (a name no index can have), on their disk.
+        upload = Upload(
+            index,
+            folder,
+            {"type": "upload", "files": [str(name) for name, _ in files]},
+            uploads / f".upload-{uuid.uuid4().hex}",
+        )
+        try:
+            await run_in_threadpool(_write, targets, upload)
+        except BaseException:
+            upload.discard()
+            raise
     finally:
         await form.close()
-    return index, folder, {"type": "upload", "files": [str(name) for name, _ in files]}
+    return upload
 
 
 def _parts(form: FormData, default_index: str) -> tuple[str, list[tuple[PurePosixPath, UploadFile]]]:
@@ -95,17 +130,14 @@ def _folders(target: Path, folder: Path) -> Iterator[Path]:
             return
 
 
-def _store(targets: list[tuple[Path, UploadFile]]) -> None:
-    for target, upload in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(f".upload-{uuid.uuid4().hex}.part")  # hidden: never ingested
-        try:
-            with open(part, "xb") as out:
-                upload.file.seek(0)
-                shutil.copyfileobj(upload.file, out, COPY_BYTES)
-            os.replace(part, target)
-        finally:
-            part.unlink(missing_ok=True)
+def _write(targets: list[tuple[Path, UploadFile]], upload: Upload) -> None:
+    upload.aside.mkdir(parents=True)
+    for n, (target, part) in enumerate(targets):
+        written = upload.aside / f"{n}.part"
+        with open(written, "xb") as out:
+            part.file.seek(0)
+            shutil.copyfileobj(part.file, out, COPY_BYTES)
+        upload.files.append((written, target))
 
 
 def _counting(receive: Receive, limit: int) -> Receive:

@@ -23,6 +23,9 @@ _HEADERS = {
                                "base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    # Never in another site's frame, nor reachable from a window another site opened.
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
 }  # fmt: skip
 
 router = APIRouter(include_in_schema=False)

@@ -8,7 +8,9 @@ file (`--config` or `RAG_CONFIG`), then the defaults below.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -341,7 +343,17 @@ class ServerSettings(_Group):
     public_docs: bool = Field(
         False, description="Serve /docs, /redoc and /openapi.json without a key even when keys are set."
     )
-    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) of other web pages that may call the API from a "
+        "browser, given CORS headers; '*' for any. Empty: the server's own page only.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Names the server answers to (the Host header) besides IP addresses, localhost "
+        "and names of one label; '*' for any. Empty: any name when api_keys are set, else only "
+        "those (a page on another name that resolves to this machine is refused: DNS rebinding).",
+    )
     queue_size: int = Field(16, ge=0, description="Requests that may wait for the model.")
     access_log: bool = Field(True, description="Log one line per request (logger rag.access).")
     stream_interval: float = Field(
@@ -379,6 +391,36 @@ class ServerSettings(_Group):
     shutdown_timeout: int = Field(
         3, ge=0, description="Seconds `rag serve` lets running requests finish once told to stop."
     )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        """As browsers send them: lower case, no trailing slash. `null` is no origin to trust
+        (sandboxed frames and local files of any site send it)."""
+        return _each(
+            values,
+            lambda v: v.strip().rstrip("/").lower(),
+            r"https?://[^/?#@\s]+",
+            "is not an origin: give scheme://host[:port] (http://localhost:3000) or '*'",
+        )
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, values: list[str]) -> list[str]:
+        return _each(
+            values,
+            lambda v: v.strip().rstrip(".").lower(),
+            r"[a-z0-9_-]+(\.[a-z0-9_-]+)*",
+            "is not a host name: give it without scheme nor port (rag.example.com) or '*'",
+        )
+
+
+def _each(values: list[str], clean: Callable[[str], str], pattern: str, wrong: str) -> list[str]:
+    """Each value cleaned, and '*' or matching `pattern`; else ValueError: 'VALUE' `wrong`."""
+    for value in values:
+        if clean(value) != "*" and not re.fullmatch(pattern, clean(value)):
+            raise ValueError(f"{value!r} {wrong}")
+    return [clean(v) for v in values]
 
 
 class Settings(BaseSettings):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from rag_cli.app import ConfigOpt, SetOpt, app, settings_from
+from rag_cli.app import ConfigOpt, SetOpt, app, err, settings_from
 from rag_cli.stopping import arm_deadline
 
 #: Seconds the shutdown may take beyond `server.shutdown_timeout` (model threads, the
@@ -31,8 +31,11 @@ def serve_command(
     import uvicorn
 
     from api.app import create_app
+    from api.origin import exposure_warnings
 
     settings = settings_from(config, set_, **{"server.host": host, "server.port": port})
+    for warning in exposure_warnings(settings.server):
+        err.print(f"[bold yellow]warning:[/bold yellow] {warning}", highlight=False, markup=True)
     if settings.server.access_log:
         logging.getLogger("rag.access").setLevel(logging.INFO)
     served = uvicorn.Config(

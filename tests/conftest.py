@@ -17,6 +17,7 @@ from rag.config import Settings, load_settings  # noqa: E402
 from rag.embedders import SentenceTransformerEmbedder  # noqa: E402
 from rag.generation import LlamaCppGenerator  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
+from tests.fakes import EchoGenerator  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 
@@ -80,3 +81,27 @@ def pipeline(
 ) -> Iterator[Pipeline]:
     worker.run(corpus)
     yield Pipeline(settings, embedder, generator)
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> Path:
+    """A folder POST /ingest may ingest by path, with a document that is not in the corpus."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "moon.txt").write_text("The moon is made of green cheese, say the documents.\n")
+    return folder
+
+
+@pytest.fixture
+def echo_pipeline(
+    settings: Settings,
+    embedder: SentenceTransformerEmbedder,
+    worker: IngestWorker,
+    corpus: Path,
+    shared: Path,
+) -> Pipeline:
+    """The corpus on the real embedder, answered at once by EchoGenerator; `shared` in
+    server.ingest_roots, no keys (the default)."""
+    worker.run(corpus)
+    settings.server.ingest_roots = [shared]
+    return Pipeline(settings, embedder, EchoGenerator())

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import api.jobs
 from api.app import create_app
 from api.jobs import JobRunner
 from rag.embedders import Embedder
@@ -172,6 +173,35 @@ def test_uploads_over_the_limit_are_413(client: TestClient, pipeline: Pipeline, 
     r = client.post("/ingest", content=iter([body[:4096], body[4096:]]), headers=headers)  # no length
     assert r.status_code == 413, r.text
     assert not (tmp_path / "uploads").exists()
+
+
+def test_refused_uploads_leave_no_file_behind(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uploads = tmp_path / "uploads"
+    first = client.post("/ingest", files=[("files", ("a.txt", b"The first text.\n"))])
+    assert wait(client, first.json()["id"])["status"] == "done"
+    before = tree(uploads)
+    assert before == {"default": None, "default/a.txt": b"The first text.\n"}
+    files = [("files", (name, b"Other text.\n")) for name in ("a.txt", "b.txt", "sub/c.txt")]
+    monkeypatch.setattr(api.jobs, "MAX_QUEUED", 0)  # the job queue is full
+    r = client.post("/ingest", files=files)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "queue_full"
+    assert tree(uploads) == before
+    # Full only once the upload has been read: refused as late as can be, still nothing.
+    monkeypatch.setattr(client.app.state.jobs, "admit", lambda: None)  # type: ignore[attr-defined]
+    r = client.post("/ingest", files=files)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "queue_full"
+    assert tree(uploads) == before
+    client.app.state.jobs.close()  # type: ignore[attr-defined]  # the server is stopping
+    assert client.post("/ingest", files=files).status_code == 503
+    assert tree(uploads) == before
+    assert [j["id"] for j in client.get("/ingest").json()["data"]] == [first.json()["id"]]
+
+
+def tree(folder: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) under `folder`, hidden ones too."""
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in folder.rglob("*")}
 
 
 def test_ingest_needs_the_api_key(pipeline: Pipeline) -> None:
