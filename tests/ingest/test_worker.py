@@ -521,3 +521,50 @@ def test_a_sandbox_left_unused_is_closed_at_once(tmp_path: Path) -> None:
     # Between documents the child holds nothing: it is stopped, not waited for.
     assert child is not None and child.poll() is not None and sandbox._child is None
     assert time.perf_counter() - start < 0.5
+
+
+# -- names are data ------------------------------------------------------------------------
+
+
+def stored_texts(indexes: Path, name: str = "default") -> dict[str, str]:
+    """Each stored document's text (its chunks', in order), by shown path."""
+    store = IndexCatalog(indexes).open(name, readonly=True)
+    try:
+        texts: dict[str, list[str]] = {}
+        for _, chunk in store.all_chunks():
+            texts.setdefault(chunk.path, []).append(chunk.text)
+        return {path: " ".join(" ".join(parts).split()) for path, parts in texts.items()}
+    finally:
+        store.close()
+
+
+def test_a_newline_in_a_name_shifts_no_text(worker: IngestWorker, settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    texts = {
+        "1.md": "The first note is about tea.",
+        "a\nb.md": "A name in two lines, about bread.",
+        "c.md": "The third note is about cats.",
+        "d.md": "The fourth note is about volcanoes.",
+    }
+    for name, text in texts.items():
+        (docs / name).write_text(text + "\n")
+    report = worker.run(docs)
+    assert report.ok and report.count("added") == 4, report.summary()
+    assert stored_texts(settings.indexes_dir) == {f"docs/{name}": text for name, text in texts.items()}
+    assert worker.run(docs).count("unchanged") == 4
+
+
+def test_the_tail_of_a_name_is_not_a_path_of_the_working_directory(
+    worker: IngestWorker, settings: Settings, tmp_path: Path, secret_cwd: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "x\nconfig.toml").write_text("title = 'an upload with a crafted name'\n")
+    (docs / "z.txt").write_text("The file after it.\n")
+    report = worker.run(docs)
+    assert report.ok and report.count("added") == 2, report.summary()
+    assert stored_texts(settings.indexes_dir) == {
+        "docs/x\nconfig.toml": "title = 'an upload with a crafted name'",
+        "docs/z.txt": "The file after it.",
+    }
