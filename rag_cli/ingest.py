@@ -30,7 +30,8 @@ from rag_cli.app import (
 
 @app.command("ingest")
 def ingest_command(
-    path: Annotated[Path, typer.Argument(help="Folder or file to ingest.")],
+    # Not checked here: a folder that cannot be read is the run's to report (and to keep).
+    path: Annotated[Path, typer.Argument(help="Folder or file to ingest.", readable=False)],
     index: IndexOpt = None,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary only."),

@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.unprivileged import shared_tmp, unprivileged
+
+__all__ = ["secret_cwd", "shared_tmp", "unprivileged"]
+
 SECRET = "api_key = 'the server secret'"
 
 

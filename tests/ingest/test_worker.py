@@ -6,18 +6,23 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from ingest.worker import FileOutcome, IngestWorker
-from rag.config import EmbedderSettings, Settings
+from rag.config import EmbedderSettings, Settings, load_settings
 from rag.embedders import SentenceTransformerEmbedder, recorded_name
 from rag.errors import IndexMismatchError, RagError
 from rag.store import LocalCatalog as IndexCatalog
+from rag.util import undecodable
 from tests.fakes import HashEmbedder, write_numbered_text
 from tests.pdfs import blank_pdf, encrypted_pdf, text_pdf
 
@@ -301,7 +306,8 @@ def test_the_runs_last_files_are_embedded_apart() -> None:
 
     def item(name: str, chunks: int) -> _Pending:
         record = FileRecord(name, "h", 1, 0.0, 0.0, name)
-        return _Pending(name, [(record, [Chunk(f"{name} {i}", name, i) for i in range(chunks)])], "added")
+        chunked = [Chunk(f"{name} {i}", name, i) for i in range(chunks)]
+        return _Pending(name, name, [(record, chunked)], "added")
 
     items = [item("a", 50), item("b", 20), item("c", 5), item("d", 4)]
     assert [[p.name for p in part] for part in _tail_apart(items, 8)] == [["a", "b"], ["c", "d"]]
@@ -568,3 +574,72 @@ def test_the_tail_of_a_name_is_not_a_path_of_the_working_directory(
         "docs/x\nconfig.toml": "title = 'an upload with a crafted name'",
         "docs/z.txt": "The file after it.",
     }
+
+
+def test_a_name_that_is_not_utf8_is_skipped_with_its_reason(
+    worker: IngestWorker, settings: Settings, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / os.fsdecode(b"caf\xe9.md")).write_text("A Latin-1 name.\n")
+    (docs / os.fsdecode(b"old\xff")).mkdir()
+    (docs / os.fsdecode(b"old\xff") / "inside.md").write_text("In a folder of a Latin-1 name.\n")
+    (docs / "caf\\xe9.md").write_text("A name that shows the same: a backslash in it.\n")
+    report = worker.run(docs)
+    assert sorted((o.path, o.status, o.reason) for o in report.outcomes) == [
+        ("docs/caf\\xe9.md", "added", ""),
+        ("docs/caf\\xe9.md", "skipped", "name is not valid UTF-8"),
+        ("docs/old\\xff", "skipped", "name is not valid UTF-8"),
+    ]
+    shown = "docs/caf\\xe9.md"
+    assert stored_texts(settings.indexes_dir) == {shown: "A name that shows the same: a backslash in it."}
+    with pytest.raises(RagError, match="not valid UTF-8"):
+        worker.run(docs / os.fsdecode(b"old\xff"))
+
+
+_NAME_PARTS = st.one_of(
+    st.sampled_from(
+        ["a", "Z", "7", " ", "-", "'", '"', "\n", "\r", "\t", "\x01", "\x1b", "\x7f", "\\", "é", "→"]
+        + ["\u2028", "\u202e", ".md", "[/x]"]
+    ),
+    st.characters(exclude_categories=["Cs"]),  # any character, control ones included
+    st.binary(min_size=1, max_size=2).map(os.fsdecode),  # often bytes that are not UTF-8
+).filter(lambda part: "/" not in part and "\0" not in part)
+
+
+@st.composite
+def _folders(draw: st.DrawFn) -> dict[str, str]:
+    """File names (UTF-8 or not, up to 255 bytes, none hidden) and their texts."""
+    files: dict[str, str] = {}
+    for n in range(draw(st.integers(1, 6))):
+        suffix = draw(st.sampled_from([".md", ".txt"]))
+        stem = "".join(draw(st.lists(_NAME_PARTS, max_size=12)))
+        if draw(st.booleans()):  # as long as a name may be
+            stem += "x" * (255 - len(os.fsencode(stem + suffix)))
+        name = draw(st.sampled_from(["-", "", "'"])) + stem + suffix
+        if name.startswith(".") or len(os.fsencode(name)) > 255:
+            continue
+        words = draw(st.lists(st.sampled_from(["tea", "bread", "-", "'quoted'", '"x"']), max_size=8))
+        files[os.fsdecode(os.fsencode(name))] = " ".join([f"file{n}", *words])
+    return files
+
+
+@examples(max_examples=15, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@example(files={"1.md": "one", "a\nb.md": "two", "c.md": "three", "d.md": "four"})
+@given(files=_folders())
+def test_every_stored_document_holds_its_own_files_text(
+    files: dict[str, str], embedder: SentenceTransformerEmbedder
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp) / "docs"
+        docs.mkdir()
+        for name, text in files.items():
+            (docs / name).write_text(text + "\n")
+        setup = load_settings(overrides={"indexes_dir": str(Path(tmp) / "indexes")})
+        report = IngestWorker(setup, embedder).run(docs)
+        readable = {name: text for name, text in files.items() if not undecodable(name)}
+        assert stored_texts(setup.indexes_dir) == {f"docs/{name}": text for name, text in readable.items()}
+        skipped = [o for o in report.outcomes if o.status == "skipped"]
+        assert len(skipped) == len(files) - len(readable)
+        assert all(o.reason == "name is not valid UTF-8" for o in skipped)
+        assert report.count("added") == len(readable) and report.ok, report.summary()
