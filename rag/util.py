@@ -23,8 +23,13 @@ def get_encoding(name: str) -> Any:
         raise ConfigError(f"tiktoken encoding {name!r} is not available offline: {exc}") from exc
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")  # `os.fsdecode`'s stand-ins for bytes that are not UTF-8
+# Control characters (C0, DEL, C1: line breaks among them), the Unicode line and paragraph
+# separators, the bidirectional controls (which reorder what follows them on screen) and
+# lone surrogates (`os.fsdecode`'s stand-ins for bytes that are not UTF-8).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _UNDECODED = re.compile("[\udc80-\udcff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def undecodable(name: str) -> bool:
@@ -38,8 +43,26 @@ def readable(name: str) -> str:
     return _SURROGATE.sub(_escaped, name)
 
 
+def printable(text: str) -> str:
+    """`text` as one line that shows what it holds: control characters (line breaks
+    included), bidirectional controls and bytes that are not UTF-8 escaped as Python
+    writes them (`\\n`, `\\x1b`, `\\u202e`, `\\xff`). Other text is left as it is."""
+    return _UNPRINTABLE.sub(_escaped, text)
+
+
+def console_text(text: object) -> str:
+    """A value inside a line of console markup (rich): `printable`, its brackets not taken
+    for markup."""
+    from rich.markup import escape
+
+    return escape(printable(str(text)))
+
+
 def _escaped(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if _UNDECODED.match(match.group()):
+    char = match.group()
+    code = ord(char)
+    if char in _NAMED:
+        return _NAMED[char]
+    if _UNDECODED.match(char):
         return f"\\x{code - 0xDC00:02x}"  # the byte it stands for
-    return f"\\u{code:04x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

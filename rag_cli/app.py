@@ -19,6 +19,7 @@ from rag.config import (
     setting_sources,
 )
 from rag.offline import ensure_offline
+from rag.util import console_text
 
 EXIT_ERROR = 1
 EXIT_SOME_FAILED = 3
@@ -63,7 +64,7 @@ def settings_from(config: Path | None, assignments: list[str] | None, **flags: A
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(f"[red]error:[/red] {console_text(message)}", highlight=False, markup=True)
     return typer.Exit(code)
 
 

@@ -16,6 +16,7 @@ from ingest.watch import change_batches
 from ingest.worker import IngestReport, IngestWorker
 from rag.config import Settings
 from rag.errors import IndexLockedError, RagError
+from rag.util import console_text
 from rag_cli.app import (
     EXIT_SOME_FAILED,
     ConfigOpt,
@@ -99,7 +100,7 @@ def _watch(
             except RagError as exc:
                 if first:
                     raise
-                err.print(f"[red]error:[/red] {exc}", highlight=False)
+                err.print(f"[red]error:[/red] {console_text(exc)}", highlight=False)
                 continue
             finally:
                 first = False
@@ -120,7 +121,7 @@ def _run_when_free(
             return _run(worker, path, index, show_bar, confine=[path])
         except IndexLockedError as exc:
             if not waiting and not quiet:
-                err.print(f"{exc}; waiting for it to end", highlight=False)
+                err.print(f"{console_text(exc)}; waiting for it to end", highlight=False)
             waiting = True
             time.sleep(1)
 
@@ -139,7 +140,8 @@ def _print_report(
     if not bar_shown:
         for failure in report.outcomes:
             if failure.status == "failed":
-                err.print(f"failed {failure.path}: {failure.reason}", highlight=False)
+                shown = f"{console_text(failure.path)}: {console_text(failure.reason)}"
+                err.print(f"failed {shown}", highlight=False)
     if quiet:
         return
     counts = ", ".join(f"{summary[k]} {k}" for k in
