@@ -37,6 +37,7 @@ from typing import IO, Any
 from ingest.loaders import Page, loader_for
 from rag.config import IngestSettings
 from rag.errors import LoaderError
+from rag.util import log_handler
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +225,6 @@ def _read_exactly(stream: IO[bytes], n: int) -> bytes:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, handlers=[log_handler(logging.BASIC_FORMAT)])
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     _serve()

@@ -607,7 +607,7 @@ def _reason(exc: Exception, path: str) -> str:
         return str(exc)
     if isinstance(exc, OSError):
         return os_reason(exc)
-    logger.error("unexpected error path=%s", path, exc_info=exc)  # a bug: keep the trace
+    logger.error("unexpected error path=%r", path, exc_info=exc)  # a bug: keep the trace
     return f"{type(exc).__name__}: {exc}"
 
 

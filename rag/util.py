@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from functools import lru_cache
 from typing import Any
@@ -48,6 +49,21 @@ def printable(text: str) -> str:
     included), bidirectional controls and bytes that are not UTF-8 escaped as Python
     writes them (`\\n`, `\\x1b`, `\\u202e`, `\\xff`). Other text is left as it is."""
     return _UNPRINTABLE.sub(_escaped, text)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Each log record on one line, whatever its message holds (a file's name may hold a
+    line break): its control characters escaped (`printable`). A traceback still follows."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
+def log_handler(fmt: str) -> logging.Handler:
+    """A handler to stderr that writes each record on one line in `fmt`."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter(fmt))
+    return handler
 
 
 def console_text(text: object) -> str:

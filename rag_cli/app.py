@@ -19,7 +19,7 @@ from rag.config import (
     setting_sources,
 )
 from rag.offline import ensure_offline
-from rag.util import console_text
+from rag.util import console_text, log_handler
 
 EXIT_ERROR = 1
 EXIT_SOME_FAILED = 3
@@ -56,7 +56,7 @@ def settings_from(config: Path | None, assignments: list[str] | None, **flags: A
     settings = load_settings(config, overrides)
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[log_handler("%(asctime)s %(levelname)s %(name)s: %(message)s")],
     )
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # loaders report bad files themselves
     ensure_offline()
