@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -8,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from ingest.loaders import Page
 from ingest.worker import FileOutcome, IngestWorker
 from rag.config import EmbedderSettings, Settings, load_settings
 from rag.embedders import SentenceTransformerEmbedder, recorded_name
@@ -96,6 +98,37 @@ def test_file_deleted_during_run(worker: IngestWorker, corpus: Path,
     assert [Path(o.path).name for o in failed] == ["bread.txt"]
     assert "disappeared" in failed[0].reason
     assert report.count("added") == 2
+
+
+def test_an_io_error_mid_read_keeps_the_document(
+    settings: Settings, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that fails while it is read (a vanished mount, a bad disk) keeps the document
+    it had in the index, small or streamed in batches."""
+    from ingest.sandbox import LoaderSandbox
+
+    worker = IngestWorker(settings, HashEmbedder())
+    worker.large_file_chunks = 4
+    (corpus / "long.txt").write_text("".join(f"Paragraph {i} says a dull thing.\n\n" for i in range(400)))
+    first = worker.run(corpus)
+    assert first.count("added") == 4 and first.chunks_written > 3 + 2 * worker.large_file_chunks
+    before = stored_texts(settings.indexes_dir)
+    real = LoaderSandbox.pages
+
+    def failing(self: LoaderSandbox, path: Path) -> Iterator[Page]:
+        pages = real(self, path)
+        if path.name in ("bread.txt", "long.txt"):
+            yield next(pages)
+            raise OSError(errno.EIO, "Input/output error")
+        yield from pages
+
+    monkeypatch.setattr(LoaderSandbox, "pages", failing)
+    for name in ("bread.txt", "long.txt"):
+        (corpus / name).write_text((corpus / name).read_text() + "A changed line.\n")
+    report = worker.run(corpus)
+    failed = {o.path: o.reason for o in report.outcomes if o.status == "failed"}
+    assert failed == {"docs/bread.txt": "Input/output error", "docs/long.txt": "Input/output error"}
+    assert report.count("removed") == 0 and stored_texts(settings.indexes_dir) == before
 
 
 def test_large_file_is_streamed(worker: IngestWorker, settings: Settings, tmp_path: Path) -> None:
