@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.types import Answer
+from rag.util import printable
 
 access_log = logging.getLogger("rag.access")
 
@@ -131,5 +132,10 @@ class RequestLog:
 
 
 def _value(value: Any) -> str:
+    """A logfmt value, on the line's one line: quoted when it holds a space, a quote, '=',
+    a backslash or a control character (a line break), with '"', '\\' and the control
+    characters escaped."""
     text = str(value)
-    return f'"{text}"' if not text or any(c in text for c in ' "=') else text
+    if text and printable(text) == text and not any(c in text for c in ' "=\\'):
+        return text
+    return '"' + printable(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'

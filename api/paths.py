@@ -1,19 +1,22 @@
 """Where POST /ingest may read and write.
 
 An uploaded file's name is a relative path that must stay inside its index's upload
-folder: no absolute path, no `..`, no backslash, no control character (NUL included), no
-hidden component. A path to ingest must resolve, symbolic links followed, inside one of
+folder: no absolute path, no `..`, no backslash, no control character (C0, DEL or C1; NUL
+and line breaks included), no hidden component. A path to ingest must be valid UTF-8 (as
+every name an ingest stores) and resolve, symbolic links followed, inside one of
 `server.ingest_roots`.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from ingest.loaders import loader_for
 from rag.errors import ForbiddenPathError, InvalidRequestError
 from rag.store import check_index_name
+from rag.util import undecodable
 
 MAX_NAME_BYTES = 255  # of one path component, as most file systems allow
 MAX_DEPTH = 16
@@ -28,7 +31,7 @@ def upload_name(raw: str) -> PurePosixPath:
     """The relative path an uploaded file is stored under, or InvalidRequestError."""
     if not raw.strip():
         raise InvalidRequestError("an uploaded file has no name")
-    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in raw):  # Cs: not valid UTF-8
         raise InvalidRequestError(f"file name {raw!r} contains a control character")
     if "\\" in raw:
         raise InvalidRequestError(f"file name {raw!r} contains a backslash")
@@ -63,6 +66,8 @@ def allowed_path(raw: str, roots: Sequence[Path]) -> Path:
         )
     if "\0" in raw:
         raise InvalidRequestError("path contains a NUL character")
+    if undecodable(raw):
+        raise InvalidRequestError(f"path {raw!r} is not valid UTF-8")
     path = Path(raw)
     if not path.is_absolute():
         raise InvalidRequestError(f"path {raw!r} is not absolute")

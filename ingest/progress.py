@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from ingest.worker import FileOutcome
+from rag.util import console_text
 
 
 class ProgressObserver:
@@ -38,7 +39,8 @@ class ProgressObserver:
         self.progress.update(self.task, advance=1, chunks=self.chunks)
         if outcome.status == "failed":
             self.progress.console.print(
-                f"[yellow]failed[/yellow] {outcome.path}: {outcome.reason}", highlight=False
+                f"[yellow]failed[/yellow] {console_text(outcome.path)}: {console_text(outcome.reason)}",
+                highlight=False,
             )
 
 

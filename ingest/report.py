@@ -18,6 +18,7 @@ class FileOutcome:
     status: Status
     chunks: int = 0
     reason: str = ""
+    key: str = field(default="", repr=False)  # the file's key in the index: what tells files apart
 
 
 @dataclass
@@ -67,10 +68,11 @@ class RunBook:
         self.seen: set[str] = set()
 
     def done(self, outcome: FileOutcome) -> None:
-        if outcome.path in self.seen:  # never twice, whatever path led to it
-            logger.warning("second outcome ignored path=%s status=%s", outcome.path, outcome.status)
+        file = outcome.key or outcome.path
+        if file in self.seen:  # never twice, whatever path led to it
+            logger.warning("second outcome ignored path=%r status=%s", outcome.path, outcome.status)
             return
-        self.seen.add(outcome.path)
+        self.seen.add(file)
         self.report.outcomes.append(outcome)
         if self.observer:
             self.observer.file_done(outcome)

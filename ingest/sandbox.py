@@ -10,9 +10,13 @@ ran out of time, crashed it, or was abandoned half read. The time limit counts o
 time spent waiting for the parser, not the time the caller takes to chunk and embed what
 it already received.
 
-The protocol: one path per line on the child's stdin; on its stdout, for each path, a
-series of length-prefixed pickled `(kind, value)` frames (the first, once started:
-("ready", None)): ("page", Page)..., then ("end", None), ("error", reason) or ("oserror", (errno, strerror)).
+The protocol, length-prefixed frames both ways (`frame`, `unframe`), so that no byte of a
+value can be taken for the protocol's: on the child's stdin, one frame per path, its bytes
+(`os.fsencode`: any name the file system holds, newlines and undecodable bytes included);
+on its stdout, for each path, a series of frames each holding a pickled `(kind, value)`
+(the first, once started: ("ready", None)): ("page", Page)..., then ("end", None),
+("error", reason) or ("oserror", (errno, strerror)). The child reads absolute paths only:
+nothing it is sent is opened relative to its working directory.
 """
 
 from __future__ import annotations
@@ -26,13 +30,15 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from ingest.loaders import Page, loader_for
 from rag.config import IngestSettings
 from rag.errors import LoaderError
+from rag.util import log_handler
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +61,7 @@ class LoaderSandbox:
         child = self._start()
         assert child.stdin is not None and child.stdout is not None
         try:
-            child.stdin.write(os.fsencode(str(path)) + b"\n")
+            child.stdin.write(frame(os.fsencode(path)))
             child.stdin.flush()
         except OSError as exc:
             self._kill()
@@ -101,8 +107,7 @@ class LoaderSandbox:
         self.close()
 
     def _receive(self, stream: IO[bytes], budget: _Budget) -> tuple[str, Any]:
-        header = self._read(stream, _HEADER.size, budget)
-        body = self._read(stream, _HEADER.unpack(header)[0], budget)
+        body = unframe(lambda n: self._read(stream, n, budget))
         kind, value = pickle.loads(body)  # noqa: S301  (our own child's frames)
         return str(kind), value
 
@@ -165,6 +170,16 @@ class LoaderSandbox:
                 stream.close()
 
 
+def frame(body: bytes) -> bytes:
+    """One message: its length, then its bytes."""
+    return _HEADER.pack(len(body)) + body
+
+
+def unframe(read: Callable[[int], bytes]) -> bytes:
+    """The bytes of one message, from `read(n)`, which returns exactly n bytes."""
+    return read(_HEADER.unpack(read(_HEADER.size))[0])
+
+
 class _Budget:
     """Seconds left to wait; only the time spent inside `with` counts."""
 
@@ -188,15 +203,19 @@ def _serve() -> None:
     os.dup2(2, 1)  # whatever a library prints goes to stderr, not into the frames
 
     def send(kind: str, value: object) -> None:
-        body = pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL)
-        out.write(_HEADER.pack(len(body)) + body)
+        out.write(frame(pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL)))
 
     raw = os.environ.pop(_OPTIONS_ENV, "")
     options = IngestSettings.model_validate_json(raw) if raw else None
     send("ready", None)
-    for line in sys.stdin.buffer:
-        path = Path(os.fsdecode(line.rstrip(b"\n")))
+    while True:
         try:
+            path = Path(os.fsdecode(unframe(partial(_read_exactly, sys.stdin.buffer))))
+        except EOFError:  # the parent closed the pipe: done
+            return
+        try:
+            if not path.is_absolute():
+                raise LoaderError("not an absolute path")
             loader = loader_for(path, options)
             if loader is None:
                 raise LoaderError("unsupported type")
@@ -211,10 +230,17 @@ def _serve() -> None:
             send("error", f"{type(exc).__name__}: {exc}")
 
 
+def _read_exactly(stream: IO[bytes], n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise EOFError
+    return data
+
+
 if __name__ == "__main__":
     # Ctrl-C in a terminal reaches the whole process group: the parent decides, and kills
     # this child if it has to.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.WARNING, handlers=[log_handler(logging.BASIC_FORMAT)])
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     _serve()

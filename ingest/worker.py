@@ -1,10 +1,11 @@
 """The ingestion worker: a folder in, an up-to-date index out.
 
-Incremental: a file whose size and mtime are unchanged is not read; one whose content
-hash is unchanged is not re-embedded; a changed file's chunks are replaced in one
-transaction; files gone from the folder are removed. One bad file is reported and
-skipped, never the end of the run. Readers see the run's changes when it commits, at its
-end, all at once.
+Incremental: a file whose size and mtime are unchanged is not read (only opened: one
+that can no longer be read is a failure); one whose content hash is unchanged is not
+re-embedded; a changed file's chunks are replaced in one transaction; files gone from a
+folder listed whole are removed, and nothing of a folder or file that could not be
+read (`ingest.discovery`). One bad file is reported and skipped, never the end of the
+run. Readers see the run's changes when it commits, at its end, all at once.
 
 The embedder is loaded only when a file has to be embedded: a run over an unchanged tree
 loads no model. Documents are read in a child process with a time limit per file
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -26,7 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.chunking import Chunker
 from ingest.claims import rounds, write_lock
-from ingest.discovery import inside, missing, os_reason, relative, walk
+from ingest.discovery import (
+    UNDECODABLE,
+    Found,
+    inside,
+    key,
+    missing,
+    os_reason,
+    relative,
+    unreachable,
+    walk,
+)
 from ingest.handover import ReadAhead, WriteBehind, take
 from ingest.loaders import Page, documents, loader_for
 from ingest.report import FileOutcome, IngestObserver, IngestReport, RunBook, Status
@@ -36,6 +48,7 @@ from rag.config import EmbedderSettings, Settings
 from rag.errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from rag.store import FileRecord, Manifest, Store, make_catalog
 from rag.types import Chunk
+from rag.util import readable, undecodable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,20 +66,26 @@ CONTEXT_HEADER_TOKENS = 32  # embedder tokens kept free in each chunk for its co
 
 
 @dataclass
-class _Candidate:
+class _File:
+    key: str  # its document's key in the index
+    name: str  # as shown
+
+    def outcome(self, status: Status, chunks: int = 0, reason: str = "") -> FileOutcome:
+        return FileOutcome(self.name, status, chunks, reason, key=self.key)
+
+
+@dataclass
+class _Candidate(_File):
     path: Path
-    key: str
-    name: str
     size: int
     mtime: float
 
 
 @dataclass
-class _Pending:
+class _Pending(_File):
     """A file read and chunked, waiting to be embedded with others: its own document and
     the documents inside it (an e-mail's attachments), each its own record."""
 
-    name: str
     parts: list[tuple[FileRecord, list[Chunk]]]
     status: Status
     written: int = 0  # chunks of its large documents, already written
@@ -177,9 +196,15 @@ class IngestWorker:
         name = index_name or self.settings.index
         report = IngestReport(name)
         start = time.perf_counter()
-        if not root.exists():
-            raise RagError(f"nothing to ingest: {root} does not exist")
+        try:
+            root.stat()
+        except FileNotFoundError:
+            raise RagError(f"nothing to ingest: {readable(str(root))} does not exist") from None
+        except OSError as exc:  # not even told what it is: nothing is removed
+            raise RagError(f"cannot ingest {readable(str(root))}: {os_reason(exc)}") from None
         root = root.resolve()
+        if undecodable(str(root)):
+            raise RagError(f"cannot ingest {readable(str(root))}: its {UNDECODABLE}")
         allowed = [Path(p).resolve() for p in confine] if confine is not None else None
         if allowed is not None and not inside(root, allowed):
             raise RagError(f"{root} is outside the folders this ingest may read")
@@ -191,19 +216,19 @@ class IngestWorker:
                 sandbox.stop()
             store = self._open_or_create(name)
             try:
-                early: list[FileOutcome] = []
-                candidates = self._discover(root, early, allowed)
+                found = Found(root.parent)
+                candidates = self._discover(root, found, allowed)
                 known = store.files()
-                gone = missing(known, root, {c.key for c in candidates} | {o.path for o in early})
+                gone = missing(known, root, {c.key for c in candidates} | found.kept)
                 if observer:
-                    observer.started(len(candidates) + len(early) + len(gone))
-                for outcome in early:
+                    observer.started(len(candidates) + len(found.outcomes) + len(gone))
+                for outcome in found.outcomes:
                     book.done(outcome)
                 try:
                     for share in rounds(store, candidates, known, self.settings.store):  # workers share
                         self._ingest(store, known, share, book, sandbox)
-                    for path in gone:
-                        book.done(FileOutcome(known[path].display, "removed", store.remove_file(path)))
+                    for k in gone:
+                        book.done(FileOutcome(known[k].display, "removed", store.remove_file(k), key=k))
                 finally:
                     store.commit()
             finally:
@@ -215,28 +240,27 @@ class IngestWorker:
 
     # -- discovery -----------------------------------------------------------------
 
-    def _discover(self, root: Path, early: list[FileOutcome], allowed: list[Path] | None
-                  ) -> list[_Candidate]:  # fmt: skip
-        found: list[_Candidate] = []
+    def _discover(self, root: Path, found: Found, allowed: list[Path] | None) -> list[_Candidate]:
+        candidates: list[_Candidate] = []
         skip = self.settings.indexes_dir.resolve()
-        base = root.parent
-        for path in walk(root, early, allowed):
+        for path in walk(root, found, allowed):
             if path.is_relative_to(skip):  # never ingest our own indexes
-                continue
-            shown = relative(path, base)
-            if loader_for(path) is None:
-                early.append(FileOutcome(shown, "skipped", reason="unsupported type"))
                 continue
             try:
                 st = path.stat()
-            except OSError as exc:
-                early.append(FileOutcome(shown, "failed", reason=os_reason(exc)))
+            except OSError as exc:  # not told whether it is there: its documents stay
+                found.failed(path, unreachable(path, exc))
                 continue
-            if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block the reader
-                early.append(FileOutcome(shown, "skipped", reason="not a regular file"))
-                continue
-            found.append(_Candidate(path, str(path), shown, st.st_size, st.st_mtime))
-        return found
+            if loader_for(path) is None:
+                found.skipped(path, "unsupported type")
+            elif stat.S_ISDIR(st.st_mode):  # a folder the walk could not tell from a file
+                found.failed(path, "not listed: its type could not be told")
+            elif not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block the reader
+                found.skipped(path, "not a regular file")
+            else:
+                shown = relative(path, found.base)
+                candidates.append(_Candidate(key(path), shown, path, st.st_size, st.st_mtime))
+        return candidates
 
     # -- ingestion -----------------------------------------------------------------
 
@@ -287,11 +311,9 @@ class IngestWorker:
                 elif not isinstance(message, _Pending):
                     raise AssertionError(f"chunks outside a stream: {message!r:.80}")
                 elif message.failed:
-                    failed = FileOutcome(message.name, "failed", reason=message.failed)
-                    writer.submit(partial(book.done, failed))
+                    writer.submit(partial(book.done, message.outcome("failed", reason=message.failed)))
                 elif not message.parts:
-                    streamed = FileOutcome(message.name, message.status, message.written)
-                    writer.submit(partial(book.done, streamed))
+                    writer.submit(partial(book.done, message.outcome(message.status, message.written)))
                 else:
                     pending.append(message)
                     held += len(message.chunks)
@@ -313,23 +335,28 @@ class IngestWorker:
         for cand in candidates:
             old = known.get(cand.key)
             if old and old.size == cand.size and old.mtime == cand.mtime:
+                try:  # not read again, but still readable: else it is a failure to tell
+                    os.close(os.open(cand.path, os.O_RDONLY | os.O_NONBLOCK))
+                except OSError as exc:
+                    yield cand.outcome("failed", reason=os_reason(exc))
+                    continue
                 if old.name != cand.name:
                     yield _Touch(FileRecord(cand.key, old.hash, old.size, old.mtime,
                                             old.ingested_at, cand.name))  # fmt: skip
-                yield FileOutcome(cand.name, "unchanged")
+                yield cand.outcome("unchanged")
                 continue
             try:
                 digest = _hash(cand.path)
             except OSError as exc:
-                yield FileOutcome(cand.name, "failed", reason=os_reason(exc))
+                yield cand.outcome("failed", reason=os_reason(exc))
                 continue
             record = FileRecord(cand.key, digest, cand.size, cand.mtime, time.time(), cand.name)
             if old and old.hash == digest:
                 yield _Touch(record)
-                yield FileOutcome(cand.name, "unchanged")
+                yield cand.outcome("unchanged")
                 continue
             status: Status = "updated" if old else "added"
-            item = _Pending(cand.name, [], status)
+            item = _Pending(cand.key, cand.name, [], status)
             streamed = 0
             try:
                 for sub, pages in documents(sandbox.pages(cand.path)):
@@ -413,8 +440,7 @@ class IngestWorker:
                 mine = (vectors[offset : offset + n] if vectors is not None
                         else self.embedder.embed_prepared(item.prepared))  # fmt: skip
             except Exception as exc:
-                failed = FileOutcome(item.name, "failed", reason=_reason(exc, item.name))
-                jobs.append(partial(book.done, failed))
+                jobs.append(partial(book.done, item.outcome("failed", reason=_reason(exc, item.name))))
             else:
                 jobs.append(partial(_write_item, store, item, mine, book))
             offset += n
@@ -541,9 +567,9 @@ def _write_item(store: Store, item: _Pending, vectors: NDArray[np.float32], book
         for record, chunks in item.parts:
             written += store.replace_file(record, [(chunks, vectors[at : at + len(chunks)])])
             at += len(chunks)
-        book.done(FileOutcome(item.name, item.status, written))
+        book.done(item.outcome(item.status, written))
     except Exception as exc:
-        book.done(FileOutcome(item.name, "failed", reason=_reason(exc, item.name)))
+        book.done(item.outcome("failed", reason=_reason(exc, item.name)))
 
 
 def _tail_apart(items: list[_Pending], chunks: int) -> list[list[_Pending]]:
@@ -598,7 +624,7 @@ def _reason(exc: Exception, path: str) -> str:
         return str(exc)
     if isinstance(exc, OSError):
         return os_reason(exc)
-    logger.error("unexpected error path=%s", path, exc_info=exc)  # a bug: keep the trace
+    logger.error("unexpected error path=%r", path, exc_info=exc)  # a bug: keep the trace
     return f"{type(exc).__name__}: {exc}"
 
 

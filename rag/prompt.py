@@ -19,6 +19,7 @@ from rag.generation import Generator, Message
 from rag.messages import SYSTEM_PROMPT as SYSTEM_PROMPTS
 from rag.trim import GAP, trim_passage
 from rag.types import Hit, Source
+from rag.util import printable
 
 SYSTEM_PROMPT = SYSTEM_PROMPTS["en"]  # the pipeline passes the question's language's
 MIN_CUT_TOKENS = 24
@@ -242,13 +243,15 @@ class PromptBuilder:
 
 
 def _where(hit: Hit) -> str:
+    """Where a passage is from, on its head's one line (a file's name may hold line breaks:
+    escaped, they cannot start a passage of their own)."""
     chunk = hit.chunk
     where = chunk.path.rsplit("/", 1)[-1]
     if chunk.pages:
         where += f", page {chunk.pages}"
     if chunk.heading:
         where += f", {chunk.heading}"
-    return where
+    return printable(where)
 
 
 def _block(number: int, hit: Hit, text: str) -> str:

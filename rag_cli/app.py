@@ -19,6 +19,7 @@ from rag.config import (
     setting_sources,
 )
 from rag.offline import ensure_offline
+from rag.util import console_text, log_handler
 
 EXIT_ERROR = 1
 EXIT_SOME_FAILED = 3
@@ -55,7 +56,7 @@ def settings_from(config: Path | None, assignments: list[str] | None, **flags: A
     settings = load_settings(config, overrides)
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[log_handler("%(asctime)s %(levelname)s %(name)s: %(message)s")],
     )
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # loaders report bad files themselves
     ensure_offline()
@@ -63,7 +64,7 @@ def settings_from(config: Path | None, assignments: list[str] | None, **flags: A
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(f"[red]error:[/red] {console_text(message)}", highlight=False, markup=True)
     return typer.Exit(code)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rag.errors import RagError
+from rag.util import console_text, printable
 from rag_cli.app import (
     ConfigOpt,
     IndexOpt,
@@ -139,7 +140,7 @@ def _print_sources(answer: Answer) -> None:
             where += f", page {s.pages}"
         if s.heading:
             where += f" ({s.heading})"
-        out.print(f"  [{s.number}] {where}  score {s.score:.2f}", highlight=False, markup=False)
+        out.print(f"  [{s.number}] {printable(where)}  score {s.score:.2f}", highlight=False, markup=False)
         for start, end in s.spans[:2]:  # the passage's words that back the answer
             quote = " ".join(s.text[start:end].split())
             out.print(f"      “{quote[:200]}{'…' if len(quote) > 200 else ''}”", highlight=False,
@@ -166,7 +167,7 @@ def _interactive(
         try:
             answer = _answer(pipeline, question, history, index, params, as_json, filters)
         except RagError as exc:
-            err.print(f"error: {exc}", highlight=False)
+            err.print(f"error: {console_text(exc)}", highlight=False)
             continue
         history += [{"role": "user", "content": question},
                     {"role": "assistant", "content": answer.text}]  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from rag.util import console_text
 from rag_cli.app import ConfigOpt, index_app, out, settings_from
 
 
@@ -39,8 +40,8 @@ def index_chunks(
                                        "pages": chunk.pages, "heading": chunk.heading,
                                        "text": chunk.text}, ensure_ascii=False))  # fmt: skip
                 continue
-            where = chunk.path + (f", page {chunk.pages}" if chunk.pages else "")
-            where += f" — {chunk.heading}" if chunk.heading else ""
+            where = console_text(chunk.path) + (f", page {chunk.pages}" if chunk.pages else "")
+            where += f" — {console_text(chunk.heading)}" if chunk.heading else ""
             out.rule(f"{where} (chunk {chunk.ordinal + 1})", align="left", style="dim")
             out.print(chunk.text, highlight=False, markup=False)
         if not shown and not as_json:

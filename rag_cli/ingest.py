@@ -14,6 +14,7 @@ from ingest.watch import change_batches
 from ingest.worker import IngestReport, IngestWorker
 from rag.config import Settings
 from rag.errors import IndexLockedError, RagError
+from rag.util import console_text
 from rag_cli.app import (
     EXIT_SOME_FAILED,
     ConfigOpt,
@@ -28,7 +29,8 @@ from rag_cli.app import (
 
 @app.command("ingest")
 def ingest_command(
-    path: Annotated[Path, typer.Argument(help="Folder or file to ingest.")],
+    # Not checked here: a folder that cannot be read is the run's to report (and to keep).
+    path: Annotated[Path, typer.Argument(help="Folder or file to ingest.", readable=False)],
     index: IndexOpt = None,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary only."),
@@ -95,7 +97,7 @@ def _watch(
             except RagError as exc:
                 if first:
                     raise
-                err.print(f"[red]error:[/red] {exc}", highlight=False)
+                err.print(f"[red]error:[/red] {console_text(exc)}", highlight=False)
                 continue
             finally:
                 first = False
@@ -116,7 +118,7 @@ def _run_when_free(
             return _run(worker, path, index, show_bar, confine=[path])
         except IndexLockedError as exc:
             if not waiting and not quiet:
-                err.print(f"{exc}; waiting for it to end", highlight=False)
+                err.print(f"{console_text(exc)}; waiting for it to end", highlight=False)
             waiting = True
             time.sleep(1)
 
@@ -131,7 +133,8 @@ def _print_report(
     if not bar_shown:
         for failure in report.outcomes:
             if failure.status == "failed":
-                err.print(f"failed {failure.path}: {failure.reason}", highlight=False)
+                shown = f"{console_text(failure.path)}: {console_text(failure.reason)}"
+                err.print(f"failed {shown}", highlight=False)
     if quiet:
         return
     counts = ", ".join(f"{summary[k]} {k}" for k in

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from rag.errors import RagError
+from rag.util import console_text
 from rag_cli import ask, chunks, evaluate, ingest, models, search, serve  # noqa: F401  (each registers its commands)
 from rag_cli.app import EXIT_ERROR, app, err
 from rag_cli.stopping import EXIT_INTERRUPTED, stop_on_signals
@@ -18,7 +19,7 @@ def main() -> None:
         with stop_on_signals():  # Ctrl-C and SIGTERM end any command within seconds
             app()
     except RagError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {console_text(exc)}", highlight=False)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         err.print("interrupted")

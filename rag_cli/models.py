@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from rag.util import console_text
 from rag_cli.app import ConfigOpt, SetOpt, app, fail, out, settings_from
 
 if TYPE_CHECKING:
@@ -44,14 +45,14 @@ def models_list(as_json: JsonOpt = False, config: ConfigOpt = None, set_: SetOpt
     table = Table("name", "arch", "params", "quant", "size", "trained ctx", "chat", "licence",
                   "n_ctx", "RAM", title=f"models ({catalog.settings.models_dir} and packaged)")  # fmt: skip
     for row in rows:
-        name = row["name"] + (" (default)" if row["default"] else "")
+        name = console_text(row["name"]) + (" (default)" if row["default"] else "")
         table.add_row(name, row["architecture"], _count(row["parameters"]), row["quantization"],
                       _mib(row["file_size"]), str(row["context_length"] or "-"),
                       "yes" if row["chat_template"] else "no", row["licence"] or "-",
                       str(row["n_ctx"]), _mib(row["ram_bytes"]))  # fmt: skip
     out.print(table)
     for line in errors:
-        out.print(f"[yellow]skipped:[/yellow] {line}", highlight=False)
+        out.print(f"[yellow]skipped:[/yellow] {console_text(line)}", highlight=False)
 
 
 @models_app.command("info")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from rag.util import console_text
 from rag_cli.app import (
     ConfigOpt,
     IndexOpt,
@@ -74,8 +75,8 @@ def search_command(
         return
     table = Table("#", "score", "by method", "where", "text", show_lines=True)
     for row in rows:
-        where = row["path"] + (f", p. {row['pages']}" if row["pages"] else "")
-        where += f"\n{row['heading']}" if row["heading"] else ""
+        where = console_text(row["path"]) + (f", p. {row['pages']}" if row["pages"] else "")
+        where += f"\n{console_text(row['heading'])}" if row["heading"] else ""
         methods = "\n".join(f"{k} {v}" for k, v in row["scores"].items())
         text = " ".join(str(row["text"]).split())
         table.add_row(str(row["rank"]), str(row["score"]), methods, where,

@@ -144,6 +144,23 @@ def test_unreadable_file_is_reported(corpus: Path, tmp_path: Path) -> None:
     ]  # shown relative to docs/..
 
 
+def test_odd_names_are_printed_on_one_line_as_they_are(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "[").mkdir(parents=True)  # its file is shown "docs/[/x].txt": a closing tag of markup
+    for name in ("[/x].txt", "[bold]b.txt", "a\nfailed docs: forged.txt"):
+        (docs / name).write_bytes(b"")  # no text: each fails, and is printed
+    r = rag("ingest", str(docs), cwd=tmp_path)
+    assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr
+    assert sorted(line for line in r.stderr.splitlines() if line.startswith("failed")) == [
+        "failed docs/[/x].txt: empty file",
+        "failed docs/[bold]b.txt: empty file",
+        "failed docs/a\\nfailed docs: forged.txt: empty file",
+    ]
+    r = rag("ingest", str(docs), "--json", cwd=tmp_path)
+    failed = {f["path"] for f in json.loads(r.stdout)["failures"]}
+    assert failed == {"docs/[/x].txt", "docs/[bold]b.txt", "docs/a\nfailed docs: forged.txt"}
+
+
 def test_search_shows_ranked_chunks_without_the_model(corpus: Path, tmp_path: Path) -> None:
     (corpus / "recette.txt").write_text("Pour faire le pain, pétrissez la pâte dix minutes puis "
                                         "laissez-la lever deux heures.\n")  # fmt: skip

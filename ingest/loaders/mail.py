@@ -42,14 +42,15 @@ class EmlLoader(Loader):
             content = body.get_content()
             text = html_to_markdown(content) if body.get_content_type() == "text/html" else content
         yield Page("\n".join(lines) + "\n\n" + text.strip(), markdown=True, document=prefix)
+        taken: set[str] = set()
         with tempfile.TemporaryDirectory(prefix="rag-eml-") as tmp:
             for n, part in enumerate(message.iter_attachments(), start=1):
-                yield from self._attachment(part, n, Path(tmp), prefix)
+                name = attachment_name(part.get_filename() or "", n, taken)
+                yield from self._attachment(part, n, name, Path(tmp), prefix)
 
-    def _attachment(self, part: EmailMessage, n: int, tmp: Path, prefix: str) -> Iterator[Page]:
+    def _attachment(self, part: EmailMessage, n: int, name: str, tmp: Path, prefix: str) -> Iterator[Page]:
         from ingest.loaders import loader_for
 
-        name = Path(part.get_filename() or f"attachment-{n}").name or f"attachment-{n}"
         document = f"{prefix}/{name}" if prefix else name
         if part.get_content_type() == "message/rfc822":
             inner = part.get_content()
@@ -58,16 +59,31 @@ class EmlLoader(Loader):
             return
         loader = loader_for(Path(name), self.options)
         if loader is None:
-            logger.info("attachment skipped document=%s: unsupported type", document)
+            logger.info("attachment skipped document=%r: unsupported type", document)
             return
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):
             return
-        file = tmp / f"{n}-{name}"
+        file = tmp / f"{n}{Path(name).suffix}"  # the loader goes by the suffix; the name is data
         file.write_bytes(payload)
         try:
             for page in loader.pages(file):
                 inner_name = f"{document}/{page.document}" if page.document else document
                 yield Page(page.text, page.number, page.markdown, inner_name, page.ocr)
         except LoaderError as exc:
-            logger.warning("attachment unreadable document=%s reason=%s", document, exc)
+            logger.warning("attachment unreadable document=%r reason=%s", document, exc)
+
+
+def attachment_name(raw: str, n: int, taken: set[str]) -> str:
+    """The name an attachment is stored under, inside its message: its file name, without
+    folders or NUL (which no store keeps), never "." or "..", and not one an attachment
+    before it in the message has (two documents under one key would overwrite each other)."""
+    name = Path(raw.replace("\0", "")).name
+    if name in ("", ".", ".."):
+        name = f"attachment-{n}"
+    unique, again = name, 1
+    while unique in taken:
+        again += 1
+        unique = f"{Path(name).stem} ({again}){Path(name).suffix}"
+    taken.add(unique)
+    return unique

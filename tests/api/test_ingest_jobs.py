@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -112,6 +114,10 @@ def test_paths_outside_the_roots_are_refused(client: TestClient, root: Path, cor
     assert client.post("/ingest", json={"path": "shared/x"}).status_code == 400  # not absolute
     assert client.post("/ingest", json={"path": str(root / "missing")}).status_code == 400
     assert client.post("/ingest", json={"path": str(root) + "\x00"}).status_code == 400
+    (root / os.fsdecode(b"caf\xe9")).mkdir()  # a name no index may store: refused, listing unbroken
+    body = json.dumps({"path": str(root / os.fsdecode(b"caf\xe9"))}).encode()  # "\udce9" in JSON
+    r = client.post("/ingest", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
     assert client.get("/ingest").json()["data"] == []
 
 
@@ -125,7 +131,7 @@ def test_path_ingestion_is_off_without_roots(pipeline: Pipeline, corpus: Path) -
     "name",
     ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "{tmp}/escape.txt", "a\x00b.txt",
      "..\\escape.txt", "sub\\..\\escape.txt", "./x.txt", "sub//x.txt", ".hidden.txt", "", " ",
-     "new\nline.txt", "program.exe", "noext"],
+     "new\nline.txt", "next\x85line.txt", "escape\x9b2J.txt", "program.exe", "noext"],
 )  # fmt: skip
 def test_bad_upload_names_are_refused(client: TestClient, tmp_path: Path, name: str) -> None:
     before = files_under(tmp_path)

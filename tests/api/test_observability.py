@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 import threading
 import time
 from pathlib import Path
@@ -107,3 +108,12 @@ def test_scrape_does_not_block_the_event_loop(pipeline: Pipeline, monkeypatch: p
         took = time.perf_counter() - start
         scrape.join(30)
     assert took < 0.5, took
+
+
+def test_a_logged_value_cannot_start_a_field_or_a_line() -> None:
+    from api.observability import _value
+
+    fields = {"index": 'x" status=200', "error": "a\nstatus=500", "path": "back\\slash", "n": 3}
+    line = " ".join(f"{k}={_value(v)}" for k, v in fields.items())
+    assert "\n" not in line
+    assert shlex.split(line) == ['index=x" status=200', "error=a\\nstatus=500", "path=back\\slash", "n=3"]

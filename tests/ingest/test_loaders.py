@@ -413,6 +413,30 @@ def test_eml_attachments_are_documents_of_their_own(tmp_path: Path) -> None:
     assert list(documents(iter([Page("a"), Page("b", document="x")])))[0][0] == ""
 
 
+def test_eml_attachment_names_are_data(tmp_path: Path) -> None:
+    """Each attachment is a document of its own under a name of its own: two of one name,
+    a NUL, the longest name a file may have; one named ".." (no type) is left out."""
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["Subject"] = "Names"
+    message.set_content("Five notes attached.")
+    names = ["note.txt", "note.txt", "..", "nul\0.txt", "n" * 251 + ".txt"]
+    for n, name in enumerate(names):
+        message.add_attachment(f"Note number {n}.".encode(), maintype="text", subtype="plain", filename=name)
+    path = tmp_path / "notes.eml"
+    path.write_bytes(bytes(message))
+    loader = loader_for(path)
+    assert loader is not None
+    docs = [(name, [p.text for p in group]) for name, group in loader.documents(path)]
+    assert [(name, texts) for name, texts in docs[1:]] == [
+        ("note.txt", ["Note number 0."]),
+        ("note (2).txt", ["Note number 1."]),
+        ("nul.txt", ["Note number 3."]),
+        ("n" * 251 + ".txt", ["Note number 4."]),
+    ]
+
+
 def test_html_table(tmp_path: Path) -> None:
     path = tmp_path / "t.html"
     path.write_text("<h2>Opening hours</h2><table><tr><th>Day</th><th>Hours</th></tr>"

@@ -1,23 +1,30 @@
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, example, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
+from ingest.loaders import Page
 from ingest.worker import FileOutcome, IngestWorker
-from rag.config import EmbedderSettings, Settings
+from rag.config import EmbedderSettings, Settings, load_settings
 from rag.embedders import SentenceTransformerEmbedder, recorded_name
 from rag.errors import IndexMismatchError, RagError
 from rag.store import LocalCatalog as IndexCatalog
+from rag.util import undecodable
 from tests.fakes import HashEmbedder, write_numbered_text
 from tests.pdfs import blank_pdf, encrypted_pdf, text_pdf
 
@@ -91,6 +98,37 @@ def test_file_deleted_during_run(worker: IngestWorker, corpus: Path,
     assert [Path(o.path).name for o in failed] == ["bread.txt"]
     assert "disappeared" in failed[0].reason
     assert report.count("added") == 2
+
+
+def test_an_io_error_mid_read_keeps_the_document(
+    settings: Settings, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that fails while it is read (a vanished mount, a bad disk) keeps the document
+    it had in the index, small or streamed in batches."""
+    from ingest.sandbox import LoaderSandbox
+
+    worker = IngestWorker(settings, HashEmbedder())
+    worker.large_file_chunks = 4
+    (corpus / "long.txt").write_text("".join(f"Paragraph {i} says a dull thing.\n\n" for i in range(400)))
+    first = worker.run(corpus)
+    assert first.count("added") == 4 and first.chunks_written > 3 + 2 * worker.large_file_chunks
+    before = stored_texts(settings.indexes_dir)
+    real = LoaderSandbox.pages
+
+    def failing(self: LoaderSandbox, path: Path) -> Iterator[Page]:
+        pages = real(self, path)
+        if path.name in ("bread.txt", "long.txt"):
+            yield next(pages)
+            raise OSError(errno.EIO, "Input/output error")
+        yield from pages
+
+    monkeypatch.setattr(LoaderSandbox, "pages", failing)
+    for name in ("bread.txt", "long.txt"):
+        (corpus / name).write_text((corpus / name).read_text() + "A changed line.\n")
+    report = worker.run(corpus)
+    failed = {o.path: o.reason for o in report.outcomes if o.status == "failed"}
+    assert failed == {"docs/bread.txt": "Input/output error", "docs/long.txt": "Input/output error"}
+    assert report.count("removed") == 0 and stored_texts(settings.indexes_dir) == before
 
 
 def test_large_file_is_streamed(worker: IngestWorker, settings: Settings, tmp_path: Path) -> None:
@@ -301,7 +339,8 @@ def test_the_runs_last_files_are_embedded_apart() -> None:
 
     def item(name: str, chunks: int) -> _Pending:
         record = FileRecord(name, "h", 1, 0.0, 0.0, name)
-        return _Pending(name, [(record, [Chunk(f"{name} {i}", name, i) for i in range(chunks)])], "added")
+        chunked = [Chunk(f"{name} {i}", name, i) for i in range(chunks)]
+        return _Pending(name, name, [(record, chunked)], "added")
 
     items = [item("a", 50), item("b", 20), item("c", 5), item("d", 4)]
     assert [[p.name for p in part] for part in _tail_apart(items, 8)] == [["a", "b"], ["c", "d"]]
@@ -521,3 +560,119 @@ def test_a_sandbox_left_unused_is_closed_at_once(tmp_path: Path) -> None:
     # Between documents the child holds nothing: it is stopped, not waited for.
     assert child is not None and child.poll() is not None and sandbox._child is None
     assert time.perf_counter() - start < 0.5
+
+
+# -- names are data ------------------------------------------------------------------------
+
+
+def stored_texts(indexes: Path, name: str = "default") -> dict[str, str]:
+    """Each stored document's text (its chunks', in order), by shown path."""
+    store = IndexCatalog(indexes).open(name, readonly=True)
+    try:
+        texts: dict[str, list[str]] = {}
+        for _, chunk in store.all_chunks():
+            texts.setdefault(chunk.path, []).append(chunk.text)
+        return {path: " ".join(" ".join(parts).split()) for path, parts in texts.items()}
+    finally:
+        store.close()
+
+
+def test_a_newline_in_a_name_shifts_no_text(worker: IngestWorker, settings: Settings, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    texts = {
+        "1.md": "The first note is about tea.",
+        "a\nb.md": "A name in two lines, about bread.",
+        "c.md": "The third note is about cats.",
+        "d.md": "The fourth note is about volcanoes.",
+    }
+    for name, text in texts.items():
+        (docs / name).write_text(text + "\n")
+    report = worker.run(docs)
+    assert report.ok and report.count("added") == 4, report.summary()
+    assert stored_texts(settings.indexes_dir) == {f"docs/{name}": text for name, text in texts.items()}
+    assert worker.run(docs).count("unchanged") == 4
+
+
+def test_the_tail_of_a_name_is_not_a_path_of_the_working_directory(
+    worker: IngestWorker, settings: Settings, tmp_path: Path, secret_cwd: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "x\nconfig.toml").write_text("title = 'an upload with a crafted name'\n")
+    (docs / "z.txt").write_text("The file after it.\n")
+    report = worker.run(docs)
+    assert report.ok and report.count("added") == 2, report.summary()
+    assert stored_texts(settings.indexes_dir) == {
+        "docs/x\nconfig.toml": "title = 'an upload with a crafted name'",
+        "docs/z.txt": "The file after it.",
+    }
+
+
+def test_a_name_that_is_not_utf8_is_skipped_with_its_reason(
+    worker: IngestWorker, settings: Settings, tmp_path: Path
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / os.fsdecode(b"caf\xe9.md")).write_text("A Latin-1 name.\n")
+    (docs / os.fsdecode(b"old\xff")).mkdir()
+    (docs / os.fsdecode(b"old\xff") / "inside.md").write_text("In a folder of a Latin-1 name.\n")
+    (docs / "caf\\xe9.md").write_text("A name that shows the same: a backslash in it.\n")
+    report = worker.run(docs)
+    assert sorted((o.path, o.status, o.reason) for o in report.outcomes) == [
+        ("docs/caf\\xe9.md", "added", ""),
+        ("docs/caf\\xe9.md", "skipped", "name is not valid UTF-8"),
+        ("docs/old\\xff", "skipped", "name is not valid UTF-8"),
+    ]
+    shown = "docs/caf\\xe9.md"
+    assert stored_texts(settings.indexes_dir) == {shown: "A name that shows the same: a backslash in it."}
+    with pytest.raises(RagError, match="not valid UTF-8"):
+        worker.run(docs / os.fsdecode(b"old\xff"))
+
+
+_NAME_PARTS = st.one_of(
+    st.sampled_from(
+        ["a", "Z", "7", " ", "-", "'", '"', "\n", "\r", "\t", "\x01", "\x1b", "\x7f", "\\", "é", "→"]
+        + ["\u2028", "\u202e", ".md", "[/x]"]
+    ),
+    st.characters(exclude_categories=["Cs"]),  # any character, control ones included
+    st.binary(min_size=1, max_size=2).map(os.fsdecode),  # often bytes that are not UTF-8
+).filter(lambda part: "/" not in part and "\0" not in part)
+
+
+@st.composite
+def _folders(draw: st.DrawFn) -> dict[str, str]:
+    """File names (UTF-8 or not, up to 255 bytes, none hidden) and their texts."""
+    files: dict[str, str] = {}
+    for n in range(draw(st.integers(1, 6))):
+        suffix = draw(st.sampled_from([".md", ".txt"]))
+        stem = "".join(draw(st.lists(_NAME_PARTS, max_size=12)))
+        if draw(st.booleans()):  # as long as a name may be
+            stem += "x" * (255 - len(os.fsencode(stem + suffix)))
+        name = draw(st.sampled_from(["-", "", "'"])) + stem + suffix
+        if name.startswith(".") or len(os.fsencode(name)) > 255:
+            continue
+        words = draw(st.lists(st.sampled_from(["tea", "bread", "-", "'quoted'", '"x"']), max_size=8))
+        files[os.fsdecode(os.fsencode(name))] = " ".join([f"file{n}", *words])
+    return files
+
+
+@examples(max_examples=15, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@example(files={"1.md": "one", "a\nb.md": "two", "c.md": "three", "d.md": "four"})
+@given(files=_folders())
+def test_every_stored_document_holds_its_own_files_text(
+    files: dict[str, str], embedder: SentenceTransformerEmbedder
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        docs = Path(tmp) / "docs"
+        docs.mkdir()
+        for name, text in files.items():
+            (docs / name).write_text(text + "\n")
+        setup = load_settings(overrides={"indexes_dir": str(Path(tmp) / "indexes")})
+        report = IngestWorker(setup, embedder).run(docs)
+        readable = {name: text for name, text in files.items() if not undecodable(name)}
+        assert stored_texts(setup.indexes_dir) == {f"docs/{name}": text for name, text in readable.items()}
+        skipped = [o for o in report.outcomes if o.status == "skipped"]
+        assert len(skipped) == len(files) - len(readable)
+        assert all(o.reason == "name is not valid UTF-8" for o in skipped)
+        assert report.count("added") == len(readable) and report.ok, report.summary()
