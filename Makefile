@@ -35,6 +35,8 @@ $(STAMP): pyproject.toml Makefile
 		|| { apt-get update -q && apt-get install -y -q tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra; }
 	@# The web page's browser tests (tests/web): Debian's Chromium, driven by Playwright
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+	@# Tests where file permissions bite run as a user of their own, let through root's home by an ACL
+	command -v setfacl >/dev/null || { apt-get update -q && apt-get install -y -q acl; }
 	@# The compose file's check (tests/test_cli.py): Debian's docker-compose validates it
 	command -v docker-compose >/dev/null || { apt-get update -q && apt-get install -y -q docker-compose; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

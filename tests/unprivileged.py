@@ -63,18 +63,51 @@ def _user() -> tuple[int, int]:
 
 
 @pytest.fixture(scope="session")
-def unprivileged() -> Unprivileged:
+def unprivileged() -> Iterator[Unprivileged]:
     if os.geteuid() != 0:
-        return Unprivileged([], None)
+        yield Unprivileged([], None)
+        return
     if shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv")
     uid, gid = _user()
     prefix = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    probe = subprocess.run([*prefix, sys.executable, "-c", _PROBE], cwd="/", capture_output=True, env=env)
-    if probe.returncode == 0:
-        return Unprivileged(prefix, (uid, gid))
-    return Unprivileged(["setpriv", f"--bounding-set={_NO_CAPS}", f"--inh-caps={_NO_CAPS}", "--"], None)
+
+    def runs() -> bool:
+        probe = [*prefix, sys.executable, "-c", _PROBE]
+        return subprocess.run(probe, cwd="/", capture_output=True, env=env).returncode == 0
+
+    granted: list[Path] = []
+    if not runs():  # an interpreter under a home only root may enter (/root): let the user pass
+        granted = _let_pass(uid, [Path(sys.executable).resolve(), ROOT])
+    try:
+        if runs():
+            yield Unprivileged(prefix, (uid, gid))
+        else:  # no ACLs here: root without the capabilities that pass permissions
+            yield Unprivileged(
+                ["setpriv", f"--bounding-set={_NO_CAPS}", f"--inh-caps={_NO_CAPS}", "--"], None
+            )
+    finally:
+        for folder in granted:
+            subprocess.run(["setfacl", "-x", f"u:{USER}", str(folder)], capture_output=True)
+
+
+def _let_pass(uid: int, paths: list[Path]) -> list[Path]:
+    """Give `uid` the right to pass (only to pass: x) each folder above `paths` it may not
+    pass, by an ACL entry; the folders given it."""
+    if shutil.which("setfacl") is None:
+        return []
+    closed = {
+        folder
+        for path in paths
+        for folder in path.parents
+        if not folder.stat().st_mode & 0o001 and folder.stat().st_uid != uid
+    }
+    granted = []
+    for folder in sorted(closed):
+        if subprocess.run(["setfacl", "-m", f"u:{USER}:x", str(folder)], capture_output=True).returncode == 0:
+            granted.append(folder)
+    return granted
 
 
 @pytest.fixture
