@@ -110,7 +110,7 @@ def _children_gone(pid: int, children: list[psutil.Process]) -> None:
     assert not alive, f"left running after {pid}: {[p.cmdline() for p in alive]}"
 
 
-def _many_files(root: Path, n: int = 200) -> Path:
+def _many_files(root: Path, n: int = 80) -> Path:
     root.mkdir()
     for i in range(n):
         words = " ".join(f"topic{i} word{j} about subject {j % 7} and its detail {i * j}" for j in range(40))
@@ -156,7 +156,7 @@ def test_watch_stops_while_embedding(running: Callable[..., Running], tmp_path: 
                           env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary["added"] + summary["unchanged"] == 200 and summary["failed"] == 0
+    assert summary["added"] + summary["unchanged"] == 80 and summary["failed"] == 0
 
 
 def test_ingest_stops_while_the_parsing_child_works(running: Callable[..., Running], tmp_path: Path) -> None:

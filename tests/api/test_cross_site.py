@@ -333,7 +333,7 @@ def test_serving_beyond_loopback_without_keys_is_loud(
 
     from rag_cli.main import app
 
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)  # not served: only started
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *args, **kwargs: None)  # not served: only started
     monkeypatch.setenv("RAG_INDEXES_DIR", str(settings.indexes_dir))
     monkeypatch.setenv("RAG_SERVER__API_KEYS", json.dumps(keys))
     result = CliRunner().invoke(app, ["serve", "--host", host])
