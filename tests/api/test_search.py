@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -34,3 +35,21 @@ def test_filters_reach_the_search(pipeline: Pipeline) -> None:
         assert r.status_code == 200 and all(s["path"].endswith(".txt") for s in r.json()["sources"])
         r = client.post("/search", json={"query": "x", "filters": {"language": ["de"]}})
         assert r.status_code == 400
+
+
+STORES = [("local", "llama-cpp"), ("pgvector", "llama-cpp")]
+
+
+@pytest.mark.parametrize("backend", STORES, indirect=True, ids=[s for s, _ in STORES])
+def test_a_filter_that_no_store_can_read_is_a_400_on_every_store(pipeline: Pipeline) -> None:
+    with TestClient(create_app(pipeline.settings, pipeline)) as client:
+        for filters in ({"path": "[z-a]*"}, {"path": "docs/[abc"}, {"path": "a\x00b"}, {"type": ["t\x00t"]}):
+            for route, body in (
+                ("/search", {"query": "What do cats eat?"}),
+                ("/ask", {"question": "What do cats eat?", "max_tokens": 1}),
+            ):
+                r = client.post(route, json={**body, "filters": filters})
+                assert r.status_code == 400, (route, filters, r.text)
+                assert r.json()["error"]["type"] == "invalid_request_error"
+        r = client.post("/search", json={"query": "x", "filters": {"path": "[z-a]*"}})
+        assert "not a valid glob" in r.json()["error"]["message"]

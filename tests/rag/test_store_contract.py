@@ -13,9 +13,11 @@ import pytest
 
 from rag.config import load_settings
 from rag.errors import IndexLockedError, IndexNotFoundError
-from rag.store import Catalog, FileRecord, Manifest, Store, StoreReaders, make_catalog
+from rag.store import Catalog, FileRecord, Filters, Manifest, Store, StoreReaders, make_catalog
+from rag.store.globs import glob_matcher
 from rag.types import Chunk
 from tests.pgserver import pg_server, pg_url  # noqa: F401  (fixtures)
+from tests.rag.test_filters import GLOBS, NAMES
 
 DIM = 16
 PER_DOC = 5
@@ -163,5 +165,20 @@ def test_lexical_index_follows_documents_and_commits(catalog: Catalog) -> None:
     assert reader.search_text("algorithmes juridiques", 3)[0].chunk.path == "algo.txt"  # not yet
     store.commit()
     assert all(h.chunk.path != "algo.txt" for h in reader.search_text("algorithmes juridiques", 3))
+    reader.close()
+    store.close()
+
+
+def test_path_globs_select_the_same_documents_on_every_store(catalog: Catalog) -> None:
+    store = catalog.create("ix", manifest())
+    for n, name in enumerate(NAMES):
+        store.replace_file(text_record(name), [([Chunk(f"text {n}", name)], unit_vectors(n, 1))])
+    store.commit()
+    reader = catalog.open("ix", readonly=True)
+    for pattern in GLOBS:
+        filters = Filters(path=pattern)
+        expected = {name for name in NAMES if glob_matcher(pattern).match(name)}
+        assert {h.chunk.path for h in reader.search(unit_vectors(0, 1)[0], 100, filters)} == expected, pattern
+        assert {h.chunk.path for h in reader.search_text("text", 100, filters)} == expected, pattern
     reader.close()
     store.close()
