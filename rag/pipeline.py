@@ -155,8 +155,14 @@ class Pipeline:
         return self.readers.get(check_index_name(name or self.settings.index))
 
     def loaded_index_sizes(self) -> dict[str, int]:
-        """Chunks of each index open now; opens none."""
-        return {name: store.chunk_count() for name, store in self.readers.loaded().items()}
+        """Chunks of each index open now; opens none (one deleted since is left out)."""
+        sizes = {}
+        for name, store in self.readers.loaded().items():
+            try:
+                sizes[name] = store.chunk_count()
+            except IndexNotFoundError:
+                continue
+        return sizes
 
     def embedder_for(self, store: Store) -> Embedder:
         """The embedder that searches `store`: the configured one, or, when `embedder.kind`

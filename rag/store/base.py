@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, get_args
 
 from rag.analysis import Language
 from rag.config import INDEX_NAME_PATTERN
-from rag.errors import InvalidRequestError
+from rag.errors import IndexNotFoundError, InvalidRequestError
 from rag.store.globs import is_text, parse_glob
 from rag.store.manifest import Manifest
 from rag.types import Chunk, Hit
@@ -44,6 +44,14 @@ def check_index_name(name: str) -> str:
             f"invalid index name {name!r}: 1 to 128 letters, digits, '_', '.' or '-', not starting with '.'"
         )
     return name
+
+
+def not_found(name: str, *, deleted: bool = False) -> IndexNotFoundError:
+    """The error of a name no index has (now), alike on every store: it names neither where
+    indexes are kept nor which other indexes exist (`rag index list` tells those)."""
+    if deleted:
+        return IndexNotFoundError(f"no index named {name!r}: it was deleted")
+    return IndexNotFoundError(f"no index named {name!r}; create it with `rag ingest PATH --index {name}`")
 
 
 @dataclass(frozen=True)
