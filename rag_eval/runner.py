@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rag.config import Settings, flat_settings
+from rag.config import Settings, flat_settings, settings_for_child
 from rag.embedders import Embedder, make_embedder
 from rag.hardware import processor
 from rag.retrieval import Retriever, make_retriever
@@ -102,7 +102,7 @@ def ingest_in_child(settings: Settings, corpus: Path, name: str, progress: bool)
     process when llama.cpp generates here later (see Pipeline.from_settings)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        data = settings.model_dump(mode="json")
+        data = settings_for_child(settings)
         summary: dict[str, Any] = pool.submit(_ingest, data, str(corpus), name, progress).result()
     return summary
 

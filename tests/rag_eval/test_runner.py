@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from pydantic import SecretStr
 
 from rag.config import Settings
 from rag.embedders import Embedder
@@ -15,6 +16,7 @@ from rag.store import make_catalog
 from rag_eval.compare import load_run, metric_rows, per_query, setting_changes
 from rag_eval.datasets import load_dataset
 from rag_eval.runner import RunOptions, run
+from tests import pgserver
 from tests.rag_eval.test_datasets import write_beir
 
 DOCS = {
@@ -26,6 +28,7 @@ DOCS = {
 QUERIES = {"q1": "How long do cats sleep?", "q2": "Which volcano is in Sicily?",
            "q3": "What makes the tides?", "q4": "How is bread made?"}  # fmt: skip
 QRELS = {"q1": ["cat"], "q2": ["etna"], "q3": ["tide"], "q4": ["bread"]}
+pg_server, pg_url = pgserver.pg_server, pgserver.pg_url  # the fixtures
 
 
 @pytest.fixture
@@ -119,3 +122,17 @@ def test_documents_are_ranked_by_the_answering_retriever_unfiltered(
     cat = record["queries"][0]["retrieved"]
     assert {cat[0][0], cat[1][0]} == {"cat", "cat-twin"}
     assert min(score for _, score in cat) < settings.retrieval.min_score  # below the floor, kept
+
+
+def test_a_run_on_the_pgvector_store_ingests_with_the_store_url_intact(
+    settings: Settings, beir: Path, tmp_path: Path, pg_url: str
+) -> None:
+    """The corpus is ingested in a child process: it gets the settings' secrets as they
+    are (the store URL, with its password), not as they are shown; the saved run shows
+    them masked."""
+    url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:pa55-word@")
+    settings.store.kind, settings.store.url = "pgvector", SecretStr(url)
+    record = run(settings, load_dataset(beir, "test"), tmp_path / "work", RunOptions())
+    assert record["ingest"]["added"] == 4 and record["metrics"]["ndcg@10"] == 1.0
+    saved = Path(record["path"]).read_text()
+    assert "pa55-word" not in saved and record["settings"]["store.url"] == "**********"
