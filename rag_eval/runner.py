@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -263,14 +264,23 @@ def versions() -> dict[str, str]:
 
 
 def save(record: dict[str, Any], workdir: Path) -> Path:
+    """Save a run under workdir/runs as `<id>.json`. Runs of one dataset finished in the
+    same second have the same id: each file is created exclusively, so another run's never
+    is written over, and a run whose id is taken gets the next free one (`<id>-2`, ...),
+    in its record too."""
     folder = workdir / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record['id']}.json"
-    n = 1
-    while path.exists():
-        n += 1
-        path = folder / f"{record['id']}-{n}.json"
-    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    wanted = record["id"]
+    for n in itertools.count(1):
+        run_id = wanted if n == 1 else f"{wanted}-{n}"
+        path = folder / f"{run_id}.json"
+        try:
+            with open(path, "x", encoding="utf-8") as fh:
+                record["id"] = run_id
+                fh.write(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+        except FileExistsError:
+            continue
+        break
     record["path"] = str(path.resolve())
     logger.info("run saved to %s", path)
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -15,7 +16,7 @@ from rag.retrieval import DenseRetriever
 from rag.store import make_catalog
 from rag_eval.compare import load_run, metric_rows, per_query, setting_changes
 from rag_eval.datasets import load_dataset
-from rag_eval.runner import RunOptions, run
+from rag_eval.runner import RunOptions, run, save
 from tests import pgserver
 from tests.rag_eval.test_datasets import write_beir
 
@@ -136,3 +137,15 @@ def test_a_run_on_the_pgvector_store_ingests_with_the_store_url_intact(
     assert record["ingest"]["added"] == 4 and record["metrics"]["ndcg@10"] == 1.0
     saved = Path(record["path"]).read_text()
     assert "pa55-word" not in saved and record["settings"]["store.url"] == "**********"
+
+
+def test_runs_saved_in_the_same_second_keep_their_own_records(tmp_path: Path) -> None:
+    """Runs of one dataset finished in the same second (in one process or several): each
+    keeps its own file and its own id, by which `--compare` finds it."""
+    records = [{"id": "20240101-000000-tiny", "metrics": {"ndcg@10": n / 10}} for n in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda r: save(r, tmp_path), records))
+    assert len(set(paths)) == len(records) == len({r["id"] for r in records})
+    for record in records:
+        assert load_run(record["id"], tmp_path)["metrics"] == record["metrics"]
+        assert Path(record["path"]).stem == record["id"]
