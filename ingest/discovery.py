@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ingest.report import FileOutcome
 from rag.store import FileRecord
+from rag.util import redact_paths
 
 
 def walk(root: Path, early: list[FileOutcome], allowed: list[Path] | None) -> Iterator[Path]:
@@ -98,4 +99,4 @@ def os_reason(exc: OSError) -> str:
         return "file disappeared during ingest"
     if isinstance(exc, PermissionError):
         return "permission denied"
-    return exc.strerror or str(exc)
+    return exc.strerror or redact_paths(str(exc))

@@ -36,6 +36,7 @@ from rag.config import EmbedderSettings, Settings
 from rag.errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from rag.store import FileRecord, Manifest, Store, make_catalog
 from rag.types import Chunk
+from rag.util import redact_paths
 
 if TYPE_CHECKING:
     import numpy as np
@@ -178,11 +179,11 @@ class IngestWorker:
         report = IngestReport(name)
         start = time.perf_counter()
         if not root.exists():
-            raise RagError(f"nothing to ingest: {root} does not exist")
+            raise RagError(f"nothing to ingest: {root.name!r} does not exist")
         root = root.resolve()
         allowed = [Path(p).resolve() for p in confine] if confine is not None else None
         if allowed is not None and not inside(root, allowed):
-            raise RagError(f"{root} is outside the folders this ingest may read")
+            raise RagError(f"{root.name!r} is outside the folders this ingest may read")
         book = RunBook(report, observer)
         options = self.settings.ingest
         with write_lock(self.catalog, name), LoaderSandbox(options.file_timeout, options) as sandbox:
@@ -594,12 +595,13 @@ def _hash(path: Path) -> str:
 
 
 def _reason(exc: Exception, path: str) -> str:
+    """Why a file failed, as its outcome tells clients: no folder of the server in it."""
     if isinstance(exc, LoaderError):
-        return str(exc)
+        return redact_paths(str(exc))
     if isinstance(exc, OSError):
         return os_reason(exc)
     logger.error("unexpected error path=%s", path, exc_info=exc)  # a bug: keep the trace
-    return f"{type(exc).__name__}: {exc}"
+    return redact_paths(f"{type(exc).__name__}: {exc}")
 
 
 __all__ = ["ConfigError", "FileOutcome", "IngestObserver", "IngestReport", "IngestWorker"]
