@@ -81,10 +81,40 @@ def test_filters_apply_inside_the_search(indexed: Settings, embedder: SentenceTr
     store.close()
 
 
-NAMES = ["docs/a.md", "docs/b.pdf", "docs/z.txt", "x]y.txt", "x-y.txt", "x^y.txt", "x[y.txt", "x\\y.txt",
-         "x:y.txt", "x.y.txt", "é.md", "😀.md", "Docs/A.MD", "multi\nline.md"]  # fmt: skip
-GLOBS = ["*", "*.md", "docs/?.*", "[a-c]*", "docs/[^a]*", "x[]]y*", "x[]-]y*", "x[-^]y*", "x[[]y*",
-         "x[\\]y*", "x[:.]y*", "x[a-c-e]y*", "[é😀]*", "*[A-Z]*", "multi?line*", "[!d]*"]  # fmt: skip
+NAMES = [
+    "docs/a.md",
+    "docs/b.pdf",
+    "docs/z.txt",
+    "x]y.txt",
+    "x-y.txt",
+    "x^y.txt",
+    "x[y.txt",
+    "x\\y.txt",
+    "x:y.txt",
+    "x.y.txt",
+    "é.md",
+    "😀.md",
+    "Docs/A.MD",
+    "multi\nline.md",
+]
+GLOBS = [
+    "*",
+    "*.md",
+    "docs/?.*",
+    "[a-c]*",
+    "docs/[^a]*",
+    "x[]]y*",
+    "x[]-]y*",
+    "x[-^]y*",
+    "x[[]y*",
+    "x[\\]y*",
+    "x[:.]y*",
+    "x[a-c-e]y*",
+    "[é😀]*",
+    "*[A-Z]*",
+    "multi?line*",
+    "[!d]*",
+]
 
 
 @pytest.mark.parametrize(

@@ -108,9 +108,12 @@ def test_the_prompt_generated_from_is_the_one_counted(pipeline: Pipeline) -> Non
 
 
 def test_a_conversation_is_replayed_only_against_the_index_that_answered_it(
-    settings: Settings, embedder: SentenceTransformerEmbedder, worker: IngestWorker, corpus: Path,
+    settings: Settings,
+    embedder: SentenceTransformerEmbedder,
+    worker: IngestWorker,
+    corpus: Path,
     tmp_path: Path,
-) -> None:  # fmt: skip
+) -> None:
     """The turns a pipeline remembers (each question as prompted, with its passages) are
     its own for one index as it was: the same history sent against another index, or the
     same name deleted and created again, is read as the client gave it."""

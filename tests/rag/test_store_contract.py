@@ -189,10 +189,17 @@ def test_path_globs_select_the_same_documents_on_every_store(catalog: Catalog) -
 def reads(store: Store) -> dict[str, Callable[[], object]]:
     """Every read a request makes of an index."""
     query = unit_vectors(0, PER_DOC)[0]
-    return {"search": lambda: store.search(query, 3), "search_text": lambda: store.search_text("document", 3),
-            "chunks": lambda: store.chunks([1, 2]), "all_chunks": lambda: list(store.all_chunks()),
-            "files": store.files, "chunk_count": store.chunk_count, "last_ingest": store.last_ingest,
-            "size_on_disk": store.size_on_disk, "generation": lambda: store.generation}  # fmt: skip
+    return {
+        "search": lambda: store.search(query, 3),
+        "search_text": lambda: store.search_text("document", 3),
+        "chunks": lambda: store.chunks([1, 2]),
+        "all_chunks": lambda: list(store.all_chunks()),
+        "files": store.files,
+        "chunk_count": store.chunk_count,
+        "last_ingest": store.last_ingest,
+        "size_on_disk": store.size_on_disk,
+        "generation": lambda: store.generation,
+    }
 
 
 def assert_gone(store: Store) -> None:
