@@ -32,6 +32,7 @@ from api.origin import OriginGuard, exposure_warnings
 from api.schemas import ERROR_RESPONSES
 from rag.config import Settings
 from rag.pipeline import Pipeline
+from rag.util import redact_paths
 
 logger = logging.getLogger(__name__)
 
@@ -112,4 +113,4 @@ async def _load(app: FastAPI, settings: Settings) -> None:
         logger.info("models ready")
     except Exception as exc:  # reported by /health; the server stays up to say so
         logger.exception("loading models failed")
-        app.state.load_error = str(exc)
+        app.state.load_error = redact_paths(str(exc))  # the log has the whole of it

@@ -28,6 +28,7 @@ from rag.errors import (
     PayloadTooLargeError,
     RagError,
 )
+from rag.util import redact_paths
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +82,11 @@ def describe(exc: Exception) -> tuple[int, dict[str, dict[str, str | None]]]:
     if isinstance(exc, ApiError):
         return exc.status, error_body(exc.message, exc.type, exc.code, exc.param)
     if isinstance(exc, RagError):
+        message = redact_paths(str(exc))  # never a folder of the server, whoever wrote it
         for cls, status, type_, code in _STATUS:
             if isinstance(exc, cls):
-                return status, error_body(str(exc), type_, code)
-        return 500, error_body(str(exc), "server_error")
+                return status, error_body(message, type_, code)
+        return 500, error_body(message, "server_error")
     logger.error("unhandled error", exc_info=exc)
     return 500, error_body("internal server error", "server_error")
 

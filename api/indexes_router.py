@@ -46,6 +46,8 @@ def _describe_all(catalog: Catalog) -> list[dict[str, Any]]:
         try:
             rows.append({"name": name, "files": len(store.files()), "chunks": store.chunk_count(),
                          "size_bytes": store.size_on_disk(), "last_ingest": store.last_ingest()})  # fmt: skip
+        except IndexNotFoundError:  # ... or while it was being read
+            continue
         finally:
             store.close()
     return rows

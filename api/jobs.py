@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ingest.worker import FileOutcome, IngestReport, IngestWorker
 from rag.config import Settings
 from rag.errors import BusyError, IndexLockedError, NotReadyError, RagError
+from rag.util import redact_paths
 
 if TYPE_CHECKING:
     from rag.embedders import Embedder
@@ -214,9 +215,9 @@ class JobRunner:
                 job.status, job.finished_at = "done", time.time()
             logger.info("ingest job done id=%s %s", job.id, job.summary)
             return
-        with self._lock:
-            self._fail(job, reason)
         logger.warning("ingest job failed id=%s reason=%s", job.id, reason)
+        with self._lock:
+            self._fail(job, redact_paths(reason))  # shown to every client: no server folder
 
     def _ingest(self, job: Job, embedder: Embedder) -> IngestReport:
         worker = self._worker = IngestWorker(self.settings, embedder)

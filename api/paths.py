@@ -31,12 +31,12 @@ def upload_name(raw: str) -> PurePosixPath:
     """The relative path an uploaded file is stored under, or InvalidRequestError."""
     if not raw.strip():
         raise InvalidRequestError("an uploaded file has no name")
+    if raw.startswith("/"):  # not echoed: it would name a folder of the server
+        raise InvalidRequestError("an uploaded file's name is an absolute path; send a relative one")
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in raw):  # Cs: not valid UTF-8
         raise InvalidRequestError(f"file name {raw!r} contains a control character")
     if "\\" in raw:
         raise InvalidRequestError(f"file name {raw!r} contains a backslash")
-    if raw.startswith("/"):
-        raise InvalidRequestError(f"file name {raw!r} is an absolute path")
     parts = raw.split("/")
     if any(p in ("", ".", "..") for p in parts):
         raise InvalidRequestError(f"file name {raw!r} has an empty, '.' or '..' component")
@@ -59,7 +59,8 @@ def upload_target(folder: Path, name: PurePosixPath) -> Path:
 
 
 def allowed_path(raw: str, roots: Sequence[Path]) -> Path:
-    """The resolved path to ingest, if it lies inside one of `roots`."""
+    """The resolved path to ingest, if it lies inside one of `roots`. What is refused is
+    said without the path: only one inside a root is named, relative to it."""
     if not roots:
         raise ForbiddenPathError(
             "ingesting a path on the server is disabled: set server.ingest_roots to allow it"
@@ -72,8 +73,12 @@ def allowed_path(raw: str, roots: Sequence[Path]) -> Path:
     if not path.is_absolute():
         raise InvalidRequestError(f"path {raw!r} is not absolute")
     resolved = path.resolve()
-    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
-        raise ForbiddenPathError(f"path {raw!r} is outside the folders the server may ingest")
+    root = next((r.resolve() for r in roots if resolved.is_relative_to(r.resolve())), None)
+    if root is None:
+        raise ForbiddenPathError(
+            "the path is outside the folders the server may ingest (server.ingest_roots)"
+        )
     if not resolved.exists():
-        raise InvalidRequestError(f"path {raw!r} does not exist")
+        shown = resolved.relative_to(root).as_posix()
+        raise InvalidRequestError(f"nothing at {shown!r} in the folder {root.name!r} the server may ingest")
     return resolved

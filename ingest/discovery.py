@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ingest.report import FileOutcome
 from rag.store import FileRecord
-from rag.util import readable, undecodable
+from rag.util import readable, redact_paths, undecodable
 
 UNDECODABLE = "name is not valid UTF-8"
 
@@ -133,4 +133,4 @@ def os_reason(exc: OSError) -> str:
         return "file disappeared during ingest"
     if isinstance(exc, PermissionError):
         return "permission denied"
-    return exc.strerror or str(exc)
+    return exc.strerror or redact_paths(str(exc))

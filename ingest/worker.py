@@ -48,7 +48,7 @@ from rag.config import EmbedderSettings, Settings
 from rag.errors import ConfigError, IndexMismatchError, LoaderError, RagError
 from rag.store import FileRecord, Manifest, Store, make_catalog
 from rag.types import Chunk
-from rag.util import readable, undecodable
+from rag.util import readable, redact_paths, undecodable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -199,15 +199,15 @@ class IngestWorker:
         try:
             root.stat()
         except FileNotFoundError:
-            raise RagError(f"nothing to ingest: {readable(str(root))} does not exist") from None
+            raise RagError(f"nothing to ingest: '{readable(root.name)}' does not exist") from None
         except OSError as exc:  # not even told what it is: nothing is removed
-            raise RagError(f"cannot ingest {readable(str(root))}: {os_reason(exc)}") from None
+            raise RagError(f"cannot ingest '{readable(root.name)}': {os_reason(exc)}") from None
         root = root.resolve()
         if undecodable(str(root)):
-            raise RagError(f"cannot ingest {readable(str(root))}: its {UNDECODABLE}")
+            raise RagError(f"cannot ingest '{readable(root.name)}': its {UNDECODABLE}")
         allowed = [Path(p).resolve() for p in confine] if confine is not None else None
         if allowed is not None and not inside(root, allowed):
-            raise RagError(f"{root} is outside the folders this ingest may read")
+            raise RagError(f"{root.name!r} is outside the folders this ingest may read")
         book = RunBook(report, observer)
         options = self.settings.ingest
         with write_lock(self.catalog, name), LoaderSandbox(options.file_timeout, options) as sandbox:
@@ -620,12 +620,13 @@ def _hash(path: Path) -> str:
 
 
 def _reason(exc: Exception, path: str) -> str:
+    """Why a file failed, as its outcome tells clients: no folder of the server in it."""
     if isinstance(exc, LoaderError):
-        return str(exc)
+        return redact_paths(str(exc))
     if isinstance(exc, OSError):
         return os_reason(exc)
     logger.error("unexpected error path=%r", path, exc_info=exc)  # a bug: keep the trace
-    return f"{type(exc).__name__}: {exc}"
+    return redact_paths(f"{type(exc).__name__}: {exc}")
 
 
 __all__ = ["ConfigError", "FileOutcome", "IngestObserver", "IngestReport", "IngestWorker"]

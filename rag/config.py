@@ -500,8 +500,16 @@ def setting_sources(
 
 
 def flat_settings(settings: Settings) -> dict[str, Any]:
-    """Settings as dotted keys and plain values."""
+    """Settings as dotted keys and plain values, secrets masked: to show or save."""
     return _flatten(settings.model_dump(mode="json"))
+
+
+def settings_for_child(settings: Settings) -> dict[str, Any]:
+    """The settings to hand to a child process of this program, secrets intact (the store
+    URL's password, the keys): JSON shows them masked, which a child cannot connect with.
+    Pickled over the pipe the child's arguments travel by, never put on its command line
+    or in a log; `Settings.model_validate` reads them back."""
+    return settings.model_dump()
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

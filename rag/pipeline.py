@@ -57,6 +57,8 @@ class Prepared:
     generator: Generator | None = None
     #: The model's own text, piece by piece, as generated.
     generated: list[str] = field(default_factory=list)
+    #: What the turn's memory is kept under besides its text (see `Pipeline.conversation`).
+    conversation: tuple[str, ...] = ()
 
 
 @dataclass
@@ -86,7 +88,7 @@ class Pipeline:
         self.pool = ModelPool(self._load_model, settings.llm.max_loaded)
         self.pool.add(generator.name, generator)
         self._prompts: dict[str, tuple[Generator, PromptBuilder]] = {}
-        self._turns: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+        self._turns: OrderedDict[tuple[str, ...], tuple[str, str]] = OrderedDict()
         self._turns_lock = threading.Lock()
         self.catalog = make_catalog(settings)
         self.readers = StoreReaders(self.catalog, check=self._check_embedder)
@@ -153,8 +155,14 @@ class Pipeline:
         return self.readers.get(check_index_name(name or self.settings.index))
 
     def loaded_index_sizes(self) -> dict[str, int]:
-        """Chunks of each index open now; opens none."""
-        return {name: store.chunk_count() for name, store in self.readers.loaded().items()}
+        """Chunks of each index open now; opens none (one deleted since is left out)."""
+        sizes = {}
+        for name, store in self.readers.loaded().items():
+            try:
+                sizes[name] = store.chunk_count()
+            except IndexNotFoundError:
+                continue
+        return sizes
 
     def embedder_for(self, store: Store) -> Embedder:
         """The embedder that searches `store`: the configured one, or, when `embedder.kind`
@@ -262,7 +270,8 @@ class Pipeline:
         k = top_k or self.settings.retrieval.top_k
         retriever = self.retriever_for(None, store)
         hits = retriever.retrieve(store, query, k, min_score=min_score, filters=filters)
-        history = self._as_prompted(history)
+        conversation = self.conversation(store, generator)
+        history = self._as_prompted(history, conversation)
         found = bool(hits)
         see_also = [] if found else [
             source_of(n, h) for n, h in enumerate(
@@ -276,7 +285,9 @@ class Pipeline:
             question, hits, history, max_tokens=params.max_tokens, system_prompt=system
         )
         timings["prompt"] = time.perf_counter() - t1
-        return Prepared(prompt, params, found, timings, language, see_also, question, generator)
+        return Prepared(
+            prompt, params, found, timings, language, see_also, question, generator, conversation=conversation
+        )
 
     def stream(self, question: str, **kwargs: Any) -> Iterator[Event]:
         """Tokens as they are generated, then the whole answer with its sources."""
@@ -299,18 +310,27 @@ class Pipeline:
 
     # -- conversations ---------------------------------------------------------------
 
+    @staticmethod
+    def conversation(store: Store, generator: Generator) -> tuple[str, ...]:
+        """Whose turns a remembered turn may stand for: the index (its name, its creation
+        and its committed state) and the model. The same history sent against another
+        index, or after the index changed, or to another model, is read as the client
+        gives it: the passages of the first index never come along."""
+        return (store.name, store.identity, str(store.generation), generator.name)
+
     def _remember(self, prepared: Prepared, answer: Answer) -> None:
         """Keep how a turn was prompted and what the model wrote, under what the client saw."""
-        key = (prepared.question, answer.text)
+        key = (*prepared.conversation, prepared.question, answer.text)
         with self._turns_lock:
             self._turns[key] = (prepared.prompt.messages[-1]["content"], "".join(prepared.generated))
             self._turns.move_to_end(key)
             while len(self._turns) > TURNS_KEPT:
                 self._turns.popitem(last=False)
 
-    def _as_prompted(self, history: Sequence[Message]) -> list[Message]:
-        """The history as the model read and wrote it, for the turns this pipeline answered:
-        each question with the passages it came with, each answer as generated. The
+    def _as_prompted(self, history: Sequence[Message], conversation: tuple[str, ...]) -> list[Message]:
+        """The history as the model read and wrote it, for the turns this pipeline answered
+        in this `conversation` (see `conversation`): each question with the passages it came
+        with, each answer as generated. The
         follow-up's prompt then begins with the tokens of the previous one and its answer,
         which llama.cpp still holds: only the new passages and question are read."""
         turns = [dict(m) for m in history]
@@ -318,7 +338,7 @@ class Pipeline:
             for user, reply in zip(turns, turns[1:], strict=False):
                 if user.get("role") != "user" or reply.get("role") != "assistant":
                     continue
-                found = self._turns.get((user.get("content", ""), reply.get("content", "")))
+                found = self._turns.get((*conversation, user.get("content", ""), reply.get("content", "")))
                 if found is not None:
                     user["content"], reply["content"] = found
         return turns

@@ -82,3 +82,14 @@ def _escaped(match: re.Match[str]) -> str:
     if _UNDECODED.match(char):
         return f"\\x{code - 0xDC00:02x}"  # the byte it stands for
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+# An absolute path of two components or more, not inside a URL or a relative path.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])(?:/[^\s/'\"`,;:()\[\]{}<>]+){2,}/?")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with every absolute path cut to its last component ("/srv/docs/a.pdf" is
+    "a.pdf"): what a client is told names no folder of the server, whatever a library
+    put in an exception's message."""
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(0).rstrip("/").rsplit("/", 1)[-1], text)

@@ -197,7 +197,8 @@ UntilOpt = Annotated[
 
 def filters_from(path: str | None, types: list[str] | None, langs: list[str] | None,
                  since: str | None, until: str | None) -> Any:  # fmt: skip
-    """The documents a command may read from, or None for all."""
+    """The documents a command may read from, or None for all; a filter no store can read
+    (a path that is not a glob, an unknown language) is an InvalidRequestError."""
     import datetime as dt
 
     from rag.errors import ConfigError
@@ -211,9 +212,6 @@ def filters_from(path: str | None, types: list[str] | None, langs: list[str] | N
         except ValueError as exc:
             raise ConfigError(f"{flag}: expected a date like 2024-05-31, got {raw!r}") from exc
 
-    for lang in langs or []:
-        if lang not in ("en", "fr"):
-            raise ConfigError(f"--lang: expected en or fr, got {lang!r}")
     found = Filters(
         path=path,
         types=tuple(types or ()),

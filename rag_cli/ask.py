@@ -67,10 +67,10 @@ def ask_command(
     from rag.generation import GenerationParams
     from rag.pipeline import Pipeline
 
+    filters = filters_from(path, type_, lang, since, until)  # a bad filter: an error before loading
     pipeline = Pipeline.from_settings(settings)
     pipeline.index(index)  # a missing index is an error before any question
     params = GenerationParams.from_settings(settings.llm)
-    filters = filters_from(path, type_, lang, since, until)
     if question is not None:
         _answer(pipeline, question, [], index, params, as_json, filters)
         return

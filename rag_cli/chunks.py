@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from typing import Annotated
 
@@ -26,13 +25,15 @@ def index_chunks(
 ) -> None:
     """Print the chunks of an index as they are stored: path, pages, heading and text."""
     from rag.store import make_catalog
+    from rag.store.globs import glob_matcher
 
     settings = settings_from(config, None)
+    matcher = None if path is None else glob_matcher(path)  # as a search's path filter reads it
     store = make_catalog(settings).open(name, readonly=True)
     try:
         shown = 0
         for chunk_id, chunk in store.all_chunks():
-            if path is not None and not fnmatch.fnmatchcase(chunk.path, path):
+            if matcher is not None and not matcher.match(chunk.path):
                 continue
             shown += 1
             if as_json:

@@ -52,13 +52,13 @@ def search_command(
     from rag.store import make_catalog
 
     name = index or settings.index
+    filters = filters_from(path, type_, lang, since, until)  # a bad filter: an error before loading
     store = make_catalog(settings).open(name, readonly=True)
     try:
         built = store.manifest  # an index keeps the embedder runtime it was built with
         embedder = make_embedder(settings_for_index(settings.embedder, built.embedder_kind, built.embedder))
         store.manifest.check_embedder(embedder.kind, embedder.name, embedder.dimension)
         retriever = make_retriever(settings.retrieval, embedder)
-        filters = filters_from(path, type_, lang, since, until)
         hits = retriever.retrieve(store, query, settings.retrieval.top_k, filters=filters)
     finally:
         store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -16,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rag.config import Settings, flat_settings
+from rag.config import Settings, flat_settings, settings_for_child
 from rag.embedders import Embedder, make_embedder
 from rag.hardware import processor
 from rag.retrieval import Retriever, make_retriever
@@ -102,7 +103,7 @@ def ingest_in_child(settings: Settings, corpus: Path, name: str, progress: bool)
     process when llama.cpp generates here later (see Pipeline.from_settings)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        data = settings.model_dump(mode="json")
+        data = settings_for_child(settings)
         summary: dict[str, Any] = pool.submit(_ingest, data, str(corpus), name, progress).result()
     return summary
 
@@ -263,14 +264,23 @@ def versions() -> dict[str, str]:
 
 
 def save(record: dict[str, Any], workdir: Path) -> Path:
+    """Save a run under workdir/runs as `<id>.json`. Runs of one dataset finished in the
+    same second have the same id: each file is created exclusively, so another run's never
+    is written over, and a run whose id is taken gets the next free one (`<id>-2`, ...),
+    in its record too."""
     folder = workdir / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{record['id']}.json"
-    n = 1
-    while path.exists():
-        n += 1
-        path = folder / f"{record['id']}-{n}.json"
-    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    wanted = record["id"]
+    for n in itertools.count(1):
+        run_id = wanted if n == 1 else f"{wanted}-{n}"
+        path = folder / f"{run_id}.json"
+        try:
+            with open(path, "x", encoding="utf-8") as fh:
+                record["id"] = run_id
+                fh.write(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+        except FileExistsError:
+            continue
+        break
     record["path"] = str(path.resolve())
     logger.info("run saved to %s", path)
     return path

@@ -54,6 +54,14 @@ def test_expected_errors_are_one_line(tmp_path: Path) -> None:
     assert r.returncode == 1 and "llm.n_ctx" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_a_filter_that_is_not_a_glob_is_one_line(tmp_path: Path) -> None:
+    for command in ("search", "ask"):
+        r = rag(command, "What do cats eat?", "--path", "[z-a]*", cwd=tmp_path)
+        assert r.returncode == 1, r.stderr
+        assert "not a valid glob" in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_config_shows_sources(tmp_path: Path) -> None:
     r = rag("config", "--set", "retrieval.top_k=9", cwd=tmp_path, env={"RAG_LLM__N_CTX": "1024"})
     assert r.returncode == 0, r.stderr

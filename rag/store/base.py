@@ -12,15 +12,18 @@ Readers see whole committed states only: what a writer changes becomes visible a
 
 from __future__ import annotations
 
+import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
+from rag.analysis import Language
 from rag.config import INDEX_NAME_PATTERN
-from rag.errors import InvalidRequestError
+from rag.errors import IndexNotFoundError, InvalidRequestError
+from rag.store.globs import is_text, parse_glob
 from rag.store.manifest import Manifest
 from rag.types import Chunk, Hit
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 INDEX_NAME = re.compile(INDEX_NAME_PATTERN)
+LANGUAGES: tuple[str, ...] = get_args(Language)
 
 Batches = Iterable[tuple[Sequence[Chunk], "NDArray[np.float32]"]]
 
@@ -40,6 +44,14 @@ def check_index_name(name: str) -> str:
             f"invalid index name {name!r}: 1 to 128 letters, digits, '_', '.' or '-', not starting with '.'"
         )
     return name
+
+
+def not_found(name: str, *, deleted: bool = False) -> IndexNotFoundError:
+    """The error of a name no index has (now), alike on every store: it names neither where
+    indexes are kept nor which other indexes exist (`rag index list` tells those)."""
+    if deleted:
+        return IndexNotFoundError(f"no index named {name!r}: it was deleted")
+    return IndexNotFoundError(f"no index named {name!r}; create it with `rag ingest PATH --index {name}`")
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,24 @@ class Filters:
     languages: tuple[str, ...] = ()
     modified_after: float | None = None
     modified_before: float | None = None
+
+    def __post_init__(self) -> None:
+        """Every filter is checked here, where all of them are made, so that a value no
+        store can read is the client's error (InvalidRequestError) on every store alike."""
+        if self.path:
+            parse_glob(self.path)
+        for kind in self.types:
+            if not is_text(kind):
+                raise InvalidRequestError(f"type filter {kind!r} contains a character that is not text")
+        for language in self.languages:
+            if language not in LANGUAGES:
+                raise InvalidRequestError(
+                    f"language filter: expected {' or '.join(LANGUAGES)}, got {language!r}"
+                )
+        for name in ("modified_after", "modified_before"):
+            when = getattr(self, name)
+            if when is not None and not math.isfinite(when):
+                raise InvalidRequestError(f"{name}: expected a time, got {when!r}")
 
     def __bool__(self) -> bool:
         return bool(self.path or self.types or self.languages or self.modified_after is not None

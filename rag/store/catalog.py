@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import Any
 
 from rag.config import StoreSettings
 from rag.errors import IndexLockedError, IndexMismatchError, IndexNotFoundError, RagError
-from rag.store.base import Catalog, Store, check_index_name
+from rag.store.base import Catalog, Store, check_index_name, not_found
 from rag.store.local import LocalStore
 from rag.store.manifest import FORMAT_VERSION, Manifest
 from rag.store.vectors import fsync
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+OPEN_ATTEMPTS = 3  # an index deleted and created again while being opened is opened anew
 
 
 class LocalCatalog(Catalog):
@@ -48,13 +50,24 @@ class LocalCatalog(Catalog):
 
     def open(self, name: str, *, readonly: bool = False) -> LocalStore:
         folder = self.folder(name)
-        if not (folder / MANIFEST).is_file():
-            known = ", ".join(self.names()) or "none yet"
-            raise IndexNotFoundError(
-                f"no index named {name!r} in {self.root} (indexes: {known}); "
-                "create it with `rag ingest PATH --index NAME`"
-            )
-        return LocalStore(folder, read_manifest(folder), readonly=readonly, settings=self.settings)
+        for _ in range(OPEN_ATTEMPTS):
+            try:
+                manifest = read_manifest(folder)
+            except (IndexNotFoundError, FileNotFoundError):
+                raise not_found(name) from None
+            try:
+                store = LocalStore(folder, manifest, readonly=readonly, settings=self.settings)
+            except (sqlite3.Error, OSError, IndexMismatchError):
+                if self.identity(name) == manifest.id:
+                    raise  # the index is there as it was read: its own failure
+                continue  # deleted (and perhaps created again) while being opened
+            try:
+                store.check_present()  # the folder opened is the one the manifest was read from
+            except IndexNotFoundError:
+                store.close()
+                continue
+            return store
+        raise not_found(name)
 
     def create(self, name: str, manifest: Manifest) -> LocalStore:
         folder = self.folder(name)
@@ -78,7 +91,7 @@ class LocalCatalog(Catalog):
     def delete(self, name: str) -> None:
         folder = self.folder(name)
         if not (folder / MANIFEST).is_file():
-            raise IndexNotFoundError(f"no index named {name!r} in {self.root}")
+            raise not_found(name)
         with self.lock(name):
             # Renamed away first: from this instant the name is free and readers see it gone.
             trash = self.root / f".deleted-{name}-{uuid.uuid4().hex[:8]}"
@@ -138,7 +151,7 @@ class StoreReaders:
 def read_manifest(folder: Path) -> Manifest:
     path = folder / MANIFEST
     if not path.is_file():
-        raise IndexNotFoundError(f"no index at {folder}")
+        raise not_found(folder.name)
     data = json.loads(path.read_text())
     version = data.get("format_version")
     if version == 1:  # the same files, without an identity: given one by the next writer

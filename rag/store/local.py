@@ -24,8 +24,11 @@ IVF results are re-scored exactly with the stored vectors.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -38,7 +41,7 @@ from rag.analysis import analyze, detect_language
 from rag.config import StoreSettings
 from rag.errors import IndexMismatchError, RagError
 from rag.store import ivf
-from rag.store.base import Batches, FileRecord, Filters, Store
+from rag.store.base import Batches, FileRecord, Filters, Store, not_found
 from rag.store.chunks import ChunkDB
 from rag.store.manifest import Manifest
 from rag.store.vectors import FaissVectors, ivf_lists
@@ -92,6 +95,9 @@ class LocalStore(Store):
         self.settings = settings if settings is not None else StoreSettings.model_validate({})
         self.compact_dead_fraction = COMPACT_DEAD_FRACTION
         self._lock = threading.RLock()
+        # The folder this store reads: a deletion renames it away, a new index of the same
+        # name is another folder (see `_reading`).
+        self._folder_id = _folder_id(folder)
         self.db = ChunkDB(folder / STORE, readonly=readonly, context=manifest.chunk_context)
         stored_id = self.db.meta("index_id")
         if stored_id is None and not readonly:
@@ -110,13 +116,13 @@ class LocalStore(Store):
 
     @property
     def generation(self) -> int:
-        with self._lock:
+        with self._reading():
             return self.db.committed
 
     @property
     def vectors(self) -> FaissVectors:
         """The search structure of what this store sees, built from SQLite when first asked."""
-        with self._lock:
+        with self._reading():
             if self.readonly and self._vectors is None:
                 with self.db.transaction(write=False):
                     self._follow(vectors=True)
@@ -128,7 +134,7 @@ class LocalStore(Store):
 
     def search(self, vector: NDArray[np.float32], k: int, filters: Filters | None = None
                ) -> list[Hit]:  # fmt: skip
-        with self._lock:
+        with self._reading():
             if self.readonly:
                 with self.db.transaction(write=False):  # one snapshot: vectors and rows agree
                     self._follow(vectors=True)
@@ -155,7 +161,7 @@ class LocalStore(Store):
         terms = analyze(query, lang)
         if not terms:
             return []
-        with self._lock:
+        with self._reading():
             if self.readonly:
                 with self.db.transaction(write=False):
                     self._follow(vectors=False)
@@ -185,39 +191,40 @@ class LocalStore(Store):
     def refresh(self) -> None:
         """Follow the last commit now (searches do it by themselves)."""
         if self.readonly:
-            with self._lock, self.db.transaction(write=False):
+            with self._reading(), self.db.transaction(write=False):
                 self._follow(vectors=True)
 
     def vector(self, chunk_id: int) -> NDArray[np.float32]:
-        with self._lock:
+        with self._reading():
             found = self.db.vectors_of([chunk_id], self.manifest.dimension)[0]
         if np.isnan(found[0]):
             raise KeyError(f"no chunk {chunk_id} in index {self.name!r}")
         return np.asarray(found, dtype=np.float32)
 
     def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
-        with self._lock:
+        with self._reading():
             return self.db.chunks(ids)
 
     def all_chunks(self) -> Iterator[tuple[int, Chunk]]:
-        with self._lock:
+        with self._reading():
             rows = list(self.db.all_chunks())
         yield from rows
 
     def files(self) -> dict[str, FileRecord]:
-        with self._lock:
+        with self._reading():
             return self.db.files()
 
     def chunk_count(self) -> int:
-        with self._lock:
+        with self._reading():
             return self.db.chunk_count()
 
     def last_ingest(self) -> float | None:
-        with self._lock:
+        with self._reading():
             return self.db.last_ingest()
 
     def size_on_disk(self) -> int:
-        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+        with self._reading():
+            return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -285,6 +292,29 @@ class LocalStore(Store):
             self.db.close()
 
     # -- internals ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Hold the store to read it; IndexNotFoundError once its index was deleted (or
+        deleted and created again), before the read and when the read fails: a reader that
+        still held the index, or whose store another reader closed as stale, is told the
+        index is gone, never what its vanished files made SQLite or the disk say."""
+        with self._lock:
+            self.check_present()
+            try:
+                yield
+            except (sqlite3.Error, OSError):
+                self.check_present()
+                raise
+
+    def check_present(self) -> None:
+        """IndexNotFoundError unless this store's folder is still the index of its name."""
+        try:
+            present = _folder_id(self.folder) == self._folder_id
+        except OSError:
+            present = False
+        if not present:
+            raise not_found(self.name, deleted=True)
 
     def _next_base(self, generation: int, base: tuple[int, int] | None) -> tuple[int, int] | None:
         """(Writer, at commit) the IVF file readers start from once `generation` is
@@ -385,3 +415,8 @@ class LocalStore(Store):
     def _check_writable(self) -> None:
         if self.readonly:
             raise RagError(f"index {self.name!r} is open read-only")
+
+
+def _folder_id(folder: Path) -> tuple[int, int]:
+    found = os.stat(folder)
+    return found.st_dev, found.st_ino

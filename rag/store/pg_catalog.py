@@ -16,8 +16,8 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import ConfigError, IndexLockedError, IndexNotFoundError, InvalidRequestError
-from rag.store.base import Catalog, check_index_name
+from rag.errors import ConfigError, IndexLockedError, InvalidRequestError
+from rag.store.base import Catalog, check_index_name, not_found
 from rag.store.manifest import Manifest
 from rag.store.pg_schema import index_version, migrate, migrate_index, schema_name
 from rag.store.pgvector import PgVectorStore
@@ -86,11 +86,7 @@ class PgCatalog(Catalog):
     def open(self, name: str, *, readonly: bool = False) -> PgVectorStore:
         found = self._row(name)
         if found is None:
-            known = ", ".join(self.names()) or "none yet"
-            raise IndexNotFoundError(
-                f"no index named {name!r} in the pgvector store (indexes: {known}); "
-                "create it with `rag ingest PATH --index NAME`"
-            )
+            raise not_found(name)
         number, manifest, version = found
         if not readonly or version < index_version():  # a reader too, of an index made by older code
             with self._lock, self._db().transaction():
@@ -142,7 +138,7 @@ class PgCatalog(Catalog):
 
     def delete(self, name: str) -> None:
         if not self.exists(name):
-            raise IndexNotFoundError(f"no index named {name!r} in the pgvector store")
+            raise not_found(name)
         with self.lock(name), self._lock, self._db().transaction():
             row = (
                 self._db()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rag.store.base import Filters
+from rag.store.globs import glob_regex
 
 FILE_COLUMNS = "f.path, f.hash, f.size, f.mtime, f.ingested_at, f.name, f.title, f.type, f.lang"
 CHUNK_COLUMNS = (
@@ -25,25 +25,6 @@ def visible(alias: str, view: int | str | None) -> str:
         return f"{alias}.removed IS NULL"
     at = view if isinstance(view, str) else str(int(view))
     return f"({alias}.added <= {at} AND ({alias}.removed IS NULL OR {alias}.removed > {at}))"
-
-
-def glob_regex(pattern: str) -> str:
-    """A GLOB pattern ('*', '?', '[...]', as the local store reads it) as a POSIX regex."""
-    out, i = ["^"], 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        elif ch == "[" and (end := pattern.find("]", i + 2)) != -1:
-            body = pattern[i + 1 : end]
-            out.append("[" + ("^" + body[1:] if body.startswith("^") else body).replace("\\", "\\\\") + "]")
-            i = end
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return "".join(out) + "$"
 
 
 def file_filter(filters: Filters | None) -> tuple[str, list[Any]]:

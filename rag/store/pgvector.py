@@ -31,7 +31,7 @@ import numpy as np
 
 from rag.analysis import detect_language
 from rag.errors import RagError
-from rag.store.base import Batches, FileRecord, Filters, Store
+from rag.store.base import Batches, FileRecord, Filters, Store, not_found
 from rag.store.manifest import Manifest
 from rag.store.pg_lexical import TERM_COUNT, TERMS, PgLexical, terms_input
 from rag.store.pg_sql import CHUNK_COLUMNS, COMMITTED, FILE_COLUMNS, file_filter, visible
@@ -96,7 +96,7 @@ class PgVectorStore(Store):
     def _txn(self) -> Iterator[tuple[psycopg.Connection[tuple[Any, ...]], int | None]]:
         """One transaction and the view it reads: the committed generation for a reader,
         None (the live rows) for a writer. A connection lost is made again once."""
-        with self._lock:
+        with self._lock, self._gone_as_not_found():
             if self.conn.broken or self.conn.closed:
                 self.conn = self._open()
             with self.conn.transaction():
@@ -106,10 +106,35 @@ class PgVectorStore(Store):
     @contextlib.contextmanager
     def _statement(self) -> Iterator[tuple[psycopg.Connection[tuple[Any, ...]], str | None]]:
         """For a read that is one statement: no transaction around it (one round trip)."""
-        with self._lock:
+        with self._lock, self._gone_as_not_found():
             if self.conn.broken or self.conn.closed:
                 self.conn = self._open()
             yield self.conn, (COMMITTED if self.readonly else None)
+
+    @contextlib.contextmanager
+    def _gone_as_not_found(self) -> Iterator[None]:
+        """IndexNotFoundError for a statement that failed because the index was deleted
+        (its schema dropped; one created again under the same name has another schema):
+        a reader that still held it is told it is gone, whatever PostgreSQL said."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            if self._schema_exists():
+                raise
+            raise not_found(self.name, deleted=True) from exc
+
+    def _schema_exists(self) -> bool:
+        """Whether this index's schema is still there (True when that cannot be told)."""
+        import psycopg
+
+        try:
+            with self._connect() as conn:
+                row = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL", (self.schema,)).fetchone()
+        except (psycopg.Error, RagError):
+            return True
+        return bool(row and row[0])
 
     def _committed(self) -> int:
         row = self.conn.execute(self._sql("SELECT value FROM {s}.meta WHERE key = 'committed'")).fetchone()

@@ -33,6 +33,8 @@ from tests.pgserver import pg_server, pg_url  # noqa: F401  (fixtures)
 #: (store.kind, llm.kind): the combinations the answering tests run on; the first is the
 #: default of every other test.
 BACKENDS = [("local", "llama-cpp"), ("local", "openai"), ("pgvector", "llama-cpp"), ("pgvector", "openai")]
+#: One combination of each store kind, for the tests of what each store must do alike.
+STORES = [b for b in BACKENDS if b[1] == "llama-cpp"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 import api.jobs
 from api.app import create_app
 from api.jobs import JobRunner
+from rag.config import Settings
 from rag.embedders import Embedder
 from rag.pipeline import Pipeline
 
@@ -251,3 +252,52 @@ def held_lock(folder: Path) -> Iterator[None]:
     with open(folder / ".lock", "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield
+
+
+def test_error_messages_name_no_server_folder_and_no_other_index(
+    client: TestClient, pipeline: Pipeline, tmp_path: Path, root: Path, corpus: Path
+) -> None:
+    """Every error a client can provoke, and a failed job's: no absolute path of the
+    server (all of this test's folders are under tmp_path) and no index but the one asked
+    for in any of them."""
+    with pipeline.catalog.lock("private-notes"):
+        pipeline.catalog.create(
+            "private-notes", pipeline.index().manifest.model_copy(update={"id": "x"})
+        ).close()
+    (root / "link").symlink_to(corpus)
+    body, headers = multipart(f"{tmp_path}/escape.txt")
+    responses = [
+        client.post("/search", json={"query": "x", "index": "nope"}),
+        client.post("/ask", json={"question": "x", "index": "nope"}),
+        client.post(
+            "/v1/chat/completions", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]}
+        ),
+        client.post("/search", json={"query": "x", "filters": {"path": "[z-a]*"}}),
+        client.post("/ingest", json={"path": str(corpus)}),  # outside the roots
+        client.post("/ingest", json={"path": str(root / "missing" / "x.txt")}),
+        client.post("/ingest", json={"path": str(root / "link")}),
+        client.post("/ingest", content=body, headers=headers),
+    ]
+    statuses = [r.status_code for r in responses]
+    assert statuses == [404, 404, 404, 400, 403, 400, 403, 400], [r.text for r in responses]
+    # A job whose folder is gone by the time it runs (the route had found it).
+    jobs: JobRunner = client.app.state.jobs  # type: ignore[attr-defined]
+    queued = jobs.submit(root / "gone", "default", {"type": "path"}, pipeline.embedder)
+    job = wait(client, queued["id"])
+    assert job["status"] == "failed" and "gone" in job["error"]
+    for text in [r.text for r in responses] + [json.dumps(job)]:
+        assert str(tmp_path) not in text and "/tmp" not in text, text
+        assert "private-notes" not in text and "'default'" not in text, text
+
+
+def test_health_names_no_server_folder_when_loading_failed(settings: Settings, tmp_path: Path) -> None:
+    bad = tmp_path / "models" / "broken.gguf"
+    bad.parent.mkdir()
+    bad.write_bytes(b"GGUF" + b"\0" * 64)  # a header and nothing after it
+    settings.llm.model_path = bad
+    with TestClient(create_app(settings)) as client:
+        deadline = time.monotonic() + 120
+        while (r := client.get("/health")).json()["status"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert r.status_code == 503 and r.json()["status"] == "error", r.text
+    assert "broken.gguf" in r.text and str(tmp_path) not in r.text, r.text

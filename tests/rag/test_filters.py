@@ -5,6 +5,7 @@ filters allow, the filter being applied inside the search."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ import pytest
 from ingest.worker import IngestWorker
 from rag.config import Settings
 from rag.embedders import SentenceTransformerEmbedder
+from rag.errors import InvalidRequestError
 from rag.retrieval import make_retriever
 from rag.store import Filters, make_catalog
+from rag.store.globs import glob_matcher
 from tests.pdfs import text_pdf
 
 OLD, NEW = 1_600_000_000.0, 1_700_000_000.0
@@ -76,3 +79,71 @@ def test_filters_apply_inside_the_search(indexed: Settings, embedder: SentenceTr
         assert len(hits) == expected, (filters, [h.chunk.path for h in hits])
         assert all(allowed(h.chunk.path) for h in hits), (filters, [h.chunk.path for h in hits])
     store.close()
+
+
+NAMES = [
+    "docs/a.md",
+    "docs/b.pdf",
+    "docs/z.txt",
+    "x]y.txt",
+    "x-y.txt",
+    "x^y.txt",
+    "x[y.txt",
+    "x\\y.txt",
+    "x:y.txt",
+    "x.y.txt",
+    "é.md",
+    "😀.md",
+    "Docs/A.MD",
+    "multi\nline.md",
+]
+GLOBS = [
+    "*",
+    "*.md",
+    "docs/?.*",
+    "[a-c]*",
+    "docs/[^a]*",
+    "x[]]y*",
+    "x[]-]y*",
+    "x[-^]y*",
+    "x[[]y*",
+    "x[\\]y*",
+    "x[:.]y*",
+    "x[a-c-e]y*",
+    "[é😀]*",
+    "*[A-Z]*",
+    "multi?line*",
+    "[!d]*",
+]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"path": "[z-a]*"},  # a range that runs backwards (PostgreSQL's regex refused it)
+        {"path": "docs/[abc"},  # an unclosed set
+        {"path": "[]"},  # ']' first is itself: unclosed too
+        {"path": "a\x00b"},  # neither store can be sent a NUL
+        {"path": "\ud800*"},  # nor a lone surrogate
+        {"types": ("pd\x00f",)},
+        {"languages": ("de",)},
+        {"modified_after": float("nan")},
+        {"modified_before": float("inf")},
+    ],
+)
+def test_a_filter_no_store_can_read_is_the_clients_error(filters: dict[str, object]) -> None:
+    with pytest.raises(InvalidRequestError):
+        Filters(**filters)  # type: ignore[arg-type]
+
+
+def test_a_glob_reads_alike_in_sqlite_and_as_a_regex() -> None:
+    """The local store runs SQLite's GLOB; the pgvector store (and `rag index chunks`) the
+    regex of the same pattern: each selects the same paths."""
+    db = sqlite3.connect(":memory:")
+    for pattern in GLOBS:
+        Filters(path=pattern)  # valid
+        matcher = glob_matcher(pattern)
+        for name in NAMES:
+            by_sqlite = db.execute("SELECT ? GLOB ?", (name, pattern)).fetchone()[0] == 1
+            assert by_sqlite == bool(matcher.match(name)), (pattern, name)
+    db.close()

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from ingest.worker import IngestWorker
 from rag.attribution import strip_citations
 from rag.config import Settings
 from rag.embedders import SentenceTransformerEmbedder
@@ -11,6 +14,7 @@ from rag.generation import GenerationParams
 from rag.messages import NOT_IN_DOCUMENTS, NOTHING_FOUND
 from rag.pipeline import DoneEvent, Pipeline, TokenEvent
 from rag.retrieval import distinct
+from rag.store import make_catalog
 from tests.fakes import EchoGenerator, WordOverlapRetriever
 
 PARAMS = GenerationParams(max_tokens=48, temperature=0.0, seed=1)
@@ -101,3 +105,34 @@ def test_the_prompt_generated_from_is_the_one_counted(pipeline: Pipeline) -> Non
         del pipeline.generator.stream
     assert seen == [prepared.prompt.messages]
     assert answer.usage.prompt_tokens == pipeline.generator.count_tokens(seen[0])
+
+
+def test_a_conversation_is_replayed_only_against_the_index_that_answered_it(
+    settings: Settings,
+    embedder: SentenceTransformerEmbedder,
+    worker: IngestWorker,
+    corpus: Path,
+    tmp_path: Path,
+) -> None:
+    """The turns a pipeline remembers (each question as prompted, with its passages) are
+    its own for one index as it was: the same history sent against another index, or the
+    same name deleted and created again, is read as the client gave it."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "comet.txt").write_text("The comet Zarvolek returns every 41 years.\n")
+    worker.run(corpus, "pets")
+    worker.run(other, "sky")
+    pipeline = Pipeline(settings, embedder, EchoGenerator(), WordOverlapRetriever())
+    question = "What does a cat eat?"
+    answer = pipeline.ask(question, index="pets", params=PARAMS)
+    history = [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+
+    def first_turn(index: str) -> str:
+        prepared = pipeline.prepare("And the comet?", history=history, index=index, params=PARAMS)
+        return prepared.prompt.messages[1]["content"]
+
+    assert "fish and meat" in first_turn("pets")  # replayed as prompted, passages and all
+    assert first_turn("sky") == question  # another index: the client's text only
+    make_catalog(settings).delete("pets")
+    worker.run(other, "pets")
+    assert first_turn("pets") == question  # a new index of the same name

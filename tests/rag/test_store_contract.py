@@ -5,7 +5,9 @@ the documents. A new backend adds its kind to KINDS (and what it needs to start)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +15,11 @@ import pytest
 
 from rag.config import load_settings
 from rag.errors import IndexLockedError, IndexNotFoundError
-from rag.store import Catalog, FileRecord, Manifest, Store, StoreReaders, make_catalog
+from rag.store import Catalog, FileRecord, Filters, Manifest, Store, StoreReaders, make_catalog
+from rag.store.globs import glob_matcher
 from rag.types import Chunk
 from tests.pgserver import pg_server, pg_url  # noqa: F401  (fixtures)
+from tests.rag.test_filters import GLOBS, NAMES
 
 DIM = 16
 PER_DOC = 5
@@ -165,3 +169,105 @@ def test_lexical_index_follows_documents_and_commits(catalog: Catalog) -> None:
     assert all(h.chunk.path != "algo.txt" for h in reader.search_text("algorithmes juridiques", 3))
     reader.close()
     store.close()
+
+
+def test_path_globs_select_the_same_documents_on_every_store(catalog: Catalog) -> None:
+    store = catalog.create("ix", manifest())
+    for n, name in enumerate(NAMES):
+        store.replace_file(text_record(name), [([Chunk(f"text {n}", name)], unit_vectors(n, 1))])
+    store.commit()
+    reader = catalog.open("ix", readonly=True)
+    for pattern in GLOBS:
+        filters = Filters(path=pattern)
+        expected = {name for name in NAMES if glob_matcher(pattern).match(name)}
+        assert {h.chunk.path for h in reader.search(unit_vectors(0, 1)[0], 100, filters)} == expected, pattern
+        assert {h.chunk.path for h in reader.search_text("text", 100, filters)} == expected, pattern
+    reader.close()
+    store.close()
+
+
+def reads(store: Store) -> dict[str, Callable[[], object]]:
+    """Every read a request makes of an index."""
+    query = unit_vectors(0, PER_DOC)[0]
+    return {
+        "search": lambda: store.search(query, 3),
+        "search_text": lambda: store.search_text("document", 3),
+        "chunks": lambda: store.chunks([1, 2]),
+        "all_chunks": lambda: list(store.all_chunks()),
+        "files": store.files,
+        "chunk_count": store.chunk_count,
+        "last_ingest": store.last_ingest,
+        "size_on_disk": store.size_on_disk,
+        "generation": lambda: store.generation,
+    }
+
+
+def assert_gone(store: Store) -> None:
+    for name, read in reads(store).items():
+        with pytest.raises(IndexNotFoundError):
+            read()
+            pytest.fail(f"{name} read a deleted index")
+
+
+def test_a_deleted_index_is_not_found_by_a_reader_that_still_holds_it(catalog: Catalog) -> None:
+    """A request that opened the index before it was deleted reads on: it is told the index
+    is gone (a 404), never what the vanished files or schema make the store say (a 500);
+    before and after another request reopens the name and so closes the stale store."""
+    new_index(catalog, "ix", range(3)).close()
+    readers = StoreReaders(catalog)
+    held = readers.get("ix")
+    for read in reads(held).values():
+        read()
+    catalog.delete("ix")
+    assert_gone(held)  # deleted, then read by the request that holds it
+    with pytest.raises(IndexNotFoundError):
+        readers.get("ix")  # another request: not found, and the stale store is closed
+    assert_gone(held)
+    new_index(catalog, "ix", range(3)).close()
+    held = readers.get("ix")
+    held.search(unit_vectors(0, PER_DOC)[0], 3)
+    catalog.delete("ix")
+    new_index(catalog, "ix", range(5, 7)).close()  # the name taken again, then read by another
+    assert readers.get("ix").chunk_count() == 2 * PER_DOC
+    assert_gone(held)  # the old index, closed under the reader: gone all the same
+    readers.close()
+
+
+def test_reads_racing_a_deletion_answer_or_are_not_found(catalog: Catalog) -> None:
+    """Reads going on while the index is deleted and its name reopened: each one answers
+    (it read before the deletion) or is not found, nothing else, and once the deletion is
+    done every read is not found."""
+    new_index(catalog, "ix", range(3)).close()
+    readers = StoreReaders(catalog)
+    held = readers.get("ix")
+    failures: list[BaseException] = []
+    deleted = threading.Event()
+    after = 0
+
+    def keep_reading() -> None:
+        nonlocal after
+        while after < 20:
+            done = deleted.is_set()
+            for read in reads(held).values():
+                try:
+                    read()
+                except IndexNotFoundError:
+                    continue
+                except BaseException as exc:  # what the test looks for
+                    failures.append(exc)
+                    return
+                if done:
+                    failures.append(AssertionError("a deleted index answered"))
+                    return
+            after += done
+
+    thread = threading.Thread(target=keep_reading)
+    thread.start()
+    time.sleep(0.2)
+    catalog.delete("ix")
+    deleted.set()
+    with pytest.raises(IndexNotFoundError):
+        readers.get("ix")
+    thread.join(60)
+    assert not failures, failures
+    readers.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from pydantic import SecretStr
 
 from rag.config import Settings
 from rag.embedders import Embedder
@@ -14,7 +16,8 @@ from rag.retrieval import DenseRetriever
 from rag.store import make_catalog
 from rag_eval.compare import load_run, metric_rows, per_query, setting_changes
 from rag_eval.datasets import load_dataset
-from rag_eval.runner import RunOptions, run
+from rag_eval.runner import RunOptions, run, save
+from tests import pgserver
 from tests.rag_eval.test_datasets import write_beir
 
 DOCS = {
@@ -26,6 +29,7 @@ DOCS = {
 QUERIES = {"q1": "How long do cats sleep?", "q2": "Which volcano is in Sicily?",
            "q3": "What makes the tides?", "q4": "How is bread made?"}  # fmt: skip
 QRELS = {"q1": ["cat"], "q2": ["etna"], "q3": ["tide"], "q4": ["bread"]}
+pg_server, pg_url = pgserver.pg_server, pgserver.pg_url  # the fixtures
 
 
 @pytest.fixture
@@ -119,3 +123,29 @@ def test_documents_are_ranked_by_the_answering_retriever_unfiltered(
     cat = record["queries"][0]["retrieved"]
     assert {cat[0][0], cat[1][0]} == {"cat", "cat-twin"}
     assert min(score for _, score in cat) < settings.retrieval.min_score  # below the floor, kept
+
+
+def test_a_run_on_the_pgvector_store_ingests_with_the_store_url_intact(
+    settings: Settings, beir: Path, tmp_path: Path, pg_url: str
+) -> None:
+    """The corpus is ingested in a child process: it gets the settings' secrets as they
+    are (the store URL, with its password), not as they are shown; the saved run shows
+    them masked."""
+    url = pg_url.replace("postgresql://postgres@", "postgresql://postgres:pa55-word@")
+    settings.store.kind, settings.store.url = "pgvector", SecretStr(url)
+    record = run(settings, load_dataset(beir, "test"), tmp_path / "work", RunOptions())
+    assert record["ingest"]["added"] == 4 and record["metrics"]["ndcg@10"] == 1.0
+    saved = Path(record["path"]).read_text()
+    assert "pa55-word" not in saved and record["settings"]["store.url"] == "**********"
+
+
+def test_runs_saved_in_the_same_second_keep_their_own_records(tmp_path: Path) -> None:
+    """Runs of one dataset finished in the same second (in one process or several): each
+    keeps its own file and its own id, by which `--compare` finds it."""
+    records = [{"id": "20240101-000000-tiny", "metrics": {"ndcg@10": n / 10}} for n in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        paths = list(pool.map(lambda r: save(r, tmp_path), records))
+    assert len(set(paths)) == len(records) == len({r["id"] for r in records})
+    for record in records:
+        assert load_run(record["id"], tmp_path)["metrics"] == record["metrics"]
+        assert Path(record["path"]).stem == record["id"]
