@@ -79,7 +79,7 @@ async def chat_completions(
     index, model = split_model(body.model)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     async with answering.admitted(queue) as admission:
-        prepared = await answering.prepare(pipeline, question, history, index=index, model=model,
+        prepared = await answering.prepare(pipeline, admission, question, history, index=index, model=model,
                                            params=params, filters=core_filters(body.filters))  # fmt: skip
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
