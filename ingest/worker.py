@@ -18,7 +18,7 @@ import hashlib
 import logging
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -373,24 +373,36 @@ class IngestWorker:
             yield item
 
     def _write_stream(self, store: Store, stream: _Stream, messages: Iterator[_Message]) -> None:
-        """Embed and write a large document's batches as the reader hands them over."""
+        """Embed and write a large document's batches as the reader hands them over.
 
-        def batches() -> Iterator[tuple[Sequence[Chunk], NDArray[np.float32]]]:
+        A failure (reading, embedding or writing) fails the document, and the file with
+        it: the store rolls its writing back (the previous version stays), and the rest of
+        its batches are taken from the reader and dropped, not embedded."""
+        ended = False
+
+        def batches() -> Generator[tuple[Sequence[Chunk], NDArray[np.float32]], None, None]:
+            nonlocal ended
             for message in messages:
                 if isinstance(message, _StreamEnd):
+                    ended = True
                     if message.error:
                         raise LoaderError(message.error)
                     return
-                assert isinstance(message, list)
+                if not isinstance(message, list):
+                    raise AssertionError(f"not a batch inside a stream: {message!r:.80}")
                 yield message, self.embedder.embed([self._embedded(c) for c in message])
 
-        feed = batches()
-        try:
-            stream.item.written += store.replace_file(stream.part, feed)
-        except Exception as exc:
-            stream.item.failed = stream.item.failed or _reason(exc, stream.item.name)
-            for _ in feed:  # the rest of the document is not written: skip its batches
-                pass
+        item = stream.item
+        if not item.failed:  # else another document of the file failed: this one goes too
+            feed = batches()
+            try:
+                item.written += store.replace_file(stream.part, feed)
+            except Exception as exc:
+                item.failed = _reason(exc, item.name)
+            finally:
+                feed.close()
+        if not ended:
+            _skip_stream(messages)
 
     def _write_pending(self, store: Store, pending: list[_Pending], book: RunBook, writer: WriteBehind
                        ) -> None:  # fmt: skip
@@ -544,6 +556,13 @@ def _write_item(store: Store, item: _Pending, vectors: NDArray[np.float32], book
         book.done(FileOutcome(item.name, item.status, written))
     except Exception as exc:
         book.done(FileOutcome(item.name, "failed", reason=_reason(exc, item.name)))
+
+
+def _skip_stream(messages: Iterator[_Message]) -> None:
+    """The rest of a large document's batches, taken from the reader and dropped."""
+    for message in messages:
+        if isinstance(message, _StreamEnd):
+            return
 
 
 def _tail_apart(items: list[_Pending], chunks: int) -> list[list[_Pending]]:
