@@ -47,14 +47,7 @@ async def receive(request: Request, settings: Settings) -> tuple[str, Path, dict
     form = await limited(request, limit_bytes(settings)).form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
     try:
         index, files = _parts(form, settings.index)
-        folder = settings.server.upload_dir.resolve() / index
-        targets = []
-        for name, upload in files:
-            target = paths.upload_target(folder, name)
-            if _taken(target, folder):
-                raise InvalidRequestError(f"file {str(name)!r} clashes with a folder or file of the uploads")
-            targets.append((target, upload))
-        await run_in_threadpool(_store, targets)
+        folder = await run_in_threadpool(_store, settings.server.upload_dir, index, files)
     finally:
         await form.close()
     return index, folder, {"type": "upload", "files": [str(name) for name, _ in files]}
@@ -95,7 +88,16 @@ def _folders(target: Path, folder: Path) -> Iterator[Path]:
             return
 
 
-def _store(targets: list[tuple[Path, UploadFile]]) -> None:
+def _store(upload_dir: Path, index: str, files: list[tuple[PurePosixPath, UploadFile]]) -> Path:
+    """(In a thread: it reads and writes the disk.) The files in the index's folder of the
+    uploads, each whole or not at all; returns the folder."""
+    folder = upload_dir.resolve() / index
+    targets = []
+    for name, upload in files:
+        target = paths.upload_target(folder, name)
+        if _taken(target, folder):
+            raise InvalidRequestError(f"file {str(name)!r} clashes with a folder or file of the uploads")
+        targets.append((target, upload))
     for target, upload in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(f".upload-{uuid.uuid4().hex}.part")  # hidden: never ingested
@@ -106,6 +108,7 @@ def _store(targets: list[tuple[Path, UploadFile]]) -> None:
             os.replace(part, target)
         finally:
             part.unlink(missing_ok=True)
+    return folder
 
 
 def _counting(receive: Receive, limit: int) -> Receive:
