@@ -69,6 +69,7 @@ class _Pending:
     name: str
     parts: list[tuple[FileRecord, list[Chunk]]]
     status: Status
+    key: str = ""  # the file's own document's path in the store
     written: int = 0  # chunks of its large documents, already written
     failed: str = ""  # why the file could not be ingested; nothing of it is reported else
     prepared: list[Any] = field(default_factory=list)  # `Embedder.prepare` of `chunks`
@@ -287,8 +288,7 @@ class IngestWorker:
                 elif not isinstance(message, _Pending):
                     raise AssertionError(f"chunks outside a stream: {message!r:.80}")
                 elif message.failed:
-                    failed = FileOutcome(message.name, "failed", reason=message.failed)
-                    writer.submit(partial(book.done, failed))
+                    writer.submit(partial(_failed, store, message, message.failed, book))
                 elif not message.parts:
                     streamed = FileOutcome(message.name, message.status, message.written)
                     writer.submit(partial(book.done, streamed))
@@ -329,7 +329,7 @@ class IngestWorker:
                 yield FileOutcome(cand.name, "unchanged")
                 continue
             status: Status = "updated" if old else "added"
-            item = _Pending(cand.name, [], status)
+            item = _Pending(cand.name, [], status, cand.key)
             streamed = 0
             try:
                 for sub, pages in documents(sandbox.pages(cand.path)):
@@ -425,8 +425,7 @@ class IngestWorker:
                 mine = (vectors[offset : offset + n] if vectors is not None
                         else self.embedder.embed_prepared(item.prepared))  # fmt: skip
             except Exception as exc:
-                failed = FileOutcome(item.name, "failed", reason=_reason(exc, item.name))
-                jobs.append(partial(book.done, failed))
+                jobs.append(partial(_failed, store, item, _reason(exc, item.name), book))
             else:
                 jobs.append(partial(_write_item, store, item, mine, book))
             offset += n
@@ -555,7 +554,21 @@ def _write_item(store: Store, item: _Pending, vectors: NDArray[np.float32], book
             at += len(chunks)
         book.done(FileOutcome(item.name, item.status, written))
     except Exception as exc:
-        book.done(FileOutcome(item.name, "failed", reason=_reason(exc, item.name)))
+        item.written = written
+        _failed(store, item, _reason(exc, item.name), book)
+
+
+def _failed(store: Store, item: _Pending, reason: str, book: RunBook) -> None:
+    """On the writer thread: a file failed. When some of its documents were written
+    already (a long mail body, and then an attachment failed), its record no longer
+    tells which content the index holds: it is marked so that the next run reads the
+    file again rather than take it for unchanged."""
+    if item.written:
+        try:
+            store.touch_file(FileRecord(item.key, "", 0, 0.0, 0.0, item.name))
+        except Exception as exc:  # then the next run may skip it: say so
+            logger.warning("failed file not marked to be read again path=%s error=%s", item.name, exc)
+    book.done(FileOutcome(item.name, "failed", reason=reason))
 
 
 def _skip_stream(messages: Iterator[_Message]) -> None:

@@ -464,13 +464,17 @@ def test_a_parser_that_takes_too_long_is_stopped(settings: Settings, tmp_path: P
     assert outcomes["docs/pipe.txt"].status == "skipped"
 
 
-def _mail(path: Path, attachments: dict[str, bytes]) -> None:
+def _mail(
+    path: Path,
+    attachments: dict[str, bytes],
+    body: str = "Please find the price list and the terms attached.",
+) -> None:
     from email.message import EmailMessage
 
     message = EmailMessage()
     message["Subject"] = "Order of lamps"
     message["From"] = "shop@example.org"
-    message.set_content("Please find the price list and the terms attached.")
+    message.set_content(body)
     for name, data in attachments.items():
         message.add_attachment(data, maintype="text", subtype="csv", filename=name)
     path.write_bytes(message.as_bytes())
@@ -643,3 +647,24 @@ def test_a_failure_inside_a_large_document_fails_that_document_only(
 
     monkeypatch.setattr(ChunkDB, "insert_chunks", insert_chunks)
     _fails_the_document_only(settings, embedder, docs, counted, "disk I/O error")
+
+
+def test_a_file_failed_after_some_of_its_documents_were_written_is_read_again(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A mail whose long body is written as it streams, and whose attachment then fails:
+    the mail is reported failed, and the next run reads it again rather than taking it
+    for unchanged."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    body = "\n\n".join(f"Paragraph {j} of a long letter about lamps and their prices." for j in range(300))
+    _mail(docs / "order.eml", {"stock.csv": b"item,count\nPOISON lamp,7\n"}, body=body)
+    worker = IngestWorker(settings, PoisonEmbedder())
+    worker.large_file_chunks = 8
+    failed = worker.run(docs)
+    assert [(o.path, o.status) for o in failed.outcomes] == [("docs/order.eml", "failed")]
+    again = IngestWorker(settings, HashEmbedder())
+    again.large_file_chunks = 8
+    rerun = again.run(docs)
+    assert [(o.path, o.status) for o in rerun.outcomes] == [("docs/order.eml", "updated")]
+    assert {path for path, _ in chunk_texts(settings)} == {"docs/order.eml", "docs/order.eml/stock.csv"}
