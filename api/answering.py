@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing, asynccontextmanager
-from functools import partial
 
 from anyio import to_thread
 from starlette.requests import Request
@@ -81,6 +80,7 @@ def stream_error(request: Request, exc: Exception) -> dict[str, dict[str, str | 
 
 async def prepare(
     pipeline: Pipeline,
+    admission: Admission,
     question: str,
     history: Sequence[Message],
     *,
@@ -92,9 +92,23 @@ async def prepare(
     model: str | None = None,
 ) -> Prepared:
     """Embedding, search and prompt building, in a thread (they block; a model named for
-    the first time loads there too)."""
-    call = partial(pipeline.prepare, question, history=history, index=index, top_k=top_k,
-                   min_score=min_score, params=params, filters=filters, model=model)  # fmt: skip
+    the first time loads there too, or waits there for room). The model is held until
+    the admission is released."""
+
+    def call() -> Prepared:
+        prepared = pipeline.prepare(
+            question,
+            history=history,
+            index=index,
+            top_k=top_k,
+            min_score=min_score,
+            params=params,
+            filters=filters,
+            model=model,
+        )
+        admission.on_release(prepared.release)  # in the thread: never lost to a cancellation
+        return prepared
+
     return await to_thread.run_sync(call)
 
 
@@ -108,9 +122,8 @@ async def events(
         await admission.turn()
         # On the generator's own thread when it has one: a hop per token to another
         # thread would take CPU time from llama.cpp's threads.
-        async for batch in iterate_in_thread(lambda: pipeline.generate(prepared), interval,
-                                             (prepared.generator or pipeline.generator).executor
-                                             ):  # fmt: skip
+        executor = prepared.generator.executor if prepared.generator is not None else None
+        async for batch in iterate_in_thread(lambda: pipeline.generate(prepared), interval, executor):
             for event in merge_tokens(batch):
                 if isinstance(event, DoneEvent):
                     note_answer(request, index, event.answer)

@@ -28,11 +28,11 @@ async def ask(body: AskRequest, request: Request, settings: SettingsDep, pipelin
     history = [t.model_dump() for t in body.history if t.role != "system"]
     params = answering.params_from(pipeline, body, top_k=body.sample_top_k)
     async with answering.admitted(queue) as admission:
-        prepared = await answering.prepare(pipeline, body.question, history, index=body.index,
+        prepared = await answering.prepare(pipeline, admission, body.question, history, index=body.index,
                                            top_k=body.top_k, min_score=body.min_score,
                                            params=params, filters=core_filters(body.filters),
                                            model=body.model)  # fmt: skip
-        model = (prepared.generator or pipeline.generator).name
+        model = prepared.generator.name if prepared.generator is not None else pipeline.default_model
         if body.stream:
             stream = _sse(pipeline, admission, prepared, request, index, model)
             return answering.AdmittedStream(stream, admission)

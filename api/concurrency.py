@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from rag.errors import BusyError
@@ -49,12 +50,24 @@ class GenerationQueue:
 
 class Admission:
     """One admitted request's place in a GenerationQueue. `release` is idempotent and must
-    be called on every path (answer sent, error, client gone, cancellation)."""
+    be called on every path (answer sent, error, client gone, cancellation); what the
+    request holds besides (`on_release`) is let go with it."""
 
     def __init__(self, queue: GenerationQueue) -> None:
         self._queue = queue
         self._holding = False
         self._released = False
+        self._then: list[Callable[[], None]] = []
+        self._guard = threading.Lock()  # `on_release` may be called from a worker thread
+
+    def on_release(self, callback: Callable[[], None]) -> None:
+        """Have `callback` called on release (at once if released already): the model a
+        request prepared for is held until the request ends, however it ends."""
+        with self._guard:
+            if not self._released:
+                self._then.append(callback)
+                return
+        callback()
 
     async def turn(self) -> None:
         """Wait until the model is this request's."""
@@ -65,10 +78,14 @@ class Admission:
             self._holding = True
 
     def release(self) -> None:
-        if self._released:
-            return
-        self._released = True
+        with self._guard:
+            if self._released:
+                return
+            self._released = True
+            then, self._then = self._then, []
         self._queue.admitted -= 1
         if self._holding:
             self._holding = False
             self._queue._lock.release()
+        for callback in then:
+            callback()

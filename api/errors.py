@@ -24,6 +24,7 @@ from rag.errors import (
     InferenceTimeoutError,
     InferenceUnavailableError,
     InvalidRequestError,
+    ModelsBusyError,
     NotReadyError,
     PayloadTooLargeError,
     RagError,
@@ -40,6 +41,7 @@ _STATUS: list[tuple[type[RagError], int, str, str | None]] = [
     (IndexMismatchError, 409, "invalid_request_error", "index_mismatch"),
     (IndexLockedError, 409, "invalid_request_error", "index_locked"),
     (PayloadTooLargeError, 413, "invalid_request_error", "payload_too_large"),
+    (ModelsBusyError, 503, "service_unavailable", "models_busy"),
     (BusyError, 429, "rate_limit_error", "queue_full"),
     (NotReadyError, 503, "service_unavailable", "loading"),
     # The inference server's failures are ours to the client: never its 401 passed on.

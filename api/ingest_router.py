@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -65,16 +66,19 @@ async def submit(
         jobs.admit()  # a full queue refuses the upload before it is read
         upload = await uploads.receive(request, settings)
         try:
-            embedder = pipeline.embedder_for_index(upload.index)
+            embedder = await to_thread.run_sync(pipeline.embedder_for_index, upload.index)
             job = jobs.submit(upload.folder, upload.index, upload.source, embedder, upload.place)
         finally:
             upload.discard()  # what a refused job left aside
     else:  # JSON: OriginGuard lets no other type through
         body = await _path_request(request, settings)
         index = paths.index_name(body.index or settings.index)
-        root = paths.allowed_path(body.path, settings.server.ingest_roots)
+        # In a thread, as what follows: resolving the path reads the disk.
+        root = await to_thread.run_sync(paths.allowed_path, body.path, settings.server.ingest_roots)
         source = {"type": "path", "path": str(root)}
-        job = jobs.submit(root, index, source, pipeline.embedder_for_index(index))
+        # The index is opened, and the embedder it was built with loaded, if they are not yet.
+        embedder = await to_thread.run_sync(pipeline.embedder_for_index, index)
+        job = jobs.submit(root, index, source, embedder)
     return JSONResponse(job, status_code=202, headers={"Location": f"/ingest/{job['id']}"})
 
 

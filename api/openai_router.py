@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Request
@@ -30,9 +30,14 @@ from api.schemas import (
     core_filters,
     openai_usage,
 )
-from rag.errors import InvalidRequestError
+from rag.embedders import Embedder
+from rag.errors import IndexNotFoundError, InvalidRequestError
 from rag.generation import Message
 from rag.pipeline import DoneEvent, Pipeline, Prepared, TokenEvent
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -41,7 +46,12 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 async def list_models(pipeline: PipelineDep) -> dict[str, Any]:
     """Every index (answered by the default model), each followed by INDEX/MODEL for every
     other model a request can pick."""
-    models = await to_thread.run_sync(_models, pipeline)
+    data = await to_thread.run_sync(_listed, pipeline)  # headers and manifests: the disk
+    return {"object": "list", "data": data}
+
+
+def _listed(pipeline: Pipeline) -> list[dict[str, Any]]:
+    models = _models(pipeline)
     data = []
     for name in pipeline.catalog.names():
         created = _created(pipeline, name)
@@ -49,7 +59,7 @@ async def list_models(pipeline: PipelineDep) -> dict[str, Any]:
                      "index": name, "llm": pipeline.default_model})  # fmt: skip
         data.extend({"id": f"{name}/{model}", "object": "model", "created": created,
                      "owned_by": "rag", "index": name, "llm": model} for model in models)  # fmt: skip
-    return {"object": "list", "data": data}
+    return data
 
 
 def _models(pipeline: Pipeline) -> list[str]:
@@ -79,7 +89,7 @@ async def chat_completions(
     index, model = split_model(body.model)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     async with answering.admitted(queue) as admission:
-        prepared = await answering.prepare(pipeline, question, history, index=index, model=model,
+        prepared = await answering.prepare(pipeline, admission, question, history, index=index, model=model,
                                            params=params, filters=core_filters(body.filters))  # fmt: skip
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -103,15 +113,15 @@ async def chat_completions(
 @router.post("/embeddings", responses=INDEX_RESPONSES)
 async def embeddings(body: EmbeddingRequest, request: Request, settings: SettingsDep,
                      pipeline: PipelineDep) -> dict[str, Any]:  # fmt: skip
-    """Embed texts with the embedder of the index named by `model`."""
+    """Embed texts with the embedder of the index named by `model`: the runtime the index
+    was built with."""
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or any(not t for t in texts):
         raise InvalidRequestError("input must be a non-empty string or list of strings")
     limits.check_embedding_inputs(settings.server, texts)
-    if body.model not in (pipeline.embedder.name, "default"):
-        pipeline.index(body.model)  # unknown index: 404; other embedder: 409
-    vectors = await to_thread.run_sync(pipeline.embedder.embed, texts)
-    tokens = sum(pipeline.embedder.count_tokens(t) for t in texts)
+    # In a thread: the index may be opened and its embedder loaded for it, and embedding
+    # and counting run the model and its tokenizer.
+    vectors, tokens = await to_thread.run_sync(_embed, pipeline, body.model, texts)
     note(request, index=body.model, inputs=len(texts), prompt_tokens=tokens)
     return {
         "object": "list",
@@ -120,6 +130,25 @@ async def embeddings(body: EmbeddingRequest, request: Request, settings: Setting
         "model": body.model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }  # fmt: skip
+
+
+def _embed(pipeline: Pipeline, model: str, texts: list[str]) -> tuple[NDArray[np.float32], int]:
+    embedder = _embedder_of(pipeline, model)
+    return embedder.embed(texts), sum(embedder.count_tokens_batch(texts))
+
+
+def _embedder_of(pipeline: Pipeline, model: str) -> Embedder:
+    """The embedder of index `model` (an unknown index: 404; one built by another model:
+    409); the configured one for its own name, or for `default` when no index has it."""
+    if model == pipeline.embedder.name:
+        return pipeline.embedder
+    try:
+        store = pipeline.index(model)
+    except IndexNotFoundError:
+        if model == "default":
+            return pipeline.embedder
+        raise
+    return pipeline.embedder_for(store)
 
 
 def _encode(vector: Any, encoding_format: str) -> Any:

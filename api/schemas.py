@@ -238,6 +238,8 @@ GENERATION_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}},
           "description": "The answer; server-sent events when `stream` is true."},
     429: {**_ERROR, "description": "The generation queue is full; retry later."},
+    503: {**_ERROR, "description": "The models are still loading; or the model asked for is not "
+                                   "loaded and the loaded ones stay in use (models_busy)."},
 }  # fmt: skip
 
 

@@ -72,12 +72,8 @@ async def receive(request: Request, settings: Settings) -> Upload:
         index, files = _parts(form, settings.index)
         uploads = settings.server.upload_dir.resolve()
         folder = uploads / index
-        targets = []
-        for name, part in files:
-            target = paths.upload_target(folder, name)
-            if _taken(target, folder):
-                raise InvalidRequestError(f"file {str(name)!r} clashes with a folder or file of the uploads")
-            targets.append((target, part))
+        # In a thread, as the writing: it reads the disk.
+        targets = await run_in_threadpool(_targets, folder, files)
         # Hidden, and beside the index folders (a name no index can have), on their disk.
         upload = Upload(
             index,
@@ -128,6 +124,17 @@ def _folders(target: Path, folder: Path) -> Iterator[Path]:
         yield parent
         if parent == folder:
             return
+
+
+def _targets(folder: Path, files: list[tuple[PurePosixPath, UploadFile]]) -> list[tuple[Path, UploadFile]]:
+    """Where each file goes in the index's folder of the uploads (none may clash)."""
+    targets = []
+    for name, part in files:
+        target = paths.upload_target(folder, name)
+        if _taken(target, folder):
+            raise InvalidRequestError(f"file {str(name)!r} clashes with a folder or file of the uploads")
+        targets.append((target, part))
+    return targets
 
 
 def _write(targets: list[tuple[Path, UploadFile]], upload: Upload) -> None:

@@ -31,13 +31,14 @@ _HEADERS = {
 router = APIRouter(include_in_schema=False)
 
 
+# Plain functions, run in FastAPI's threads: the folder is listed from the disk.
 @router.get("/")
-async def page() -> FileResponse:
+def page() -> FileResponse:
     return _file("index.html")
 
 
 @router.get("/static/{name}")
-async def static(name: str) -> FileResponse:
+def static(name: str) -> FileResponse:
     return _file(name)
 
 

@@ -20,7 +20,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -311,7 +311,7 @@ class IngestWorker:
                 elif not isinstance(message, _Pending):
                     raise AssertionError(f"chunks outside a stream: {message!r:.80}")
                 elif message.failed:
-                    writer.submit(partial(book.done, message.outcome("failed", reason=message.failed)))
+                    writer.submit(partial(_failed, store, message, message.failed, book))
                 elif not message.parts:
                     writer.submit(partial(book.done, message.outcome(message.status, message.written)))
                 else:
@@ -400,24 +400,36 @@ class IngestWorker:
             yield item
 
     def _write_stream(self, store: Store, stream: _Stream, messages: Iterator[_Message]) -> None:
-        """Embed and write a large document's batches as the reader hands them over."""
+        """Embed and write a large document's batches as the reader hands them over.
 
-        def batches() -> Iterator[tuple[Sequence[Chunk], NDArray[np.float32]]]:
+        A failure (reading, embedding or writing) fails the document, and the file with
+        it: the store rolls its writing back (the previous version stays), and the rest of
+        its batches are taken from the reader and dropped, not embedded."""
+        ended = False
+
+        def batches() -> Generator[tuple[Sequence[Chunk], NDArray[np.float32]], None, None]:
+            nonlocal ended
             for message in messages:
                 if isinstance(message, _StreamEnd):
+                    ended = True
                     if message.error:
                         raise LoaderError(message.error)
                     return
-                assert isinstance(message, list)
+                if not isinstance(message, list):
+                    raise AssertionError(f"not a batch inside a stream: {message!r:.80}")
                 yield message, self.embedder.embed([self._embedded(c) for c in message])
 
-        feed = batches()
-        try:
-            stream.item.written += store.replace_file(stream.part, feed)
-        except Exception as exc:
-            stream.item.failed = stream.item.failed or _reason(exc, stream.item.name)
-            for _ in feed:  # the rest of the document is not written: skip its batches
-                pass
+        item = stream.item
+        if not item.failed:  # else another document of the file failed: this one goes too
+            feed = batches()
+            try:
+                item.written += store.replace_file(stream.part, feed)
+            except Exception as exc:
+                item.failed = _reason(exc, item.name)
+            finally:
+                feed.close()
+        if not ended:
+            _skip_stream(messages)
 
     def _write_pending(self, store: Store, pending: list[_Pending], book: RunBook, writer: WriteBehind
                        ) -> None:  # fmt: skip
@@ -440,7 +452,7 @@ class IngestWorker:
                 mine = (vectors[offset : offset + n] if vectors is not None
                         else self.embedder.embed_prepared(item.prepared))  # fmt: skip
             except Exception as exc:
-                jobs.append(partial(book.done, item.outcome("failed", reason=_reason(exc, item.name))))
+                jobs.append(partial(_failed, store, item, _reason(exc, item.name), book))
             else:
                 jobs.append(partial(_write_item, store, item, mine, book))
             offset += n
@@ -569,7 +581,28 @@ def _write_item(store: Store, item: _Pending, vectors: NDArray[np.float32], book
             at += len(chunks)
         book.done(item.outcome(item.status, written))
     except Exception as exc:
-        book.done(item.outcome("failed", reason=_reason(exc, item.name)))
+        item.written = written
+        _failed(store, item, _reason(exc, item.name), book)
+
+
+def _failed(store: Store, item: _Pending, reason: str, book: RunBook) -> None:
+    """On the writer thread: a file failed. When some of its documents were written
+    already (a long mail body, and then an attachment failed), its record no longer
+    tells which content the index holds: it is marked so that the next run reads the
+    file again rather than take it for unchanged."""
+    if item.written:
+        try:
+            store.touch_file(FileRecord(item.key, "", 0, 0.0, 0.0, item.name))
+        except Exception as exc:  # then the next run may skip it: say so
+            logger.warning("failed file not marked to be read again path=%s error=%s", item.name, exc)
+    book.done(item.outcome("failed", reason=reason))
+
+
+def _skip_stream(messages: Iterator[_Message]) -> None:
+    """The rest of a large document's batches, taken from the reader and dropped."""
+    for message in messages:
+        if isinstance(message, _StreamEnd):
+            return
 
 
 def _tail_apart(items: list[_Pending], chunks: int) -> list[list[_Pending]]:

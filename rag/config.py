@@ -89,7 +89,16 @@ class LlmSettings(_Group):
         Path("models"), description="Folder of GGUF models that requests and `rag models` can pick."
     )
     max_loaded: int = Field(
-        1, gt=0, description="Most models kept loaded at once; the least recently used is unloaded."
+        1,
+        gt=0,
+        description="Most models kept loaded at once; the least recently used that no request "
+        "is using is unloaded.",
+    )
+    model_wait: float = Field(
+        120.0,
+        ge=0,
+        description="Seconds a request for a model not loaded waits while max_loaded models "
+        "are all answering requests; then it is refused (503, models_busy).",
     )
     n_ctx: int | None = Field(
         None,

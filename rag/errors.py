@@ -8,6 +8,7 @@
     ├── ContextLengthError     the question (and what must go with it) does not fit the context
     ├── InvalidRequestError    a request the core cannot serve as asked
     ├── BusyError              the generator queue (or the ingest job queue) is full
+    │   └── ModelsBusyError    every loaded model answers: no room for another one
     ├── NotReadyError          models are still loading
     ├── ForbiddenPathError     a path outside the folders the server may ingest
     ├── PayloadTooLargeError   an upload bigger than allowed
@@ -58,6 +59,11 @@ class InvalidRequestError(RagError):
 
 class BusyError(RagError):
     """Too many requests wait for the generator, or too many ingest jobs are queued."""
+
+
+class ModelsBusyError(BusyError):
+    """A request needs a model that is not loaded, and `llm.max_loaded` models are
+    loaded and all answering requests: none could be unloaded in time."""
 
 
 class NotReadyError(RagError):

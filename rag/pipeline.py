@@ -28,7 +28,7 @@ from rag.generation import GenerationParams, Generator, Message, make_generator
 from rag.grounding import ground
 from rag.hardware import runtime_fields
 from rag.messages import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
-from rag.model_pool import ModelPool
+from rag.model_pool import Lease, ModelPool
 from rag.models import ModelCatalog
 from rag.prompt import BuiltPrompt, PromptBuilder, source_of
 from rag.retrieval import Retriever, make_retriever
@@ -59,6 +59,13 @@ class Prepared:
     generated: list[str] = field(default_factory=list)
     #: What the turn's memory is kept under besides its text (see `Pipeline.conversation`).
     conversation: tuple[str, ...] = ()
+    #: The hold on `generator`: it stays loaded until `release` (generating ends with it).
+    lease: Lease | None = None
+
+    def release(self) -> None:
+        """Let the model go: another one may take its place once no one holds it."""
+        if self.lease is not None:
+            self.lease.release()
 
 
 @dataclass
@@ -85,7 +92,7 @@ class Pipeline:
         self._embedders_lock = threading.Lock()
         self.models = ModelCatalog(settings.llm)
         self.default_model = generator.name
-        self.pool = ModelPool(self._load_model, settings.llm.max_loaded)
+        self.pool = ModelPool(self._load_model, settings.llm.max_loaded, settings.llm.model_wait)
         self.pool.add(generator.name, generator)
         self._prompts: dict[str, tuple[Generator, PromptBuilder]] = {}
         self._turns: OrderedDict[tuple[str, ...], tuple[str, str]] = OrderedDict()
@@ -119,23 +126,25 @@ class Pipeline:
 
     @property
     def generator(self) -> Generator:
-        """The default model (loaded again if another one took its place)."""
+        """The default model (loaded again if another one took its place), held by no one:
+        for the pipeline's only user (the CLI). Requests hold theirs (`lease_model`)."""
         return self.pool.get(self.default_model)
 
     @property
     def prompts(self) -> PromptBuilder:
         return self.prompts_for(self.generator)
 
-    def generator_for(self, model: str | None) -> Generator:
-        """The named model, loaded on first use; the default one for None. A name the
-        catalog does not know is an InvalidRequestError naming the known ones."""
+    def lease_model(self, model: str | None) -> Lease:
+        """The named model, loaded on first use, held until the lease is released; the
+        default one for None. A name the catalog does not know is an InvalidRequestError
+        naming the known ones; ModelsBusyError when every loaded model is held too long."""
         if model is None or model == self.default_model:
-            return self.generator
+            return self.pool.lease(self.default_model)
         try:
             name = self.models.resolve(model)
         except ConfigError as exc:
             raise InvalidRequestError(str(exc)) from None
-        return self.pool.get(self.default_model if name == self.default_model else name)
+        return self.pool.lease(self.default_model if name == self.default_model else name)
 
     def prompts_for(self, generator: Generator) -> PromptBuilder:
         held = self._prompts.get(generator.name)
@@ -224,12 +233,17 @@ class Pipeline:
             self._retrievers[key] = make_retriever(settings, embedder)
         return self._retrievers[key]
 
-    def search_query(self, question: str, history: Sequence[Message], store: Store | None = None
-                     ) -> str:  # fmt: skip
+    def search_query(
+        self,
+        question: str,
+        history: Sequence[Message],
+        store: Store | None = None,
+        generator: Generator | None = None,
+    ) -> str:
         """What to search for: the question, made standalone when it follows up on the
-        conversation (by rules, or by the model when `retrieval.followups = "model"`).
-        With the index at hand, a conversation's topic is the title of the document its
-        previous question finds."""
+        conversation (by rules, or by the model when `retrieval.followups = "model"`: the
+        model that answers, `generator`, else the default one). With the index at hand, a
+        conversation's topic is the title of the document its previous question finds."""
 
         def topic(query: str) -> str | None:
             hits = self.retriever_for(None, store).retrieve(store, query, 1) if store is not None else []
@@ -239,8 +253,8 @@ class Pipeline:
         if self.settings.retrieval.followups != "model" or not history or not is_followup(question):
             return by_rules
         params = GenerationParams(max_tokens=64, temperature=0.0, top_k=1, seed=0)
-        text = "".join(d.text for d in self.generator.stream(rewrite_messages(question, history),
-                                                             params))  # fmt: skip
+        model = generator or self.generator
+        text = "".join(d.text for d in model.stream(rewrite_messages(question, history), params))
         rewritten = usable_rewrite(text, question)
         logger.info("follow-up rewritten by the model ok=%s", rewritten is not None)
         return rewritten or by_rules
@@ -260,13 +274,35 @@ class Pipeline:
         model: str | None = None,
     ) -> Prepared:
         """Retrieve and build the prompt (raises ContextLengthError if it cannot fit);
-        `model` names the model that will answer (default: `llm.model`)."""
+        `model` names the model that will answer (default: `llm.model`). The model is held
+        from here until `generate` ends, or `Prepared.release` for a prompt not generated."""
         params = params or GenerationParams.from_settings(self.settings.llm)
-        generator = self.generator_for(model)
+        lease = self.lease_model(model)
+        try:
+            prepared = self._prepare(
+                question, history, index, top_k, min_score, params, filters, lease.generator
+            )
+        except BaseException:
+            lease.release()
+            raise
+        prepared.lease = lease
+        return prepared
+
+    def _prepare(
+        self,
+        question: str,
+        history: Sequence[Message],
+        index: str | None,
+        top_k: int | None,
+        min_score: float | None,
+        params: GenerationParams,
+        filters: Filters | None,
+        generator: Generator,
+    ) -> Prepared:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         store = self.index(index)
-        query = self.search_query(question, history, store)
+        query = self.search_query(question, history, store, generator)
         k = top_k or self.settings.retrieval.top_k
         retriever = self.retriever_for(None, store)
         hits = retriever.retrieve(store, query, k, min_score=min_score, filters=filters)
@@ -296,17 +332,24 @@ class Pipeline:
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
         """The whole answer at once."""
-        for event in self.stream(question, **kwargs):
+        answer: Answer | None = None
+        for event in self.stream(question, **kwargs):  # to its end: the model is let go there
             if isinstance(event, DoneEvent):
-                return event.answer
-        raise AssertionError("stream ended without an answer")
+                answer = event.answer
+        if answer is None:
+            raise AssertionError("stream ended without an answer")
+        return answer
 
     def generate(self, prepared: Prepared) -> Iterator[Event]:
-        """Run the model on a prepared prompt (or refuse when nothing was found)."""
-        for event in self._generate(prepared):
-            if isinstance(event, DoneEvent) and prepared.generated:
-                self._remember(prepared, event.answer)
-            yield event
+        """Run the model on a prepared prompt (or refuse when nothing was found); the
+        model is let go when this ends, however."""
+        try:
+            for event in self._generate(prepared):
+                if isinstance(event, DoneEvent) and prepared.generated:
+                    self._remember(prepared, event.answer)
+                yield event
+        finally:
+            prepared.release()
 
     # -- conversations ---------------------------------------------------------------
 

@@ -185,7 +185,9 @@ class Store(ABC):
 
     @abstractmethod
     def touch_file(self, record: FileRecord) -> None:
-        """Record a new mtime (and name) for a document whose content did not change."""
+        """Record a new mtime, name and hash for a document, its chunks as they are: for
+        content that did not change, or, with an empty hash, to have the next ingest read
+        the file again."""
 
     @abstractmethod
     def commit(self) -> None:

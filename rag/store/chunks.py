@@ -436,8 +436,10 @@ class ChunkDB:
         return ids
 
     def touch_file(self, record: FileRecord) -> None:
-        self.db.execute("UPDATE files SET mtime=?, name=? WHERE path=? AND removed IS NULL",
-                        (record.mtime, record.name, record.path))  # fmt: skip
+        self.db.execute(
+            "UPDATE files SET mtime=?, name=?, hash=? WHERE path=? AND removed IS NULL",
+            (record.mtime, record.name, record.hash, record.path),
+        )
 
     def publish(self, generation: int, base: tuple[int, int] | None = None) -> None:
         """Make `generation` the committed one and purge rows no reader needs any more.

@@ -323,8 +323,11 @@ class PgVectorStore(Store):
         self._check_writable()
         with self._txn() as (conn, _):
             conn.execute(
-                self._sql("UPDATE {s}.files SET mtime = %s, name = %s WHERE path = %s AND removed IS NULL"),
-                (record.mtime, record.name, record.path),
+                self._sql(
+                    "UPDATE {s}.files SET mtime = %s, name = %s, hash = %s"
+                    " WHERE path = %s AND removed IS NULL"
+                ),
+                (record.mtime, record.name, record.hash, record.path),
             )
 
     def commit(self) -> None:

@@ -3,7 +3,13 @@ INDEX/MODEL, /v1/models, at most llm.max_loaded models in memory."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +18,7 @@ from openai import OpenAI
 from ingest.worker import IngestWorker
 from rag.config import load_settings
 from rag.embedders import SentenceTransformerEmbedder
-from rag.generation import LlamaCppGenerator, default_model_path
+from rag.generation import Generator, LlamaCppGenerator, default_model_path
 from rag.models import ModelCatalog, quantize
 from rag.pipeline import Pipeline
 from tests.api.conftest import running_server
@@ -96,3 +102,128 @@ def test_an_unknown_model_is_one_clear_error(served: tuple[str, Pipeline], route
     assert r.status_code == 400, r.text
     message = r.json()["error"]["message"]
     assert says in message and "\n" not in message
+
+
+# -- switching models while answers run --------------------------------------------------
+
+
+def _slowed(generator: Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real model, a tenth of a second a piece: its answers outlast the checks."""
+    real_stream = generator.stream
+
+    def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        with contextlib.closing(real_stream(*args, **kwargs)) as deltas:
+            for delta in deltas:
+                time.sleep(0.1)
+                yield delta
+
+    monkeypatch.setattr(generator, "stream", stream)
+
+
+def _signalled_prepare(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> list[threading.Event]:
+    """An event per request prepared so far (the model it needs held), set once it is."""
+    real_prepare = pipeline.prepare
+    done = [threading.Event() for _ in range(8)]
+    count = itertools.count()
+
+    def prepare(question: str, **kwargs: Any) -> Any:
+        prepared = real_prepare(question, **kwargs)
+        done[next(count)].set()
+        return prepared
+
+    monkeypatch.setattr(pipeline, "prepare", prepare)
+    return done
+
+
+class _Chat(threading.Thread):
+    """A chat completion in a thread of its own: its status, text, finish and errors."""
+
+    def __init__(self, url: str, model: str, stream: bool = True) -> None:
+        super().__init__(daemon=True)
+        self.url, self.model, self.stream = url, model, stream
+        self.status, self.text, self.finish = 0, "", None
+        self.errors: list[Any] = []
+        self.started_answering = threading.Event()
+
+    def run(self) -> None:
+        body = {
+            "model": self.model,
+            "stream": self.stream,
+            "messages": [{"role": "user", "content": QUESTION}],
+        }
+        try:
+            with httpx.stream("POST", f"{self.url}/v1/chat/completions", json=body, timeout=120) as r:
+                self.status = r.status_code
+                if not self.stream or r.status_code != 200:
+                    r.read()
+                    data = r.json()
+                    self.errors = [data["error"]] if "error" in data else []
+                    if not self.errors:
+                        self.text = data["choices"][0]["message"]["content"]
+                        self.finish = data["choices"][0]["finish_reason"]
+                    return
+                for line in r.iter_lines():
+                    if not line.startswith("data: {"):
+                        continue
+                    chunk = json.loads(line.removeprefix("data: "))
+                    if "error" in chunk:
+                        self.errors.append(chunk["error"])
+                        continue
+                    for choice in chunk["choices"]:
+                        self.text += choice["delta"].get("content") or ""
+                        self.finish = choice["finish_reason"] or self.finish
+                        if self.text:
+                            self.started_answering.set()
+        finally:
+            self.started_answering.set()
+
+    def finished(self) -> bool:
+        self.join(120)
+        return not self.is_alive()
+
+
+def test_switching_models_never_breaks_a_running_answer(
+    served: tuple[str, Pipeline], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """max_loaded = 1: while one answer streams on the default model and a second one,
+    prepared, waits for its turn on it, a request for another model waits for both to end
+    before that model takes the default one's place."""
+    url, pipeline = served
+    _slowed(pipeline.generator, monkeypatch)
+    prepared = _signalled_prepare(pipeline, monkeypatch)
+    first = _Chat(url, "default")
+    first.start()
+    assert first.started_answering.wait(60)
+    second = _Chat(url, "default")
+    second.start()
+    assert prepared[1].wait(60)  # it holds the default model, and waits for its turn
+    other = _Chat(url, f"default/{OTHER}", stream=False)
+    other.start()
+    for chat in (first, second, other):
+        assert chat.finished()
+        assert chat.status == 200 and not chat.errors, (chat.model, chat.errors)
+        assert chat.text.strip() and chat.finish in ("stop", "length")
+    assert pipeline.pool.loaded() == [OTHER]
+
+
+def test_a_model_that_cannot_have_room_in_time_is_a_clear_503(
+    served: tuple[str, Pipeline], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request for another model while every loaded one answers waits at most
+    llm.model_wait, then is refused with a 503; the running answer goes on to its end."""
+    url, pipeline = served
+    _slowed(pipeline.generator, monkeypatch)
+    monkeypatch.setattr(pipeline.pool, "wait", 0.3)
+    first = _Chat(url, "default")
+    first.start()
+    assert first.started_answering.wait(60)
+    refused = [_Chat(url, f"default/{OTHER}", stream=stream) for stream in (False, True)]
+    for chat in refused:
+        chat.start()
+        assert chat.finished()
+        assert chat.status == 503, (chat.status, chat.errors)
+        assert [e["code"] for e in chat.errors] == ["models_busy"]
+        assert "llm.max_loaded" in chat.errors[0]["message"]
+    assert first.finished() and first.status == 200 and not first.errors
+    assert first.text.strip() and first.finish in ("stop", "length")
+    assert pipeline.pool.loaded() == [DEFAULT]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -501,13 +503,17 @@ def test_a_parser_that_takes_too_long_is_stopped(settings: Settings, tmp_path: P
     assert outcomes["docs/pipe.txt"].status == "skipped"
 
 
-def _mail(path: Path, attachments: dict[str, bytes]) -> None:
+def _mail(
+    path: Path,
+    attachments: dict[str, bytes],
+    body: str = "Please find the price list and the terms attached.",
+) -> None:
     from email.message import EmailMessage
 
     message = EmailMessage()
     message["Subject"] = "Order of lamps"
     message["From"] = "shop@example.org"
-    message.set_content("Please find the price list and the terms attached.")
+    message.set_content(body)
     for name, data in attachments.items():
         message.add_attachment(data, maintype="text", subtype="csv", filename=name)
     path.write_bytes(message.as_bytes())
@@ -676,3 +682,144 @@ def test_every_stored_document_holds_its_own_files_text(
         assert len(skipped) == len(files) - len(readable)
         assert all(o.reason == "name is not valid UTF-8" for o in skipped)
         assert report.count("added") == len(readable) and report.ok, report.summary()
+
+
+# -- a failure inside a large document ---------------------------------------------------
+
+BIG_WORD = "Tapestry"  # in every chunk of the large document, in no other file
+
+
+def _big_text(version: int) -> str:
+    return "\n\n".join(
+        f"{BIG_WORD} paragraph {j} of version {version}: " + "woven threads of wool " * 12 for j in range(150)
+    )
+
+
+def _corpus_with_a_large_document(root: Path) -> None:
+    root.mkdir()
+    (root / "a.txt").write_text("Anchors hold ships in harbour.")
+    (root / "big.txt").write_text(_big_text(1))
+    (root / "c.txt").write_text("Copper conducts heat well.")
+
+
+class _Counted:
+    """The real embedder, its calls on the large document counted; the `fail_at`-th of
+    them raises."""
+
+    def __init__(
+        self,
+        embedder: SentenceTransformerEmbedder,
+        monkeypatch: pytest.MonkeyPatch,
+        fail_at: int | None = None,
+    ) -> None:
+        self.calls = 0
+        real = embedder.embed
+
+        def embed(texts: Sequence[str]) -> Any:
+            if any(BIG_WORD in t for t in texts):
+                self.calls += 1
+                if self.calls == fail_at:
+                    raise RuntimeError("out of memory while embedding")
+            return real(texts)
+
+        monkeypatch.setattr(embedder, "embed", embed)
+
+
+def _streaming(settings: Settings, embedder: SentenceTransformerEmbedder) -> IngestWorker:
+    """A worker that streams documents of more than 8 chunks, in batches of 8."""
+    worker = IngestWorker(settings, embedder)
+    worker.large_file_chunks = 8
+    return worker
+
+
+def _texts_of(settings: Settings, path_end: str) -> list[str]:
+    return [text for path, text in chunk_texts(settings) if path.endswith(path_end)]
+
+
+def _fails_the_document_only(
+    settings: Settings, embedder: SentenceTransformerEmbedder, docs: Path, counted: _Counted, says: str
+) -> None:
+    """The run that fails inside big.txt (version 2): that document failed, its version 1
+    kept whole, no batch of it embedded after the failure, the other files committed; a
+    run after it ingests version 2."""
+    report = _streaming(settings, embedder).run(docs)
+    failed = [(o.path, o.reason) for o in report.outcomes if o.status == "failed"]
+    assert [path for path, _ in failed] == ["docs/big.txt"] and says in failed[0][1]
+    assert {o.path: o.status for o in report.outcomes} == {
+        "docs/a.txt": "unchanged",
+        "docs/big.txt": "failed",
+        "docs/c.txt": "updated",
+        "docs/d.txt": "added",
+    }
+    assert counted.calls == 2  # the rest of its batches skipped, not embedded
+    kept = _texts_of(settings, "big.txt")
+    assert len(kept) >= 40 and all("of version 1:" in t for t in kept)  # version 1, whole
+    assert _texts_of(settings, "d.txt") == ["Dunes move with the wind."]
+    rerun = _streaming(settings, embedder).run(docs)
+    assert rerun.ok and {o.path: o.status for o in rerun.outcomes}["docs/big.txt"] == "updated"
+    assert sorted(_texts_of(settings, "big.txt")) == sorted(
+        t.replace("of version 1:", "of version 2:") for t in kept
+    )
+
+
+def _second_version(settings: Settings, embedder: SentenceTransformerEmbedder, tmp_path: Path) -> Path:
+    """The corpus ingested; then big.txt changed, c.txt changed and d.txt added."""
+    docs = tmp_path / "docs"
+    _corpus_with_a_large_document(docs)
+    assert _streaming(settings, embedder).run(docs).ok
+    (docs / "big.txt").write_text(_big_text(2))
+    (docs / "c.txt").unlink()
+    (docs / "c.txt").write_text("Copper conducts heat and electricity well.")
+    (docs / "d.txt").write_text("Dunes move with the wind.")
+    return docs
+
+
+@pytest.mark.parametrize("failing", ["embedder", "store"])
+def test_a_failure_inside_a_large_document_fails_that_document_only(
+    settings: Settings,
+    embedder: SentenceTransformerEmbedder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
+) -> None:
+    """The real embedder failing at the large document's second batch, or the store
+    failing to write that batch."""
+    from rag.store.chunks import ChunkDB
+
+    docs = _second_version(settings, embedder, tmp_path)
+    if failing == "embedder":
+        counted = _Counted(embedder, monkeypatch, fail_at=2)
+        _fails_the_document_only(settings, embedder, docs, counted, "out of memory while embedding")
+        return
+    counted = _Counted(embedder, monkeypatch)
+    real_insert = ChunkDB.insert_chunks
+    inserted = itertools.count(1)
+
+    def insert_chunks(self: ChunkDB, file_id: int, chunks: Sequence[Any], *args: Any) -> Any:
+        if "version 2:" in chunks[0].text and next(inserted) == 2:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_insert(self, file_id, chunks, *args)
+
+    monkeypatch.setattr(ChunkDB, "insert_chunks", insert_chunks)
+    _fails_the_document_only(settings, embedder, docs, counted, "disk I/O error")
+
+
+def test_a_file_failed_after_some_of_its_documents_were_written_is_read_again(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A mail whose long body is written as it streams, and whose attachment then fails:
+    the mail is reported failed, and the next run reads it again rather than taking it
+    for unchanged."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    body = "\n\n".join(f"Paragraph {j} of a long letter about lamps and their prices." for j in range(300))
+    _mail(docs / "order.eml", {"stock.csv": b"item,count\nPOISON lamp,7\n"}, body=body)
+    worker = IngestWorker(settings, PoisonEmbedder())
+    worker.large_file_chunks = 8
+    failed = worker.run(docs)
+    assert [(o.path, o.status) for o in failed.outcomes] == [("docs/order.eml", "failed")]
+    again = IngestWorker(settings, HashEmbedder())
+    again.large_file_chunks = 8
+    rerun = again.run(docs)
+    assert [(o.path, o.status) for o in rerun.outcomes] == [("docs/order.eml", "updated")]
+    assert {path for path, _ in chunk_texts(settings)} == {"docs/order.eml", "docs/order.eml/stock.csv"}

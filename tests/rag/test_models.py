@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from rag.config import LlmSettings, load_settings
-from rag.errors import ConfigError
+from rag.errors import ConfigError, ModelsBusyError
 from rag.generation import GenerationParams, Generator, LlamaCppGenerator, default_model_path
 from rag.model_pool import ModelPool
 from rag.models import MIB, GGUFError, ModelCatalog, quantize, quantized_name, read_gguf
@@ -138,6 +139,31 @@ def test_the_pool_keeps_the_most_recently_used() -> None:
     assert loads.count("d") == 1 and pool.loaded() == ["c", "d"]
     pool.close()
     assert pool.loaded() == [] and sorted(closed) == ["a", "b", "c", "d"]
+
+
+def test_a_held_model_is_never_unloaded() -> None:
+    """Leases count holders: only a model no one holds makes room for another; a request
+    for another model waits while all are held, or is refused after `wait` seconds."""
+    closed: list[str] = []
+    pool = ModelPool(lambda name: _Counted(name, closed), max_loaded=1, wait=0.2)
+    first = pool.lease("a")
+    again = pool.lease("a")  # a second holder of the same model
+    with pytest.raises(ModelsBusyError, match="llm.max_loaded"):
+        pool.lease("b")
+    assert closed == [] and pool.loaded() == ["a"] and pool.holders("a") == 2
+    first.release()
+    first.release()  # once only
+    assert pool.holders("a") == 1
+    got: list[Generator] = []
+    waiting = threading.Thread(target=lambda: got.append(pool.lease("b", wait=10).generator))
+    waiting.start()
+    time.sleep(0.2)
+    assert got == [] and closed == []  # it waits for the last holder of "a"
+    again.release()
+    waiting.join(10)
+    assert [g.name for g in got] == ["b"] and closed == ["a"] and pool.loaded() == ["b"]
+    assert pool.holders("b") == 1
+    pool.close()
 
 
 def test_a_real_model_unloads_and_another_loads(models_dir: Path) -> None:
