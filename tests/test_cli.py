@@ -194,6 +194,26 @@ def test_search_shows_ranked_chunks_without_the_model(corpus: Path, tmp_path: Pa
     assert "fish" in rows[1]["text"]
 
 
+def test_a_multilingual_index_is_searched_across_languages_with_its_own_model(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Ingested once with the multilingual model set, an index is searched with that model
+    without setting it again: a French question finds the English passage by meaning
+    alone (dense), and `rag index info` names the model."""
+    r = rag("ingest", str(corpus), "--index", "multi", "--quiet", "--set",
+            "embedder.model=multilingual-e5-small-q4", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    info = json.loads(rag("index", "info", "multi", "--json", cwd=tmp_path).stdout)
+    assert info["embedder"] == recorded_name("onnx", "multilingual-e5-small-q4")
+    r = rag("search", "Que mangent les chats ?", "--index", "multi", "--mode", "dense", "--top-k", "1",
+            "--json", cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["results"][0]["path"] == "docs/cats.md"
+    # The model set against the index's is refused, with the way out.
+    r = rag("search", "cats", "--index", "multi", "--set", "embedder.model=all-MiniLM-L6-v2", cwd=tmp_path)
+    assert r.returncode == 1 and "built with embedder" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_models_list_and_info(tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()

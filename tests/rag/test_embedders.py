@@ -8,8 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from rag.config import EmbedderSettings
-from rag.embedders import Embedder, SentenceTransformerEmbedder, make_embedder
+from rag.config import DEFAULT_EMBEDDER, MULTILINGUAL_EMBEDDER, EmbedderSettings
+from rag.embedders import (
+    Embedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+    recorded_name,
+    settings_for_index,
+)
 from tests.fakes import HashEmbedder
 
 TEXTS = ["Cats sleep sixteen hours a day.", "Mount Etna is a volcano in Sicily.",
@@ -26,11 +32,19 @@ def openvino_embedder() -> Embedder:
     return make_embedder(EmbedderSettings(kind="openvino"))
 
 
-@pytest.fixture(params=["sentence-transformers", "onnx", "openvino", "hash"])
+@pytest.fixture(scope="module")
+def multilingual_embedder() -> Embedder:
+    """multilingual-e5-small, as int8 ONNX (its default runtime): XLM-R's SentencePiece
+    tokenizer, and prompts before questions and passages."""
+    return make_embedder(EmbedderSettings(kind="onnx", model=MULTILINGUAL_EMBEDDER))
+
+
+@pytest.fixture(params=["sentence-transformers", "onnx", "openvino", "multilingual", "hash"])
 def any_embedder(request: pytest.FixtureRequest) -> Embedder:
     if request.param == "hash":
         return HashEmbedder()
-    name = {"onnx": "onnx_embedder", "openvino": "openvino_embedder"}.get(request.param, "embedder")
+    name = {"onnx": "onnx_embedder", "openvino": "openvino_embedder",
+            "multilingual": "multilingual_embedder"}.get(request.param, "embedder")  # fmt: skip
     embedder: Embedder = request.getfixturevalue(name)
     return embedder
 
@@ -81,8 +95,11 @@ def test_word_pieces_join_as_their_texts(any_embedder: Embedder) -> None:
     """Where an embedder gives word pieces, texts joined by white space are prepared from
     their pieces joined exactly as from the joined text (truncated alike)."""
     pieces = any_embedder.word_pieces(PARTS)
-    if any_embedder.kind in ("sentence-transformers", "hash"):
-        assert pieces is None  # these prepare texts, not ids
+    if any_embedder.kind in ("sentence-transformers", "hash") or not any_embedder.name.startswith(
+        DEFAULT_EMBEDDER):  # fmt: skip
+        # These prepare texts, not ids; or their tokenizer (SentencePiece) reads a text
+        # whole, not word by word, and reads each behind a prompt.
+        assert pieces is None
         return
     assert pieces is not None and len(pieces) == len(PARTS)
     assert [len(p) + 2 for p in pieces] == any_embedder.count_tokens_batch(PARTS)
@@ -91,6 +108,21 @@ def test_word_pieces_join_as_their_texts(any_embedder: Embedder) -> None:
         joined = [[t for p in pieces[i : i + 3] for t in p] for i in range(len(PARTS) - 2)]
         assert any_embedder.prepare_pieces(joined) == any_embedder.prepare(texts)
     assert any_embedder.word_pieces([]) == []
+
+
+def test_questions_are_read_with_the_query_prompt(any_embedder: Embedder) -> None:
+    """A question is embedded behind the model's query prompt, a passage behind its
+    passage prompt: the same vector where the model has neither (or the same)."""
+    texts = ["What do cats eat?", "Où se trouve l'Etna ?"]
+    questions, passages = any_embedder.embed_queries(texts), any_embedder.embed(texts)
+    assert questions.shape == passages.shape == (2, any_embedder.dimension)
+    assert float(any_embedder.embed_query(texts[1]) @ questions[1]) > 0.98  # int8: scaled per batch
+    if any_embedder.query_prefix == any_embedder.passage_prefix:
+        np.testing.assert_allclose(questions, passages, atol=1e-5)
+    else:
+        assert all(float(q @ p) < 0.999 for q, p in zip(questions, passages, strict=True))
+        prepared = any_embedder.prepare(texts, query=True)
+        np.testing.assert_allclose(any_embedder.embed_prepared(prepared), questions, atol=1e-5)
 
 
 def test_token_counts(any_embedder: Embedder) -> None:
@@ -114,7 +146,7 @@ def test_one_embedder_many_threads(any_embedder: Embedder) -> None:
     long_texts = [_long_text(i, 300 + 150 * (i % 3)) for i in range(6)]  # past max_tokens
     question = "Which harbour has a granite lantern?"
     expected = any_embedder.embed(long_texts)
-    expected_question = any_embedder.embed_one(question)
+    expected_question = any_embedder.embed_query(question)
     expected_counts = [any_embedder.count_tokens(t) for t in long_texts]
     start = threading.Barrier(6)
 
@@ -126,7 +158,7 @@ def test_one_embedder_many_threads(any_embedder: Embedder) -> None:
     def asking() -> None:
         start.wait()
         for _ in range(20):
-            np.testing.assert_allclose(any_embedder.embed_one(question), expected_question, atol=1e-5)
+            np.testing.assert_allclose(any_embedder.embed_query(question), expected_question, atol=1e-5)
 
     def counting() -> None:
         start.wait()
@@ -153,3 +185,22 @@ def test_factory_builds_the_configured_kind() -> None:
     assert embedder.kind == EmbedderSettings().kind == "onnx"
     torch = make_embedder(EmbedderSettings(kind="sentence-transformers"))
     assert isinstance(torch, SentenceTransformerEmbedder) and torch.kind == "sentence-transformers"
+
+
+def test_an_index_keeps_the_packaged_model_it_was_built_with() -> None:
+    """With `embedder.model` left unset, an index built by the other packaged model is
+    opened with that model (and its runtime); set explicitly, the setting stands and the
+    manifest check refuses the index."""
+    e5_onnx = recorded_name("onnx", MULTILINGUAL_EMBEDDER)
+    default = EmbedderSettings()
+    chosen = settings_for_index(default, "onnx", e5_onnx)
+    assert (chosen.kind, chosen.model) == ("onnx", MULTILINGUAL_EMBEDDER)
+    minilm_torch = recorded_name("sentence-transformers", DEFAULT_EMBEDDER)
+    chosen = settings_for_index(default, "sentence-transformers", minilm_torch)
+    assert (chosen.kind, chosen.model) == ("sentence-transformers", DEFAULT_EMBEDDER)
+    # Set explicitly: kept as given.
+    e5_set = EmbedderSettings(model=MULTILINGUAL_EMBEDDER)
+    assert settings_for_index(e5_set, "onnx", recorded_name("onnx", DEFAULT_EMBEDDER)) == e5_set
+    explicit_kind = EmbedderSettings(kind="onnx")
+    assert settings_for_index(explicit_kind, "sentence-transformers", minilm_torch) == explicit_kind
+    assert settings_for_index(default, "onnx", "some-other-model-int8") == default
