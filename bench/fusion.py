@@ -5,7 +5,9 @@
 Reads the indexes bench/languages.py made (one per set and embedder; run it first), takes
 each query's dense and lexical rankings once (at hybrid's fusion depth), and ranks the
 set's documents by each half and by several fusions of the two, without ingesting or
-embedding anything again. Prints nDCG@10 per set, embedder and method, and per set
+embedding anything again: "rrf" (equal weights, the fusion before `retrieval.fusion`),
+"dbsf", and both with the weights hybrid gives each side for each question ("gated", what
+`retrieval.fusion` does). Prints nDCG@10 per set, embedder and method, and per set
 statistics of the signals a fusion may follow: the best lexical hit's coverage and the
 best dense hit's cosine, and the question's language against what the embedder reads.
 
@@ -27,7 +29,7 @@ sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.languages import EMBEDDERS, SETS  # noqa: E402
-from rag.analysis import detect_language  # noqa: E402
+from rag.analysis import told_language  # noqa: E402
 from rag.config import RetrievalSettings, load_settings  # noqa: E402
 from rag.embedders import Embedder, make_embedder  # noqa: E402
 from rag.hybrid import fuse, reliability  # noqa: E402
@@ -38,47 +40,20 @@ from rag_eval.datasets import load_dataset  # noqa: E402
 from rag_eval.metrics import ndcg_at  # noqa: E402
 
 DEV_SPLITS = {"scifact": "train", "handbook-fr": "dev"}
-Fusion = Callable[[list[Hit], list[Hit], str], dict[int, float]]
+Fusion = Callable[[list[Hit], list[Hit], str | None], dict[int, float]]
 
 
-def rrf(dense_weight: float, lexical_weight: float, k: int = 60) -> Fusion:
-    def fused(dense: list[Hit], lexical: list[Hit], language: str) -> dict[int, float]:
-        out: dict[int, float] = {}
-        for weight, ranking in ((dense_weight, dense), (lexical_weight, lexical)):
-            for rank, hit in enumerate(ranking, start=1):
-                out[hit.id] = out.get(hit.id, 0.0) + weight / (k + rank)
-        return out
+def product(embedder: Embedder, settings: RetrievalSettings, fusion: str, gated: bool = True) -> Fusion:
+    """What hybrid retrieval does (`rag.hybrid`) with `retrieval.fusion` = `fusion`; with
+    `gated` off, both sides always at their configured weights."""
+    chosen = settings.model_copy(update={"fusion": fusion})
 
-    return fused
-
-
-def _reads(embedder: Embedder, language: str) -> bool:
-    return embedder.languages is None or language in embedder.languages
-
-
-def lang_only(embedder: Embedder) -> Fusion:
-    def fused(dense: list[Hit], lexical: list[Hit], language: str) -> dict[int, float]:
-        return fuse(dense, lexical, 1.0 if _reads(embedder, language) else 0.0, 1.0, 60)
-
-    return fused
-
-
-def lang_cov(embedder: Embedder, power: float) -> Fusion:
-    """Lexical weight: the best lexical hit's coverage of the question, to a power."""
-
-    def fused(dense: list[Hit], lexical: list[Hit], language: str) -> dict[int, float]:
-        coverage = lexical[0].score if lexical else 0.0
-        return fuse(dense, lexical, 1.0 if _reads(embedder, language) else 0.0, coverage**power, 60)
-
-    return fused
-
-
-def adaptive(embedder: Embedder, settings: RetrievalSettings) -> Fusion:
-    """What hybrid retrieval does (`rag.hybrid`)."""
-
-    def fused(dense: list[Hit], lexical: list[Hit], language: str) -> dict[int, float]:
-        weights = reliability(embedder, language, dense, lexical, settings)
-        return fuse(dense, lexical, *weights, settings.rrf_k)
+    def fused(dense: list[Hit], lexical: list[Hit], language: str | None) -> dict[int, float]:
+        if gated:
+            weights = reliability(embedder, language, dense, lexical, chosen)
+        else:
+            weights = (chosen.dense_weight, chosen.lexical_weight)
+        return fuse(dense, lexical, *weights, chosen)
 
     return fused
 
@@ -111,21 +86,23 @@ def main() -> None:
             methods: dict[str, Fusion] = {
                 "dense": lambda d, lx, lang: {h.id: -r for r, h in enumerate(d)},
                 "lexical": lambda d, lx, lang: {h.id: -r for r, h in enumerate(lx)},
-                "rrf 1:1": rrf(1, 1),
-                "rrf 0:1": rrf(0.0, 1),
-                "lang": lang_only(embedder),
-                "lang+cov": lang_cov(embedder, 1.0),
-                "lang+cov^2": lang_cov(embedder, 2.0),
-                "lang+cov^.5": lang_cov(embedder, 0.5),
-                "adaptive": adaptive(embedder, settings.retrieval),
-            }  # fmt: skip
+                "rrf": product(embedder, settings.retrieval, "rrf", gated=False),
+                "dbsf": product(embedder, settings.retrieval, "dbsf", gated=False),
+                "gated rrf": product(embedder, settings.retrieval, "rrf"),
+                "gated dbsf": product(embedder, settings.retrieval, "dbsf"),
+            }
             scores: dict[str, list[float]] = {m: [] for m in methods}
-            coverage, cosine, foreign = [], [], 0
+            coverage, cosine, foreign, untold = [], [], 0, 0
             for query, vector in zip(queries, vectors, strict=True):
                 dense = index.search(vector, depth)
                 lexical = index.search_text(query.text, depth)
-                language = detect_language(query.text)
-                foreign += embedder.languages is not None and language not in embedder.languages
+                language = told_language(query.text)
+                foreign += (
+                    language is not None
+                    and embedder.languages is not None
+                    and language not in embedder.languages
+                )
+                untold += language is None
                 coverage.append(lexical[0].score if lexical else 0.0)
                 cosine.append(dense[0].score if dense else 0.0)
                 chunks = {h.id: h for h in (*dense, *lexical)}
@@ -141,7 +118,8 @@ def main() -> None:
             line = "  ".join(f"{m} {statistics.mean(v):.3f}" for m, v in scores.items())
             print(f"{name:<12} {split:<6} {label:<7} n={len(queries):<4} {line}")
             print(f"{'':<27} coverage@1 median {statistics.median(coverage):.2f}  "
-                  f"cosine@1 median {statistics.median(cosine):.3f}  foreign questions {foreign}",
+                  f"cosine@1 median {statistics.median(cosine):.3f}  foreign questions {foreign}  "
+                  f"language untold {untold}",
                   flush=True)  # fmt: skip
 
 

@@ -101,6 +101,24 @@ def detect_language(text: str) -> Language:
     return _language_of(_folded(head, words(head)))
 
 
+# Question words: frequent in one language's questions, absent from the other's.
+_ASKING: dict[Language, frozenset[str]] = {
+    "en": _set("what which who whom whose why how where when does do did can should"),
+    "fr": _set("pourquoi quel quelle quels quelles combien quand est-ce puis-je faut-il peut-on"),
+}
+
+
+def told_language(text: str) -> Language | None:
+    """The language of a short text (a question) where its words tell it: more marker and
+    question words of one language than of the other; None when they do not (a question
+    of names and commands only, such as "apt-get proxy ?")."""
+    folded = _folded(text, words(text))
+    counts = {lang: sum(w in _MARKERS[lang] or w in _ASKING[lang] for w in folded) for lang in _MARKERS}
+    if counts["fr"] == counts["en"]:
+        return None
+    return "fr" if counts["fr"] > counts["en"] else "en"
+
+
 def _language_of(folded: list[str]) -> Language:
     fr, en = _MARKERS["fr"], _MARKERS["en"]
     return "fr" if sum(map(fr.__contains__, folded)) > sum(map(en.__contains__, folded)) else "en"

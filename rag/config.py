@@ -222,6 +222,16 @@ class RetrievalSettings(_Group):
         description="Retriever: 'dense' searches by the question's embedding, 'lexical' by its "
         "words (BM25, stemmed in the question's language), 'hybrid' fuses both rankings.",
     )
+    fusion: Literal["dbsf", "rrf"] = Field(
+        "dbsf",
+        description="Hybrid: how the two rankings are fused. 'dbsf' adds each side's scores "
+        "scaled by their own spread for this question (mean +- 3 standard deviations of its "
+        "list: a side whose best hits stand out counts more); 'rrf' adds 1/(rrf_k + rank). "
+        "Either way a side counts only where it can judge: the lexical side not when the "
+        "question and the passages it is closest to are in different languages, the dense "
+        "side not when the embedder does not read the question's language and the passages "
+        "are in it.",
+    )
     rrf_k: int = Field(60, gt=0, description="Hybrid: the k of reciprocal rank fusion, 1/(k + rank).")
     dense_weight: float = Field(1.0, ge=0, description="Hybrid: weight of the dense ranking.")
     lexical_weight: float = Field(1.0, ge=0, description="Hybrid: weight of the lexical ranking.")

@@ -1,25 +1,34 @@
-"""Hybrid retrieval: dense and lexical rankings fused by reciprocal rank fusion.
+"""Hybrid retrieval: dense and lexical rankings fused, each side as far as it can judge.
 
-    fused(chunk) = w_dense / (rrf_k + rank_dense) + w_lexical / (rrf_k + rank_lexical)
+    fused(chunk) = w_dense * s_dense(chunk) + w_lexical * s_lexical(chunk)
 
-Ranks come from each method's top `retrieval.fusion_depth`; a chunk missing from one
-ranking gets nothing from it. Hits are ordered by the fused value, but the score a hit
-carries (and that `retrieval.min_score` is compared with) is the better of its two
-evidences, both from 0 to 1: its cosine similarity to the question (computed for every
-fused chunk, also those only the lexical side found) and its lexical coverage (the share
-of the question's term weight it contains). So "nothing found" means the same in every
-mode: no chunk is close enough to the question by meaning or by words.
+Each side's list is its top `retrieval.fusion_depth`; a chunk missing from one list gets
+nothing from it. `s` is a hit's score over its own list's distribution for this question
+(`retrieval.fusion` `dbsf`: cosine, and BM25, mapped from mean - 3 sd .. mean + 3 sd to
+0..1), or 1/(rrf_k + rank) (`rrf`). The weights follow each side's reliability for this
+question (`reliability`): words match only within one language, and an embedder that
+does not read the question's language is no judge of passages in it. Measured with
+bench/fusion.py and bench/languages.py (docs/evaluation.md).
+
+Hits are ordered by the fused value, but the score a hit carries (and that
+`retrieval.min_score` is compared with) is the better of its two evidences, both from 0
+to 1: its cosine similarity to the question (computed for every fused chunk, also those
+only the lexical side found) and its lexical coverage (the share of the question's term
+weight it contains). So "nothing found" means the same in every mode: no chunk is close
+enough to the question by meaning or by words.
 """
 
 from __future__ import annotations
 
 import itertools
+import statistics
+from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.analysis import detect_language
+from rag.analysis import detect_language, told_language
 from rag.config import RetrievalSettings
 from rag.embedders import Embedder
 from rag.retrieval import Retriever, distinct, stored_vector
@@ -54,8 +63,8 @@ class HybridRetriever(Retriever):
         vector = self.embedder.embed_query(query)
         dense = index.search(vector, depth, filters)
         lexical = index.search_text(query, depth, filters)
-        weights = reliability(self.embedder, detect_language(query), dense, lexical, s)
-        fused = fuse(dense, lexical, *weights, s.rrf_k)
+        weights = reliability(self.embedder, told_language(query), dense, lexical, s)
+        fused = fuse(dense, lexical, *weights, s)
         found = {h.id: h for h in (*reversed(lexical), *reversed(dense))}  # the dense hit where both
         cosine = {h.id: h.score for h in dense}
         coverage = {h.id: h.score for h in lexical}
@@ -82,21 +91,53 @@ class HybridRetriever(Retriever):
 
 
 def fuse(dense: list[Hit], lexical: list[Hit], dense_weight: float, lexical_weight: float,
-         rrf_k: int) -> dict[int, float]:  # fmt: skip
-    """Each chunk's reciprocal rank fusion of the two rankings, weighted."""
+         settings: RetrievalSettings) -> dict[int, float]:  # fmt: skip
+    """Each chunk's fused value: its weighted evidence from both rankings."""
     fused: dict[int, float] = {}
-    for weight, ranking in ((dense_weight, dense), (lexical_weight, lexical)):
-        for rank, hit in enumerate(ranking, start=1):
-            fused[hit.id] = fused.get(hit.id, 0.0) + weight / (rrf_k + rank)
+    sides = ((dense_weight, [h.score for h in dense], dense),
+             (lexical_weight, [h.scores.get("bm25", h.score) for h in lexical], lexical))  # fmt: skip
+    for weight, values, ranking in sides:
+        if not weight or not ranking:
+            continue
+        if settings.fusion == "rrf":
+            parts = [1 / (settings.rrf_k + rank) for rank in range(1, len(ranking) + 1)]
+        else:
+            parts = spread_scaled(values)
+        for hit, part in zip(ranking, parts, strict=True):
+            fused[hit.id] = fused.get(hit.id, 0.0) + weight * part
+    for hit in (*dense, *lexical):  # a side weighed out still lists its hits, last
+        fused.setdefault(hit.id, 0.0)
     return fused
 
 
-def reliability(embedder: Embedder, language: str, dense: list[Hit], lexical: list[Hit],
+def spread_scaled(values: list[float]) -> list[float]:
+    """Scores over their own distribution (distribution-based score fusion): mean - 3 sd
+    becomes 0 and mean + 3 sd becomes 1, so that a best hit far above the rest of its
+    list weighs more than one just above it."""
+    mean = statistics.fmean(values)
+    sd = statistics.pstdev(values) if len(values) > 1 else 0.0
+    if sd <= 1e-9:
+        return [0.5] * len(values)
+    return [(v - mean + 3 * sd) / (6 * sd) for v in values]
+
+
+def reliability(embedder: Embedder, language: str | None, dense: list[Hit], lexical: list[Hit],
                 settings: RetrievalSettings) -> tuple[float, float]:  # fmt: skip
-    """The weights of the dense and lexical rankings for one question: the configured
-    weights, the dense one dropped when the embedder does not read the question's
-    language (an English model's ranking of a French question is mostly noise)."""
-    dense_weight = settings.dense_weight
-    if embedder.languages is not None and language not in embedder.languages:
+    """The weights of the dense and lexical sides for one question. The passages' language
+    is the one most of the closest passages by meaning are in (the dense side's best ten).
+    Words match only within one language: the lexical side is weighed out when the
+    passages are in another language than the question. An embedder trained on other
+    languages than the question's ranks poorly where the words can judge: the dense side
+    is weighed out when the passages are in the question's language and the embedder does
+    not read it (an English model and French documents). A question whose words do not
+    tell its language (`told_language`: None) leaves both as configured."""
+    dense_weight, lexical_weight = settings.dense_weight, settings.lexical_weight
+    if not dense or language is None:
+        return dense_weight, lexical_weight
+    found = Counter(detect_language(h.chunk.text) for h in dense[:10])
+    passages = found.most_common(1)[0][0]
+    if passages != language:
+        lexical_weight = 0.0
+    elif embedder.languages is not None and language not in embedder.languages:
         dense_weight = 0.0
-    return dense_weight, settings.lexical_weight
+    return dense_weight, lexical_weight
