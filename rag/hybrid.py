@@ -101,8 +101,8 @@ def fuse(dense: list[Hit], lexical: list[Hit], dense_weight: float, lexical_weig
             continue
         if settings.fusion == "rrf":
             parts = [1 / (settings.rrf_k + rank) for rank in range(1, len(ranking) + 1)]
-        else:
-            parts = spread_scaled(values)
+        else:  # the spread of the first fusion_depth: the same however deep the lists go
+            parts = spread_scaled(values, settings.fusion_depth)
         for hit, part in zip(ranking, parts, strict=True):
             fused[hit.id] = fused.get(hit.id, 0.0) + weight * part
     for hit in (*dense, *lexical):  # a side weighed out still lists its hits, last
@@ -110,12 +110,13 @@ def fuse(dense: list[Hit], lexical: list[Hit], dense_weight: float, lexical_weig
     return fused
 
 
-def spread_scaled(values: list[float]) -> list[float]:
+def spread_scaled(values: list[float], head: int | None = None) -> list[float]:
     """Scores over their own distribution (distribution-based score fusion): mean - 3 sd
-    becomes 0 and mean + 3 sd becomes 1, so that a best hit far above the rest of its
-    list weighs more than one just above it."""
-    mean = statistics.fmean(values)
-    sd = statistics.pstdev(values) if len(values) > 1 else 0.0
+    of the first `head` values (default: all) becomes 0 and mean + 3 sd becomes 1, so that
+    a best hit far above the rest of its list weighs more than one just above it."""
+    sample = values[:head] if head else values
+    mean = statistics.fmean(sample)
+    sd = statistics.pstdev(sample) if len(sample) > 1 else 0.0
     if sd <= 1e-9:
         return [0.5] * len(values)
     return [(v - mean + 3 * sd) / (6 * sd) for v in values]
