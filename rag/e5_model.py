@@ -71,8 +71,12 @@ def model_folder() -> Path:
     target = _cache_dir() / name / MULTILINGUAL_EMBEDDER
     if (target / "modules.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    except OSError as exc:
+        raise ConfigError(f"cannot write the multilingual embedder's folder under {target.parent}: {exc} "
+                          "(set XDG_CACHE_HOME to a writable folder)") from exc  # fmt: skip
     try:
         t0 = time.perf_counter()
         logger.info("embedder: writing %s from %s, once, into %s", MULTILINGUAL_EMBEDDER, source, target)

@@ -98,3 +98,11 @@ def test_a_damaged_weights_file_is_a_clear_error(tmp_path: Path) -> None:
     damaged.write_bytes(b"GGUF" + bytes(64))
     with pytest.raises(ConfigError, match="not a packed e5 model"):
         read_packed(damaged)
+
+
+def test_a_cache_it_cannot_write_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    with pytest.raises(ConfigError, match="cannot write the multilingual embedder's folder.*XDG_CACHE_HOME"):
+        model_folder()
