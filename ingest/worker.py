@@ -515,13 +515,14 @@ class IngestWorker:
         from rag.embedders import settings_for_index
 
         wanted = settings_for_index(self.settings.embedder, manifest.embedder_kind, manifest.embedder)
-        if wanted.kind != self.settings.embedder.kind:
+        if (wanted.kind, wanted.model) != (self.settings.embedder.kind, self.settings.embedder.model):
             logger.info("index built with embedder kind=%s name=%s: ingesting with it",
                         manifest.embedder_kind, manifest.embedder)  # fmt: skip
         self._use(wanted)
 
     def _use(self, wanted: EmbedderSettings) -> None:
-        if not self._owns_embedder or wanted.kind == self._embedder_settings.kind:
+        current = self._embedder_settings
+        if not self._owns_embedder or (wanted.kind, wanted.model) == (current.kind, current.model):
             return
         self._embedder_settings, self._embedder, self._chunker = wanted, None, None
         self._load_embedder = lambda: _configured_embedder(wanted)

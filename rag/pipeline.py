@@ -88,7 +88,7 @@ class Pipeline:
                  retriever: Retriever | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.embedder = embedder
-        self._embedders: dict[str, Embedder] = {}  # other runtimes, for indexes built by them
+        self._embedders: dict[str, Embedder] = {}  # other runtimes or models, for indexes built by them
         self._embedders_lock = threading.Lock()
         self.models = ModelCatalog(settings.llm)
         self.default_model = generator.name
@@ -100,7 +100,7 @@ class Pipeline:
         self.catalog = make_catalog(settings)
         self.readers = StoreReaders(self.catalog, check=self._check_embedder)
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
-        self._retrievers: dict[tuple[str, str], Retriever] = {}
+        self._retrievers: dict[tuple[str, str, str], Retriever] = {}
         a = settings.answer
         self.attributor = Attributor(embedder, lexical=a.support_lexical, dense=a.support_dense,
                                      combined=a.support_combined)  # fmt: skip
@@ -175,17 +175,21 @@ class Pipeline:
 
     def embedder_for(self, store: Store) -> Embedder:
         """The embedder that searches `store`: the configured one, or, when `embedder.kind`
-        was not set and the index was built by the model's other local runtime, that one
-        (loaded on first use), so an index keeps working when the default kind changes."""
+        (or `embedder.model`) was not set and the index was built by the model's other
+        local runtime (or the other packaged model), that one, loaded on first use, so an
+        index keeps working when a default changes."""
         manifest = store.manifest
-        wanted = settings_for_index(self.settings.embedder, manifest.embedder_kind, manifest.embedder)
-        if wanted.kind == _kind(self.embedder):
+        configured = self.settings.embedder
+        wanted = settings_for_index(configured, manifest.embedder_kind, manifest.embedder)
+        if (wanted.kind, wanted.model) == (_kind(self.embedder), configured.model):
             return self.embedder
+        key = f"{wanted.kind}:{wanted.model}"
         with self._embedders_lock:
-            if wanted.kind not in self._embedders:
-                logger.info("index %s built with embedder kind=%s: loading it", store.name, wanted.kind)
-                self._embedders[wanted.kind] = make_embedder(wanted, threads=1)
-            return self._embedders[wanted.kind]
+            if key not in self._embedders:
+                logger.info("index %s built with embedder kind=%s model=%s: loading it", store.name,
+                            wanted.kind, wanted.model)  # fmt: skip
+                self._embedders[key] = make_embedder(wanted, threads=1)
+            return self._embedders[key]
 
     def embedder_for_index(self, name: str) -> Embedder:
         """The embedder to ingest into index `name` with: the runtime it was built with
@@ -227,7 +231,7 @@ class Pipeline:
         mode = mode or self.retriever.mode
         if mode == self.retriever.mode and embedder is self.embedder:
             return self.retriever
-        key = (mode, _kind(embedder))
+        key = (mode, _kind(embedder), embedder.name)
         if key not in self._retrievers:
             settings = self.settings.retrieval.model_copy(update={"mode": mode})
             self._retrievers[key] = make_retriever(settings, embedder)

@@ -209,6 +209,13 @@ def test_a_multilingual_index_is_searched_across_languages_with_its_own_model(
             "--json", cwd=tmp_path)  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["results"][0]["path"] == "docs/cats.md"
+    # Answering and ingesting again follow the index's model too.
+    r = rag("ask", "Que mangent les chats ?", "--index", "multi", "--json", "--max-tokens", "8", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["sources"][0]["path"].endswith("cats.md")
+    (corpus / "volcano.txt").write_text("Mount Etna erupted again in 2021.\n")
+    r = rag("ingest", str(corpus), "--index", "multi", "--json", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["updated"] == 1, r.stderr
     # The model set against the index's is refused, with the way out.
     r = rag("search", "cats", "--index", "multi", "--set", "embedder.model=all-MiniLM-L6-v2", cwd=tmp_path)
     assert r.returncode == 1 and "built with embedder" in r.stderr and "Traceback" not in r.stderr
