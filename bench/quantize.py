@@ -1,6 +1,7 @@
 """Quantization recipes for the ONNX embedder, compared on SciFact against torch fp32.
 
     python bench/quantize.py [--docs 2000] [--recipes a,b] [--sensitivity] [--speed]
+                             [--model multilingual-e5-small-q4]
 
 A quick proxy for `rag eval`: the passages relevant to SciFact's test queries plus others
 drawn at random (`--docs` in all, title and abstract as one text), and the test queries.
@@ -87,8 +88,8 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class Runner:
     """One tokenizer and batching (the product's), any ONNX file."""
 
-    def __init__(self) -> None:
-        self.embedder = OnnxEmbedder(EmbedderSettings(kind="onnx"), threads=2)
+    def __init__(self, model: str) -> None:
+        self.embedder = OnnxEmbedder(EmbedderSettings(kind="onnx", model=model), threads=2)
 
     def use(self, model: Path) -> None:
         import onnxruntime as ort
@@ -101,14 +102,17 @@ class Runner:
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.embedder.embed(texts)
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.embed_queries(texts)
 
-def reference(work: Path, docs: list[str], queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
+
+def reference(work: Path, docs: list[str], queries: list[str], model: str) -> tuple[np.ndarray, np.ndarray]:
     cache = work / f"fp32-{len(docs)}-{len(queries)}.npz"
     if cache.is_file():
         saved = np.load(cache)
         return saved["docs"], saved["queries"]
-    torch = make_embedder(EmbedderSettings(kind="sentence-transformers"), threads=2)
-    d, q = torch.embed(docs), torch.embed(queries)
+    torch = make_embedder(EmbedderSettings(kind="sentence-transformers", model=model), threads=2)
+    d, q = torch.embed(docs), torch.embed_queries(queries)
     np.savez(cache, docs=d, queries=q)
     return d, q
 
@@ -153,17 +157,21 @@ def main() -> None:
     parser.add_argument("--sensitivity", action="store_true", help="Per-MatMul cosine cost.")
     parser.add_argument("--speed", action="store_true", help="Passages/s per recipe (timed: use the lock).")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--model", default=EmbedderSettings().model, help="The embedder model (name or folder)."
+    )
     args = parser.parse_args()
     print(processor_line())
     logging.basicConfig(level=logging.WARNING)
+    args.work = args.work / Path(args.model).name  # each model its own exports and references
     args.work.mkdir(parents=True, exist_ok=True)
 
     ids, docs, queries, qrels = load(args.dataset, args.docs, args.seed)
-    _, model_dir = resolve_embedder(EmbedderSettings().model)
+    _, model_dir = resolve_embedder(args.model)
     fp32 = args.work / "fp32.onnx"
     if not fp32.is_file():
         export_fp32(model_dir, fp32)
-    runner = Runner()
+    runner = Runner(args.model)
     if args.speed:
         sample = docs[:512]
         runner.use(fp32)
@@ -174,7 +182,7 @@ def main() -> None:
             runner.use(out)
             print(f"{name}  {timed(runner, sample):.1f} passages/s")
         return
-    ref_docs, ref_queries = reference(args.work, docs, queries)
+    ref_docs, ref_queries = reference(args.work, docs, queries, args.model)
     if args.sensitivity:
         sensitivity(fp32, args.work, runner, docs[:200], ref_docs[:200])
         return
@@ -187,7 +195,7 @@ def main() -> None:
         quantize(fp32, out, name, model_dir)
         quantized = time.perf_counter() - t0
         runner.use(out)
-        d, q = runner.embed(docs), runner.embed(queries)
+        d, q = runner.embed(docs), runner.embed_queries(queries)
         dc, qc = cosines(d, ref_docs), cosines(q, ref_queries)
         score = ndcg10(d, q, ids, qrels)
         print(f"{name:30s} {dc.mean():.5f}  {np.percentile(dc, 1):.5f}  {qc.mean():.5f}    "

@@ -145,14 +145,15 @@ class Recipe:
     """How the fp32 export becomes int8.
 
     `method`: `dynamic` (onnxruntime's dynamic quantization: int8 weights, activations
-    quantized with one scale per batch) or `nbits` (MatMulNBits with 8-bit weights in
-    blocks of `block_size`; `accuracy_level` 4 quantizes the activations to int8 per
-    block too, far finer than one scale per batch). `keep`: the kinds of weight MatMul
-    left in fp32 (`ffn_out`, `ffn_in`, `attn_out`, `qkv`). `smooth`: the exponent of
-    SmoothQuant's migration (0: none): each quantized MatMul's input channels are divided
-    by a factor its weight rows are multiplied by, the same function in fp32, so that the
-    few channels whose activations run far larger than the others (outliers that one int8
-    scale per batch cannot hold) no longer set the scale; calibrated on `CALIBRATION`."""
+    quantized with one scale per batch), `nbits` (MatMulNBits with 8-bit weights in blocks
+    of `block_size`; `accuracy_level` 4 quantizes the activations to int8 per block too,
+    far finer than one scale per batch) or `nbits4` (the same, 4-bit weights). `keep`: the
+    kinds of weight MatMul left in fp32 (`ffn_out`, `ffn_in`, `attn_out`, `qkv`).
+    `smooth`: the exponent of SmoothQuant's migration (0: none): each quantized MatMul's
+    input channels are divided by a factor its weight rows are multiplied by, the same
+    function in fp32, so that the few channels whose activations run far larger than the
+    others (outliers that one int8 scale per batch cannot hold) no longer set the scale;
+    calibrated on `CALIBRATION`."""
 
     method: str = "dynamic"
     keep: tuple[str, ...] = ()
@@ -176,6 +177,7 @@ RECIPES: dict[str, Recipe] = {
     "smooth35-ffnout": Recipe(keep=("ffn_out",), smooth=0.35),
     "nbits8-b32": Recipe(method="nbits", block_size=32),
     "nbits8-b128": Recipe(method="nbits", block_size=128),
+    "nbits4-b32": Recipe(method="nbits4", block_size=32),
 }
 
 #: Texts the smoothing factors are calibrated on: which channels carry outliers is a
@@ -214,7 +216,7 @@ def quantize(fp32: Path, out: Path, name: str | None = None, model_dir: Path | N
                 raise ValueError("a smoothing recipe needs the model folder, for its tokenizer")
             source = out.with_name(out.stem + "-smoothed.onnx")
             _smooth(fp32, source, recipe, model_dir)
-        if recipe.method == "nbits":
+        if recipe.method in ("nbits", "nbits4"):
             _nbits(source, out, recipe)
         else:
             _dynamic(source, out, recipe)
@@ -307,7 +309,8 @@ def _nbits(fp32: Path, out: Path, recipe: Recipe) -> None:
 
     model = onnx.load(str(fp32))
     quantizer = MatMulNBitsQuantizer(
-        model, bits=8, block_size=recipe.block_size, is_symmetric=recipe.symmetric,
+        model, bits=4 if recipe.method == "nbits4" else 8, block_size=recipe.block_size,
+        is_symmetric=recipe.symmetric,
         accuracy_level=recipe.accuracy_level, nodes_to_exclude=_kept(model.graph, recipe),
     )  # fmt: skip
     quantizer.process()
