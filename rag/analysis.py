@@ -108,6 +108,14 @@ _ASKING: dict[Language, frozenset[str]] = {
 }
 
 
+# Words of one language only, that tell a short text's language when its markers do not
+# ("Quels matériaux l'artiste utilise-t-il ?" has none).
+_TIES: dict[Language, frozenset[str]] = {
+    "en": _ASKING["en"] | _set("he she his her their they its we you what how there"),
+    "fr": _ASKING["fr"] | _set("ou il elle ils elles son sa ses quoi comment quel lui leur nous vous"),
+}
+
+
 def told_language(text: str) -> Language | None:
     """The language of a short text (a question) where its words tell it: more marker and
     question words of one language than of the other; None when they do not (a question
@@ -121,7 +129,13 @@ def told_language(text: str) -> Language | None:
 
 def _language_of(folded: list[str]) -> Language:
     fr, en = _MARKERS["fr"], _MARKERS["en"]
-    return "fr" if sum(map(fr.__contains__, folded)) > sum(map(en.__contains__, folded)) else "en"
+    french, english = sum(map(fr.__contains__, folded)), sum(map(en.__contains__, folded))
+    if french == english:  # a short text: its question and pronoun words tell
+        french, english = (
+            sum(map(_TIES["fr"].__contains__, folded)),
+            sum(map(_TIES["en"].__contains__, folded)),
+        )
+    return "fr" if french > english else "en"
 
 
 def _folded(text: str, found: list[str]) -> list[str]:

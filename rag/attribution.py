@@ -16,6 +16,8 @@ sentence cites nothing and is reported as such. The model is not trusted to cite
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -34,6 +36,7 @@ _CITATION = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 # single line break inside a paragraph (hard-wrapped text) ends nothing.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'»”)\]]*(?=\s)|\n\s*\n\s*|\n(?=[ \t]*(?:[-*+•]\s|\d+[.)]\s|\||#))")
 _FENCED = re.compile(r"```.*?(?:```|$)", re.DOTALL)  # a code block is one piece
+CACHED_VECTORS = 8192  # sentence embeddings kept (3 MB per 2,048 at 384 dimensions)
 MIN_WORDS = 3  # shorter pieces ("Yes.", "1.") are neither supported nor unsupported
 
 
@@ -77,6 +80,38 @@ class Attribution:
     @property
     def unsupported(self) -> list[SentenceSupport]:
         return [s for s in self.checked if not s.supported]
+
+
+_YES_NO = frozenset(["yes", "no", "oui", "non", "true", "false", "vrai", "faux"])
+
+
+def _short_answer(text: str) -> bool:
+    """An answer of one or two words that says something ("Toy Story", "1973"), not "Yes."."""
+    tokens = claim_tokens(strip_citations(text))
+    return 0 < len(text.split()) < MIN_WORDS and any(t not in _YES_NO for t in tokens)
+
+
+def _containing(text: str, candidates: list[tuple[int, Piece]], passages: list[tuple[int, str, list[Piece]]],
+                question: str | None) -> list[tuple[int, Piece]]:  # fmt: skip
+    """The passage sentences (at most 3) that hold every word of a short answer and, with a
+    question, are relevant to it (`rag.presence.anchored`)."""
+    from rag.presence import ANSWERING_RELEVANCE, anchored, relevance
+
+    wanted = set(claim_tokens(strip_citations(text)))
+    pieces = {number: found for number, _, found in passages}
+    backing: list[tuple[int, Piece]] = []
+    for number, piece in candidates:
+        if not wanted <= held_tokens(piece.text):
+            continue
+        if question is not None:
+            around = pieces[number]
+            at = next(i for i, p in enumerate(around) if p.start == piece.start)
+            if relevance(question, anchored(around, at)) < ANSWERING_RELEVANCE:
+                continue
+        backing.append((number, piece))
+        if len(backing) == 3:
+            break
+    return backing
 
 
 _ABBREVIATION = re.compile(r"(?:\b(?:[A-Za-z]|e\.g|i\.e|etc|cf|vs|Mr|Mrs|Dr|Prof|St|No|p|pp|"
@@ -168,13 +203,20 @@ class Attributor:
         """A sentence is supported when its best passage sentence holds `lexical` of its
         terms, or is `dense` close in meaning, or scores `combined` on their mean."""
         self.embedder = embedder
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
         self.extract_margin = 0.12  # sentences this close to the best one are quoted too
         self.lexical = lexical
         self.dense = dense
         self.combined = combined
 
-    def attribute(self, answer: str, sources: Sequence[Source], *, drop_unsupported: bool = False
-                  ) -> Attribution:  # fmt: skip
+    def attribute(self, answer: str, sources: Sequence[Source], *, drop_unsupported: bool = False,
+                  question: str | None = None) -> Attribution:  # fmt: skip
+        """Each sentence of `answer` matched to the passages. A short answer ("October 1973",
+        "Toy Story"), too short to compare by terms or meaning, is backed by a passage
+        sentence that holds all its words and, when `question` is given, the question's terms
+        (with the sentence before it when it refers back: `rag.presence.anchored`,
+        `relevance`): the right words in the wrong place back nothing."""
         plain = answer
         sentences = [Piece(strip_citations(p.text), p.start, p.end) for p in split_sentences(answer)]
         passages = [(s.number, s.text, split_sentences(s.text)) for s in sources if s.text]
@@ -182,19 +224,25 @@ class Attributor:
         if not sentences or not candidates:
             return Attribution(plain.strip(), [SentenceSupport(p.text, p.start, p.end, checked=False)
                                                for p in sentences], {})  # fmt: skip
+        short = len(sentences) == 1 and _short_answer(sentences[0].text)
         lang = detect_language(plain)
-        lex = self._lexical(sentences, candidates, lang)
-        dense = self._dense(sentences, candidates)
+        lex = self._lexical(sentences, candidates, lang) if not short else np.zeros((0, 0))
+        dense = self._dense(sentences, candidates) if not short else np.zeros((0, 0))
         # A sentence naming a number, command, option or path its passage does not hold is
         # not backed by it, however close their words or meaning: what a model invents.
         held = {number: held_tokens(text) for number, text, _ in passages}
         results: list[tuple[Piece, SentenceSupport, list[tuple[int, Piece]]]] = []
         for i, piece in enumerate(sentences):
-            checked = len(piece.text.split()) >= MIN_WORDS
+            checked = len(piece.text.split()) >= MIN_WORDS or short
             support = SentenceSupport(plain[piece.start : piece.end], piece.start, piece.end,
                                       checked=checked)  # fmt: skip
             backing: list[tuple[int, Piece]] = []
-            if checked:
+            if short:
+                backing = _containing(piece.text, candidates, passages, question)
+                support.supported = bool(backing)
+                support.score = 1.0 if backing else 0.0
+                support.sources = list(dict.fromkeys(number for number, _ in backing))
+            elif checked:
                 combined = (lex[i] + dense[i]) / 2
                 order = np.argsort(-combined)
                 exact = {t for t in claim_tokens(piece.text) if is_exact(t)}
@@ -292,9 +340,29 @@ class Attributor:
     def _dense(self, sentences: list[Piece], candidates: list[tuple[int, Piece]]) -> np.ndarray:
         if self.embedder is None:
             return np.zeros((len(sentences), len(candidates)), dtype=np.float32)
-        vectors = self.embedder.embed([p.text for p in sentences] + [p.text for _, p in candidates])
+        vectors = self._vectors([p.text for p in sentences] + [p.text for _, p in candidates])
         answers, passages = vectors[: len(sentences)], vectors[len(sentences) :]
         return np.asarray(answers @ passages.T, dtype=np.float32)
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """The embeddings of `texts`, those embedded lately taken from a cache: the same
+        passages come back question after question, and each answer is checked against
+        them twice (attribution, then extraction)."""
+        assert self.embedder is not None
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            fresh = self.embedder.embed(missing)
+            with self._lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    self._cache[text] = vector
+                while len(self._cache) > CACHED_VECTORS:
+                    self._cache.popitem(last=False)
+        with self._lock:
+            found = [self._cache.get(t) for t in texts]
+        if any(v is None for v in found):  # pushed out by another thread meanwhile
+            return np.asarray(self.embedder.embed(texts))
+        return np.stack(found)  # type: ignore[arg-type]
 
     # -- the answer, cited again -----------------------------------------------------
 

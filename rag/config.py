@@ -338,6 +338,13 @@ class AnswerSettings(_Group):
         "documents do not say. Calibrated with `rag eval` on answerable and unanswerable "
         "questions (bench/calibrate.py); the English embedder scores French lower.",
     )
+    min_presence: dict[str, float] = Field(
+        default_factory=lambda: {"en": 0.0, "fr": 0.0},
+        description="By the question's language: how well the passages' best short window must "
+        "hold what is asked (the question's terms together, its exact tokens, and something of "
+        "the asked kind: a date for 'when', a number for 'how many', a name for 'who'; "
+        "rag/presence.py) for an answer to be given. Calibrated with bench/calibrate.py.",
+    )
     passage_chars: int = Field(
         0,
         ge=0,

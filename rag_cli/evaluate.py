@@ -30,6 +30,11 @@ def eval_command(
         None, "--generate/--no-generate",
         help="Also answer every question with the model and score the answers "
              "(default: when the dataset has reference answers).", show_default=False),
+    drafts: str = typer.Option(
+        "model", "--drafts", metavar="model|references",
+        help="Who writes the drafts grounding checks: the model, or the reference answers "
+             "(each question's own, and another's; no model runs), to score right drafts kept "
+             "and wrong drafts caught."),
     workdir: WorkdirOpt = Path("evals"),
     compare: tuple[str, str] | None = typer.Option(
         None, "--compare", metavar="RUN_A RUN_B",
@@ -61,8 +66,10 @@ def eval_command(
         return
     if dataset is None:
         raise fail("give a DATASET to evaluate, or --compare RUN_A RUN_B")
+    if drafts not in ("model", "references"):
+        raise fail(f"--drafts is model or references, not {drafts!r}")
     data = load_dataset(dataset, split, corpus)
-    options = RunOptions(limit=limit, generate=generate, progress=not as_json)
+    options = RunOptions(limit=limit, generate=generate, progress=not as_json, drafts=drafts)
     if models is not None:
         from rag_eval.models import compare_models
 

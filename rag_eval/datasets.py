@@ -2,7 +2,8 @@
 
 BEIR: `corpus.jsonl` (`_id`, `title`, `text`), `queries.jsonl` (`_id`, `text`) and
 `qrels/<split>.tsv` (query-id, corpus-id, score, with a header line). Only the queries
-judged in the split are run.
+judged in the split are run, and those marked `"answerable": false` (no document holds
+their answer): in every split, or in the one their `"split"` names.
 
 JSONL: one question per line, `{"question": ..., "answer": ... or "answers": [...],
 "relevant": [document ids] or {id: grade}, "id": ...}`; everything but the question is
@@ -91,8 +92,10 @@ def _beir(folder: Path, split: str) -> Dataset:
     missing = [q for q in judged if q not in records]
     if missing:
         raise DatasetError(f"{qrels_file}: query ids not in queries.jsonl: {', '.join(missing[:5])}")
-    # Judged queries, and those marked unanswerable (no document holds their answer).
-    unanswerable = [q for q, r in records.items() if r.get("answerable") is False and q not in judged]
+    # Judged queries, and those marked unanswerable (no document holds their answer): in
+    # every split, or only in the one their `split` names.
+    unanswerable = [q for q, r in records.items() if r.get("answerable") is False and q not in judged
+                    and r.get("split", split) == split]  # fmt: skip
     queries = [_beir_query(q, records[q], judged.get(q, {})) for q in [*judged, *unanswerable]]
     return Dataset(folder.name, folder, "beir", queries, corpus_file=corpus, split=split)
 

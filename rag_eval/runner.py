@@ -20,11 +20,13 @@ from typing import Any
 from rag.config import Settings, flat_settings, settings_for_child
 from rag.embedders import Embedder, make_embedder
 from rag.hardware import processor
+from rag.presence import presence
 from rag.retrieval import Retriever, make_retriever
 from rag.store import Store, make_catalog
 from rag.types import Hit
 from rag_eval.corpus import document_id, index_name, materialize
 from rag_eval.datasets import Dataset, Query
+from rag_eval.drafts import DRAFT_METRICS
 from rag_eval.metrics import (
     ANSWER_METRICS,
     GROUNDING_METRICS,
@@ -51,6 +53,9 @@ class RunOptions:
     generate: bool | None = None  # None: when the dataset has reference answers
     progress: bool = False  # an ingest progress bar on the terminal
     ingest: bool = True  # False: the index is as the last run left it (runs in a row)
+    #: "model": the model writes the drafts; "references": reference answers do, right and
+    #: wrong (rag_eval.drafts), and no model runs.
+    drafts: str = "model"
 
 
 def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions,
@@ -61,7 +66,7 @@ def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions
     generate = (
         options.generate
         if options.generate is not None
-        else any(q.answers or not q.answerable for q in queries)
+        else any(q.answers or not q.answerable for q in queries) or options.drafts == "references"
     )
     corpus = materialize(dataset, workdir)
     name = index_name(dataset, corpus, settings)
@@ -90,10 +95,12 @@ def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions
     timings["retrieve"] = time.perf_counter() - t0
     if generate:
         t0 = time.perf_counter()
-        _generate(settings, embedder, retriever, name, queries, results, dataset, corpus, on_query)
+        _generate(settings, embedder, retriever, name, queries, results, dataset, corpus, on_query,
+                  options.drafts)  # fmt: skip
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
     record = _record(settings, dataset, queries, results, name, ingest, timings, generate)
+    record["drafts"] = options.drafts if generate else None
     save(record, workdir)
     return record
 
@@ -155,13 +162,29 @@ def _query_result(query: Query, ranked: list[tuple[str, float]]) -> dict[str, An
 
 def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name: str,
               queries: list[Query], results: list[dict[str, Any]], dataset: Dataset,
-              corpus: Path, on_query: Progress | None) -> None:  # fmt: skip
-    from rag.generation import make_generator
+              corpus: Path, on_query: Progress | None, drafts: str = "model") -> None:  # fmt: skip
+    from rag.generation import Generator, make_generator
     from rag.pipeline import Pipeline
+    from rag_eval.drafts import ReferenceDrafts, caught, draft_result, kept, wrong_drafts
 
-    pipeline = Pipeline(settings, embedder, make_generator(settings.llm), retriever)
+    references = ReferenceDrafts(settings.llm.n_ctx or 8192) if drafts == "references" else None
+    generator: Generator = references or make_generator(settings.llm)
+    pipeline = Pipeline(settings, embedder, generator, retriever)
+    wrong = wrong_drafts(queries) if references else {}
     for i, (query, result) in enumerate(zip(queries, results, strict=True)):
-        answer = pipeline.ask(query.text, index=name)
+        if references is not None:
+            references.draft = wrong.get(query.id, "")
+            answer = pipeline.ask(query.text, index=name)
+            result["drafts"] = {"wrong": {"draft": references.draft, **draft_result(answer)}}
+            if references.draft:
+                result["metrics"]["wrong_caught"] = float(caught(answer, references.draft))
+            if query.answerable and query.answers:
+                references.draft = query.answers[0]
+                answer = pipeline.ask(query.text, index=name)
+                result["drafts"]["right"] = {"draft": references.draft, **draft_result(answer)}
+                result["metrics"]["right_kept"] = float(kept(answer, references.draft))
+        else:
+            answer = pipeline.ask(query.text, index=name)
         cited = [document_id(s.path, dataset, corpus) for s in answer.sources if s.cited]
         result["answer"] = answer.text
         result["draft"] = answer.draft
@@ -177,11 +200,14 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
         # (bench/calibrate.py): the best retrieval score, whether any sentence of the
         # model's answer was backed, and how well the best passage sentence fits.
         extracted, fit = pipeline.attributor.extract(query.text, answer.sources, limit=1)
+        held = presence(query.text, answer.sources)
         result["grounding"] = {
             "top_score": max((s.score for s in answer.sources), default=0.0),
             "found": answer.found_context,
             "backed": any(s.supported for s in answer.sentences),
             "fit": round(fit, 4),
+            "presence": round(held.score, 4),
+            "kind": held.kind,
         }
         if not query.answerable:
             metrics["abstention"] = float(answer.abstained)
@@ -228,7 +254,7 @@ def _record(settings: Settings, dataset: Dataset, queries: list[Query], results:
             index: str, ingest: dict[str, Any], timings: dict[str, float],
             generate: bool) -> dict[str, Any]:  # fmt: skip
     names = [*RETRIEVAL_METRICS, *(ANSWER_METRICS if generate else ()),
-             *(("citation_accuracy", *GROUNDING_METRICS) if generate else ())]  # fmt: skip
+             *(("citation_accuracy", *GROUNDING_METRICS, *DRAFT_METRICS) if generate else ())]  # fmt: skip
     metrics = {m: mean(r["metrics"].get(m) for r in results) for m in names}
     created = datetime.now(UTC)
     return {

@@ -89,3 +89,36 @@ def test_a_quote_in_another_language_is_introduced_in_the_questions(attributor: 
     for sentence in grounded.sentences:
         assert grounded.text[sentence.start : sentence.end] == sentence.text
     assert any("3 357" in s.text for s in grounded.sentences)
+
+
+def test_a_short_right_answer_is_delivered_as_written(attributor: Attributor) -> None:
+    grounded = ground(attributor, SETTINGS, "How long must the dough rise?", "two hours", sources())
+    assert not grounded.abstained and not grounded.extracted
+    assert strip_citations(grounded.text).strip() == "two hours" and grounded.cited == [1]
+    assert all(s.supported for s in grounded.sentences)
+
+
+def test_a_short_answer_from_the_wrong_place_is_not_backed(attributor: Attributor) -> None:
+    # "forty minutes" is in the passage, but in a sentence about baking, not rising.
+    grounded = ground(attributor, SETTINGS, "How long must the dough rise?", "forty minutes", sources())
+    assert grounded.abstained or (grounded.extracted and grounded.text.startswith("Bake"))  # replaced
+    assert not any(s.supported and s.text.startswith("forty") for s in grounded.sentences)
+    invented = ground(attributor, SETTINGS, "How long must the dough rise?", "six hours", sources())
+    assert invented.extracted and "six hours" not in invented.text
+
+
+def test_a_backed_paraphrase_of_the_answer_gets_no_quote_added(attributor: Attributor) -> None:
+    draft = "The dough has to rise in a warm place for two hours [1]."
+    grounded = ground(attributor, SETTINGS, "How long must the dough rise?", draft, sources())
+    assert not grounded.abstained and not grounded.extracted
+    assert strip_citations(grounded.text).strip() == strip_citations(draft).strip()
+
+
+def test_passages_on_the_topic_without_the_asked_kind_abstain_with_min_presence(
+    attributor: Attributor,
+) -> None:
+    strict = SETTINGS.model_copy(update={"min_presence": {"en": 0.6, "fr": 0.6}, "min_fit": {"en": 0.0}})
+    asked = "When was the bread recipe first published?"  # no date in the passages
+    assert ground(attributor, strict, asked, "In 1998 [1].", sources()).abstained
+    dated = "How high is Mount Etna?"  # 'other' kind: its terms are together in one sentence
+    assert not ground(attributor, strict, dated, "It is 3,357 metres high [2].", sources()).abstained

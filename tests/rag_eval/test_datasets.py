@@ -65,3 +65,16 @@ def test_jsonl_questions(tmp_path: Path) -> None:
     questions.write_text('{"question": "ok"}\n{not json\n')
     with pytest.raises(DatasetError, match=r"q.jsonl:2: invalid JSON"):
         load_dataset(questions, corpus=tmp_path)
+
+
+def test_unanswerable_questions_run_in_every_split_or_in_the_one_they_name(tmp_path: Path) -> None:
+    root = write_beir(tmp_path / "set", {"d1": ("T", "x")}, {"q1": "one?"}, {"q1": ["d1"]}, split="test")
+    (root / "qrels" / "calibration.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    with (root / "queries.jsonl").open("a") as fh:
+        for qid, split in (("u1", None), ("u2", "calibration"), ("u3", "test")):
+            record = {"_id": qid, "text": f"{qid}?", "answerable": False} | (
+                {"split": split} if split else {}
+            )
+            fh.write(json.dumps(record) + "\n")
+    assert [q.id for q in load_dataset(root, "test").queries] == ["q1", "u1", "u3"]
+    assert [q.id for q in load_dataset(root, "calibration").queries] == ["q1", "u1", "u2"]
