@@ -29,8 +29,8 @@ from typing import Any
 from rag.analysis import detect_language
 from rag.hardware import processor_line
 
-MIN_SCORES = (0.2, 0.3, 0.4)
-MIN_FITS = tuple(step / 100 for step in range(30, 71))
+MIN_SCORES = (0.2,)  # retrieval.min_score's default: one value for every language, not searched
+MIN_FITS = tuple(step / 100 for step in range(30, 96))  # to 0.95: e5 cosines run high
 MIN_PRESENCES = tuple(step / 20 for step in range(0, 17))  # 0 to 0.8
 
 
@@ -74,7 +74,8 @@ def load(paths: list[Path]) -> tuple[list[dict[str, Any]], set[tuple[str, str | 
         record = json.loads(path.read_text())
         data = record["dataset"]
         sets.add((data["name"], data.get("split")))
-        queries += [q for q in record["queries"] if "grounding" in q]
+        queries += [q | {"set": f"{data['name']} ({data.get('split')})"} for q in record["queries"]
+                    if "grounding" in q]  # fmt: skip
         print(f"{path.name}: {data['name']} ({data.get('split')}), {len(record['queries'])} questions, "
               f"processor: {record.get('processor', 'not recorded')}")  # fmt: skip
     return queries, sets
@@ -102,14 +103,15 @@ def main() -> None:
         sys.exit(f"refused: {', '.join(f'{n} ({s})' for n, s in sorted(shared, key=str))} is calibrated on; "
                  "report on another split or set")  # fmt: skip
     chosen: dict[str, tuple[float, float, float]] = {}
-    print(f"\n{'lang':4} {'min_score':>9} {'min_fit':>7} {'min_presence':>12}  {'on':>3} "
+    print(f"\n{'lang':4} {'min_score':>9} {'min_fit':>7} {'min_presence':>12}  {'set':24} "
           f"{'abstention':>10} {'refused':>8} {'questions':>9}")  # fmt: skip
     for lang, asked in sorted(by_language(calibration).items()):
         values = chosen[lang] = calibrate(asked, args.max_refused, not args.no_presence)
-        _row(lang, values, "cal", asked)
+        _row(lang, values, "calibration: all", asked)
     for lang, asked in sorted(by_language(report).items()):
         if lang in chosen:
-            _row(lang, chosen[lang], "rep", asked)
+            for name in sorted({q["set"] for q in asked}):
+                _row(lang, chosen[lang], name, [q for q in asked if q["set"] == name])
     found = [
         f"answer.min_fit.{lang}={v[1]} answer.min_presence.{lang}={v[2]}"
         for lang, v in sorted(chosen.items())
@@ -117,10 +119,10 @@ def main() -> None:
     print("\nsettings: " + " ".join(found))
 
 
-def _row(lang: str, values: tuple[float, float, float], on: str, asked: list[dict[str, Any]]) -> None:
+def _row(lang: str, values: tuple[float, float, float], name: str, asked: list[dict[str, Any]]) -> None:
     abstention, refused = rates(asked, values)
     n_un = sum(q.get("answerable") is False for q in asked)
-    print(f"{lang:4} {values[0]:9.2f} {values[1]:7.2f} {values[2]:12.2f}  {on:>3} {abstention:10.3f} "
+    print(f"{lang:4} {values[0]:9.2f} {values[1]:7.2f} {values[2]:12.2f}  {name:24} {abstention:10.3f} "
           f"{refused:8.3f} {n_un:>4}+{len(asked) - n_un:<4}")  # fmt: skip
 
 

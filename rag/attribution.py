@@ -92,10 +92,10 @@ def _short_answer(text: str) -> bool:
 
 
 def _containing(text: str, candidates: list[tuple[int, Piece]], passages: list[tuple[int, str, list[Piece]]],
-                question: str | None) -> list[tuple[int, Piece]]:  # fmt: skip
+                question: str | None, needed: float) -> list[tuple[int, Piece]]:  # fmt: skip
     """The passage sentences (at most 3) that hold every word of a short answer and, with a
     question, are relevant to it (`rag.presence.anchored`)."""
-    from rag.presence import ANSWERING_RELEVANCE, anchored, relevance
+    from rag.presence import anchored, relevance
 
     wanted = set(claim_tokens(strip_citations(text)))
     pieces = {number: found for number, _, found in passages}
@@ -106,7 +106,7 @@ def _containing(text: str, candidates: list[tuple[int, Piece]], passages: list[t
         if question is not None:
             around = pieces[number]
             at = next(i for i, p in enumerate(around) if p.start == piece.start)
-            if relevance(question, anchored(around, at)) < ANSWERING_RELEVANCE:
+            if relevance(question, anchored(around, at)) < needed:
                 continue
         backing.append((number, piece))
         if len(backing) == 3:
@@ -115,7 +115,7 @@ def _containing(text: str, candidates: list[tuple[int, Piece]], passages: list[t
 
 
 _ABBREVIATION = re.compile(r"(?:\b(?:[A-Za-z]|e\.g|i\.e|etc|cf|vs|Mr|Mrs|Dr|Prof|St|No|p|pp|"
-                           r"fig|Fig|M|Mme|Mlle|art|chap|ex|env|resp)|\w\.\w)\.$")  # fmt: skip
+                           r"fig|Fig|M|Mme|Mlle|art|chap|ex|env|resp|al)|\w\.\w)\.$")  # fmt: skip
 
 
 def split_sentences(text: str) -> list[Piece]:
@@ -199,10 +199,13 @@ class Attributor:
     """Matches answer sentences to passage sentences by words and by meaning."""
 
     def __init__(self, embedder: Embedder | None, *, lexical: float = 0.6, dense: float = 0.7,
-                 combined: float = 0.55) -> None:  # fmt: skip
+                 combined: float = 0.55, relevance: float = 0.5) -> None:  # fmt: skip
         """A sentence is supported when its best passage sentence holds `lexical` of its
-        terms, or is `dense` close in meaning, or scores `combined` on their mean."""
+        terms, or is `dense` close in meaning, or scores `combined` on their mean. A short
+        answer is supported by a sentence holding its words and `relevance` of the
+        question's terms (`rag.presence.relevance`)."""
         self.embedder = embedder
+        self.relevance = relevance
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self.extract_margin = 0.12  # sentences this close to the best one are quoted too
@@ -238,7 +241,7 @@ class Attributor:
                                       checked=checked)  # fmt: skip
             backing: list[tuple[int, Piece]] = []
             if short:
-                backing = _containing(piece.text, candidates, passages, question)
+                backing = _containing(piece.text, candidates, passages, question, self.relevance)
                 support.supported = bool(backing)
                 support.score = 1.0 if backing else 0.0
                 support.sources = list(dict.fromkeys(number for number, _ in backing))

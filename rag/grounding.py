@@ -19,8 +19,10 @@ Three decisions are taken here, in this order:
 3. **Is the best passage sentence in the answer?** When no sentence of the draft is backed,
    the answer is the passages' own best sentences (introduced, in the question's language,
    as a quote in the passages' language when that is another). When some are but none quotes the
-   passage sentence that best answers the question, that sentence is added, cited: an
-   answer is never worse than the passage the model read.
+   passage sentence that best answers the question, and that sentence holds more of the
+   question's terms than those backing the draft, it is added, cited: an answer is never
+   worse than the passage the model read, and a draft that answers in its own words is
+   delivered as written.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from rag.analysis import Language, detect_language
 from rag.attribution import Attribution, Attributor, SentenceSupport, split_sentences
 from rag.config import AnswerSettings
 from rag.messages import QUOTED_IN
-from rag.presence import ANSWERING_RELEVANCE, anchored, presence, relevance
+from rag.presence import anchored, presence, relevance
 from rag.types import Source
 
 
@@ -73,7 +75,9 @@ def ground(attributor: Attributor, settings: AnswerSettings, question: str, draf
                         presence=held)  # fmt: skip
     if not any(s.supported for s in found.sentences):
         return _introduced(quoted, detect_language(question), fit)
-    if _quotes(found, best) or _answers_the_question(found, sources, question):
+    if _quotes(found, best) or not _leaves_out_the_answer(
+        found, best, sources, question, attributor.relevance
+    ):
         return Grounded(found.text, found.sentences, found.spans, fit=fit, presence=held)
     return _with_quote(found, best, fit)
 
@@ -117,26 +121,38 @@ def _quotes(found: Attribution, best: Attribution) -> bool:
     return False
 
 
-def _answers_the_question(found: Attribution, sources: Sequence[Source], question: str) -> bool:
-    """Every sentence of the draft is backed, one of them by passage sentences that hold the
-    question's terms (`rag.presence.relevance`): the draft answers what was asked, in its
-    own words, and the best passage sentence is not added to it. A weak model's backed
-    sentence about something else gets it added."""
-    checked = found.checked
-    if not checked or not all(s.supported for s in checked):
-        return False
+def _leaves_out_the_answer(found: Attribution, best: Attribution, sources: Sequence[Source], question: str,
+                           needed: float) -> bool:  # fmt: skip
+    """Whether the best passage sentence answers the question better than the draft: it
+    holds `needed` of the question's terms (`rag.presence.relevance`) and more of them than
+    any passage sentence backing the draft. A weak model's backed sentence about something
+    else gets the answer added; a draft that answers in its own words does not."""
     texts = {s.number: s.text for s in sources}
-    for number, spans in found.spans.items():
-        text = texts.get(number, "")
-        pieces = split_sentences(text)
-        for start, end in spans:
-            at = [i for i, p in enumerate(pieces) if p.end > start and p.start < end]
-            if not at:
-                continue
-            held = anchored(pieces, at[0]) + text[pieces[at[0]].end : pieces[at[-1]].end]
-            if relevance(question, held) >= ANSWERING_RELEVANCE:
-                return True
-    return False
+    best_share = max(
+        (_relevance(question, texts.get(n, ""), spans, first=True) for n, spans in best.spans.items()),
+        default=0.0,
+    )
+    if best_share < needed:
+        return False
+    backing = max(
+        (_relevance(question, texts.get(n, ""), spans) for n, spans in found.spans.items()), default=0.0
+    )
+    return best_share > backing
+
+
+def _relevance(question: str, text: str, spans: Sequence[tuple[int, int]], *, first: bool = False) -> float:
+    """The best relevance to the question of the passage sentences these spans fall in (with
+    `first`, of the first sentence of each: a quote takes the next ones along to make sense,
+    but is chosen for its first)."""
+    pieces = split_sentences(text)
+    shares = [0.0]
+    for start, end in spans:
+        at = [i for i, p in enumerate(pieces) if p.end > start and p.start < end]
+        if at:
+            last = at[0] if first else at[-1]
+            held = anchored(pieces, at[0]) + text[pieces[at[0]].end : pieces[last].end]
+            shares.append(relevance(question, held))
+    return max(shares)
 
 
 def _with_quote(found: Attribution, best: Attribution, fit: float) -> Grounded:

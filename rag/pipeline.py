@@ -103,7 +103,7 @@ class Pipeline:
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
         a = settings.answer
         self.attributor = Attributor(embedder, lexical=a.support_lexical, dense=a.support_dense,
-                                     combined=a.support_combined)  # fmt: skip
+                                     combined=a.support_combined, relevance=a.min_relevance)  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:

@@ -36,11 +36,6 @@ Kind = Literal["when", "count", "who", "where", "other"]
 
 #: A window without anything of the asked kind scores this share of its terms' score.
 KIND_MISSING = 0.5
-#: The share of a question's terms (`relevance`) a passage window must hold for a draft
-#: it backs to answer the question: a short answer found in a sentence of such a window
-#: is backed (rag.attribution), and a backed draft gets no passage quote added
-#: (rag.grounding). Chosen on the calibration splits of squad2-en and piaf-fr.
-ANSWERING_RELEVANCE = 0.5
 NAME_WEIGHT = 2.0  # a name or an exact token of the question counts this many plain terms
 
 _KINDS: list[tuple[Kind, re.Pattern[str]]] = [

@@ -9,6 +9,8 @@ and catch a wrong one; what it does is scored here:
 
 - **right_kept**: the answer is the draft, as written (citations aside), not abstained,
   nothing flagged unsupported, nothing added.
+- **right_kept_found**: the same, over the questions whose passages hold the right draft's
+  words (retrieval found the answer; when it did not, no draft can be backed).
 - **wrong_caught**: the answer abstains, replaces the draft (passage sentences instead),
   or flags one of its sentences unsupported.
 
@@ -20,12 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag.analysis import claim_tokens, held_tokens
 from rag.attribution import strip_citations
 from rag.generation import Delta, GenerationParams, Generator, Message
 from rag.types import Answer
 from rag_eval.datasets import Query
 
-DRAFT_METRICS = ("right_kept", "wrong_caught")
+DRAFT_METRICS = ("right_kept", "right_kept_found", "wrong_caught")
 
 
 class ReferenceDrafts(Generator):
@@ -73,6 +76,12 @@ def caught(answer: Answer, draft: str) -> bool:
     if answer.abstained or answer.unsupported:
         return True
     return _plain(draft) not in _plain(answer.text)
+
+
+def found(answer: Answer, draft: str) -> bool:
+    """Whether the passages the question got hold every word of the draft."""
+    wanted = set(claim_tokens(strip_citations(draft)))
+    return any(wanted <= held_tokens(s.text) for s in answer.sources)
 
 
 def draft_result(answer: Answer) -> dict[str, Any]:

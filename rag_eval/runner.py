@@ -165,7 +165,7 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
               corpus: Path, on_query: Progress | None, drafts: str = "model") -> None:  # fmt: skip
     from rag.generation import Generator, make_generator
     from rag.pipeline import Pipeline
-    from rag_eval.drafts import ReferenceDrafts, caught, draft_result, kept, wrong_drafts
+    from rag_eval.drafts import ReferenceDrafts, caught, draft_result, found, kept, wrong_drafts
 
     references = ReferenceDrafts(settings.llm.n_ctx or 8192) if drafts == "references" else None
     generator: Generator = references or make_generator(settings.llm)
@@ -183,6 +183,8 @@ def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name
                 answer = pipeline.ask(query.text, index=name)
                 result["drafts"]["right"] = {"draft": references.draft, **draft_result(answer)}
                 result["metrics"]["right_kept"] = float(kept(answer, references.draft))
+                if found(answer, references.draft):
+                    result["metrics"]["right_kept_found"] = result["metrics"]["right_kept"]
         else:
             answer = pipeline.ask(query.text, index=name)
         cited = [document_id(s.path, dataset, corpus) for s in answer.sources if s.cited]
