@@ -94,6 +94,8 @@ def main() -> None:
     parser.add_argument("--report", nargs="*", type=Path, default=[], help="runs to report on")
     parser.add_argument("--max-refused", type=float, default=0.10)
     parser.add_argument("--no-presence", action="store_true", help="min_fit and min_score only")
+    parser.add_argument("--use", nargs="*", default=[], metavar="LANG=MIN_FIT,MIN_PRESENCE",
+                        help="score these values, not calibrated ones: en=0.47,0 fr=0.53,0")  # fmt: skip
     args = parser.parse_args()
     print(processor_line())
     calibration, cal_sets = load(args.on)
@@ -105,8 +107,12 @@ def main() -> None:
     chosen: dict[str, tuple[float, float, float]] = {}
     print(f"\n{'lang':4} {'min_score':>9} {'min_fit':>7} {'min_presence':>12}  {'set':24} "
           f"{'abstention':>10} {'refused':>8} {'questions':>9}")  # fmt: skip
+    given = {lang: tuple(map(float, v.split(","))) for lang, v in (u.split("=") for u in args.use)}
     for lang, asked in sorted(by_language(calibration).items()):
-        values = chosen[lang] = calibrate(asked, args.max_refused, not args.no_presence)
+        if lang in given:
+            values = chosen[lang] = (MIN_SCORES[0], given[lang][0], given[lang][1])
+        else:
+            values = chosen[lang] = calibrate(asked, args.max_refused, not args.no_presence)
         _row(lang, values, "calibration: all", asked)
     for lang, asked in sorted(by_language(report).items()):
         if lang in chosen:
