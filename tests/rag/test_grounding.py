@@ -36,8 +36,8 @@ def test_an_unanswered_question_abstains_whatever_the_model_wrote(attributor: At
     draft = "Bake the loaf at 230 degrees for forty minutes [1]."
     grounded = ground(attributor, SETTINGS, "Who won the 1998 football World Cup?", draft, sources())
     assert grounded.abstained and grounded.text == "" and grounded.answerability < SETTINGS.min_fit["en"]
-    kept = ground(attributor, SETTINGS.model_copy(update={"min_fit": {"en": 0.0}, "min_presence": {"en": 0.0}}),
-                  "Who won the 1998 football World Cup?", draft, sources())  # fmt: skip
+    lenient = SETTINGS.model_copy(update={"min_fit": {"en": 0.0}, "min_presence": {"en": 0.0}})
+    kept = ground(attributor, lenient, "Who won the 1998 football World Cup?", draft, sources())
     assert not kept.abstained and "230 degrees" in kept.text
 
 
