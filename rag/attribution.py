@@ -92,7 +92,8 @@ def _short_answer(text: str) -> bool:
 
 
 def _containing(text: str, candidates: list[tuple[int, Piece]], passages: list[tuple[int, str, list[Piece]]],
-                question: str | None, needed: float) -> list[tuple[int, Piece]]:  # fmt: skip
+                question: str | None, needed: float, near: dict[int, list[tuple[int, int]]]
+                ) -> list[tuple[int, Piece]]:  # fmt: skip
     """The passage sentences (at most 3) that hold every word of a short answer and, with a
     question, are relevant to it (`rag.presence.anchored`)."""
     from rag.presence import anchored, relevance
@@ -106,7 +107,9 @@ def _containing(text: str, candidates: list[tuple[int, Piece]], passages: list[t
         if question is not None:
             around = pieces[number]
             at = next(i for i, p in enumerate(around) if p.start == piece.start)
-            if relevance(question, anchored(around, at)) < needed:
+            # One of the sentences that answer the question best needs half the share.
+            close = any(a < piece.end and piece.start < b for a, b in near.get(number, []))
+            if relevance(question, anchored(around, at)) < (needed / 2 if close else needed):
                 continue
         backing.append((number, piece))
         if len(backing) == 3:
@@ -214,12 +217,15 @@ class Attributor:
         self.combined = combined
 
     def attribute(self, answer: str, sources: Sequence[Source], *, drop_unsupported: bool = False,
-                  question: str | None = None) -> Attribution:  # fmt: skip
+                  question: str | None = None, near: dict[int, list[tuple[int, int]]] | None = None
+                  ) -> Attribution:  # fmt: skip
         """Each sentence of `answer` matched to the passages. A short answer ("October 1973",
         "Toy Story"), too short to compare by terms or meaning, is backed by a passage
         sentence that holds all its words and, when `question` is given, the question's terms
         (with the sentence before it when it refers back: `rag.presence.anchored`,
-        `relevance`): the right words in the wrong place back nothing."""
+        `relevance`; half as many when it is one of the passage sentences that answer it
+        best, `near`: spans by passage number): the right words in the wrong place back
+        nothing."""
         plain = answer
         sentences = [Piece(strip_citations(p.text), p.start, p.end) for p in split_sentences(answer)]
         passages = [(s.number, s.text, split_sentences(s.text)) for s in sources if s.text]
@@ -241,7 +247,7 @@ class Attributor:
                                       checked=checked)  # fmt: skip
             backing: list[tuple[int, Piece]] = []
             if short:
-                backing = _containing(piece.text, candidates, passages, question, self.relevance)
+                backing = _containing(piece.text, candidates, passages, question, self.relevance, near or {})
                 support.supported = bool(backing)
                 support.score = 1.0 if backing else 0.0
                 support.sources = list(dict.fromkeys(number for number, _ in backing))

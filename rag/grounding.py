@@ -37,6 +37,11 @@ from rag.messages import QUOTED_IN
 from rag.presence import anchored, presence, relevance
 from rag.types import Source
 
+#: The passage sentences that answer the question best (those near the best one's score,
+#: `Attributor.extract_margin`), at most this many: a draft backed by one of them answers
+#: the question, a short answer found in one of them is backed.
+NEAR_SENTENCES = 3
+
 
 @dataclass
 class Grounded:
@@ -63,11 +68,14 @@ class Grounded:
 def ground(attributor: Attributor, settings: AnswerSettings, question: str, draft: str,
            sources: Sequence[Source]) -> Grounded:  # fmt: skip
     """The answer to give for `question`, from the model's `draft` over `sources`."""
-    found = attributor.attribute(draft, sources, drop_unsupported=settings.drop_unsupported,
-                                 question=question)  # fmt: skip
     if not settings.abstain:
+        found = attributor.attribute(draft, sources, drop_unsupported=settings.drop_unsupported,
+                                     question=question)  # fmt: skip
         return Grounded(found.text, found.sentences, found.spans)
-    (best, quoted), fit = attributor.extracts(question, sources, (1, 3))
+    (best, quoted, near), fit = attributor.extracts(question, sources, (1, 3, NEAR_SENTENCES))
+    closest = _first_sentences(near.spans, sources)
+    found = attributor.attribute(draft, sources, drop_unsupported=settings.drop_unsupported,
+                                 question=question, near=closest)  # fmt: skip
     score = answerability(fit, sources)
     held = presence(question, sources).score
     if not best.sentences or score < min_fit(settings, question) or held < min_presence(settings, question):
@@ -75,9 +83,8 @@ def ground(attributor: Attributor, settings: AnswerSettings, question: str, draf
                         presence=held)  # fmt: skip
     if not any(s.supported for s in found.sentences):
         return _introduced(quoted, detect_language(question), fit)
-    if _quotes(found, best) or not _leaves_out_the_answer(
-        found, best, sources, question, attributor.relevance
-    ):
+    if _quotes(found, best) or _overlaps(found.spans, closest) or not _leaves_out_the_answer(
+            found, best, sources, question, attributor.relevance):  # fmt: skip
         return Grounded(found.text, found.sentences, found.spans, fit=fit, presence=held)
     return _with_quote(found, best, fit)
 
@@ -119,6 +126,26 @@ def _quotes(found: Attribution, best: Attribution) -> bool:
             if any(a <= start < b for a, b in found.spans.get(number, [])):
                 return True
     return False
+
+
+def _first_sentences(spans: dict[int, list[tuple[int, int]]], sources: Sequence[Source]
+                     ) -> dict[int, list[tuple[int, int]]]:  # fmt: skip
+    """The passage sentence each quote span starts with (a quote takes the next sentences
+    along to make sense; it was chosen for its first)."""
+    texts = {s.number: s.text for s in sources}
+    first: dict[int, list[tuple[int, int]]] = {}
+    for number, found in spans.items():
+        pieces = split_sentences(texts.get(number, ""))
+        for start, _ in found:
+            piece = next((p for p in pieces if p.start <= start < p.end), None)
+            if piece is not None:
+                first.setdefault(number, []).append((piece.start, piece.end))
+    return first
+
+
+def _overlaps(spans: dict[int, list[tuple[int, int]]], others: dict[int, list[tuple[int, int]]]) -> bool:
+    """Whether a span of one passage in `spans` overlaps one of `others` in it."""
+    return any(a < d and c < b for n, found in spans.items() for a, b in found for c, d in others.get(n, []))
 
 
 def _leaves_out_the_answer(found: Attribution, best: Attribution, sources: Sequence[Source], question: str,
