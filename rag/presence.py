@@ -13,6 +13,8 @@ a short window of each passage (a sentence and its neighbours), and the best win
 3. **Something of the asked kind** (`question_kind`): a date or year for *when/quand*, a
    number for *how many/combien*, a name for *who/qui* and *where/où*, that is not one of
    the question's own words. A window without one scores `KIND_MISSING` of its terms.
+   How-to, why, yes/no and which/what questions are told too, but no one kind of words
+   answers them: their terms decide.
 
 Passages in another language than the question's are not judged by words (a French
 question over English passages): with no passage in the question's language the score
@@ -32,7 +34,9 @@ if TYPE_CHECKING:
     from rag.attribution import Piece
     from rag.types import Source
 
-Kind = Literal["when", "count", "who", "where", "other"]
+Kind = Literal["when", "count", "who", "where", "how-to", "why", "yes/no", "which", "other"]
+#: Kinds whose answer is a date, a number or a name, looked for beside the question's terms.
+_EVIDENT = ("when", "count", "who", "where")
 
 #: A window without anything of the asked kind scores this share of its terms' score.
 KIND_MISSING = 0.5
@@ -64,6 +68,16 @@ _KINDS: list[tuple[Kind, re.Pattern[str]]] = [
             r"r[ée]gion|lieu|endroit|continent|d[ée]partement))\b"
         ),
     ),  # fmt: skip
+    ("how-to", re.compile(r"^(?:how (?:do|does|can|could|should|would|to|is|are)|comment)\b")),
+    ("why", re.compile(r"^(?:why|pourquoi)\b")),
+    (
+        "yes/no",
+        re.compile(
+            r"^(?:is|are|was|were|does|do|did|can|could|should|will|would|has|have|"
+            r"est-ce qu|y a-t-il|peut-on|faut-il|doit-on|existe-t-il)"
+        ),
+    ),  # fmt: skip
+    ("which", re.compile(r"^(?:which|what|quel|quelle|quels|quelles|que|qu'est-ce)\b")),
 ]
 _LEAD = re.compile(r"^(?:(?:and|but|so|et|mais|donc|alors|selon [^,]+,|according to [^,]+,)\s+)+")
 
@@ -160,7 +174,7 @@ def _window(window: str, language: Language, kind: Kind, weights: dict[str, floa
 def has_kind(kind: Kind, text: str, own: set[str]) -> bool:
     """Whether `text` holds something of the asked kind that is not one of the question's
     own (folded) words `own`."""
-    if kind == "other":
+    if kind not in _EVIDENT:  # a yes/no, a how-to, a why: no one kind of words answers them
         return True
     folded = fold(text)
     if kind == "when":

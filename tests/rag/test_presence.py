@@ -27,9 +27,15 @@ def source(text: str, number: int = 1) -> Source:
         ("Where is the tower?", "where"),
         ("Où se trouve la tour ?", "where"),
         ("Dans quel pays se trouve la tour ?", "where"),
-        ("What does a cat eat?", "other"),
-        ("Comment installer un paquet ?", "other"),
-        ("Is the service free?", "other"),
+        ("What does a cat eat?", "which"),
+        ("Quelle commande installe un paquet ?", "which"),
+        ("Comment installer un paquet ?", "how-to"),
+        ("How do I install a package?", "how-to"),
+        ("Why is the sky blue?", "why"),
+        ("Pourquoi le ciel est-il bleu ?", "why"),
+        ("Is the service free?", "yes/no"),
+        ("Est-ce que le service est gratuit ?", "yes/no"),
+        ("Tell me about cats.", "other"),
     ],
 )
 def test_question_kinds_in_english_and_french(question: str, kind: str) -> None:
