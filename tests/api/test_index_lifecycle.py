@@ -58,12 +58,15 @@ def test_readers_keep_every_document_through_reingests_kills_and_deletion(
     asker = threading.Thread(target=keep_asking)
     asker.start()
     try:
+        took = 0.0
         for n in (1, 2):  # whole re-ingests of changed files
             _fill(root, n)
+            started = time.monotonic()
             assert rag("ingest", str(root), "--quiet", env=env).wait(300) == 0
+            took = time.monotonic() - started
         _fill(root, 3)  # an ingest killed halfway: readers keep the last committed state
         proc = rag("ingest", str(root), "--quiet", env=env)
-        time.sleep(8)
+        time.sleep(took / 2)  # halfway through a run like the last one, on any machine
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         time.sleep(1)
