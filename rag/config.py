@@ -373,6 +373,25 @@ class AnswerSettings(_Group):
     )
 
 
+#: Abstention thresholds calibrated for the packaged multilingual embedder, whose cosines
+#: run higher than all-MiniLM-L6-v2's (for which the defaults are): used where
+#: `answer.min_fit` and `answer.min_presence` are not set and that model answers
+#: (docs/evaluation.md, "Knowing when the documents do not say").
+MULTILINGUAL_THRESHOLDS: dict[str, dict[str, float]] = {
+    "min_fit": {"en": 0.74, "fr": 0.70},
+    "min_presence": {"en": 0.4, "fr": 0.25},
+}
+
+
+def answer_settings_for(answer: AnswerSettings, embedder_name: str) -> AnswerSettings:
+    """`answer` with the thresholds calibrated for the embedder named `embedder_name` where
+    they were not set."""
+    if not embedder_name.startswith(MULTILINGUAL_EMBEDDER):
+        return answer
+    update = {k: dict(v) for k, v in MULTILINGUAL_THRESHOLDS.items() if k not in answer.model_fields_set}
+    return answer.model_copy(update=update) if update else answer
+
+
 class ServerSettings(_Group):
     host: str = Field("127.0.0.1", description="Address `rag serve` binds to.")
     port: int = Field(8000, gt=0, lt=65536, description="Port `rag serve` listens on.")

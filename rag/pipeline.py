@@ -20,7 +20,7 @@ from typing import Any
 from rag.analysis import Language, detect_language
 from rag.attribution import Attributor
 from rag.citations import CitationFilter
-from rag.config import Settings
+from rag.config import AnswerSettings, Settings, answer_settings_for
 from rag.embedders import Embedder, make_embedder, settings_for_index
 from rag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, InvalidRequestError
 from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
@@ -61,6 +61,8 @@ class Prepared:
     conversation: tuple[str, ...] = ()
     #: The hold on `generator`: it stays loaded until `release` (generating ends with it).
     lease: Lease | None = None
+    #: The embedder that searched the index: attribution and abstention follow it.
+    embedder: Embedder | None = None
 
     def release(self) -> None:
         """Let the model go: another one may take its place once no one holds it."""
@@ -101,6 +103,7 @@ class Pipeline:
         self.readers = StoreReaders(self.catalog, check=self._check_embedder)
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
+        self._attributors: dict[str, Attributor] = {}
         a = settings.answer
         self.attributor = Attributor(embedder, lexical=a.support_lexical, dense=a.support_dense,
                                      combined=a.support_combined, relevance=a.min_relevance)  # fmt: skip
@@ -198,6 +201,24 @@ class Pipeline:
             return self.embedder_for(self.index(name))
         except (IndexNotFoundError, IndexMismatchError):
             return self.embedder  # a new index; or one refused, as the ingest will report
+
+    def grounding_for(self, embedder: Embedder | None) -> tuple[Attributor, AnswerSettings]:
+        """The attributor and the answer settings for answers from an index that `embedder`
+        searches: attribution compares by that model's meaning, and abstention uses the
+        thresholds calibrated for it where none were set (`answer_settings_for`)."""
+        if embedder is None or embedder is self.embedder:
+            attributor = self.attributor
+        else:
+            key = f"{_kind(embedder)}:{embedder.name}"
+            with self._embedders_lock:
+                if key not in self._attributors:
+                    a = self.settings.answer
+                    self._attributors[key] = Attributor(embedder, lexical=a.support_lexical,
+                                                        dense=a.support_dense, combined=a.support_combined,
+                                                        relevance=a.min_relevance)  # fmt: skip
+                attributor = self._attributors[key]
+        name = getattr(attributor.embedder, "name", "")
+        return attributor, answer_settings_for(self.settings.answer, str(name))
 
     def _check_embedder(self, store: Store) -> None:
         embedder = self.embedder_for(store)
@@ -326,7 +347,16 @@ class Pipeline:
         )
         timings["prompt"] = time.perf_counter() - t1
         return Prepared(
-            prompt, params, found, timings, language, see_also, question, generator, conversation=conversation
+            prompt,
+            params,
+            found,
+            timings,
+            language,
+            see_also,
+            question,
+            generator,
+            conversation=conversation,
+            embedder=self.embedder_for(store),
         )
 
     def stream(self, question: str, **kwargs: Any) -> Iterator[Event]:
@@ -431,7 +461,8 @@ class Pipeline:
                                    language=lang))  # fmt: skip
             return
         t1 = time.perf_counter()
-        grounded = ground(self.attributor, self.settings.answer, prepared.question, text,
+        attributor, answer_settings = self.grounding_for(prepared.embedder)
+        grounded = ground(attributor, answer_settings, prepared.question, text,
                           prompt.sources)  # fmt: skip
         timings["attribute"] = time.perf_counter() - t1
         for source in prompt.sources:

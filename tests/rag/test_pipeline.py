@@ -136,3 +136,30 @@ def test_a_conversation_is_replayed_only_against_the_index_that_answered_it(
     make_catalog(settings).delete("pets")
     worker.run(other, "pets")
     assert first_turn("pets") == question  # a new index of the same name
+
+
+def test_an_index_of_the_multilingual_model_is_grounded_with_that_model_and_its_thresholds(
+    settings: Settings, embedder: SentenceTransformerEmbedder, generator: object, corpus: Path
+) -> None:
+    """Answers from an index the multilingual model built are attributed by its meaning and
+    abstain by the thresholds calibrated for it, unless the configuration sets them."""
+    from rag.config import MULTILINGUAL_THRESHOLDS
+    from rag.embedders import make_embedder
+
+    multi = settings.model_copy(update={"embedder": settings.embedder.model_copy(
+        update={"model": "multilingual-e5-small-q4"})})  # fmt: skip
+    IngestWorker(multi, make_embedder(multi.embedder)).run(corpus)
+    pipeline = Pipeline(settings, embedder, generator)  # type: ignore[arg-type]
+    store = pipeline.index()
+    attributor, answer = pipeline.grounding_for(pipeline.embedder_for(store))
+    assert attributor is not pipeline.attributor and attributor.embedder is pipeline.embedder_for(store)
+    assert answer.min_fit == MULTILINGUAL_THRESHOLDS["min_fit"]
+    assert answer.min_presence == MULTILINGUAL_THRESHOLDS["min_presence"]
+    assert pipeline.grounding_for(embedder) == (pipeline.attributor, settings.answer)
+    found = pipeline.ask("Que mange un chat ?", params=PARAMS)
+    assert found.sources[0].path.endswith("cats.md")
+    chosen = settings.model_copy(
+        update={"answer": settings.answer.model_copy(update={"min_fit": {"en": 0.5}})}
+    )
+    _, kept = Pipeline(chosen, embedder, generator).grounding_for(pipeline.embedder_for(store))  # type: ignore[arg-type]
+    assert kept.min_fit == {"en": 0.5} and kept.min_presence == MULTILINGUAL_THRESHOLDS["min_presence"]
