@@ -39,8 +39,9 @@ import random
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from qa_set import SPLITS, Article, Paragraph, Question, check, write
 
 HERE = Path(__file__).parent
 FOLDER = HERE / "piaf-fr"
@@ -48,28 +49,7 @@ SEED = 2020  # the year of PIAF v1.0
 ARTICLES_PER_SPLIT = 20
 MIN_PARAGRAPHS = 4
 QUESTIONS_PER_KIND = 150  # answerable, and at most as many unanswerable, in each split
-SPLITS = ("calibration", "test")
-QRELS_HEADER = "query-id\tcorpus-id\tscore"
 SLUG_CHARS = 40
-
-
-@dataclass
-class Question:
-    id: str
-    text: str
-    answers: list[str]
-
-
-@dataclass
-class Paragraph:
-    text: str
-    questions: list[Question] = field(default_factory=list)
-
-
-@dataclass
-class Article:
-    title: str
-    paragraphs: list[Paragraph] = field(default_factory=list)
 
 
 def load(path: Path) -> list[Article]:
@@ -202,62 +182,25 @@ def build(articles: list[Article], folder: Path) -> None:
             f"({len(dropped)} of {len(candidates)} on held-out paragraphs left out: answer in the corpus)"
         )
 
-    check(corpus, queries, qrels, hidden)
+    check_piaf(corpus, queries, qrels, hidden)
     write(folder, corpus, queries, qrels)
     print(f"{len(corpus)} documents, {len(queries)} questions written to {folder}")
 
 
-def check(
+def check_piaf(
     corpus: list[dict[str, str]],
     queries: list[dict[str, object]],
     qrels: dict[str, list[tuple[str, str]]],
     hidden: dict[str, list[str]],
 ) -> None:
-    """Unique ids; every judged question in queries.jsonl and answerable, and its document in the
-    corpus; every unanswerable question in a split, and none of its answers in the corpus."""
-    doc_ids = [d["_id"] for d in corpus]
-    query_ids = [str(q["_id"]) for q in queries]
-    if len(set(doc_ids)) != len(doc_ids) or len(set(query_ids)) != len(query_ids):
-        raise SystemExit("duplicate document or question ids")
-    texts = {d["_id"]: d["text"] for d in corpus}
+    """The checks of every set (`qa_set.check`, answers compared folded), and none of an
+    unanswerable question's answers in the corpus."""
+    check(corpus, queries, qrels, lambda answer, text: fold(answer) in fold(text))
     records = {str(q["_id"]): q for q in queries}
-    judged = [qid for lines in qrels.values() for qid, _ in lines]
-    if len(set(judged)) != len(judged):
-        raise SystemExit("a question judged twice")
-    for qid, did in (line for lines in qrels.values() for line in lines):
-        if qid not in records or records[qid].get("answerable") is False:
-            raise SystemExit(f"qrels: {qid} is not an answerable question of queries.jsonl")
-        if did not in texts:
-            raise SystemExit(f"qrels: {did} is not in the corpus")
-        answers = records[qid]["answers"]
-        if not isinstance(answers, list) or not any(fold(a) in fold(texts[did]) for a in answers):
-            raise SystemExit(f"qrels: no answer of {qid} in {did}")
-    unjudged = [qid for qid, q in records.items() if q.get("answerable") is not False and qid not in judged]
-    if unjudged:
-        raise SystemExit(f"answerable questions without qrels: {', '.join(unjudged[:5])}")
-    unanswerable = [(qid, q) for qid, q in records.items() if q.get("answerable") is False]
-    unsplit = [qid for qid, q in unanswerable if q.get("split") not in SPLITS]
-    if unsplit:
-        raise SystemExit(f"unanswerable questions without a split: {', '.join(unsplit[:5])}")
-    folded = "\0".join(fold(text) for text in texts.values())
+    folded = "\0".join(fold(d["text"]) for d in corpus)
     for qid, answers in hidden.items():
         if records.get(qid, {}).get("answerable") is not False or any(fold(a) in folded for a in answers):
             raise SystemExit(f"{qid}: not an unanswerable question, or its answer is in the corpus")
-
-
-def write(
-    folder: Path,
-    corpus: list[dict[str, str]],
-    queries: list[dict[str, object]],
-    qrels: dict[str, list[tuple[str, str]]],
-) -> None:
-    (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    for name, records in (("corpus.jsonl", corpus), ("queries.jsonl", queries)):
-        lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
-        (folder / name).write_text("".join(lines), encoding="utf-8")
-    for split, judged in qrels.items():
-        rows = [QRELS_HEADER, *(f"{qid}\t{did}\t1" for qid, did in judged)]
-        (folder / "qrels" / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 def main() -> None:

@@ -40,16 +40,15 @@ import re
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from qa_set import SPLITS, Article, Paragraph, Question, check, write
 
 HERE = Path(__file__).parent
 FOLDER = HERE / "squad2-en"
 SEED = 2018  # the year of the SQuAD 2.0 paper
 ARTICLES_PER_SPLIT = 8
 QUESTIONS_PER_KIND = 150  # answerable, and as many unanswerable, in each split
-SPLITS = ("calibration", "test")
-QRELS_HEADER = "query-id\tcorpus-id\tscore"
 PAGES = "explore/v2.0/dev"
 BRANCHES = ("gh-pages", "origin/gh-pages")
 
@@ -61,25 +60,6 @@ QUESTION = re.compile(
     re.S,
 )
 ANSWER = re.compile(r'<span class="answer">(.*?)</span>', re.S)
-
-
-@dataclass
-class Question:
-    id: str
-    text: str
-    answers: list[str]  # empty: unanswerable
-
-
-@dataclass
-class Paragraph:
-    text: str
-    questions: list[Question] = field(default_factory=list)
-
-
-@dataclass
-class Article:
-    title: str  # as in SQuAD: underscores for spaces, "Sky_(United_Kingdom)"
-    paragraphs: list[Paragraph] = field(default_factory=list)
 
 
 def unique(texts: Sequence[str]) -> list[str]:
@@ -234,54 +214,9 @@ def build(articles: list[Article], folder: Path) -> None:
             f"{len(unanswerable)} unanswerable"
         )
 
-    check(corpus, queries, qrels)
+    check(corpus, queries, qrels, lambda answer, text: answer in text)
     write(folder, corpus, queries, qrels)
     print(f"{len(corpus)} documents, {len(queries)} questions written to {folder}")
-
-
-def check(
-    corpus: list[dict[str, str]], queries: list[dict[str, object]], qrels: dict[str, list[tuple[str, str]]]
-) -> None:
-    """Unique ids; every judged question in queries.jsonl and answerable, and its document in the corpus."""
-    doc_ids = [d["_id"] for d in corpus]
-    query_ids = [str(q["_id"]) for q in queries]
-    if len(set(doc_ids)) != len(doc_ids) or len(set(query_ids)) != len(query_ids):
-        raise SystemExit("duplicate document or question ids")
-    texts = {d["_id"]: d["text"] for d in corpus}
-    records = {str(q["_id"]): q for q in queries}
-    judged = [qid for lines in qrels.values() for qid, _ in lines]
-    if len(set(judged)) != len(judged):
-        raise SystemExit("a question judged twice")
-    for qid, did in (line for lines in qrels.values() for line in lines):
-        if qid not in records or records[qid].get("answerable") is False:
-            raise SystemExit(f"qrels: {qid} is not an answerable question of queries.jsonl")
-        if did not in texts:
-            raise SystemExit(f"qrels: {did} is not in the corpus")
-        answers = records[qid]["answers"]
-        if not isinstance(answers, list) or not any(a in texts[did] for a in answers):
-            raise SystemExit(f"qrels: no answer of {qid} in {did}")
-    unjudged = [qid for qid, q in records.items() if q.get("answerable") is not False and qid not in judged]
-    if unjudged:
-        raise SystemExit(f"answerable questions without qrels: {', '.join(unjudged[:5])}")
-    unanswerable = [(qid, q) for qid, q in records.items() if q.get("answerable") is False]
-    unsplit = [qid for qid, q in unanswerable if q.get("split") not in SPLITS]
-    if unsplit:
-        raise SystemExit(f"unanswerable questions without a split: {', '.join(unsplit[:5])}")
-
-
-def write(
-    folder: Path,
-    corpus: list[dict[str, str]],
-    queries: list[dict[str, object]],
-    qrels: dict[str, list[tuple[str, str]]],
-) -> None:
-    (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    for name, records in (("corpus.jsonl", corpus), ("queries.jsonl", queries)):
-        lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
-        (folder / name).write_text("".join(lines), encoding="utf-8")
-    for split, judged in qrels.items():
-        rows = [QRELS_HEADER, *(f"{qid}\t{did}\t1" for qid, did in judged)]
-        (folder / "qrels" / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
 def main() -> None:
