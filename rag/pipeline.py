@@ -104,9 +104,7 @@ class Pipeline:
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
         self._attributors: dict[str, Attributor] = {}
-        a = settings.answer
-        self.attributor = Attributor(embedder, lexical=a.support_lexical, dense=a.support_dense,
-                                     combined=a.support_combined, relevance=a.min_relevance)  # fmt: skip
+        self.attributor = self._attributor(embedder)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
@@ -212,13 +210,15 @@ class Pipeline:
             key = f"{_kind(embedder)}:{embedder.name}"
             with self._embedders_lock:
                 if key not in self._attributors:
-                    a = self.settings.answer
-                    self._attributors[key] = Attributor(embedder, lexical=a.support_lexical,
-                                                        dense=a.support_dense, combined=a.support_combined,
-                                                        relevance=a.min_relevance)  # fmt: skip
+                    self._attributors[key] = self._attributor(embedder)
                 attributor = self._attributors[key]
         name = getattr(attributor.embedder, "name", "")
         return attributor, answer_settings_for(self.settings.answer, str(name))
+
+    def _attributor(self, embedder: Embedder) -> Attributor:
+        a = self.settings.answer
+        return Attributor(embedder, lexical=a.support_lexical, dense=a.support_dense,
+                          combined=a.support_combined, relevance=a.min_relevance)  # fmt: skip
 
     def _check_embedder(self, store: Store) -> None:
         embedder = self.embedder_for(store)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from rag.analysis import Language, analyze, claim_tokens, detect_language, fold, held_tokens, is_exact, words
@@ -139,9 +140,15 @@ def presence(question: str, sources: Sequence[Source]) -> Presence:
         if not source.text or detect_language(source.text) != language:
             continue
         pieces = split_sentences(source.text)
+        # Each sentence read once; a window's terms and tokens are its sentences'.
+        terms = [set(analyze(p.text, language)) for p in pieces]
+        held = [held_tokens(p.text) if exact else set() for p in pieces]
         for i in range(len(pieces)):
-            window = " ".join(p.text for p in pieces[max(0, i - 1) : i + 2])
-            found = _window(window, language, kind, weights, exact, own, pieces[i].text)
+            around = slice(max(0, i - 1), i + 2)
+            window = " ".join(p.text for p in pieces[around])
+            found = _window(
+                window, kind, weights, exact, own, set().union(*terms[around]), set().union(*held[around])
+            )
             if best is None or found.score > best.score:
                 best = found
     return best or Presence(1.0, kind, judged=False)
@@ -159,12 +166,11 @@ def relevance(question: str, window: str) -> float:
     return sum(w for t, w in weights.items() if t in terms) / total if total else 1.0
 
 
-def _window(window: str, language: Language, kind: Kind, weights: dict[str, float], exact: set[str],
-            own: set[str], centre: str) -> Presence:  # fmt: skip
-    terms = set(analyze(window, language))
+def _window(window: str, kind: Kind, weights: dict[str, float], exact: set[str], own: set[str],
+            terms: set[str], held: set[str]) -> Presence:  # fmt: skip
+    """A window's score, from its text, its terms and its exact tokens."""
     total = sum(weights.values())
     share = sum(w for t, w in weights.items() if t in terms) / total if total else 0.0
-    held = held_tokens(window) if exact else set()
     exact_share = sum(t in held for t in exact) / len(exact) if exact else 1.0
     kind_found = has_kind(kind, window, own)
     score = share * exact_share * (1.0 if kind_found else KIND_MISSING)
@@ -195,8 +201,10 @@ def _sentence_start(text: str, at: int) -> bool:
     return not before or before[-1] in '.!?:;"«(\n'
 
 
+@lru_cache(maxsize=256)
 def _term_weights(question: str, language: Language) -> dict[str, float]:
-    """The question's terms, names and exact tokens weighing `NAME_WEIGHT`."""
+    """The question's terms, names and exact tokens weighing `NAME_WEIGHT` (the same dict for
+    the same question: read it, never change it)."""
     names = {
         fold(m.group()) for m in _CAPITALIZED.finditer(question) if not _sentence_start(question, m.start())
     }
