@@ -22,8 +22,9 @@ from rag.store import Filters
 from rag.types import Answer, Source
 
 
-def params_from(pipeline: Pipeline, fields: GenerationFields, max_tokens: int | None = None,
-                top_k: int | None = None) -> GenerationParams:  # fmt: skip
+def params_from(
+    pipeline: Pipeline, fields: GenerationFields, max_tokens: int | None = None, top_k: int | None = None
+) -> GenerationParams:
     """The request's sampling parameters over the configured ones; an answer is never
     longer than `llm.max_tokens`, whatever the client asks for."""
     base = GenerationParams.from_settings(pipeline.settings.llm)
@@ -144,8 +145,9 @@ def merge_tokens(batch: list[Event]) -> list[Event]:
     return merged
 
 
-async def answer(pipeline: Pipeline, admission: Admission, prepared: Prepared, request: Request,
-                 index: str) -> Answer:  # fmt: skip
+async def answer(
+    pipeline: Pipeline, admission: Admission, prepared: Prepared, request: Request, index: str
+) -> Answer:
     result: Answer | None = None
     async with aclosing(events(pipeline, admission, prepared, request, index)) as stream:
         async for event in stream:
@@ -156,15 +158,16 @@ async def answer(pipeline: Pipeline, admission: Admission, prepared: Prepared, r
 
 
 def sources_out(sources: list[Source]) -> list[dict[str, object]]:
-    return [SourceOut(**{k: getattr(s, k) for k in SourceOut.model_fields}).model_dump()
-            for s in sources]  # fmt: skip
+    return [SourceOut(**{k: getattr(s, k) for k in SourceOut.model_fields}).model_dump() for s in sources]
 
 
 def attribution_out(answer: Answer) -> dict[str, object]:
     """What backs each sentence of an answer (an extension field on the OpenAI routes)."""
     return {
         "abstained": answer.abstained,
-        "sentences": [SentenceOut(**{k: getattr(s, k) for k in SentenceOut.model_fields}).model_dump()
-                      for s in answer.sentences],
+        "sentences": [
+            SentenceOut(**{k: getattr(s, k) for k in SentenceOut.model_fields}).model_dump()
+            for s in answer.sentences
+        ],
         "unsupported": answer.unsupported,
-    }  # fmt: skip
+    }

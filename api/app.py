@@ -89,8 +89,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
         secured.append(Security(HTTPBearer(auto_error=False, description="An API key.")))
     app.include_router(health_router.router)
     app.include_router(web_router.router)  # the page itself: it is where the key is entered
-    app.include_router(docs_router.router,
-                       dependencies=[] if settings.server.public_docs else secured)  # fmt: skip
+    app.include_router(docs_router.router, dependencies=[] if settings.server.public_docs else secured)
     app.include_router(metrics_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(ask_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(openai_router.router, dependencies=secured, responses=ERROR_RESPONSES)

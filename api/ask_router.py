@@ -18,20 +18,28 @@ router = APIRouter(tags=["ask"])
 
 
 @router.post("/ask", response_model=AskResponse, responses=GENERATION_RESPONSES)
-async def ask(body: AskRequest, request: Request, settings: SettingsDep, pipeline: PipelineDep,
-              queue: QueueDep) -> object:  # fmt: skip
+async def ask(
+    body: AskRequest, request: Request, settings: SettingsDep, pipeline: PipelineDep, queue: QueueDep
+) -> object:
     """Answer a question from an index, citing its sources."""
-    limits.check_messages(settings.server, [*(t.content for t in body.history), body.question],
-                          "history")  # fmt: skip
+    limits.check_messages(settings.server, [*(t.content for t in body.history), body.question], "history")
     limits.check_stop(settings.server, body.stop)
     index = body.index or pipeline.settings.index
     history = [t.model_dump() for t in body.history if t.role != "system"]
     params = answering.params_from(pipeline, body, top_k=body.sample_top_k)
     async with answering.admitted(queue) as admission:
-        prepared = await answering.prepare(pipeline, admission, body.question, history, index=body.index,
-                                           top_k=body.top_k, min_score=body.min_score,
-                                           params=params, filters=core_filters(body.filters),
-                                           model=body.model)  # fmt: skip
+        prepared = await answering.prepare(
+            pipeline,
+            admission,
+            body.question,
+            history,
+            index=body.index,
+            top_k=body.top_k,
+            min_score=body.min_score,
+            params=params,
+            filters=core_filters(body.filters),
+            model=body.model,
+        )
         model = prepared.generator.name if prepared.generator is not None else pipeline.default_model
         if body.stream:
             stream = _sse(pipeline, admission, prepared, request, index, model)
@@ -39,8 +47,9 @@ async def ask(body: AskRequest, request: Request, settings: SettingsDep, pipelin
         return _response(await answering.answer(pipeline, admission, prepared, request, index), model)
 
 
-async def _sse(pipeline: Pipeline, admission: Admission, prepared: Prepared,
-               request: Request, index: str, model: str) -> AsyncIterator[str]:  # fmt: skip
+async def _sse(
+    pipeline: Pipeline, admission: Admission, prepared: Prepared, request: Request, index: str, model: str
+) -> AsyncIterator[str]:
     try:
         async for event in answering.events(pipeline, admission, prepared, request, index):
             if isinstance(event, TokenEvent):
@@ -62,12 +71,14 @@ def _response(answer: Answer, model: str) -> dict[str, object]:
         "answer": answer.text,
         "model": model,
         "sources": answering.sources_out(answer.sources),
-        "usage": {"prompt_tokens": answer.usage.prompt_tokens,
-                  "completion_tokens": answer.usage.completion_tokens,
-                  "total_tokens": answer.usage.total_tokens},
+        "usage": {
+            "prompt_tokens": answer.usage.prompt_tokens,
+            "completion_tokens": answer.usage.completion_tokens,
+            "total_tokens": answer.usage.total_tokens,
+        },
         "timings": {k: round(v, 4) for k, v in answer.timings.items()},
         "finish_reason": answer.finish_reason,
         "found_context": answer.found_context,
         "language": answer.language,
         **answering.attribution_out(answer),
-    }  # fmt: skip
+    }

@@ -51,8 +51,9 @@ def require_key(request: Request) -> None:
     scheme, _, token = header.strip().partition(b" ")
     token = token.strip()
     if scheme.lower() != b"bearer" or not token:
-        raise ApiError(401, "missing API key: send Authorization: Bearer KEY",
-                       "invalid_request_error", "invalid_api_key")  # fmt: skip
+        raise ApiError(
+            401, "missing API key: send Authorization: Bearer KEY", "invalid_request_error", "invalid_api_key"
+        )
     # Every key is compared, so that the time taken does not tell which one came close.
     matches = [secrets.compare_digest(token, k.get_secret_value().encode()) for k in keys]
     if not any(matches):

@@ -56,13 +56,21 @@ class ApiError(Exception):
     """An error raised by the API layer itself (authentication, routing)."""
 
     def __init__(
-        self, status: int, message: str, type_: str, code: str | None = None,
+        self,
+        status: int,
+        message: str,
+        type_: str,
+        code: str | None = None,
         param: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = (
-            status, message, type_, code, param,
-        )  # fmt: skip
+            status,
+            message,
+            type_,
+            code,
+            param,
+        )
 
 
 def error_body(

@@ -44,8 +44,15 @@ def _describe_all(catalog: Catalog) -> list[dict[str, Any]]:
         except IndexNotFoundError:  # deleted between the listing and the opening
             continue
         try:
-            rows.append({"name": name, "files": len(store.files()), "chunks": store.chunk_count(),
-                         "size_bytes": store.size_on_disk(), "last_ingest": store.last_ingest()})  # fmt: skip
+            rows.append(
+                {
+                    "name": name,
+                    "files": len(store.files()),
+                    "chunks": store.chunk_count(),
+                    "size_bytes": store.size_on_disk(),
+                    "last_ingest": store.last_ingest(),
+                }
+            )
         except IndexNotFoundError:  # ... or while it was being read
             continue
         finally:

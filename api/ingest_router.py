@@ -23,19 +23,24 @@ _REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object",
-                "required": ["files"],
-                "properties": {
-                    "files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                              "description": "Files to ingest; a name may hold simple subfolders."},
-                    "index": {"type": "string", "description": "Index to ingest into."},
-                },
-            }},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "Files to ingest; a name may hold simple subfolders.",
+                        },
+                        "index": {"type": "string", "description": "Index to ingest into."},
+                    },
+                }
+            },
             "application/json": {"schema": IngestPathRequest.model_json_schema()},
         },
     }
-}  # fmt: skip
+}
 
 
 _SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -55,8 +60,13 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/ingest", status_code=202, response_model=IngestJobOut, responses=_SUBMIT_ERRORS,
-             openapi_extra=_REQUEST_BODY)  # fmt: skip
+@router.post(
+    "/ingest",
+    status_code=202,
+    response_model=IngestJobOut,
+    responses=_SUBMIT_ERRORS,
+    openapi_extra=_REQUEST_BODY,
+)
 async def submit(
     request: Request, settings: SettingsDep, pipeline: PipelineDep, jobs: JobsDep
 ) -> JSONResponse:
@@ -93,8 +103,13 @@ async def status(job_id: str, jobs: JobsDep) -> dict[str, Any]:
     """One job: its status, progress and, file by file, what it did."""
     job = jobs.get(job_id)
     if job is None:
-        raise ApiError(404, f"no ingest job {job_id!r} (jobs are kept in memory, the last "
-                            "ones only)", "not_found_error", "job_not_found", "job_id")  # fmt: skip
+        raise ApiError(
+            404,
+            f"no ingest job {job_id!r} (jobs are kept in memory, the last ones only)",
+            "not_found_error",
+            "job_not_found",
+            "job_id",
+        )
     return job
 
 

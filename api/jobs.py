@@ -75,13 +75,18 @@ class Job:
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
-            "progress": {"files_done": self.files_done, "files_total": self.files_total,
-                         "chunks": self.chunks},
-            "files": [{"path": o.path, "status": o.status, "chunks": o.chunks, "reason": o.reason}
-                      for o in self.outcomes],
+            "progress": {
+                "files_done": self.files_done,
+                "files_total": self.files_total,
+                "chunks": self.chunks,
+            },
+            "files": [
+                {"path": o.path, "status": o.status, "chunks": o.chunks, "reason": o.reason}
+                for o in self.outcomes
+            ],
             "summary": self.summary,
             "error": self.error,
-        }  # fmt: skip
+        }
 
 
 class JobObserver:
@@ -228,8 +233,9 @@ class JobRunner:
         while True:
             try:
                 # Never out of the allowed folders, whatever links lie inside them.
-                confine = (self.settings.server.ingest_roots if job.source.get("type") == "path"
-                           else [job.root])  # fmt: skip
+                confine = (
+                    self.settings.server.ingest_roots if job.source.get("type") == "path" else [job.root]
+                )
                 return worker.run(job.root, job.index, observer, confine=confine)
             except IndexLockedError as exc:
                 if time.monotonic() >= deadline:

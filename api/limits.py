@@ -58,9 +58,12 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         kb = self.limit // 1024
-        response = error_response(413, f"the request body is larger than the {kb} KB allowed "
-                                       "(server.max_body_kb)", "invalid_request_error",
-                                  "payload_too_large")  # fmt: skip
+        response = error_response(
+            413,
+            f"the request body is larger than the {kb} KB allowed (server.max_body_kb)",
+            "invalid_request_error",
+            "payload_too_large",
+        )
         response.headers["Connection"] = "close"  # the rest of the body is not read
         await response(scope, receive, send)
 
@@ -68,39 +71,69 @@ class BodyLimit:
 def check_messages(settings: ServerSettings, texts: Sequence[str], param: str) -> None:
     """At most `max_messages` messages of at most `max_input_chars` characters in all."""
     if len(texts) > settings.max_messages:
-        raise ApiError(400, f"{param}: {len(texts)} messages, more than the {settings.max_messages} "
-                            "allowed (server.max_messages)", "invalid_request_error",
-                       "too_many_messages", param)  # fmt: skip
+        raise ApiError(
+            400,
+            f"{param}: {len(texts)} messages, more than the {settings.max_messages} "
+            "allowed (server.max_messages)",
+            "invalid_request_error",
+            "too_many_messages",
+            param,
+        )
     total = sum(len(t) for t in texts)
     if total > settings.max_input_chars:
-        raise ApiError(400, f"{param}: {total} characters in all, more than the "
-                            f"{settings.max_input_chars} allowed (server.max_input_chars)",
-                       "invalid_request_error", "context_length_exceeded", param)  # fmt: skip
+        raise ApiError(
+            400,
+            f"{param}: {total} characters in all, more than the "
+            f"{settings.max_input_chars} allowed (server.max_input_chars)",
+            "invalid_request_error",
+            "context_length_exceeded",
+            param,
+        )
 
 
 def check_stop(settings: ServerSettings, stop: str | list[str] | None) -> None:
     count = 0 if stop is None else 1 if isinstance(stop, str) else len(stop)
     if count > settings.max_stop:
-        raise ApiError(400, f"stop: {count} sequences, more than the {settings.max_stop} allowed "
-                            "(server.max_stop)", "invalid_request_error", None, "stop")  # fmt: skip
+        raise ApiError(
+            400,
+            f"stop: {count} sequences, more than the {settings.max_stop} allowed (server.max_stop)",
+            "invalid_request_error",
+            None,
+            "stop",
+        )
 
 
 def check_embedding_inputs(settings: ServerSettings, texts: Sequence[str]) -> None:
     if len(texts) > settings.max_embedding_inputs:
-        raise ApiError(400, f"input: {len(texts)} texts, more than the {settings.max_embedding_inputs} "
-                            "allowed (server.max_embedding_inputs)", "invalid_request_error",
-                       None, "input")  # fmt: skip
+        raise ApiError(
+            400,
+            f"input: {len(texts)} texts, more than the {settings.max_embedding_inputs} "
+            "allowed (server.max_embedding_inputs)",
+            "invalid_request_error",
+            None,
+            "input",
+        )
     longest = max((len(t) for t in texts), default=0)
     if longest > settings.max_embedding_chars:
-        raise ApiError(400, f"input: a text of {longest} characters, more than the "
-                            f"{settings.max_embedding_chars} allowed (server.max_embedding_chars)",
-                       "invalid_request_error", "context_length_exceeded", "input")  # fmt: skip
+        raise ApiError(
+            400,
+            f"input: a text of {longest} characters, more than the "
+            f"{settings.max_embedding_chars} allowed (server.max_embedding_chars)",
+            "invalid_request_error",
+            "context_length_exceeded",
+            "input",
+        )
     total = sum(len(t) for t in texts)
     if total > settings.max_embedding_total_chars:
-        raise ApiError(400, f"input: {total} characters in all, more than the "
-                            f"{settings.max_embedding_total_chars} allowed "
-                            "(server.max_embedding_total_chars); send fewer texts per request",
-                       "invalid_request_error", None, "input")  # fmt: skip
+        raise ApiError(
+            400,
+            f"input: {total} characters in all, more than the "
+            f"{settings.max_embedding_total_chars} allowed "
+            "(server.max_embedding_total_chars); send fewer texts per request",
+            "invalid_request_error",
+            None,
+            "input",
+        )
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -32,22 +32,38 @@ class Metrics:
 
     def __init__(self, queue_depth: Callable[[], int], index_chunks: Callable[[], dict[str, int]]):
         self.registry = CollectorRegistry()
-        self.requests = Counter("rag_http_requests", "HTTP requests by route and status.",
-                                ["route", "method", "status"], registry=self.registry)  # fmt: skip
-        self.latency = Histogram("rag_http_request_duration_seconds",
-                                 "Time from request to last response byte.", ["route"],
-                                 buckets=_LATENCY_BUCKETS, registry=self.registry)  # fmt: skip
-        self.answers = Counter("rag_answers", "Answers generated, by index and finish reason.",
-                               ["index", "finish_reason"], registry=self.registry)  # fmt: skip
-        self.completion_tokens = Counter("rag_completion_tokens", "Tokens generated.",
-                                         registry=self.registry)  # fmt: skip
-        self.prompt_tokens = Counter("rag_prompt_tokens", "Prompt tokens read by the model.",
-                                     registry=self.registry)  # fmt: skip
-        self.first_token = Histogram("rag_first_token_seconds",
-                                     "Time from the start of generation to the first token.",
-                                     buckets=_LATENCY_BUCKETS, registry=self.registry)  # fmt: skip
-        depth = Gauge("rag_queue_depth", "Requests generating or waiting for the model.",
-                      registry=self.registry)  # fmt: skip
+        self.requests = Counter(
+            "rag_http_requests",
+            "HTTP requests by route and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "rag_http_request_duration_seconds",
+            "Time from request to last response byte.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.answers = Counter(
+            "rag_answers",
+            "Answers generated, by index and finish reason.",
+            ["index", "finish_reason"],
+            registry=self.registry,
+        )
+        self.completion_tokens = Counter("rag_completion_tokens", "Tokens generated.", registry=self.registry)
+        self.prompt_tokens = Counter(
+            "rag_prompt_tokens", "Prompt tokens read by the model.", registry=self.registry
+        )
+        self.first_token = Histogram(
+            "rag_first_token_seconds",
+            "Time from the start of generation to the first token.",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        depth = Gauge(
+            "rag_queue_depth", "Requests generating or waiting for the model.", registry=self.registry
+        )
         depth.set_function(queue_depth)
         self.registry.register(_IndexSizes(index_chunks))
 
@@ -77,9 +93,14 @@ def note(request: Request, **fields: Any) -> None:
 
 def note_answer(request: Request, index: str, answer: Answer) -> None:
     """Log and count a finished answer."""
-    note(request, index=index, prompt_tokens=answer.usage.prompt_tokens,
-         completion_tokens=answer.usage.completion_tokens, finish=answer.finish_reason,
-         **{k: round(v, 3) for k, v in answer.timings.items()})  # fmt: skip
+    note(
+        request,
+        index=index,
+        prompt_tokens=answer.usage.prompt_tokens,
+        completion_tokens=answer.usage.completion_tokens,
+        finish=answer.finish_reason,
+        **{k: round(v, 3) for k, v in answer.timings.items()},
+    )
     metrics: Metrics | None = getattr(request.app.state, "metrics", None)
     if metrics is not None:
         metrics.answered(index, answer)
@@ -125,9 +146,13 @@ class RequestLog:
         method = scope.get("method", "")
         self.metrics.requests.labels(route, method, str(status)).inc()
         self.metrics.latency.labels(route).observe(seconds)
-        fields = {"method": method, "route": route, "status": status,
-                  "duration": round(seconds, 4),
-                  **scope.get("state", {}).get("rag_log", {})}  # fmt: skip
+        fields = {
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration": round(seconds, 4),
+            **scope.get("state", {}).get("rag_log", {}),
+        }
         access_log.info(" ".join(f"{k}={_value(v)}" for k, v in fields.items()))
 
 

@@ -55,17 +55,37 @@ def _listed(pipeline: Pipeline) -> list[dict[str, Any]]:
     data = []
     for name in pipeline.catalog.names():
         created = _created(pipeline, name)
-        data.append({"id": name, "object": "model", "created": created, "owned_by": "rag",
-                     "index": name, "llm": pipeline.default_model})  # fmt: skip
-        data.extend({"id": f"{name}/{model}", "object": "model", "created": created,
-                     "owned_by": "rag", "index": name, "llm": model} for model in models)  # fmt: skip
+        data.append(
+            {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "rag",
+                "index": name,
+                "llm": pipeline.default_model,
+            }
+        )
+        data.extend(
+            {
+                "id": f"{name}/{model}",
+                "object": "model",
+                "created": created,
+                "owned_by": "rag",
+                "index": name,
+                "llm": model,
+            }
+            for model in models
+        )
     return data
 
 
 def _models(pipeline: Pipeline) -> list[str]:
     """The models a request can name besides the default: the catalog's valid GGUF files."""
-    return [i.name for i in pipeline.models.list()
-            if not isinstance(i, Exception) and i.name != pipeline.default_model]  # fmt: skip
+    return [
+        i.name
+        for i in pipeline.models.list()
+        if not isinstance(i, Exception) and i.name != pipeline.default_model
+    ]
 
 
 def split_model(model: str) -> tuple[str, str | None]:
@@ -78,9 +98,12 @@ def split_model(model: str) -> tuple[str, str | None]:
 
 @router.post("/chat/completions", responses=GENERATION_RESPONSES)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, settings: SettingsDep, pipeline: PipelineDep,
+    body: ChatCompletionRequest,
+    request: Request,
+    settings: SettingsDep,
+    pipeline: PipelineDep,
     queue: QueueDep,
-) -> Any:  # fmt: skip
+) -> Any:
     """Answer the last user message from the index named by `model`."""
     limits.check_messages(settings.server, [m.text() for m in body.messages], "messages")
     limits.check_stop(settings.server, body.stop)
@@ -89,12 +112,21 @@ async def chat_completions(
     index, model = split_model(body.model)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     async with answering.admitted(queue) as admission:
-        prepared = await answering.prepare(pipeline, admission, question, history, index=index, model=model,
-                                           params=params, filters=core_filters(body.filters))  # fmt: skip
+        prepared = await answering.prepare(
+            pipeline,
+            admission,
+            question,
+            history,
+            index=index,
+            model=model,
+            params=params,
+            filters=core_filters(body.filters),
+        )
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            stream = _chunks(pipeline, admission, prepared, request, completion_id, body.model,
-                             include_usage, index)  # fmt: skip
+            stream = _chunks(
+                pipeline, admission, prepared, request, completion_id, body.model, include_usage, index
+            )
             return answering.AdmittedStream(stream, admission)
         answer = await answering.answer(pipeline, admission, prepared, request, index)
     return {
@@ -102,17 +134,24 @@ async def chat_completions(
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.text},
-                     "logprobs": None, "finish_reason": answer.finish_reason}],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.text},
+                "logprobs": None,
+                "finish_reason": answer.finish_reason,
+            }
+        ],
         "usage": openai_usage(answer.usage.prompt_tokens, answer.usage.completion_tokens),
         "sources": answering.sources_out(answer.sources),
         "attribution": answering.attribution_out(answer),
-    }  # fmt: skip
+    }
 
 
 @router.post("/embeddings", responses=INDEX_RESPONSES)
-async def embeddings(body: EmbeddingRequest, request: Request, settings: SettingsDep,
-                     pipeline: PipelineDep) -> dict[str, Any]:  # fmt: skip
+async def embeddings(
+    body: EmbeddingRequest, request: Request, settings: SettingsDep, pipeline: PipelineDep
+) -> dict[str, Any]:
     """Embed texts with the embedder of the index named by `model`: the runtime the index
     was built with."""
     texts = [body.input] if isinstance(body.input, str) else body.input
@@ -125,11 +164,13 @@ async def embeddings(body: EmbeddingRequest, request: Request, settings: Setting
     note(request, index=body.model, inputs=len(texts), prompt_tokens=tokens)
     return {
         "object": "list",
-        "data": [{"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
-                 for i, v in enumerate(vectors)],
+        "data": [
+            {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
+            for i, v in enumerate(vectors)
+        ],
         "model": body.model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }  # fmt: skip
+    }
 
 
 def _embed(pipeline: Pipeline, model: str, texts: list[str]) -> tuple[NDArray[np.float32], int]:
@@ -179,9 +220,14 @@ async def _chunks(
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-        data = {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                "model": model, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                             "finish_reason": finish}], **extra}  # fmt: skip
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **extra,
+        }
         return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
@@ -207,7 +253,7 @@ async def _chunks(
                         "choices": [],
                         "usage": usage,
                     }
-                    yield f"data: {json.dumps(data)}\n\n"  # fmt: skip
+                    yield f"data: {json.dumps(data)}\n\n"
     except Exception as exc:  # the 200 has gone: as OpenAI does, an error event ends the stream
         yield f"data: {json.dumps(answering.stream_error(request, exc), ensure_ascii=False)}\n\n"
     yield "data: [DONE]\n\n"

@@ -36,10 +36,12 @@ class FiltersIn(BaseModel):
 
     def to_core(self) -> Filters:
         return Filters(
-            path=self.path, types=tuple(self.type), languages=tuple(self.language),
+            path=self.path,
+            types=tuple(self.type),
+            languages=tuple(self.language),
             modified_after=self.modified_after.timestamp() if self.modified_after else None,
             modified_before=self.modified_before.timestamp() if self.modified_before else None,
-        )  # fmt: skip
+        )
 
 
 def core_filters(filters: FiltersIn | None) -> Filters | None:
@@ -194,8 +196,7 @@ class EmbeddingRequest(BaseModel):
 
 
 def openai_usage(prompt: int, completion: int) -> dict[str, Any]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}  # fmt: skip
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 # -- errors and documented responses ---------------------------------------------------
@@ -217,8 +218,11 @@ _ERROR = {"model": ErrorResponse}
 #: routes send unnamed events whose data is a JSON chunk, then `[DONE]`. An error once
 #: the stream has begun ends it with an OpenAI-shaped `{"error": ...}`: an `error` event
 #: on /ask, a data event followed by `[DONE]` on the OpenAI routes.
-_SSE_EVENT = {"type": "object", "required": ["data"],
-              "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}  # fmt: skip
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+}
 #: The error statuses every secured route can answer with, all in the OpenAI shape.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {**_ERROR, "description": "Invalid request (bad JSON, wrong types, context too long)."},
@@ -235,12 +239,17 @@ INDEX_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 GENERATION_RESPONSES: dict[int | str, dict[str, Any]] = {
     **INDEX_RESPONSES,
-    200: {"content": {"text/event-stream": {"schema": _SSE_EVENT}},
-          "description": "The answer; server-sent events when `stream` is true."},
+    200: {
+        "content": {"text/event-stream": {"schema": _SSE_EVENT}},
+        "description": "The answer; server-sent events when `stream` is true.",
+    },
     429: {**_ERROR, "description": "The generation queue is full; retry later."},
-    503: {**_ERROR, "description": "The models are still loading; or the model asked for is not "
-                                   "loaded and the loaded ones stay in use (models_busy)."},
-}  # fmt: skip
+    503: {
+        **_ERROR,
+        "description": "The models are still loading; or the model asked for is not "
+        "loaded and the loaded ones stay in use (models_busy).",
+    },
+}
 
 
 # -- ingest jobs -----------------------------------------------------------------------

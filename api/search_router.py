@@ -19,12 +19,28 @@ async def search(body: SearchRequest, pipeline: PipelineDep) -> dict[str, Any]:
     """Retrieval only: what answering would read for this question, best first, with each
     method's score."""
     index = body.index or pipeline.settings.index
-    call = partial(pipeline.search, body.query, index=index, top_k=body.top_k, mode=body.mode,
-                   min_score=body.min_score, filters=core_filters(body.filters))  # fmt: skip
+    call = partial(
+        pipeline.search,
+        body.query,
+        index=index,
+        top_k=body.top_k,
+        mode=body.mode,
+        min_score=body.min_score,
+        filters=core_filters(body.filters),
+    )
     hits = await to_thread.run_sync(call)
     mode = body.mode or pipeline.settings.retrieval.mode
-    data = [{"rank": n, "id": h.id, "path": h.chunk.path, "pages": h.chunk.pages,
-             "heading": h.chunk.heading, "score": round(h.score, 4),
-             "scores": {k: round(v, 4) for k, v in h.scores.items()}, "text": h.chunk.text}
-            for n, h in enumerate(hits, start=1)]  # fmt: skip
+    data = [
+        {
+            "rank": n,
+            "id": h.id,
+            "path": h.chunk.path,
+            "pages": h.chunk.pages,
+            "heading": h.chunk.heading,
+            "score": round(h.score, 4),
+            "scores": {k: round(v, 4) for k, v in h.scores.items()},
+            "text": h.chunk.text,
+        }
+        for n, h in enumerate(hits, start=1)
+    ]
     return {"object": "list", "index": index, "mode": mode, "data": data}

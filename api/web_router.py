@@ -14,19 +14,24 @@ from fastapi.responses import FileResponse
 from api.errors import ApiError
 
 STATIC = Path(__file__).parent / "static"
-_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}  # fmt: skip
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 # The page's own files only, inline scripts none: document text is never run as code.
 _HEADERS = {
     "Cache-Control": "no-cache",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-                               "base-uri 'none'; frame-ancestors 'none'",
+    "base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     # Never in another site's frame, nor reachable from a window another site opened.
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
-}  # fmt: skip
+}
 
 router = APIRouter(include_in_schema=False)
 

@@ -30,17 +30,27 @@ from rag.pipeline import DoneEvent, Pipeline  # noqa: E402
 from rag.retrieval import DenseRetriever  # noqa: E402
 
 QUESTIONS = [
-    "How do I ingest a folder of documents?", "Which file types can be ingested?",
-    "What happens when a PDF is encrypted?", "How do I change the chunk size?",
-    "Which environment variable sets the context size?", "How do I start the HTTP server?",
-    "How can an OpenAI client talk to the service?", "What does the /health route return?",
-    "How are API keys configured?", "What does re-running ingest do with unchanged files?",
-    "Where are indexes stored?", "What is in the index manifest?",
-    "How are sources cited in answers?", "What happens when the question is too long?",
-    "Which embedding model is the default?", "Which language model is used by default?",
-    "How do I delete an index?", "What does rag config print?",
-    "What error does an unknown model name give?", "How does streaming work on /ask?",
-]  # fmt: skip
+    "How do I ingest a folder of documents?",
+    "Which file types can be ingested?",
+    "What happens when a PDF is encrypted?",
+    "How do I change the chunk size?",
+    "Which environment variable sets the context size?",
+    "How do I start the HTTP server?",
+    "How can an OpenAI client talk to the service?",
+    "What does the /health route return?",
+    "How are API keys configured?",
+    "What does re-running ingest do with unchanged files?",
+    "Where are indexes stored?",
+    "What is in the index manifest?",
+    "How are sources cited in answers?",
+    "What happens when the question is too long?",
+    "Which embedding model is the default?",
+    "Which language model is used by default?",
+    "How do I delete an index?",
+    "What does rag config print?",
+    "What error does an unknown model name give?",
+    "How does streaming work on /ask?",
+]
 
 
 def main() -> None:
@@ -49,8 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     print(processor_line())
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(overrides={"indexes_dir": tmp, "llm.temperature": 0.0,
-                                            "llm.seed": 1})  # fmt: skip
+        settings = load_settings(overrides={"indexes_dir": tmp, "llm.temperature": 0.0, "llm.seed": 1})
         pipeline = Pipeline.from_settings(settings)  # one torch thread, as `rag serve`
         IngestWorker(settings, pipeline.embedder).run(ROOT / "docs")
         generator: LlamaCppGenerator = pipeline.generator  # type: ignore[assignment]
@@ -99,23 +108,37 @@ def run_one(pipeline: Pipeline, question: str, params: GenerationParams) -> dict
     end = time.perf_counter()
     generator: LlamaCppGenerator = pipeline.generator  # type: ignore[assignment]
     rendered = generator.render(prompt.messages)  # as generation read it
-    return {"embed": t1 - t0, "search": t2 - t1, "prompt": t3 - t2, "generate": gen_time,
-            "other": (end - start) - (t3 - t0) - gen_time, "tokens": tokens,
-            "prompt_tokens": rendered.tokens, "stop": rendered.stop}  # fmt: skip
+    return {
+        "embed": t1 - t0,
+        "search": t2 - t1,
+        "prompt": t3 - t2,
+        "generate": gen_time,
+        "other": (end - start) - (t3 - t0) - gen_time,
+        "tokens": tokens,
+        "prompt_tokens": rendered.tokens,
+        "stop": rendered.stop,
+    }
 
 
-def run_raw(generator: LlamaCppGenerator, tokens: list[int], stop: list[str],
-            params: GenerationParams) -> tuple[int, float]:  # fmt: skip
+def run_raw(
+    generator: LlamaCppGenerator, tokens: list[int], stop: list[str], params: GenerationParams
+) -> tuple[int, float]:
     llm = generator.llm
 
     def run() -> tuple[int, float]:  # on the thread that drives llama.cpp, as the pipeline
         llm.set_seed(1)
         t0 = time.perf_counter()
         n = 0
-        for chunk in llm.create_completion(prompt=tokens, max_tokens=params.max_tokens,
-                                           temperature=params.temperature, top_p=params.top_p,
-                                           top_k=params.top_k, stop=stop, stream=True,
-                                           repeat_penalty=params.repeat_penalty):  # fmt: skip
+        for chunk in llm.create_completion(
+            prompt=tokens,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            stop=stop,
+            stream=True,
+            repeat_penalty=params.repeat_penalty,
+        ):
             if chunk["choices"][0]["text"]:  # type: ignore[index]
                 n += 1
         return n, time.perf_counter() - t0

@@ -59,8 +59,7 @@ async def load(url: str, clients: int, rounds: int, max_tokens: int) -> tuple[li
 
 def stream(url: str, question: str, max_tokens: int) -> dict[str, Any]:
     """One streamed /ask: time to first token, tokens and their rate after the first."""
-    body = {"question": question, "max_tokens": max_tokens, "stream": True, "seed": 1,
-            "temperature": 0.0}  # fmt: skip
+    body = {"question": question, "max_tokens": max_tokens, "stream": True, "seed": 1, "temperature": 0.0}
     t0 = time.perf_counter()
     first = last = 0.0
     usage: dict[str, int] = {}
@@ -71,8 +70,12 @@ def stream(url: str, question: str, max_tokens: int) -> dict[str, Any]:
                 first = first or last
             elif line.startswith("data:") and '"completion_tokens"' in line:
                 usage = json.loads(line[5:])["usage"]
-    return {"ttft": first, "total": time.perf_counter() - t0, "tokens": usage["completion_tokens"],
-            "prompt_tokens": usage["prompt_tokens"]}  # fmt: skip
+    return {
+        "ttft": first,
+        "total": time.perf_counter() - t0,
+        "tokens": usage["completion_tokens"],
+        "prompt_tokens": usage["prompt_tokens"],
+    }
 
 
 def raw_rate(pipeline: Pipeline, question: str, max_tokens: int) -> tuple[int, float, int]:
@@ -124,16 +127,17 @@ def main() -> None:
             asyncio.run(load(url, 1, 1, args.max_tokens))  # warm-up
             for clients in (1, 4, 16):
                 lat, errors = asyncio.run(load(url, clients, args.rounds, args.max_tokens))
-                print(f"/ask {clients:>2} clients  n={len(lat):<3} p50 "
-                      f"{statistics.median(lat):6.2f} s  p95 {percentile(lat, 95):6.2f} s  "
-                      f"errors {errors}")  # fmt: skip
+                print(
+                    f"/ask {clients:>2} clients  n={len(lat):<3} p50 "
+                    f"{statistics.median(lat):6.2f} s  p95 {percentile(lat, 95):6.2f} s  "
+                    f"errors {errors}"
+                )
             fresh = stream(url, FRESH_QUESTION, 8)
             stream(url, STREAM_QUESTION, args.stream_tokens)  # its prompt now cached
             runs = [stream(url, STREAM_QUESTION, args.stream_tokens) for _ in range(REPEATS)]
             streamed = sorted(runs, key=lambda r: r["tokens"] / r["total"])[len(runs) // 2]
         pipeline = Pipeline.from_settings(settings)
-        raw_tokens, raw_seconds, prompt_tokens = raw_rate(pipeline, STREAM_QUESTION,
-                                                          args.stream_tokens)  # fmt: skip
+        raw_tokens, raw_seconds, prompt_tokens = raw_rate(pipeline, STREAM_QUESTION, args.stream_tokens)
     http_rate = streamed["tokens"] / streamed["total"]
     raw = raw_tokens / raw_seconds
     print(

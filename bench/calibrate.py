@@ -74,10 +74,15 @@ def load(paths: list[Path]) -> tuple[list[dict[str, Any]], set[tuple[str, str | 
         record = json.loads(path.read_text())
         data = record["dataset"]
         sets.add((data["name"], data.get("split")))
-        queries += [q | {"set": f"{data['name']} ({data.get('split')})"} for q in record["queries"]
-                    if "grounding" in q]  # fmt: skip
-        print(f"{path.name}: {data['name']} ({data.get('split')}), {len(record['queries'])} questions, "
-              f"processor: {record.get('processor', 'not recorded')}")  # fmt: skip
+        queries += [
+            q | {"set": f"{data['name']} ({data.get('split')})"}
+            for q in record["queries"]
+            if "grounding" in q
+        ]
+        print(
+            f"{path.name}: {data['name']} ({data.get('split')}), {len(record['queries'])} questions, "
+            f"processor: {record.get('processor', 'not recorded')}"
+        )
     return queries, sets
 
 
@@ -94,19 +99,28 @@ def main() -> None:
     parser.add_argument("--report", nargs="*", type=Path, default=[], help="runs to report on")
     parser.add_argument("--max-refused", type=float, default=0.10)
     parser.add_argument("--no-presence", action="store_true", help="min_fit and min_score only")
-    parser.add_argument("--use", nargs="*", default=[], metavar="LANG=MIN_FIT,MIN_PRESENCE",
-                        help="score these values, not calibrated ones: en=0.47,0 fr=0.53,0")  # fmt: skip
+    parser.add_argument(
+        "--use",
+        nargs="*",
+        default=[],
+        metavar="LANG=MIN_FIT,MIN_PRESENCE",
+        help="score these values, not calibrated ones: en=0.47,0 fr=0.53,0",
+    )
     args = parser.parse_args()
     print(processor_line())
     calibration, cal_sets = load(args.on)
     report, report_sets = load(args.report) if args.report else ([], set())
     shared = cal_sets & report_sets
     if shared:
-        sys.exit(f"refused: {', '.join(f'{n} ({s})' for n, s in sorted(shared, key=str))} is calibrated on; "
-                 "report on another split or set")  # fmt: skip
+        sys.exit(
+            f"refused: {', '.join(f'{n} ({s})' for n, s in sorted(shared, key=str))} is calibrated on; "
+            "report on another split or set"
+        )
     chosen: dict[str, tuple[float, float, float]] = {}
-    print(f"\n{'lang':4} {'min_score':>9} {'min_fit':>7} {'min_presence':>12}  {'set':24} "
-          f"{'abstention':>10} {'refused':>8} {'questions':>9}")  # fmt: skip
+    print(
+        f"\n{'lang':4} {'min_score':>9} {'min_fit':>7} {'min_presence':>12}  {'set':24} "
+        f"{'abstention':>10} {'refused':>8} {'questions':>9}"
+    )
     given = {lang: tuple(map(float, v.split(","))) for lang, v in (u.split("=") for u in args.use)}
     for lang, asked in sorted(by_language(calibration).items()):
         if lang in given:
@@ -128,8 +142,10 @@ def main() -> None:
 def _row(lang: str, values: tuple[float, float, float], name: str, asked: list[dict[str, Any]]) -> None:
     abstention, refused = rates(asked, values)
     n_un = sum(q.get("answerable") is False for q in asked)
-    print(f"{lang:4} {values[0]:9.2f} {values[1]:7.2f} {values[2]:12.2f}  {name:24} {abstention:10.3f} "
-          f"{refused:8.3f} {n_un:>4}+{len(asked) - n_un:<4}")  # fmt: skip
+    print(
+        f"{lang:4} {values[0]:9.2f} {values[1]:7.2f} {values[2]:12.2f}  {name:24} {abstention:10.3f} "
+        f"{refused:8.3f} {n_un:>4}+{len(asked) - n_un:<4}"
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ def documents(copies: int) -> dict[str, str]:
         rng.shuffle(words)
         paragraphs.append(" ".join(words * rng.randint(1, 6)))
     guide = (ROOT / "docs" / "architecture.md").read_text().split("\n\n")
-    marked = [f"{p} ({n})" if not p.startswith(("#", "|", "```")) else p
-              for n in range(8 * copies) for p in guide]  # fmt: skip
+    marked = [
+        f"{p} ({n})" if not p.startswith(("#", "|", "```")) else p for n in range(8 * copies) for p in guide
+    ]
     return {"architecture.md x8": "\n\n".join(marked), "French paragraphs": "\n\n".join(paragraphs)}
 
 
@@ -94,15 +95,19 @@ def main() -> None:
     args = parser.parse_args()
     print(processor_line())
     embedder = SentenceTransformerEmbedder(load_settings().embedder)
-    print(f"{'document':<20} {'chars':>8} | {'1x s':>6} {'calls':>6} {'chunks':>6} | "
-          f"{'4x s':>6} {'calls':>6} {'chunks':>6} | {'time 4x/1x':>10} | LlamaIndex 1x")  # fmt: skip
+    print(
+        f"{'document':<20} {'chars':>8} | {'1x s':>6} {'calls':>6} {'chunks':>6} | "
+        f"{'4x s':>6} {'calls':>6} {'chunks':>6} | {'time 4x/1x':>10} | LlamaIndex 1x"
+    )
     longer = documents(4)
     for name, text in documents(1).items():
         one = run(embedder, text, args.size, args.overlap)
         four = run(embedder, longer[name], args.size, args.overlap)
-        print(f"{name:<20} {len(text):>8} | {one[0]:>6.3f} {one[1]:>6} {one[2]:>6} | "
-              f"{four[0]:>6.3f} {four[1]:>6} {four[2]:>6} | {four[0] / one[0]:>10.2f} | "
-              f"{llama_index(text, args.size, args.overlap)}")  # fmt: skip
+        print(
+            f"{name:<20} {len(text):>8} | {one[0]:>6.3f} {one[1]:>6} {one[2]:>6} | "
+            f"{four[0]:>6.3f} {four[1]:>6} {four[2]:>6} | {four[0] / one[0]:>10.2f} | "
+            f"{llama_index(text, args.size, args.overlap)}"
+        )
 
 
 if __name__ == "__main__":

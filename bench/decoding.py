@@ -65,8 +65,9 @@ FOLLOWUPS = [
 ]
 
 
-def timed(generator: Generator, messages: list[Message], params: GenerationParams
-          ) -> tuple[str, float, float, int]:  # fmt: skip
+def timed(
+    generator: Generator, messages: list[Message], params: GenerationParams
+) -> tuple[str, float, float, int]:
     """Text, time to first token, total seconds, completion tokens."""
     t0 = time.perf_counter()
     first, parts, produced = None, [], 0
@@ -114,14 +115,19 @@ def lookup(settings: Settings, pipeline: Pipeline, n: int, tokens: int, draft: i
         drafted, accepted = drafted + d, accepted + a
         ok = runs["plain"][0] == runs["lookup"][0]
         same += ok
-        print(f"{question[:52]:<52} {runs['plain'][3]:>6} {rates['default'][-1]:>7.1f} "
-              f"{rates['plain'][-1]:>6.1f} {rates['lookup'][-1]:>6.1f} {a / max(d, 1):>6.2f} "
-              f"{'yes' if ok else 'NO'}", flush=True)  # fmt: skip
+        print(
+            f"{question[:52]:<52} {runs['plain'][3]:>6} {rates['default'][-1]:>7.1f} "
+            f"{rates['plain'][-1]:>6.1f} {rates['lookup'][-1]:>6.1f} {a / max(d, 1):>6.2f} "
+            f"{'yes' if ok else 'NO'}",
+            flush=True,
+        )
     med = {k: statistics.median(v) for k, v in rates.items()}
-    print(f"median decode tokens/s: default {med['default']:.1f}, plain {med['plain']:.1f}, lookup "
-          f"{med['lookup']:.1f} ({med['lookup'] / med['plain']:.2f}x plain, "
-          f"{med['lookup'] / med['default']:.2f}x default); drafts accepted {accepted}/{drafted}; "
-          f"identical answers {same}/{n}")  # fmt: skip
+    print(
+        f"median decode tokens/s: default {med['default']:.1f}, plain {med['plain']:.1f}, lookup "
+        f"{med['lookup']:.1f} ({med['lookup'] / med['plain']:.2f}x plain, "
+        f"{med['lookup'] / med['default']:.2f}x default); drafts accepted {accepted}/{drafted}; "
+        f"identical answers {same}/{n}"
+    )
     fast.close()
 
 
@@ -145,8 +151,11 @@ def batch_cost(settings: Settings, pipeline: Pipeline, draft: int) -> None:
     print(f"\nreading a batch of k tokens after a prompt of {len(tokens)} tokens (median of 8, ms)")
     for name in models:
         one = statistics.median(times[(name, 1)])
-        cells = [f"k={k} {statistics.median(times[(name, k)]) * 1000:.1f} "
-                 f"({statistics.median(times[(name, k)]) / one:.1f}x)" for k in (1, 2, 4, 8)]  # fmt: skip
+        cells = [
+            f"k={k} {statistics.median(times[(name, k)]) * 1000:.1f} "
+            f"({statistics.median(times[(name, k)]) / one:.1f}x)"
+            for k in (1, 2, 4, 8)
+        ]
         print(f"{name:<15} " + "  ".join(cells))
     fast.close()
 
@@ -171,8 +180,10 @@ def prefix(pipeline: Pipeline, tokens: int) -> None:
     print("layout 'as sent': the history as the client sends it (questions alone, answers as shown);")
     print("layout 'as read': the turns this pipeline answered, as the model read and wrote them")
     print("'given': passages of the follow-up that its history already gave, referred to by number")
-    print(f"{'follow-up':<44} {'layout':<8} {'prompt':>6} {'cached':>6} {'given':>5} {'warm s':>7} "
-          f"{'cold s':>7} {'ratio':>6}")  # fmt: skip
+    print(
+        f"{'follow-up':<44} {'layout':<8} {'prompt':>6} {'cached':>6} {'given':>5} {'warm s':>7} "
+        f"{'cold s':>7} {'ratio':>6}"
+    )
     ratios: dict[str, list[float]] = {"as sent": [], "as read": []}
     for (first_q, follow), layout in [(f, lay) for f in FOLLOWUPS for lay in ratios]:
         answer = pipeline.ask(first_q, params=params)
@@ -190,11 +201,15 @@ def prefix(pipeline: Pipeline, tokens: int) -> None:
         ratio = warm / cold
         ratios[layout].append(ratio)
         given = messages[-1]["content"].count(GIVEN)
-        print(f"{follow[:44]:<44} {layout:<8} {prepared.prompt.n_tokens:>6} {common:>6} {given:>5} "
-              f"{warm:>7.3f} {cold:>7.3f} {ratio:>6.2f}", flush=True)  # fmt: skip
+        print(
+            f"{follow[:44]:<44} {layout:<8} {prepared.prompt.n_tokens:>6} {common:>6} {given:>5} "
+            f"{warm:>7.3f} {cold:>7.3f} {ratio:>6.2f}",
+            flush=True,
+        )
     for layout, found in ratios.items():
-        print(f"median follow-up time to first token, warm over cold, {layout}: "
-              f"{statistics.median(found):.2f}")  # fmt: skip
+        print(
+            f"median follow-up time to first token, warm over cold, {layout}: {statistics.median(found):.2f}"
+        )
 
 
 def _common(a: list[int], b: list[int]) -> int:
@@ -220,8 +235,9 @@ def ram(path: Path) -> None:
     print(f"\nresident memory of {info.name}, loaded and run once, against the estimate")
     print(f"{'n_ctx':>6} {'measured MiB':>12} {'estimate MiB':>12} {'ratio':>6}")
     for n_ctx in (1024, 2048, 4096, 8192):
-        done = subprocess.run([sys.executable, "-c", MEASURE, str(path), str(n_ctx)], check=True,
-                              capture_output=True, text=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(path), str(n_ctx)], check=True, capture_output=True, text=True
+        )
         measured, estimate = json.loads(done.stdout), info.ram_bytes(n_ctx)
         print(f"{n_ctx:>6} {measured / 2**20:>12.1f} {estimate / 2**20:>12.1f} {measured / estimate:>6.2f}")
 
@@ -239,9 +255,14 @@ def main() -> None:
     args = parser.parse_args()
     print(processor_line())
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(overrides={"indexes_dir": str(Path(tmp) / "indexes"),
-                                            "llm.n_ctx": args.n_ctx, "llm.model": args.model,
-                                            "llm.temperature": 0.0})  # fmt: skip
+        settings = load_settings(
+            overrides={
+                "indexes_dir": str(Path(tmp) / "indexes"),
+                "llm.n_ctx": args.n_ctx,
+                "llm.model": args.model,
+                "llm.temperature": 0.0,
+            }
+        )
         catalog = ModelCatalog(settings.llm)
         if args.ram:
             ram(catalog.path(catalog.default_name()))
@@ -253,8 +274,9 @@ def main() -> None:
         for name in args.docs.split(","):
             (docs / name).write_text((ROOT / "docs" / name).read_text())
         IngestWorker(settings, pipeline.embedder).run(docs)
-        print(f"model {pipeline.default_model}, n_ctx {args.n_ctx}, index of docs/{{{args.docs}}}",
-              flush=True)  # fmt: skip
+        print(
+            f"model {pipeline.default_model}, n_ctx {args.n_ctx}, index of docs/{{{args.docs}}}", flush=True
+        )
         if args.only in (None, "lookup"):
             lookup(settings, pipeline, args.questions, args.max_tokens, args.lookup)
         if args.only in (None, "prefix"):

@@ -47,8 +47,9 @@ REPO = Path(__file__).parents[1]
 
 
 def copy_corpus(target: Path, n: int) -> Path:
-    found = sorted(p for p in Path("/usr/share/doc").rglob("*")
-                   if p.is_file() and p.suffix in (".md", ".html", ".txt"))  # fmt: skip
+    found = sorted(
+        p for p in Path("/usr/share/doc").rglob("*") if p.is_file() and p.suffix in (".md", ".html", ".txt")
+    )
     for i, path in enumerate([*sorted((REPO / "docs").glob("*.md")), *found][:n]):
         shutil.copyfile(path, target / f"{i:04d}-{path.name}")
     return target
@@ -71,8 +72,12 @@ def timed(embedder: Embedder, texts: list[str]) -> float:
 
 def child_rss(kind: str, batch_size: int, batch_tokens: int, texts_file: Path) -> dict[str, float]:
     """Peak RSS growth and seconds of one embedding run, in a fresh process."""
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(batch_size), str(batch_tokens),
-                          str(texts_file)], check=True, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(batch_size), str(batch_tokens), str(texts_file)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -158,7 +163,7 @@ def main() -> None:
                 ("onnx", 64, 10**9),
                 ("onnx", 64, settings.embedder.batch_tokens),
                 ("openvino", 64, settings.embedder.batch_tokens),
-            )  # fmt: skip
+            )
         }
 
     files = report.count("added")
@@ -168,11 +173,15 @@ def main() -> None:
         f"{pieces} word pieces embedded"
     )
     for kind, s in median.items():
-        print(f"{kind:<21} {len(texts) / s:8.1f} chunks/s  {pieces / s:9.0f} word pieces/s  "
-              f"(rounds: {', '.join(f'{x:.2f}' for x in seconds[kind])} s)")  # fmt: skip
+        print(
+            f"{kind:<21} {len(texts) / s:8.1f} chunks/s  {pieces / s:9.0f} word pieces/s  "
+            f"(rounds: {', '.join(f'{x:.2f}' for x in seconds[kind])} s)"
+        )
     print(f"int8 / fp32 speed     {median['torch fp32'] / median['onnx int8']:.2f}x  (target >= 2.3)")
-    print(f"{ov_label} / fp32   {median['torch fp32'] / median[ov_label]:.2f}x; "
-          f"/ int8 {median['onnx int8'] / median[ov_label]:.2f}x")  # fmt: skip
+    print(
+        f"{ov_label} / fp32   {median['torch fp32'] / median[ov_label]:.2f}x; "
+        f"/ int8 {median['onnx int8'] / median[ov_label]:.2f}x"
+    )
     print(f"ingest wall time      {ingest_s:.2f} s  (onnx int8, {len(texts) / ingest_s:.1f} chunks/s)")
     print(f"embedding floor       {floor_s:.2f} s  (onnx int8 alone on the same texts)")
     print(

@@ -76,8 +76,9 @@ def main() -> None:
         dataset = load_dataset(path, split)
         queries = [q for q in dataset.queries if q.relevant]
         for label, model in EMBEDDERS.items():
-            settings = load_settings(overrides={"indexes_dir": str(args.workdir / "indexes"),
-                                                "embedder.model": model})  # fmt: skip
+            settings = load_settings(
+                overrides={"indexes_dir": str(args.workdir / "indexes"), "embedder.model": model}
+            )
             corpus = materialize(dataset, args.workdir)
             index = make_catalog(settings).open(index_name(dataset, corpus, settings), readonly=True)
             embedder = make_embedder(settings.embedder)
@@ -117,10 +118,12 @@ def main() -> None:
             index.close()
             line = "  ".join(f"{m} {statistics.mean(v):.3f}" for m, v in scores.items())
             print(f"{name:<12} {split:<6} {label:<7} n={len(queries):<4} {line}")
-            print(f"{'':<27} coverage@1 median {statistics.median(coverage):.2f}  "
-                  f"cosine@1 median {statistics.median(cosine):.3f}  foreign questions {foreign}  "
-                  f"language untold {untold}",
-                  flush=True)  # fmt: skip
+            print(
+                f"{'':<27} coverage@1 median {statistics.median(coverage):.2f}  "
+                f"cosine@1 median {statistics.median(cosine):.3f}  foreign questions {foreign}  "
+                f"language untold {untold}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

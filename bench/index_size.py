@@ -43,8 +43,10 @@ def main() -> None:
     ours = folder_bytes(args.index)
     total = sum(ours.values())
     print(f"chunks                {len(rows)}")
-    print(f"ours                  {total / 2**20:.2f} MB ({total / len(rows):.0f} B/chunk): "
-          + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in ours.items() if v))  # fmt: skip
+    print(
+        f"ours                  {total / 2**20:.2f} MB ({total / len(rows):.0f} B/chunk): "
+        + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in ours.items() if v)
+    )
     try:
         from llama_index.core import StorageContext, VectorStoreIndex
         from llama_index.core.embeddings import MockEmbedding
@@ -53,17 +55,26 @@ def main() -> None:
         print("llama-index        not installed (pip install llama-index-core): no comparison")
         return
     dimension = len(rows[0][4]) // 4
-    nodes = [TextNode(text=text, id_=str(chunk_id), metadata={"path": path, "ordinal": ordinal},
-                      embedding=np.frombuffer(blob, dtype=np.float32).tolist())
-             for chunk_id, text, path, ordinal, blob in rows]  # fmt: skip
-    index = VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(),
-                             embed_model=MockEmbedding(embed_dim=dimension))  # fmt: skip
+    nodes = [
+        TextNode(
+            text=text,
+            id_=str(chunk_id),
+            metadata={"path": path, "ordinal": ordinal},
+            embedding=np.frombuffer(blob, dtype=np.float32).tolist(),
+        )
+        for chunk_id, text, path, ordinal, blob in rows
+    ]
+    index = VectorStoreIndex(
+        nodes, storage_context=StorageContext.from_defaults(), embed_model=MockEmbedding(embed_dim=dimension)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         index.storage_context.persist(persist_dir=tmp)
         theirs = folder_bytes(Path(tmp))
     other = sum(theirs.values())
-    print(f"llama-index           {other / 2**20:.2f} MB ({other / len(rows):.0f} B/chunk): "
-          + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in theirs.items() if v))  # fmt: skip
+    print(
+        f"llama-index           {other / 2**20:.2f} MB ({other / len(rows):.0f} B/chunk): "
+        + ", ".join(f"{k} {v / 2**20:.2f} MB" for k, v in theirs.items() if v)
+    )
     print(f"ours / llama-index    {total / other:.2f}")
 
 

@@ -40,13 +40,19 @@ from rag.pipeline import DoneEvent, Pipeline, TokenEvent  # noqa: E402
 from tests.llmserver import LlmServer  # noqa: E402
 
 QUESTIONS = [
-    "How do I ingest a folder of documents?", "Which file types can be ingested?",
-    "How do I change the chunk size?", "Which environment variable sets the context size?",
-    "How do I start the HTTP server?", "How can an OpenAI client talk to the service?",
-    "How are API keys configured?", "Where are indexes stored?",
-    "How are sources cited in answers?", "What happens when the question is too long?",
-    "How do I delete an index?", "What does rag config print?",
-]  # fmt: skip
+    "How do I ingest a folder of documents?",
+    "Which file types can be ingested?",
+    "How do I change the chunk size?",
+    "Which environment variable sets the context size?",
+    "How do I start the HTTP server?",
+    "How can an OpenAI client talk to the service?",
+    "How are API keys configured?",
+    "Where are indexes stored?",
+    "How are sources cited in answers?",
+    "What happens when the question is too long?",
+    "How do I delete an index?",
+    "What does rag config print?",
+]
 
 
 def main() -> None:
@@ -60,8 +66,13 @@ def main() -> None:
     server = LlmServer(threads=args.threads)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            base = {"indexes_dir": tmp, "llm.temperature": 0.0, "llm.seed": 1, "llm.n_ctx": 2048,
-                    "llm.n_threads": args.threads}  # fmt: skip
+            base = {
+                "indexes_dir": tmp,
+                "llm.temperature": 0.0,
+                "llm.seed": 1,
+                "llm.n_ctx": 2048,
+                "llm.n_threads": args.threads,
+            }
             settings = load_settings(overrides=base)
             embedder = make_embedder(settings.embedder, threads=1)  # as `rag serve`
             IngestWorker(settings, embedder).run(ROOT / "docs")
@@ -83,26 +94,35 @@ def main() -> None:
                     rows[name].append(run_one(pipeline, question, params))
     finally:
         server.stop()
-    print(f"questions {len(questions)}, max_tokens {args.max_tokens}, threads {args.threads} "
-          f"per runtime, n_ctx 2048, model {generators['llama-cpp (in process)'].name}")  # fmt: skip
-    print(f"{'generator':<24} {'prompt ms':>10} {'first token ms':>15} {'total ms':>10} "
-          f"{'tokens/s':>9} {'prompt tok':>11}   (medians; totals in s)")  # fmt: skip
+    print(
+        f"questions {len(questions)}, max_tokens {args.max_tokens}, threads {args.threads} "
+        f"per runtime, n_ctx 2048, model {generators['llama-cpp (in process)'].name}"
+    )
+    print(
+        f"{'generator':<24} {'prompt ms':>10} {'first token ms':>15} {'total ms':>10} "
+        f"{'tokens/s':>9} {'prompt tok':>11}   (medians; totals in s)"
+    )
     for name, runs in rows.items():
 
         def med(key: str, runs: list[dict[str, float]] = runs) -> float:
             return statistics.median(r[key] for r in runs)
 
         tps = sum(r["tokens"] for r in runs) / sum(r["decode"] for r in runs)
-        print(f"{name:<24} {med('prompt') * 1000:>10.0f} {med('first') * 1000:>15.0f} "
-              f"{med('total') * 1000:>10.0f} {tps:>9.1f} {med('prompt_tokens'):>11.0f}   "
-              f"(total {sum(r['total'] for r in runs):.1f} s)")  # fmt: skip
+        print(
+            f"{name:<24} {med('prompt') * 1000:>10.0f} {med('first') * 1000:>15.0f} "
+            f"{med('total') * 1000:>10.0f} {tps:>9.1f} {med('prompt_tokens'):>11.0f}   "
+            f"(total {sum(r['total'] for r in runs):.1f} s)"
+        )
 
 
 def forget(server: LlmServer) -> None:
     """The server's cached prompt replaced by another (llama.cpp keeps the last one only)."""
-    httpx.post(server.base_url + "/chat/completions", timeout=120,
-               headers={"Authorization": f"Bearer {server.api_key}"},
-               json={"messages": [{"role": "user", "content": "Hello."}], "max_tokens": 1})  # fmt: skip
+    httpx.post(
+        server.base_url + "/chat/completions",
+        timeout=120,
+        headers={"Authorization": f"Bearer {server.api_key}"},
+        json={"messages": [{"role": "user", "content": "Hello."}], "max_tokens": 1},
+    )
 
 
 def run_one(pipeline: Pipeline, question: str, params: GenerationParams) -> dict[str, float]:
@@ -117,10 +137,14 @@ def run_one(pipeline: Pipeline, question: str, params: GenerationParams) -> dict
     total = time.perf_counter() - start
     assert answer is not None
     first = total if first is None else first
-    return {"prompt": answer.timings.get("prompt", 0.0), "first": first, "total": total,
-            "decode": max(answer.timings["generate"] - answer.timings.get("first_token", 0.0), 1e-9),
-            "tokens": answer.usage.completion_tokens,
-            "prompt_tokens": answer.usage.prompt_tokens}  # fmt: skip
+    return {
+        "prompt": answer.timings.get("prompt", 0.0),
+        "first": first,
+        "total": total,
+        "decode": max(answer.timings["generate"] - answer.timings.get("first_token", 0.0), 1e-9),
+        "tokens": answer.usage.completion_tokens,
+        "prompt_tokens": answer.usage.prompt_tokens,
+    }
 
 
 if __name__ == "__main__":

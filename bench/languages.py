@@ -69,19 +69,27 @@ def main() -> None:
         for label, model in EMBEDDERS.items():
             table[name][label] = {}
             for i, mode in enumerate(MODES):
-                settings = load_settings(overrides={
-                    "indexes_dir": str(args.workdir / "indexes"), "embedder.model": model,
-                    "retrieval.mode": mode, **extra,
-                })  # fmt: skip
+                settings = load_settings(
+                    overrides={
+                        "indexes_dir": str(args.workdir / "indexes"),
+                        "embedder.model": model,
+                        "retrieval.mode": mode,
+                        **extra,
+                    }
+                )
                 record = run(settings, dataset, args.workdir, RunOptions(generate=False, ingest=i == 0))
                 metrics: dict[str, Any] = record["metrics"]
-                table[name][label][mode] = {k: float(v) for k, v in metrics.items()
-                                            if isinstance(v, (int, float))}  # fmt: skip
+                table[name][label][mode] = {
+                    k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))
+                }
                 print(f"{name:<12} {label:<7} {mode:<8} nDCG@10 {metrics.get('ndcg@10', 0):.3f}", flush=True)
     print()
     for metric in ("ndcg@10", "recall@10"):
-        print(f"| {metric} | queries | " + " | ".join(f"{e} {m}" for e in EMBEDDERS for m in MODES)
-              + " | hybrid >= best half |")  # fmt: skip
+        print(
+            f"| {metric} | queries | "
+            + " | ".join(f"{e} {m}" for e in EMBEDDERS for m in MODES)
+            + " | hybrid >= best half |"
+        )
         print("|---" * (3 + len(EMBEDDERS) * len(MODES)) + "|")
         for name, by_embedder in table.items():
             cells, holds = [], []

@@ -53,8 +53,13 @@ def ours(folder: Path, work: Path, kind: str | None) -> dict[str, float]:
     index.close()
     counts = worker.embedder.count_tokens_batch(texts)
     limit = worker.embedder.max_tokens
-    return {"seconds": seconds, "files": report.count("added"), "chunks": len(texts),
-            "pieces": sum(counts), "read": sum(min(n, limit) for n in counts)}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "files": report.count("added"),
+        "chunks": len(texts),
+        "pieces": sum(counts),
+        "read": sum(min(n, limit) for n in counts),
+    }
 
 
 def theirs(folder: Path, work: Path, kind: str | None) -> dict[str, float]:
@@ -78,8 +83,13 @@ def theirs(folder: Path, work: Path, kind: str | None) -> dict[str, float]:
     tokenizer, limit = embedder.tokenizer, embedder.max_seq_length
     counts = [len(tokenizer(n.get_content(metadata_mode=MetadataMode.EMBED))["input_ids"]) for n in nodes]
     files = len({d.metadata.get("file_path") for d in documents})
-    return {"seconds": seconds, "files": files, "chunks": len(nodes), "pieces": sum(counts),
-            "read": sum(min(n, limit) for n in counts)}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "files": files,
+        "chunks": len(nodes),
+        "pieces": sum(counts),
+        "read": sum(min(n, limit) for n in counts),
+    }
 
 
 def run_side(side: str, folder: Path, llama_path: str | None, kind: str | None) -> dict[str, float]:
@@ -90,8 +100,11 @@ def run_side(side: str, folder: Path, llama_path: str | None, kind: str | None) 
         out = subprocess.run(
             [sys.executable, __file__, "--side", side, str(folder), "--work", work]
             + (["--kind", kind] if kind else []),
-            env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if out.returncode:
         raise SystemExit(f"{side} failed:\n{out.stderr[-3000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])

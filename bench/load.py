@@ -31,17 +31,25 @@ import psutil  # noqa: E402
 from bench.serving import ingest_docs, percentile, rag_server  # noqa: E402
 from rag.hardware import processor_line  # noqa: E402
 
-QUESTIONS = ["How do I ingest a folder of documents?", "Which port does the server use?",
-             "What does rag eval measure?", "How are API keys checked?",
-             "What happens when the queue is full?", "Which file types can be ingested?"]  # fmt: skip
+QUESTIONS = [
+    "How do I ingest a folder of documents?",
+    "Which port does the server use?",
+    "What does rag eval measure?",
+    "How are API keys checked?",
+    "What happens when the queue is full?",
+    "Which file types can be ingested?",
+]
 
 
 def requests(max_tokens: int) -> itertools.cycle[tuple[str, str, dict[str, Any], bool]]:
     """(label, path, body, streamed), in a fixed rotation."""
     mix: list[tuple[str, str, dict[str, Any], bool]] = []
     for n, question in enumerate(QUESTIONS):
-        chat = {"model": "default", "max_tokens": max_tokens,
-                "messages": [{"role": "user", "content": question}]}  # fmt: skip
+        chat = {
+            "model": "default",
+            "max_tokens": max_tokens,
+            "messages": [{"role": "user", "content": question}],
+        }
         mix += [
             ("/ask", "/ask", {"question": question, "max_tokens": max_tokens}, False),
             ("chat", "/v1/chat/completions", chat, False),
@@ -51,8 +59,9 @@ def requests(max_tokens: int) -> itertools.cycle[tuple[str, str, dict[str, Any],
     return itertools.cycle(mix)
 
 
-async def client(url: str, until: float, offset: int, max_tokens: int,
-                 results: list[tuple[str, int, float]]) -> None:  # fmt: skip
+async def client(
+    url: str, until: float, offset: int, max_tokens: int, results: list[tuple[str, int, float]]
+) -> None:
     rotation = requests(max_tokens)
     for _ in range(offset):
         next(rotation)
@@ -99,8 +108,10 @@ def report(run: dict[str, Any], clients: int) -> None:
     results, elapsed, rss = run["results"], run["elapsed"], run["rss"]
     statuses = Counter(status for _, status, _ in results)
     errors = sum(n for status, n in statuses.items() if status not in (200, 429))
-    print(f"{len(results)} requests from {clients} clients in {elapsed:.1f} s: "
-          f"{len(results) / elapsed:.2f} requests/s")  # fmt: skip
+    print(
+        f"{len(results)} requests from {clients} clients in {elapsed:.1f} s: "
+        f"{len(results) / elapsed:.2f} requests/s"
+    )
     print(f"statuses {dict(sorted(statuses.items()))}; errors (not 200/429): {errors}")
     by_route: dict[str, list[float]] = defaultdict(list)
     for label, status, seconds in results:
@@ -109,8 +120,10 @@ def report(run: dict[str, Any], clients: int) -> None:
             by_route["all"].append(seconds)
     print(f"{'route':<12} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8}")
     for label, values in sorted(by_route.items()):
-        print(f"{label:<12} {len(values):>5} " + " ".join(
-            f"{percentile(values, p):7.2f}s" for p in (50, 95, 99)))  # fmt: skip
+        print(
+            f"{label:<12} {len(values):>5} "
+            + " ".join(f"{percentile(values, p):7.2f}s" for p in (50, 95, 99))
+        )
     first, last = rss[0][1], rss[-1][1]
     print(
         f"server RSS start {first / 2**20:.0f} MB, end {last / 2**20:.0f} MB "

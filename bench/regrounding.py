@@ -82,8 +82,14 @@ def main() -> None:
                 row["extractive_contains"] = answer_scores(best.text, query.answers)["contains"]
             row.update(support_metrics(answer))
         rows.append(row)
-    names = ("contains", "extractive_contains", "supported_rate", "citation_precision",
-             "abstention", "wrongly_refused")  # fmt: skip
+    names = (
+        "contains",
+        "extractive_contains",
+        "supported_rate",
+        "citation_precision",
+        "abstention",
+        "wrongly_refused",
+    )
     print(f"{args.run.name}: {len(rows)} questions, overrides {args.sets or 'none'}")
     for name in names:
         value = mean(r.get(name) for r in rows)

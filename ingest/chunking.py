@@ -113,8 +113,11 @@ class Chunker:
                     yield self._make(window, path, ordinal)
                     ordinal += 1
                     window = []
-            elif (window and not _headings_only(window)  # headings in a row stay together
-                  and (unit.starts_section or self._too_big(window, unit))):  # fmt: skip
+            elif (
+                window
+                and not _headings_only(window)  # headings in a row stay together
+                and (unit.starts_section or self._too_big(window, unit))
+            ):
                 yield self._make(window, path, ordinal)
                 ordinal += 1
                 window = [] if unit.starts_section else self._overlap(window)
@@ -147,8 +150,9 @@ class Chunker:
                     level = len(match.group(1))
                     headings = headings[: level - 1] + [match.group(2)]
                     first, _, rest = block.partition("\n")
-                    unit = self._unit(first, page.number, " > ".join(headings), starts_section=True,
-                                      is_heading=True)  # fmt: skip
+                    unit = self._unit(
+                        first, page.number, " > ".join(headings), starts_section=True, is_heading=True
+                    )
                     room = (room[0] + unit.tokens + 1, room[1] + unit.pieces)
                     yield unit
                     if not rest.strip():
@@ -160,8 +164,15 @@ class Chunker:
                     yield from self._table(lines, page.number, heading, room)
                 else:
                     for i, (piece, tokens, pieces) in enumerate(self._fit(block, room)):
-                        yield _Unit(piece, tokens, pieces, page.number, heading,
-                                    sep="\n\n" if i == 0 else " ", ids=self._ids.get(piece))  # fmt: skip
+                        yield _Unit(
+                            piece,
+                            tokens,
+                            pieces,
+                            page.number,
+                            heading,
+                            sep="\n\n" if i == 0 else " ",
+                            ids=self._ids.get(piece),
+                        )
                 room = (0, 0)
 
     @staticmethod
@@ -171,10 +182,27 @@ class Chunker:
             return (first, rest.strip()) if rest.strip() else (first,)
         return (block,)
 
-    def _unit(self, text: str, page: int | None, heading: str, *, starts_section: bool = False,
-              is_heading: bool = False, sep: str = "\n\n") -> _Unit:  # fmt: skip
-        return _Unit(text, self._tokens(text), self._pieces(text), page, heading, starts_section,
-                     is_heading, sep, self._ids.get(text))  # fmt: skip
+    def _unit(
+        self,
+        text: str,
+        page: int | None,
+        heading: str,
+        *,
+        starts_section: bool = False,
+        is_heading: bool = False,
+        sep: str = "\n\n",
+    ) -> _Unit:
+        return _Unit(
+            text,
+            self._tokens(text),
+            self._pieces(text),
+            page,
+            heading,
+            starts_section,
+            is_heading,
+            sep,
+            self._ids.get(text),
+        )
 
     def _tokens(self, text: str) -> int:
         """`count`, remembered for the page being chunked."""
@@ -270,8 +298,10 @@ class Chunker:
         if len(words) < 2:
             return self._split_tokens(text, room)
         half = len(words) // 2
-        return [*self._within_window(" ".join(words[:half]), room),
-                *self._within_window(" ".join(words[half:]), room)]  # fmt: skip
+        return [
+            *self._within_window(" ".join(words[:half]), room),
+            *self._within_window(" ".join(words[half:]), room),
+        ]
 
     def _split_tokens(self, word: str, room: tuple[int, int] = (0, 0)) -> list[str]:
         ids = self._encoding.encode(word, disallowed_special=())
@@ -308,8 +338,14 @@ class Chunker:
                     yield self._unit(text, page, heading)
                 continue
             if rows and not self._fits(tokens + r_tokens, pieces + r_pieces):
-                yield _Unit("\n".join([head, *rows]), tokens - room[0], pieces - room[1], page, heading,
-                            ids=self._joined([head, *rows]))  # fmt: skip
+                yield _Unit(
+                    "\n".join([head, *rows]),
+                    tokens - room[0],
+                    pieces - room[1],
+                    page,
+                    heading,
+                    ids=self._joined([head, *rows]),
+                )
                 rows, tokens, pieces = [], head_tokens, head_pieces
                 room = (0, 0)  # only the first piece follows the headings
                 head_tokens, head_pieces = self.count(head) + 1, self._pieces(head)
@@ -318,8 +354,14 @@ class Chunker:
             tokens += r_tokens
             pieces += r_pieces
         if rows:
-            yield _Unit("\n".join([head, *rows]), tokens - room[0], pieces - room[1], page, heading,
-                        ids=self._joined([head, *rows]))  # fmt: skip
+            yield _Unit(
+                "\n".join([head, *rows]),
+                tokens - room[0],
+                pieces - room[1],
+                page,
+                heading,
+                ids=self._joined([head, *rows]),
+            )
 
     def _split_after(self, window: list[_Unit], unit: _Unit) -> tuple[_Unit, _Unit]:
         """`unit` cut in two: a first part that fits after the headings, and the rest."""

@@ -49,8 +49,12 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def rounds(store: Store, found: Sequence[F], known: dict[str, FileRecord], settings: StoreSettings,
-           ) -> Iterator[list[F]]:  # fmt: skip
+def rounds(
+    store: Store,
+    found: Sequence[F],
+    known: dict[str, FileRecord],
+    settings: StoreSettings,
+) -> Iterator[list[F]]:
     """The files this worker is to go through, round by round, in their order. Files other
     workers wrote meanwhile come with their records put in `known` (so they count as
     unchanged); the caller writes each round before asking for the next."""

@@ -46,9 +46,8 @@ class IngestReport:
             **{s: self.count(s) for s in STATUSES},
             "chunks": self.chunks_written,
             "seconds": round(self.seconds, 3),
-            "failures": [{"path": o.path, "reason": o.reason} for o in self.outcomes
-                         if o.status == "failed"],
-        }  # fmt: skip
+            "failures": [{"path": o.path, "reason": o.reason} for o in self.outcomes if o.status == "failed"],
+        }
 
 
 class IngestObserver(Protocol):

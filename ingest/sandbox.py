@@ -148,14 +148,19 @@ class LoaderSandbox:
     def _spawn(self) -> None:
         """Start the child; it gets ready (imports its parsers) while the caller goes on."""
         self._kill()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p)}  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(_ROOT), os.environ.get("PYTHONPATH", "")) if p),
+        }
         if self.options is not None:
             env[_OPTIONS_ENV] = self.options.model_dump_json()
         self._child = subprocess.Popen(
             [sys.executable, "-m", "ingest.sandbox"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0,
-        )  # fmt: skip
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            bufsize=0,
+        )
         self._ready = False
 
     def _kill(self) -> None:

@@ -264,8 +264,14 @@ class IngestWorker:
 
     # -- ingestion -----------------------------------------------------------------
 
-    def _ingest(self, store: Store, known: dict[str, FileRecord], candidates: list[_Candidate],
-                book: RunBook, sandbox: LoaderSandbox) -> None:  # fmt: skip
+    def _ingest(
+        self,
+        store: Store,
+        known: dict[str, FileRecord],
+        candidates: list[_Candidate],
+        book: RunBook,
+        sandbox: LoaderSandbox,
+    ) -> None:
         """Files are hashed, read and chunked by a reader thread (`_read`) while this one
         embeds what it has handed over, and a writer thread stores it: embedding rarely
         waits for parsing or writing. The store is touched from the writer thread only (a
@@ -328,8 +334,9 @@ class IngestWorker:
             messages.close()
             writer.close()
 
-    def _read(self, known: dict[str, FileRecord], candidates: list[_Candidate],
-              sandbox: LoaderSandbox) -> Iterator[_Message]:  # fmt: skip
+    def _read(
+        self, known: dict[str, FileRecord], candidates: list[_Candidate], sandbox: LoaderSandbox
+    ) -> Iterator[_Message]:
         """On the reader thread: what to do with each file, in order. A large document's
         chunks follow its `_Stream` in batches, then `_StreamEnd`; then the file's `_Pending`."""
         for cand in candidates:
@@ -341,8 +348,9 @@ class IngestWorker:
                     yield cand.outcome("failed", reason=os_reason(exc))
                     continue
                 if old.name != cand.name:
-                    yield _Touch(FileRecord(cand.key, old.hash, old.size, old.mtime,
-                                            old.ingested_at, cand.name))  # fmt: skip
+                    yield _Touch(
+                        FileRecord(cand.key, old.hash, old.size, old.mtime, old.ingested_at, cand.name)
+                    )
                 yield cand.outcome("unchanged")
                 continue
             try:
@@ -360,9 +368,18 @@ class IngestWorker:
             streamed = 0
             try:
                 for sub, pages in documents(sandbox.pages(cand.path)):
-                    part = record if not sub else FileRecord(
-                        f"{cand.key}/{sub}", digest, cand.size, cand.mtime, record.ingested_at,
-                        f"{cand.name}/{sub}")  # fmt: skip
+                    part = (
+                        record
+                        if not sub
+                        else FileRecord(
+                            f"{cand.key}/{sub}",
+                            digest,
+                            cand.size,
+                            cand.mtime,
+                            record.ingested_at,
+                            f"{cand.name}/{sub}",
+                        )
+                    )
                     tap = _TitleTap(pages)
                     pieced = self.chunker.pieced(tap, part.display)
                     head_pieced = take(pieced, self.large_file_chunks)
@@ -431,8 +448,9 @@ class IngestWorker:
         if not ended:
             _skip_stream(messages)
 
-    def _write_pending(self, store: Store, pending: list[_Pending], book: RunBook, writer: WriteBehind
-                       ) -> None:  # fmt: skip
+    def _write_pending(
+        self, store: Store, pending: list[_Pending], book: RunBook, writer: WriteBehind
+    ) -> None:
         """Embed the waiting small files together and have each written; a failure is
         reported against the file it belongs to (the batch is tried again file by file)."""
         if not pending:
@@ -449,8 +467,11 @@ class IngestWorker:
         for item in pending:
             n = len(item.chunks)
             try:
-                mine = (vectors[offset : offset + n] if vectors is not None
-                        else self.embedder.embed_prepared(item.prepared))  # fmt: skip
+                mine = (
+                    vectors[offset : offset + n]
+                    if vectors is not None
+                    else self.embedder.embed_prepared(item.prepared)
+                )
             except Exception as exc:
                 jobs.append(partial(_failed, store, item, _reason(exc, item.name), book))
             else:
@@ -516,8 +537,11 @@ class IngestWorker:
 
         wanted = settings_for_index(self.settings.embedder, manifest.embedder_kind, manifest.embedder)
         if (wanted.kind, wanted.model) != (self.settings.embedder.kind, self.settings.embedder.model):
-            logger.info("index built with embedder kind=%s name=%s: ingesting with it",
-                        manifest.embedder_kind, manifest.embedder)  # fmt: skip
+            logger.info(
+                "index built with embedder kind=%s name=%s: ingesting with it",
+                manifest.embedder_kind,
+                manifest.embedder,
+            )
         self._use(wanted)
 
     def _use(self, wanted: EmbedderSettings) -> None:

@@ -91,9 +91,14 @@ def _short_answer(text: str) -> bool:
     return 0 < len(text.split()) < MIN_WORDS and any(t not in _YES_NO for t in tokens)
 
 
-def _containing(text: str, candidates: list[tuple[int, Piece]], passages: list[tuple[int, str, list[Piece]]],
-                question: str | None, needed: float, near: dict[int, list[tuple[int, int]]]
-                ) -> list[tuple[int, Piece]]:  # fmt: skip
+def _containing(
+    text: str,
+    candidates: list[tuple[int, Piece]],
+    passages: list[tuple[int, str, list[Piece]]],
+    question: str | None,
+    needed: float,
+    near: dict[int, list[tuple[int, int]]],
+) -> list[tuple[int, Piece]]:
     """The passage sentences (at most 3) that hold every word of a short answer and, with a
     question, are relevant to it (`rag.presence.anchored`)."""
     from rag.presence import anchored, relevance
@@ -117,8 +122,10 @@ def _containing(text: str, candidates: list[tuple[int, Piece]], passages: list[t
     return backing
 
 
-_ABBREVIATION = re.compile(r"(?:\b(?:[A-Za-z]|e\.g|i\.e|etc|cf|vs|Mr|Mrs|Dr|Prof|St|No|p|pp|"
-                           r"fig|Fig|M|Mme|Mlle|art|chap|ex|env|resp|al)|\w\.\w)\.$")  # fmt: skip
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:[A-Za-z]|e\.g|i\.e|etc|cf|vs|Mr|Mrs|Dr|Prof|St|No|p|pp|"
+    r"fig|Fig|M|Mme|Mlle|art|chap|ex|env|resp|al)|\w\.\w)\.$"
+)
 
 
 def split_sentences(text: str) -> list[Piece]:
@@ -185,8 +192,9 @@ def cite(sentence: str, numbers: Sequence[int]) -> str:
     kept: list[int] = []
 
     def keep(match: re.Match[str]) -> str:
-        good = [n for n in (int(x) for x in re.findall(r"\d+", match.group(1)))
-                if n in wanted and n not in kept]  # fmt: skip
+        good = [
+            n for n in (int(x) for x in re.findall(r"\d+", match.group(1))) if n in wanted and n not in kept
+        ]
         kept.extend(good)
         return "".join(f" [{n}]" for n in good)
 
@@ -201,8 +209,15 @@ def cite(sentence: str, numbers: Sequence[int]) -> str:
 class Attributor:
     """Matches answer sentences to passage sentences by words and by meaning."""
 
-    def __init__(self, embedder: Embedder | None, *, lexical: float = 0.6, dense: float = 0.7,
-                 combined: float = 0.55, relevance: float = 0.5) -> None:  # fmt: skip
+    def __init__(
+        self,
+        embedder: Embedder | None,
+        *,
+        lexical: float = 0.6,
+        dense: float = 0.7,
+        combined: float = 0.55,
+        relevance: float = 0.5,
+    ) -> None:
         """A sentence is supported when its best passage sentence holds `lexical` of its
         terms, or is `dense` close in meaning, or scores `combined` on their mean. A short
         answer is supported by a sentence holding its words and `relevance` of the
@@ -216,9 +231,15 @@ class Attributor:
         self.dense = dense
         self.combined = combined
 
-    def attribute(self, answer: str, sources: Sequence[Source], *, drop_unsupported: bool = False,
-                  question: str | None = None, near: dict[int, list[tuple[int, int]]] | None = None
-                  ) -> Attribution:  # fmt: skip
+    def attribute(
+        self,
+        answer: str,
+        sources: Sequence[Source],
+        *,
+        drop_unsupported: bool = False,
+        question: str | None = None,
+        near: dict[int, list[tuple[int, int]]] | None = None,
+    ) -> Attribution:
         """Each sentence of `answer` matched to the passages. A short answer ("October 1973",
         "Toy Story"), too short to compare by terms or meaning, is backed by a passage
         sentence that holds all its words and, when `question` is given, the question's terms
@@ -231,8 +252,9 @@ class Attributor:
         passages = [(s.number, s.text, split_sentences(s.text)) for s in sources if s.text]
         candidates = [(number, piece) for number, _, pieces in passages for piece in pieces]
         if not sentences or not candidates:
-            return Attribution(plain.strip(), [SentenceSupport(p.text, p.start, p.end, checked=False)
-                                               for p in sentences], {})  # fmt: skip
+            return Attribution(
+                plain.strip(), [SentenceSupport(p.text, p.start, p.end, checked=False) for p in sentences], {}
+            )
         short = len(sentences) == 1 and _short_answer(sentences[0].text)
         lang = detect_language(plain)
         lex = self._lexical(sentences, candidates, lang) if not short else np.zeros((0, 0))
@@ -243,8 +265,7 @@ class Attributor:
         results: list[tuple[Piece, SentenceSupport, list[tuple[int, Piece]]]] = []
         for i, piece in enumerate(sentences):
             checked = len(piece.text.split()) >= MIN_WORDS or short
-            support = SentenceSupport(plain[piece.start : piece.end], piece.start, piece.end,
-                                      checked=checked)  # fmt: skip
+            support = SentenceSupport(plain[piece.start : piece.end], piece.start, piece.end, checked=checked)
             backing: list[tuple[int, Piece]] = []
             if short:
                 backing = _containing(piece.text, candidates, passages, question, self.relevance, near or {})
@@ -258,8 +279,7 @@ class Attributor:
                 for j in order[:3]:
                     if not exact <= held[candidates[j][0]]:
                         continue
-                    if (lex[i, j] >= self.lexical or dense[i, j] >= self.dense
-                            or combined[j] >= self.combined):  # fmt: skip
+                    if lex[i, j] >= self.lexical or dense[i, j] >= self.dense or combined[j] >= self.combined:
                         backing.append(candidates[j])
                 support.score = float(combined[order[0]])
                 support.supported = bool(backing)
@@ -267,8 +287,7 @@ class Attributor:
             results.append((piece, support, backing))
         return self._rebuild(plain, results, passages, drop_unsupported)
 
-    def extract(self, question: str, sources: Sequence[Source], limit: int = 3
-                ) -> tuple[Attribution, float]:  # fmt: skip
+    def extract(self, question: str, sources: Sequence[Source], limit: int = 3) -> tuple[Attribution, float]:
         """An answer made of the passage sentences that best answer the question, each
         citing its passage; and the best sentence's score (how well the passages answer).
 
@@ -277,8 +296,9 @@ class Attributor:
         found, best = self.extracts(question, sources, (limit,))
         return found[0], best
 
-    def extracts(self, question: str, sources: Sequence[Source], limits: Sequence[int]
-                 ) -> tuple[list[Attribution], float]:  # fmt: skip
+    def extracts(
+        self, question: str, sources: Sequence[Source], limits: Sequence[int]
+    ) -> tuple[list[Attribution], float]:
         """`extract` for each of `limits`, the passage sentences scored once."""
         question_piece = [Piece(question, 0, len(question))]
         passages = [(s.number, s.text, split_sentences(s.text)) for s in sources if s.text]
@@ -286,7 +306,8 @@ class Attributor:
         for number, text, pieces in passages:
             for piece in pieces:
                 if piece.text.startswith(("```", "#")) or not (
-                        len(piece.text.split()) >= MIN_WORDS or piece.text.endswith(":")):  # fmt: skip
+                    len(piece.text.split()) >= MIN_WORDS or piece.text.endswith(":")
+                ):
                     continue
                 start, end = _extent(pieces, piece)
                 units.append((number, Piece(_inline_code(text[start:end]), start, end)))
@@ -298,8 +319,9 @@ class Attributor:
         texts = {number: text for number, text, _ in passages}
         return [self._quote(units, combined, texts, n) for n in limits], float(combined.max())
 
-    def _quote(self, units: list[tuple[int, Piece]], combined: np.ndarray, texts: dict[int, str],
-               limit: int) -> Attribution:  # fmt: skip
+    def _quote(
+        self, units: list[tuple[int, Piece]], combined: np.ndarray, texts: dict[int, str], limit: int
+    ) -> Attribution:
         """The best `limit` units (those near the best score), quoted in reading order."""
         order = [int(j) for j in np.argsort(-combined)[:limit]]
         best = float(combined[order[0]])
@@ -325,8 +347,9 @@ class Attributor:
             if out:
                 out.append(" ")
                 position += 1
-            sentences.append(SentenceSupport(sentence, position, position + len(sentence), [number],
-                                             score, True))  # fmt: skip
+            sentences.append(
+                SentenceSupport(sentence, position, position + len(sentence), [number], score, True)
+            )
             out.append(sentence)
             position += len(sentence)
         return Attribution("".join(out), sentences, spans)
@@ -334,8 +357,7 @@ class Attributor:
     # -- scores ------------------------------------------------------------------
 
     @staticmethod
-    def _lexical(sentences: list[Piece], candidates: list[tuple[int, Piece]], lang: str
-                 ) -> np.ndarray:  # fmt: skip
+    def _lexical(sentences: list[Piece], candidates: list[tuple[int, Piece]], lang: str) -> np.ndarray:
         """Share of each answer sentence's terms found in each passage sentence."""
         answer_terms = [set(analyze(p.text, lang)) for p in sentences]  # type: ignore[arg-type]
         passage_terms = [set(analyze(p.text, lang)) for _, p in candidates]  # type: ignore[arg-type]
@@ -376,9 +398,12 @@ class Attributor:
     # -- the answer, cited again -----------------------------------------------------
 
     @staticmethod
-    def _rebuild(plain: str, results: list[tuple[Piece, SentenceSupport, list[tuple[int, Piece]]]],
-                 passages: list[tuple[int, str, list[Piece]]], drop_unsupported: bool
-                 ) -> Attribution:  # fmt: skip
+    def _rebuild(
+        plain: str,
+        results: list[tuple[Piece, SentenceSupport, list[tuple[int, Piece]]]],
+        passages: list[tuple[int, str, list[Piece]]],
+        drop_unsupported: bool,
+    ) -> Attribution:
         """The answer with each sentence's citations rewritten; what lies between sentences
         (spaces, line breaks, list marks) is kept as the model wrote it."""
         texts = {number: text for number, text, _ in passages}

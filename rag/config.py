@@ -442,10 +442,11 @@ class ServerSettings(_Group):
         8192, gt=0, description="Most characters in each text of an embeddings request."
     )
     max_embedding_total_chars: int = Field(
-        32_000, gt=0,
+        32_000,
+        gt=0,
         description="Most characters of all texts of an embeddings request together (on a "
         "CPU the embedder reads a few thousand tokens a second).",
-    )  # fmt: skip
+    )
     max_stop: int = Field(4, ge=0, description="Most `stop` sequences in a request.")
     shutdown_timeout: int = Field(
         3, ge=0, description="Seconds `rag serve` lets running requests finish once told to stop."

@@ -75,8 +75,10 @@ def model_folder() -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     except OSError as exc:
-        raise ConfigError(f"cannot write the multilingual embedder's folder under {target.parent}: {exc} "
-                          "(set XDG_CACHE_HOME to a writable folder)") from exc  # fmt: skip
+        raise ConfigError(
+            f"cannot write the multilingual embedder's folder under {target.parent}: {exc} "
+            "(set XDG_CACHE_HOME to a writable folder)"
+        ) from exc
     try:
         t0 = time.perf_counter()
         logger.info("embedder: writing %s from %s, once, into %s", MULTILINGUAL_EMBEDDER, source, target)
@@ -142,8 +144,18 @@ def read_packed(path: Path) -> Packed:
     blob = data[r.at : r.at + blob_len]
     r.at += blob_len
     pieces = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(count)]
-    packed = Packed(hidden, layers, heads, ffn, vocab, positions, types, float(eps), pieces,
-                    {"bos": bos, "eos": eos, "pad": pad, "unk": unk})  # fmt: skip
+    packed = Packed(
+        hidden,
+        layers,
+        heads,
+        ffn,
+        vocab,
+        positions,
+        types,
+        float(eps),
+        pieces,
+        {"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+    )
     norm_count, norm_bytes = r.take("iI")
     end = r.at + norm_bytes
     for _ in range(norm_count):
@@ -198,8 +210,14 @@ def write_folder(packed: Packed, folder: Path) -> None:
         "pooler.dense.weight": np.eye(h, dtype=np.float32),
         "pooler.dense.bias": np.zeros(h, dtype=np.float32),
     }
-    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-             "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense"}  # fmt: skip
+    names = {
+        "q": "attention.self.query",
+        "k": "attention.self.key",
+        "v": "attention.self.value",
+        "ao": "attention.output.dense",
+        "fi": "intermediate.dense",
+        "fo": "output.dense",
+    }
     for layer in range(packed.layers):
         prefix = f"encoder.layer.{layer}."
         for short, long in names.items():
@@ -209,37 +227,62 @@ def write_folder(packed: Packed, folder: Path) -> None:
         for short, long in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
             weights[f"{prefix}{long}.weight"] = t[f"l{layer}.{short}.w"]
             weights[f"{prefix}{long}.bias"] = t[f"l{layer}.{short}.b"]
-    save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()},
-              str(folder / "model.safetensors"), metadata={"format": "pt"})  # fmt: skip
+    save_file(
+        {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()},
+        str(folder / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     config = {
-        "architectures": ["BertModel"], "model_type": "bert", "hidden_size": h,
-        "num_hidden_layers": packed.layers, "num_attention_heads": packed.heads,
-        "intermediate_size": packed.ffn, "hidden_act": "gelu", "vocab_size": packed.vocab,
-        "max_position_embeddings": packed.positions, "type_vocab_size": packed.types,
-        "layer_norm_eps": packed.eps, "pad_token_id": packed.special["pad"],
-        "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+        "architectures": ["BertModel"],
+        "model_type": "bert",
+        "hidden_size": h,
+        "num_hidden_layers": packed.layers,
+        "num_attention_heads": packed.heads,
+        "intermediate_size": packed.ffn,
+        "hidden_act": "gelu",
+        "vocab_size": packed.vocab,
+        "max_position_embeddings": packed.positions,
+        "type_vocab_size": packed.types,
+        "layer_norm_eps": packed.eps,
+        "pad_token_id": packed.special["pad"],
+        "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
         "position_embedding_type": "absolute",
-    }  # fmt: skip
+    }
     _json(folder / "config.json", config)
     _json(folder / "tokenizer.json", tokenizer_config(packed))
     pieces = packed.pieces
-    _json(folder / "tokenizer_config.json", {
-        "tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": packed.positions,
-        "bos_token": pieces[packed.special["bos"]][0], "eos_token": pieces[packed.special["eos"]][0],
-        "pad_token": pieces[packed.special["pad"]][0], "unk_token": pieces[packed.special["unk"]][0],
-        "cls_token": pieces[packed.special["bos"]][0], "sep_token": pieces[packed.special["eos"]][0],
-        "model_input_names": ["input_ids", "attention_mask"],
-    })  # fmt: skip
+    _json(
+        folder / "tokenizer_config.json",
+        {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "model_max_length": packed.positions,
+            "bos_token": pieces[packed.special["bos"]][0],
+            "eos_token": pieces[packed.special["eos"]][0],
+            "pad_token": pieces[packed.special["pad"]][0],
+            "unk_token": pieces[packed.special["unk"]][0],
+            "cls_token": pieces[packed.special["bos"]][0],
+            "sep_token": pieces[packed.special["eos"]][0],
+            "model_input_names": ["input_ids", "attention_mask"],
+        },
+    )
     _json(folder / "sentence_bert_config.json", {"max_seq_length": packed.positions, "do_lower_case": False})
-    _json(folder / "config_sentence_transformers.json", {
-        "prompts": {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX}, "default_prompt_name": None,
-        "similarity_fn_name": "cosine",
-    })  # fmt: skip
-    _json(folder / "modules.json", [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ])  # fmt: skip
+    _json(
+        folder / "config_sentence_transformers.json",
+        {
+            "prompts": {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    )
+    _json(
+        folder / "modules.json",
+        [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+        ],
+    )
     (folder / "1_Pooling").mkdir()
     pooling = {"word_embedding_dimension": h, "pooling_mode_mean_tokens": True}
     _json(folder / "1_Pooling" / "config.json", pooling)
@@ -268,8 +311,18 @@ def tokenizer_config(packed: Packed) -> dict[str, Any]:
     normalizers += [{"type": "NFKC"}, replace(" {2,}", " ")]
     metaspace = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}
     specials = ("bos", "pad", "eos", "unk")
-    added = [{"id": special[s], "content": pieces[special[s]][0], "single_word": False, "lstrip": False,
-              "rstrip": False, "normalized": False, "special": True} for s in specials]  # fmt: skip
+    added = [
+        {
+            "id": special[s],
+            "content": pieces[special[s]][0],
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+        for s in specials
+    ]
     bos, eos = pieces[special["bos"]][0], pieces[special["eos"]][0]
     return {
         "version": "1.0",
@@ -297,14 +350,14 @@ def tokenizer_config(packed: Packed) -> dict[str, Any]:
                 bos: {"id": bos, "ids": [special["bos"]], "tokens": [bos]},
                 eos: {"id": eos, "ids": [special["eos"]], "tokens": [eos]},
             },
-        },  # fmt: skip
+        },
         "decoder": metaspace,
         "model": {
             "type": "Unigram",
             "unk_id": special["unk"],
             "vocab": [[p, s] for p, s in pieces],
             "byte_fallback": False,
-        },  # fmt: skip
+        },
     }
 
 

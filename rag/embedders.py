@@ -275,8 +275,11 @@ def settings_for_index(settings: EmbedderSettings, kind: str, name: str) -> Embe
         if "kind" in given
         else [settings.kind, *(k for k in LOCAL_KINDS if k != settings.kind)]
     )
-    models = [settings.model] if "model" in given else [settings.model, *(
-        m for m in PACKAGED_EMBEDDERS if m != settings.model)]  # fmt: skip
+    models = (
+        [settings.model]
+        if "model" in given
+        else [settings.model, *(m for m in PACKAGED_EMBEDDERS if m != settings.model)]
+    )
     if kind not in kinds:
         return settings
     for model in models:

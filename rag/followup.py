@@ -26,11 +26,15 @@ def _set(text: str) -> frozenset[str]:
 Message = dict[str, str]
 
 _REFERS_BACK = {
-    "en": _set("it its they them their theirs this that these those he she him his her hers "
-               "above previous former latter same"),
-    "fr": _set("il elle ils elles lui leur leurs celui celle ceux celles cela ca cet cette "
-               "ces sa son ses y dernier derniere precedent precedente meme memes"),
-}  # fmt: skip
+    "en": _set(
+        "it its they them their theirs this that these those he she him his her hers "
+        "above previous former latter same"
+    ),
+    "fr": _set(
+        "il elle ils elles lui leur leurs celui celle ceux celles cela ca cet cette "
+        "ces sa son ses y dernier derniere precedent precedente meme memes"
+    ),
+}
 # Words that carry a question's form, not its topic.
 _FORM_WORDS = _set(
     """what which who whom whose when where why how much many long often can could should
@@ -43,12 +47,14 @@ _FORM_WORDS = _set(
     sorte et ou mais"""
 )
 TOPIC_TURNS = 3  # earlier user turns looked at for the conversation's topic
-_CONTINUES = re.compile(r"^\s*(and|but|also|what about|how about|et|mais|aussi|et pour|et si)\b",
-                        re.IGNORECASE)  # fmt: skip
+_CONTINUES = re.compile(
+    r"^\s*(and|but|also|what about|how about|et|mais|aussi|et pour|et si)\b", re.IGNORECASE
+)
 
 
-def standalone_query(question: str, history: Sequence[Message],
-                     topic: Callable[[str], str | None] | None = None) -> str:  # fmt: skip
+def standalone_query(
+    question: str, history: Sequence[Message], topic: Callable[[str], str | None] | None = None
+) -> str:
     """The question to search with: itself, or with the conversation's topic when it
     leans on earlier turns. `topic(query)` names what a query is about (for example the
     title of the document it retrieves)."""
@@ -77,8 +83,13 @@ def topic_words(text: str) -> list[str]:
     seen: list[str] = []
     for word in words(text):
         folded = fold(word)
-        if (folded in STOP_WORDS[lang] or folded in _FORM_WORDS or folded in _REFERS_BACK[lang]
-                or len(folded) < 2 or folded in {fold(s) for s in seen}):  # fmt: skip
+        if (
+            folded in STOP_WORDS[lang]
+            or folded in _FORM_WORDS
+            or folded in _REFERS_BACK[lang]
+            or len(folded) < 2
+            or folded in {fold(s) for s in seen}
+        ):
             continue
         seen.append(word)
     return seen
@@ -106,8 +117,11 @@ REWRITE_PROMPT = {
 def rewrite_messages(question: str, history: Sequence[Message]) -> list[Message]:
     """The chat messages that ask a model to rewrite a follow-up question."""
     lang = detect_language(question)
-    turns = [f"{m['role']}: {m['content'][:500]}" for m in history[-6:]
-             if m.get("role") in ("user", "assistant") and m.get("content")]  # fmt: skip
+    turns = [
+        f"{m['role']}: {m['content'][:500]}"
+        for m in history[-6:]
+        if m.get("role") in ("user", "assistant") and m.get("content")
+    ]
     conversation = "\n".join(turns)
     return [
         {"role": "system", "content": REWRITE_PROMPT[lang]},

@@ -65,26 +65,31 @@ class Grounded:
         return list(dict.fromkeys(n for s in self.sentences for n in s.sources))
 
 
-def ground(attributor: Attributor, settings: AnswerSettings, question: str, draft: str,
-           sources: Sequence[Source]) -> Grounded:  # fmt: skip
+def ground(
+    attributor: Attributor, settings: AnswerSettings, question: str, draft: str, sources: Sequence[Source]
+) -> Grounded:
     """The answer to give for `question`, from the model's `draft` over `sources`."""
     if not settings.abstain:
-        found = attributor.attribute(draft, sources, drop_unsupported=settings.drop_unsupported,
-                                     question=question)  # fmt: skip
+        found = attributor.attribute(
+            draft, sources, drop_unsupported=settings.drop_unsupported, question=question
+        )
         return Grounded(found.text, found.sentences, found.spans)
     (best, quoted, near), fit = attributor.extracts(question, sources, (1, 3, NEAR_SENTENCES))
     closest = _first_sentences(near.spans, sources)
-    found = attributor.attribute(draft, sources, drop_unsupported=settings.drop_unsupported,
-                                 question=question, near=closest)  # fmt: skip
+    found = attributor.attribute(
+        draft, sources, drop_unsupported=settings.drop_unsupported, question=question, near=closest
+    )
     score = answerability(fit, sources)
     held = presence(question, sources).score
     if not best.sentences or score < min_fit(settings, question) or held < min_presence(settings, question):
-        return Grounded("", found.sentences, {}, abstained=True, fit=fit, answerability=score,
-                        presence=held)  # fmt: skip
+        return Grounded("", found.sentences, {}, abstained=True, fit=fit, answerability=score, presence=held)
     if not any(s.supported for s in found.sentences):
         return _introduced(quoted, detect_language(question), fit)
-    if _quotes(found, best) or _overlaps(found.spans, closest) or not _leaves_out_the_answer(
-            found, best, sources, question, attributor.relevance):  # fmt: skip
+    if (
+        _quotes(found, best)
+        or _overlaps(found.spans, closest)
+        or not _leaves_out_the_answer(found, best, sources, question, attributor.relevance)
+    ):
         return Grounded(found.text, found.sentences, found.spans, fit=fit, presence=held)
     return _with_quote(found, best, fit)
 
@@ -128,8 +133,9 @@ def _quotes(found: Attribution, best: Attribution) -> bool:
     return False
 
 
-def _first_sentences(spans: dict[int, list[tuple[int, int]]], sources: Sequence[Source]
-                     ) -> dict[int, list[tuple[int, int]]]:  # fmt: skip
+def _first_sentences(
+    spans: dict[int, list[tuple[int, int]]], sources: Sequence[Source]
+) -> dict[int, list[tuple[int, int]]]:
     """The passage sentence each quote span starts with (a quote takes the next sentences
     along to make sense; it was chosen for its first)."""
     texts = {s.number: s.text for s in sources}
@@ -148,8 +154,9 @@ def _overlaps(spans: dict[int, list[tuple[int, int]]], others: dict[int, list[tu
     return any(a < d and c < b for n, found in spans.items() for a, b in found for c, d in others.get(n, []))
 
 
-def _leaves_out_the_answer(found: Attribution, best: Attribution, sources: Sequence[Source], question: str,
-                           needed: float) -> bool:  # fmt: skip
+def _leaves_out_the_answer(
+    found: Attribution, best: Attribution, sources: Sequence[Source], question: str, needed: float
+) -> bool:
     """Whether the best passage sentence answers the question better than the draft: it
     holds `needed` of the question's terms (`rag.presence.relevance`) and more of them than
     any passage sentence backing the draft. A weak model's backed sentence about something
@@ -189,8 +196,7 @@ def _with_quote(found: Attribution, best: Attribution, fit: float) -> Grounded:
     sep = "\n\n" if text else ""
     start = len(text) + len(sep)
     sentence = quote.text  # cited by the extraction
-    added = SentenceSupport(sentence, start, start + len(sentence), list(quote.sources),
-                            quote.score, True)  # fmt: skip
+    added = SentenceSupport(sentence, start, start + len(sentence), list(quote.sources), quote.score, True)
     spans = {n: list(s) for n, s in found.spans.items()}
     for number, extra in best.spans.items():
         spans.setdefault(number, []).extend(x for x in extra if x not in spans[number])

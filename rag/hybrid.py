@@ -78,8 +78,12 @@ class HybridRetriever(Retriever):
                 if chunk_id not in cosine:  # found by words only: how close in meaning?
                     stored = stored_vector(index, chunk_id)  # None: replaced since the search
                     cosine[chunk_id] = 0.0 if stored is None else float(np.dot(stored, vector))
-                scores = {"dense": cosine[chunk_id], "coverage": coverage.get(chunk_id, 0.0),
-                          "bm25": bm25.get(chunk_id, 0.0), "fused": fused[chunk_id]}  # fmt: skip
+                scores = {
+                    "dense": cosine[chunk_id],
+                    "coverage": coverage.get(chunk_id, 0.0),
+                    "bm25": bm25.get(chunk_id, 0.0),
+                    "fused": fused[chunk_id],
+                }
                 evidence = max(scores["dense"], scores["coverage"])
                 if floor and evidence < limit:
                     continue
@@ -90,12 +94,19 @@ class HybridRetriever(Retriever):
         return list(itertools.islice(ranked(), k))
 
 
-def fuse(dense: list[Hit], lexical: list[Hit], dense_weight: float, lexical_weight: float,
-         settings: RetrievalSettings) -> dict[int, float]:  # fmt: skip
+def fuse(
+    dense: list[Hit],
+    lexical: list[Hit],
+    dense_weight: float,
+    lexical_weight: float,
+    settings: RetrievalSettings,
+) -> dict[int, float]:
     """Each chunk's fused value: its weighted evidence from both rankings."""
     fused: dict[int, float] = {}
-    sides = ((dense_weight, [h.score for h in dense], dense),
-             (lexical_weight, [h.scores.get("bm25", h.score) for h in lexical], lexical))  # fmt: skip
+    sides = (
+        (dense_weight, [h.score for h in dense], dense),
+        (lexical_weight, [h.scores.get("bm25", h.score) for h in lexical], lexical),
+    )
     for weight, values, ranking in sides:
         if not weight or not ranking:
             continue
@@ -122,8 +133,13 @@ def spread_scaled(values: list[float], head: int | None = None) -> list[float]:
     return [(v - mean + 3 * sd) / (6 * sd) for v in values]
 
 
-def reliability(embedder: Embedder, language: str | None, dense: list[Hit], lexical: list[Hit],
-                settings: RetrievalSettings) -> tuple[float, float]:  # fmt: skip
+def reliability(
+    embedder: Embedder,
+    language: str | None,
+    dense: list[Hit],
+    lexical: list[Hit],
+    settings: RetrievalSettings,
+) -> tuple[float, float]:
     """The weights of the dense and lexical sides for one question. The passages' language
     is the one most of the closest passages by meaning are in (the dense side's best ten).
     Words match only within one language: the lexical side is weighed out when the

@@ -39,8 +39,9 @@ MIN_NGRAM = 2  # a single token recurs too often to predict what follows it
 class NgramIndex:
     """Where each short run of tokens last occurred, kept up to date as tokens are added."""
 
-    def __init__(self, tokens: Sequence[int] = (), max_ngram: int = MAX_NGRAM,
-                 min_ngram: int = MIN_NGRAM) -> None:  # fmt: skip
+    def __init__(
+        self, tokens: Sequence[int] = (), max_ngram: int = MAX_NGRAM, min_ngram: int = MIN_NGRAM
+    ) -> None:
         self.tokens: list[int] = []
         self.max_ngram, self.min_ngram = max_ngram, min_ngram
         #: n-gram -> the position right after its latest occurrence that has a successor.

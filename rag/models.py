@@ -40,36 +40,102 @@ CTX_STEP = 256
 LONG_ARRAY = 16  # arrays longer than this (vocabularies) are summarised, not kept
 
 # GGUF metadata value types.
-_SCALARS: dict[int, str] = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f",
-                            7: "<?", 10: "<Q", 11: "<q", 12: "<d"}  # fmt: skip
+_SCALARS: dict[int, str] = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 _STRING, _ARRAY = 8, 9
 
 #: ggml tensor types: name, (elements per block, bytes per block).
 TENSOR_TYPES: dict[int, tuple[str, int, int]] = {
-    0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20),
-    6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34), 9: ("Q8_1", 32, 36),
-    10: ("Q2_K", 256, 84), 11: ("Q3_K", 256, 110), 12: ("Q4_K", 256, 144),
-    13: ("Q5_K", 256, 176), 14: ("Q6_K", 256, 210), 15: ("Q8_K", 256, 292),
-    16: ("IQ2_XXS", 256, 66), 17: ("IQ2_XS", 256, 74), 18: ("IQ3_XXS", 256, 98),
-    19: ("IQ1_S", 256, 50), 20: ("IQ4_NL", 32, 18), 21: ("IQ3_S", 256, 110),
-    22: ("IQ2_S", 256, 82), 23: ("IQ4_XS", 256, 136), 24: ("I8", 1, 1), 25: ("I16", 1, 2),
-    26: ("I32", 1, 4), 27: ("I64", 1, 8), 28: ("F64", 1, 8), 29: ("IQ1_M", 256, 56),
+    0: ("F32", 1, 4),
+    1: ("F16", 1, 2),
+    2: ("Q4_0", 32, 18),
+    3: ("Q4_1", 32, 20),
+    6: ("Q5_0", 32, 22),
+    7: ("Q5_1", 32, 24),
+    8: ("Q8_0", 32, 34),
+    9: ("Q8_1", 32, 36),
+    10: ("Q2_K", 256, 84),
+    11: ("Q3_K", 256, 110),
+    12: ("Q4_K", 256, 144),
+    13: ("Q5_K", 256, 176),
+    14: ("Q6_K", 256, 210),
+    15: ("Q8_K", 256, 292),
+    16: ("IQ2_XXS", 256, 66),
+    17: ("IQ2_XS", 256, 74),
+    18: ("IQ3_XXS", 256, 98),
+    19: ("IQ1_S", 256, 50),
+    20: ("IQ4_NL", 32, 18),
+    21: ("IQ3_S", 256, 110),
+    22: ("IQ2_S", 256, 82),
+    23: ("IQ4_XS", 256, 136),
+    24: ("I8", 1, 1),
+    25: ("I16", 1, 2),
+    26: ("I32", 1, 4),
+    27: ("I64", 1, 8),
+    28: ("F64", 1, 8),
+    29: ("IQ1_M", 256, 56),
     30: ("BF16", 1, 2),
-}  # fmt: skip
+}
 
 #: llama.cpp file types (`general.file_type`): how the file as a whole was quantized.
 FILE_TYPES: dict[int, str] = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K",
-    11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S",
-    17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS",
-    23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S",
-    29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
-}  # fmt: skip
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    19: "IQ2_XXS",
+    20: "IQ2_XS",
+    21: "Q2_K_S",
+    22: "IQ3_XS",
+    23: "IQ3_XXS",
+    24: "IQ1_S",
+    25: "IQ4_NL",
+    26: "IQ3_S",
+    27: "IQ3_M",
+    28: "IQ2_S",
+    29: "IQ2_M",
+    30: "IQ4_XS",
+    31: "IQ1_M",
+    32: "BF16",
+}
 
 #: Metadata shown as the model's licence and provenance, when the file has them.
-ABOUT_KEYS = ("general.license", "general.license.name", "general.basename", "general.size_label",
-              "general.finetune", "general.organization", "general.author", "general.url",
-              "general.source.url", "general.repo_url", "general.description")  # fmt: skip
+ABOUT_KEYS = (
+    "general.license",
+    "general.license.name",
+    "general.basename",
+    "general.size_label",
+    "general.finetune",
+    "general.organization",
+    "general.author",
+    "general.url",
+    "general.source.url",
+    "general.repo_url",
+    "general.description",
+)
 
 
 class GGUFError(ConfigError):
@@ -243,8 +309,9 @@ class _LongArray(list[Any]):
         return f"[{self.length} items]"
 
 
-def _info(path: Path, size: int, meta: dict[str, Any], parameters: int, by_type: Counter[int],
-          weights: int) -> ModelInfo:  # fmt: skip
+def _info(
+    path: Path, size: int, meta: dict[str, Any], parameters: int, by_type: Counter[int], weights: int
+) -> ModelInfo:
     arch = str(meta.get("general.architecture", "unknown"))
 
     def arch_int(key: str, default: int = 0) -> int:
@@ -324,8 +391,9 @@ class ModelCatalog:
             return self.resolve(self.settings.model)
         path = self.settings.model_path or self._packaged()
         if path is None:
-            raise ConfigError("no model: set llm.model or llm.model_path, or put a GGUF in "
-                              f"{self.settings.models_dir}")  # fmt: skip
+            raise ConfigError(
+                f"no model: set llm.model or llm.model_path, or put a GGUF in {self.settings.models_dir}"
+            )
         return path.name.removesuffix(".gguf")
 
     def resolve(self, name: str) -> str:
@@ -371,8 +439,9 @@ class ModelCatalog:
     def settings_for(self, name: str) -> LlmSettings:
         """The LLM settings that load this model, its context size decided."""
         info = self.info(name)
-        return self.settings.model_copy(update={"model_path": info.path, "n_ctx": self.n_ctx(info),
-                                                "model": info.name})  # fmt: skip
+        return self.settings.model_copy(
+            update={"model_path": info.path, "n_ctx": self.n_ctx(info), "model": info.name}
+        )
 
 
 def quantize(source: Path, target: Path, quantization: str, threads: int | None = None) -> ModelInfo:

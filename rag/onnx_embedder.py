@@ -69,8 +69,9 @@ class OnnxEmbedder(Embedder):
         self.threads = max(1, threads or len(os.sched_getaffinity(0)))
         self._pool = ThreadPoolExecutor(self.threads, f"{self.kind}-embed") if self.threads > 1 else None
         model_file = self._load(path)
-        logger.info("embedder loaded kind=%s name=%s dim=%d file=%s", self.kind, self.name, self.dimension,
-                    model_file)  # fmt: skip
+        logger.info(
+            "embedder loaded kind=%s name=%s dim=%d file=%s", self.kind, self.name, self.dimension, model_file
+        )
 
     def _load(self, path: Path) -> Path:
         """Load the model of the folder `path` (exported on first use), set `dimension`,
@@ -100,8 +101,10 @@ class OnnxEmbedder(Embedder):
         """The texts' token ids (truncated to the model's window), ready for the model."""
         if not texts:
             return []
-        return [e.ids for e in self._encoder.encode_batch_fast(self.formed(texts, query=query),
-                                                                add_special_tokens=True)]  # fmt: skip
+        return [
+            e.ids
+            for e in self._encoder.encode_batch_fast(self.formed(texts, query=query), add_special_tokens=True)
+        ]
 
     def word_pieces(self, texts: Sequence[str]) -> list[list[int]] | None:
         if not self._joins or self.passage_prefix:
@@ -184,10 +187,15 @@ def _bert_tokenizer(path: Path) -> tuple[str, str] | None:
     except (OSError, ValueError):
         return None
     if normalizer.get("type") != "BertNormalizer" or config.get("tokenizer_class") not in (
-        "BertTokenizer", "BertTokenizerFast"):  # fmt: skip
+        "BertTokenizer",
+        "BertTokenizerFast",
+    ):
         return None
-    asked = {"lowercase": config.get("do_lower_case", True), "strip_accents": config.get("strip_accents"),
-             "handle_chinese_chars": config.get("tokenize_chinese_chars", True)}  # fmt: skip
+    asked = {
+        "lowercase": config.get("do_lower_case", True),
+        "strip_accents": config.get("strip_accents"),
+        "handle_chinese_chars": config.get("tokenize_chinese_chars", True),
+    }
     if any(normalizer.get(key) != value for key, value in asked.items()):
         return None
     pad = config.get("pad_token", "[PAD]")
@@ -219,8 +227,12 @@ def joins_at_white_space(config: dict[str, Any]) -> bool:
     template = post.get("type") == "BertProcessing" or (
         post.get("type") == "TemplateProcessing" and single == ["SpecialToken", "Sequence", "SpecialToken"]
     )
-    return (normalizer in (None, "BertNormalizer") and model == "WordPiece" and template
-            and pre_tokenizer in ("BertPreTokenizer", "Whitespace", "WhitespaceSplit"))  # fmt: skip
+    return (
+        normalizer in (None, "BertNormalizer")
+        and model == "WordPiece"
+        and template
+        and pre_tokenizer in ("BertPreTokenizer", "Whitespace", "WhitespaceSplit")
+    )
 
 
 def _max_seq_length(path: Path) -> int:

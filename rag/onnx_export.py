@@ -49,8 +49,12 @@ def recipe_id(name: str | None = None) -> str:
 def int8_model(model_dir: Path) -> Path:
     """The int8 ONNX file of the sentence-transformers model in `model_dir`, exported and
     quantized on first use (about ten seconds), then reused."""
-    return cached(model_dir, f"model_int8-{fingerprint(model_dir)}.onnx", "the int8 ONNX embedder",
-                  lambda work, target: _export(model_dir, work, target))  # fmt: skip
+    return cached(
+        model_dir,
+        f"model_int8-{fingerprint(model_dir)}.onnx",
+        "the int8 ONNX embedder",
+        lambda work, target: _export(model_dir, work, target),
+    )
 
 
 def cached(model_dir: Path, name: str, what: str, make: Callable[[Path, Path], Path]) -> Path:
@@ -99,8 +103,10 @@ def _export(model_dir: Path, work: Path, target: Path) -> Path:
     os.replace(partial, target)  # atomic: a reader sees no file or the whole file
     logger.info(
         "embedder: int8 ONNX ready export_s=%.1f quantize_s=%.1f path=%s",
-        exported, time.perf_counter() - t0 - exported, target,
-    )  # fmt: skip
+        exported,
+        time.perf_counter() - t0 - exported,
+        target,
+    )
     return target
 
 
@@ -128,16 +134,22 @@ def export_fp32(model_dir: Path, out: Path) -> None:
         def forward(self, *tensors: Any) -> Any:
             return self.model(dict(zip(names, tensors, strict=True)))[OUTPUT]
 
-    sample = model.tokenizer(["a short text", "a somewhat longer text to export"], padding=True,
-                             return_tensors="pt")  # fmt: skip
+    sample = model.tokenizer(
+        ["a short text", "a somewhat longer text to export"], padding=True, return_tensors="pt"
+    )
     axes = {name: {0: "batch", 1: "tokens"} for name in names}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shapes taken as constants
         torch.onnx.export(
-            Whole(), tuple(sample[n] for n in names), str(out), input_names=names,
-            output_names=[OUTPUT], dynamic_axes={**axes, OUTPUT: {0: "batch"}},
-            opset_version=17, dynamo=False,
-        )  # fmt: skip
+            Whole(),
+            tuple(sample[n] for n in names),
+            str(out),
+            input_names=names,
+            output_names=[OUTPUT],
+            dynamic_axes={**axes, OUTPUT: {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
 
 
 @dataclass(frozen=True)
@@ -299,8 +311,14 @@ def _dynamic(fp32: Path, out: Path, recipe: Recipe) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(fp32), load_external_data=False).graph
-    quantize_dynamic(str(fp32), str(out), per_channel=recipe.per_channel, reduce_range=recipe.reduce_range,
-                     weight_type=QuantType.QInt8, nodes_to_exclude=_kept(graph, recipe))  # fmt: skip
+    quantize_dynamic(
+        str(fp32),
+        str(out),
+        per_channel=recipe.per_channel,
+        reduce_range=recipe.reduce_range,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=_kept(graph, recipe),
+    )
 
 
 def _nbits(fp32: Path, out: Path, recipe: Recipe) -> None:
@@ -309,10 +327,13 @@ def _nbits(fp32: Path, out: Path, recipe: Recipe) -> None:
 
     model = onnx.load(str(fp32))
     quantizer = MatMulNBitsQuantizer(
-        model, bits=4 if recipe.method == "nbits4" else 8, block_size=recipe.block_size,
+        model,
+        bits=4 if recipe.method == "nbits4" else 8,
+        block_size=recipe.block_size,
         is_symmetric=recipe.symmetric,
-        accuracy_level=recipe.accuracy_level, nodes_to_exclude=_kept(model.graph, recipe),
-    )  # fmt: skip
+        accuracy_level=recipe.accuracy_level,
+        nodes_to_exclude=_kept(model.graph, recipe),
+    )
     quantizer.process()
     onnx.save(quantizer.model.model, str(out))
 

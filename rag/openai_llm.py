@@ -84,9 +84,14 @@ class OpenAIGenerator(Generator):
         if self.count_method == "estimate":
             self._margin = settings.context_margin
             self.n_ctx -= self._margin
-        logger.info("inference server base_url=%s model=%s n_ctx=%d n_ctx_from=%s count=%s",
-                    self.base_url, self.model, self.n_ctx, "server" if told else "settings",
-                    self.count_method)  # fmt: skip
+        logger.info(
+            "inference server base_url=%s model=%s n_ctx=%d n_ctx_from=%s count=%s",
+            self.base_url,
+            self.model,
+            self.n_ctx,
+            "server" if told else "settings",
+            self.count_method,
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -116,8 +121,9 @@ class OpenAIGenerator(Generator):
         prompt = self._post(self._root + "/apply-template", {"messages": messages}).get("prompt")
         if not isinstance(prompt, str):
             raise InferenceServerError("the inference server's /apply-template sent no prompt")
-        tokens = self._post(self._root + "/tokenize",
-                            {"content": prompt, "add_special": True, "parse_special": True})  # fmt: skip
+        tokens = self._post(
+            self._root + "/tokenize", {"content": prompt, "add_special": True, "parse_special": True}
+        )
         if not isinstance(tokens.get("tokens"), list):
             raise InferenceServerError("the inference server's /tokenize sent no tokens")
         return len(tokens["tokens"])
@@ -222,26 +228,35 @@ class OpenAIGenerator(Generator):
 
     def _choose_count(self, wanted: str) -> str:
         if wanted in ("auto", "template"):
-            rendered = self._probe("POST", self._root + "/apply-template",
-                                   {"messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+            rendered = self._probe(
+                "POST", self._root + "/apply-template", {"messages": [{"role": "user", "content": "hi"}]}
+            )
             tokens = self._probe("POST", self._root + "/tokenize", {"content": "hi"})
             if rendered and isinstance(rendered.get("prompt"), str) and tokens and "tokens" in tokens:
                 return "template"
             if wanted == "template":
-                raise ConfigError(f"llm.count = 'template', but the inference server at "
-                                  f"{self.base_url} has no /apply-template and /tokenize")  # fmt: skip
+                raise ConfigError(
+                    f"llm.count = 'template', but the inference server at "
+                    f"{self.base_url} has no /apply-template and /tokenize"
+                )
         if wanted in ("auto", "usage"):
             usage = self._count_probe()
             if usage:
                 return "usage"
             if wanted == "usage":
-                raise ConfigError(f"llm.count = 'usage', but the inference server at "
-                                  f"{self.base_url} reports no usage.prompt_tokens")  # fmt: skip
+                raise ConfigError(
+                    f"llm.count = 'usage', but the inference server at "
+                    f"{self.base_url} reports no usage.prompt_tokens"
+                )
         return "estimate"
 
     def _count_probe(self) -> bool:
-        body = {"model": self.model, "max_tokens": 1, "temperature": 0.0,
-                "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
+        body = {
+            "model": self.model,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "messages": [{"role": "user", "content": "hi"}],
+        }
         reply = self._post(self.base_url + "/chat/completions", body)
         return isinstance((reply.get("usage") or {}).get("prompt_tokens"), int)
 
@@ -272,8 +287,9 @@ class OpenAIGenerator(Generator):
         """A context size the server's error tells, smaller than ours, is the one to keep."""
         current = getattr(self, "n_ctx", None)
         if told and current and told - self._margin < current:
-            logger.warning("inference server context is smaller than llm.n_ctx n_ctx=%d server=%d",
-                           current, told)  # fmt: skip
+            logger.warning(
+                "inference server context is smaller than llm.n_ctx n_ctx=%d server=%d", current, told
+            )
             self.n_ctx = told - self._margin
 
     def _timed_out(self) -> InferenceTimeoutError:
@@ -299,8 +315,9 @@ class OpenAIGenerator(Generator):
             self._learn_n_ctx(fields.get("n_ctx") or _first_number(_SERVER_N_CTX, message))
             tokens = said or n_prompt or getattr(self, "n_ctx", 0) + 1
             limit = getattr(self, "n_ctx", tokens) - 1
-            return ContextLengthError(f"the inference server refused the prompt: {message}",
-                                      tokens=tokens, limit=limit)  # fmt: skip
+            return ContextLengthError(
+                f"the inference server refused the prompt: {message}", tokens=tokens, limit=limit
+            )
         kind = "failed" if status >= 500 else "refused the request"
         return InferenceServerError(f"the inference server {kind} ({status}): {message}")
 

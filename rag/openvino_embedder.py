@@ -85,8 +85,12 @@ def precision() -> str:
 def ir_model(model_dir: Path) -> Path:
     """The folder holding the model of `model_dir` in OpenVINO's format (model.xml and
     model.bin), converted on first use (about ten seconds), then reused."""
-    return cached(model_dir, f"openvino-{_fingerprint(model_dir)}", "the OpenVINO embedder",
-                  lambda work, target: _convert(model_dir, work, target))  # fmt: skip
+    return cached(
+        model_dir,
+        f"openvino-{_fingerprint(model_dir)}",
+        "the OpenVINO embedder",
+        lambda work, target: _convert(model_dir, work, target),
+    )
 
 
 def _fingerprint(model_dir: Path) -> str:
@@ -104,8 +108,9 @@ def _convert(model_dir: Path, work: Path, target: Path) -> Path:
     done = work / "ir"
     done.mkdir()
     # fp32 weights kept: the CPU plugin computes in bf16 itself where it can.
-    openvino.save_model(openvino.convert_model(str(work / "model.onnx")), str(done / "model.xml"),
-                        compress_to_fp16=False)  # fmt: skip
+    openvino.save_model(
+        openvino.convert_model(str(work / "model.onnx")), str(done / "model.xml"), compress_to_fp16=False
+    )
     try:
         done.rename(target)  # atomic: a reader sees no folder or the whole folder
     except OSError:

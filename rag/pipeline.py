@@ -86,8 +86,9 @@ Event = TokenEvent | DoneEvent
 class Pipeline:
     """Retrieval, prompt and generation over the named indexes of one settings object."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, generator: Generator,
-                 retriever: Retriever | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, settings: Settings, embedder: Embedder, generator: Generator, retriever: Retriever | None = None
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self._embedders: dict[str, Embedder] = {}  # other runtimes or models, for indexes built by them
@@ -187,8 +188,12 @@ class Pipeline:
         key = f"{wanted.kind}:{wanted.model}"
         with self._embedders_lock:
             if key not in self._embedders:
-                logger.info("index %s built with embedder kind=%s model=%s: loading it", store.name,
-                            wanted.kind, wanted.model)  # fmt: skip
+                logger.info(
+                    "index %s built with embedder kind=%s model=%s: loading it",
+                    store.name,
+                    wanted.kind,
+                    wanted.model,
+                )
                 self._embedders[key] = make_embedder(wanted, threads=1)
             return self._embedders[key]
 
@@ -217,8 +222,13 @@ class Pipeline:
 
     def _attributor(self, embedder: Embedder) -> Attributor:
         a = self.settings.answer
-        return Attributor(embedder, lexical=a.support_lexical, dense=a.support_dense,
-                          combined=a.support_combined, relevance=a.min_relevance)  # fmt: skip
+        return Attributor(
+            embedder,
+            lexical=a.support_lexical,
+            dense=a.support_dense,
+            combined=a.support_combined,
+            relevance=a.min_relevance,
+        )
 
     def _check_embedder(self, store: Store) -> None:
         embedder = self.embedder_for(store)
@@ -334,10 +344,16 @@ class Pipeline:
         conversation = self.conversation(store, generator)
         history = self._as_prompted(history, conversation)
         found = bool(hits)
-        see_also = [] if found else [
-            source_of(n, h) for n, h in enumerate(
-                retriever.retrieve(store, query, SEE_ALSO, floor=False, filters=filters),
-                start=1)]  # fmt: skip
+        see_also = (
+            []
+            if found
+            else [
+                source_of(n, h)
+                for n, h in enumerate(
+                    retriever.retrieve(store, query, SEE_ALSO, floor=False, filters=filters), start=1
+                )
+            ]
+        )
         timings["retrieve"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         language = detect_language(question)
@@ -426,9 +442,18 @@ class Pipeline:
         lang = prepared.language
         if not prepared.found_context and self.settings.retrieval.refuse_without_context:
             yield TokenEvent(NOTHING_FOUND[lang])
-            yield DoneEvent(Answer(NOTHING_FOUND[lang], prepared.see_also, Usage(prompt.n_tokens, 0),
-                                   timings, "stop", found_context=False, abstained=True,
-                                   language=lang))  # fmt: skip
+            yield DoneEvent(
+                Answer(
+                    NOTHING_FOUND[lang],
+                    prepared.see_also,
+                    Usage(prompt.n_tokens, 0),
+                    timings,
+                    "stop",
+                    found_context=False,
+                    abstained=True,
+                    language=lang,
+                )
+            )
             return
         filt = CitationFilter(s.number for s in prompt.sources)
         parts: list[str] = []
@@ -457,13 +482,13 @@ class Pipeline:
         usage = Usage(prompt.n_tokens, produced)
         if not self.settings.answer.attribute or not prompt.sources:
             sources = _mark_cited(prompt.sources, filt.cited)
-            yield DoneEvent(Answer(text, sources, usage, timings, finish, prepared.found_context,
-                                   language=lang))  # fmt: skip
+            yield DoneEvent(
+                Answer(text, sources, usage, timings, finish, prepared.found_context, language=lang)
+            )
             return
         t1 = time.perf_counter()
         attributor, answer_settings = self.grounding_for(prepared.embedder)
-        grounded = ground(attributor, answer_settings, prepared.question, text,
-                          prompt.sources)  # fmt: skip
+        grounded = ground(attributor, answer_settings, prepared.question, text, prompt.sources)
         timings["attribute"] = time.perf_counter() - t1
         for source in prompt.sources:
             source.spans = grounded.spans.get(source.number, [])
@@ -471,13 +496,35 @@ class Pipeline:
             # The passages do not answer the question: say so, and show what was read.
             for source in prompt.sources:
                 source.cited, source.spans = False, []
-            yield DoneEvent(Answer(NOT_IN_DOCUMENTS[lang], prompt.sources, usage, timings, finish,
-                                   prepared.found_context, abstained=True, language=lang,
-                                   sentences=grounded.sentences, draft=text))  # fmt: skip
+            yield DoneEvent(
+                Answer(
+                    NOT_IN_DOCUMENTS[lang],
+                    prompt.sources,
+                    usage,
+                    timings,
+                    finish,
+                    prepared.found_context,
+                    abstained=True,
+                    language=lang,
+                    sentences=grounded.sentences,
+                    draft=text,
+                )
+            )
             return
         sources = _mark_cited(prompt.sources, grounded.cited)
-        yield DoneEvent(Answer(grounded.text, sources, usage, timings, finish, prepared.found_context,
-                               language=lang, sentences=grounded.sentences, draft=text))  # fmt: skip
+        yield DoneEvent(
+            Answer(
+                grounded.text,
+                sources,
+                usage,
+                timings,
+                finish,
+                prepared.found_context,
+                language=lang,
+                sentences=grounded.sentences,
+                draft=text,
+            )
+        )
 
 
 def _mark_cited(sources: list[Source], cited: list[int]) -> list[Source]:

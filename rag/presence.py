@@ -51,7 +51,7 @@ _KINDS: list[tuple[Kind, re.Pattern[str]]] = [
             r"quel(?:le)? (?:est le )?(?:nombre|pourcentage|proportion|part)|"
             r"quel est le (?:nombre|montant|prix|co[uû]t))\b"
         ),
-    ),  # fmt: skip
+    ),
     (
         "when",
         re.compile(
@@ -59,7 +59,7 @@ _KINDS: list[tuple[Kind, re.Pattern[str]]] = [
             r"(?:year|date|century|decade|month|day|period)|(?:en |dans |à |a |depuis )?"
             r"quel(?:le)?s? (?:ann[ée]e|date|si[èe]cle|d[ée]cennie|mois|jour|[ée]poque|p[ée]riode))\b"
         ),
-    ),  # fmt: skip
+    ),
     ("who", re.compile(r"^(?:who|whom|whose|qui|par qui|pour qui|à qui|a qui|de qui|avec qui)\b")),
     (
         "where",
@@ -68,7 +68,7 @@ _KINDS: list[tuple[Kind, re.Pattern[str]]] = [
             r"town|region|state|place|continent)|(?:dans |en |de )?quel(?:le)? (?:pays|ville|"
             r"r[ée]gion|lieu|endroit|continent|d[ée]partement))\b"
         ),
-    ),  # fmt: skip
+    ),
     ("how-to", re.compile(r"^(?:how (?:do|does|can|could|should|would|to|is|are)|comment)\b")),
     ("why", re.compile(r"^(?:why|pourquoi)\b")),
     (
@@ -77,7 +77,7 @@ _KINDS: list[tuple[Kind, re.Pattern[str]]] = [
             r"^(?:is|are|was|were|does|do|did|can|could|should|will|would|has|have|"
             r"est-ce qu|y a-t-il|peut-on|faut-il|doit-on|existe-t-il)"
         ),
-    ),  # fmt: skip
+    ),
     ("which", re.compile(r"^(?:which|what|quel|quelle|quels|quelles|que|qu'est-ce)\b")),
 ]
 _LEAD = re.compile(r"^(?:(?:and|but|so|et|mais|donc|alors|selon [^,]+,|according to [^,]+,)\s+)+")
@@ -91,9 +91,11 @@ _MONTHS = _set(
     """january february march april may june july august september october november december
     janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre"""
 )
-_YEAR = re.compile(r"\b(?:1[0-9]{3}|20[0-9]{2})s?\b|\b\d{1,2}(?:st|nd|rd|th|e|er)?\s+"
-                   r"(?:century|si[eè]cle)\b|\b[ivxlc]+(?:e|er|eme)\s+si[eè]cle\b|"
-                   r"\b\d{1,4}\s*(?:bc|ad|av\.? j\.?-c\.?)\b")  # fmt: skip
+_YEAR = re.compile(
+    r"\b(?:1[0-9]{3}|20[0-9]{2})s?\b|\b\d{1,2}(?:st|nd|rd|th|e|er)?\s+"
+    r"(?:century|si[eè]cle)\b|\b[ivxlc]+(?:e|er|eme)\s+si[eè]cle\b|"
+    r"\b\d{1,4}\s*(?:bc|ad|av\.? j\.?-c\.?)\b"
+)
 _NUMBER_WORDS = _set(
     """two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty
     fifty hundred hundreds thousand thousands million millions billion billions dozen dozens
@@ -166,8 +168,15 @@ def relevance(question: str, window: str) -> float:
     return sum(w for t, w in weights.items() if t in terms) / total if total else 1.0
 
 
-def _window(window: str, kind: Kind, weights: dict[str, float], exact: set[str], own: set[str],
-            terms: set[str], held: set[str]) -> Presence:  # fmt: skip
+def _window(
+    window: str,
+    kind: Kind,
+    weights: dict[str, float],
+    exact: set[str],
+    own: set[str],
+    terms: set[str],
+    held: set[str],
+) -> Presence:
     """A window's score, from its text, its terms and its exact tokens."""
     total = sum(weights.values())
     share = sum(w for t, w in weights.items() if t in terms) / total if total else 0.0
@@ -192,8 +201,10 @@ def has_kind(kind: Kind, text: str, own: set[str]) -> bool:
         return any((_NUMBER.search(w) or w in _NUMBER_WORDS) and w not in own for w in found)
     # who, where: a name (a capitalized word, not one of the question's, not a sentence's
     # first word unless it is not a stop word of either language)
-    return any(fold(m.group()) not in own and not _sentence_start(text, m.start())
-               for m in _CAPITALIZED.finditer(text))  # fmt: skip
+    return any(
+        fold(m.group()) not in own and not _sentence_start(text, m.start())
+        for m in _CAPITALIZED.finditer(text)
+    )
 
 
 def _sentence_start(text: str, at: int) -> bool:

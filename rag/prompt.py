@@ -51,8 +51,9 @@ class PromptBuilder:
     counted exactly, and sources dropped from the end while it does not fit.
     """
 
-    def __init__(self, generator: Generator, system_prompt: str = SYSTEM_PROMPT, *,
-                 trim_chars: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self, generator: Generator, system_prompt: str = SYSTEM_PROMPT, *, trim_chars: int = 0
+    ) -> None:
         """`trim_chars`: each passage is shown as about this many characters around its
         best sentence for the question (rag.trim); 0 shows passages whole."""
         self.generator = generator
@@ -110,8 +111,9 @@ class PromptBuilder:
 
     # -- budget ------------------------------------------------------------------
 
-    def _whole(self, system: str, question: str, turns: list[Message], hits: Sequence[Hit],
-               counted: int, limit: int) -> BuiltPrompt | None:  # fmt: skip
+    def _whole(
+        self, system: str, question: str, turns: list[Message], hits: Sequence[Hit], counted: int, limit: int
+    ) -> BuiltPrompt | None:
         """The prompt with every turn and every source, if it is within `limit` tokens.
 
         `counted`: the tokens of the prompt without these turns and sources. The prompt

@@ -56,8 +56,7 @@ class CrossEncoderReranker:
 class RerankingRetriever(Retriever):
     """Another retriever's hits, reordered by a cross-encoder."""
 
-    def __init__(self, base: Retriever, reranker: CrossEncoderReranker,
-                 settings: RetrievalSettings) -> None:  # fmt: skip
+    def __init__(self, base: Retriever, reranker: CrossEncoderReranker, settings: RetrievalSettings) -> None:
         super().__init__(settings)
         self.base = base
         self.reranker = reranker

@@ -102,8 +102,7 @@ def _base_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retrieve
     raise ConfigError(f"unknown retrieval mode {settings.mode!r}")
 
 
-def distinct(index: Store, hits: Iterable[Hit], threshold: float, limit: int | None = None
-             ) -> list[Hit]:  # fmt: skip
+def distinct(index: Store, hits: Iterable[Hit], threshold: float, limit: int | None = None) -> list[Hit]:
     """Drop chunks too similar to a better one (overlaps, repeated boilerplate): the same
     text, or vectors with a cosine similarity of `threshold` or more. Stops once `limit`
     are kept (the hits may be a lazy iterator)."""

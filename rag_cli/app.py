@@ -38,14 +38,14 @@ err = Console(stderr=True, soft_wrap=True)  # one error, one line, even in a nar
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="TOML settings file (default: $RAG_CONFIG).",
-                 show_default=False),
-]  # fmt: skip
+    typer.Option("--config", "-c", help="TOML settings file (default: $RAG_CONFIG).", show_default=False),
+]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a setting, e.g. --set retrieval.top_k=8 (repeatable).",
-                 show_default=False),
-]  # fmt: skip
+    typer.Option(
+        "--set", help="Override a setting, e.g. --set retrieval.top_k=8 (repeatable).", show_default=False
+    ),
+]
 IndexOpt = Annotated[str | None, typer.Option("--index", "-i", help="Index name (default: setting `index`).")]
 
 
@@ -97,8 +97,14 @@ def index_list(config: ConfigOpt = None, as_json: bool = typer.Option(False, "--
         return
     table = Table("name", "files", "chunks", "embedder", "size", "last ingest")
     for row in rows:
-        table.add_row(row["name"], str(row["files"]), str(row["chunks"]), row["embedder"],
-                      _size(row["size_bytes"]), row["last_ingest"] or "-")  # fmt: skip
+        table.add_row(
+            row["name"],
+            str(row["files"]),
+            str(row["chunks"]),
+            row["embedder"],
+            _size(row["size_bytes"]),
+            row["last_ingest"] or "-",
+        )
     out.print(table)
 
 
@@ -174,29 +180,40 @@ def _size(n: int) -> str:
 # -- filters on documents, shared by `rag ask` and `rag search` ---------------------------
 
 PathFilterOpt = Annotated[
-    str | None, typer.Option("--path", help="Only documents whose path matches this glob, "
-                             "e.g. '*.pdf' or 'guide/*'.", show_default=False),
-]  # fmt: skip
+    str | None,
+    typer.Option(
+        "--path",
+        help="Only documents whose path matches this glob, e.g. '*.pdf' or 'guide/*'.",
+        show_default=False,
+    ),
+]
 TypeFilterOpt = Annotated[
-    list[str] | None, typer.Option("--type", help="Only documents of this type (file suffix, "
-                                   "e.g. pdf); repeatable.", show_default=False),
-]  # fmt: skip
+    list[str] | None,
+    typer.Option(
+        "--type", help="Only documents of this type (file suffix, e.g. pdf); repeatable.", show_default=False
+    ),
+]
 LangFilterOpt = Annotated[
-    list[str] | None, typer.Option("--lang", help="Only documents in this language (en, fr); "
-                                   "repeatable.", show_default=False),
-]  # fmt: skip
+    list[str] | None,
+    typer.Option("--lang", help="Only documents in this language (en, fr); repeatable.", show_default=False),
+]
 SinceOpt = Annotated[
-    str | None, typer.Option("--since", help="Only documents modified on or after this date "
-                             "(YYYY-MM-DD).", show_default=False),
-]  # fmt: skip
+    str | None,
+    typer.Option(
+        "--since", help="Only documents modified on or after this date (YYYY-MM-DD).", show_default=False
+    ),
+]
 UntilOpt = Annotated[
-    str | None, typer.Option("--until", help="Only documents modified before this date "
-                             "(YYYY-MM-DD).", show_default=False),
-]  # fmt: skip
+    str | None,
+    typer.Option(
+        "--until", help="Only documents modified before this date (YYYY-MM-DD).", show_default=False
+    ),
+]
 
 
-def filters_from(path: str | None, types: list[str] | None, langs: list[str] | None,
-                 since: str | None, until: str | None) -> Any:  # fmt: skip
+def filters_from(
+    path: str | None, types: list[str] | None, langs: list[str] | None, since: str | None, until: str | None
+) -> Any:
     """The documents a command may read from, or None for all; a filter no store can read
     (a path that is not a glob, an unknown language) is an InvalidRequestError."""
     import datetime as dt

@@ -59,11 +59,19 @@ def ask_command(
 ) -> None:
     """Answer a question from an index, with its sources."""
     settings = settings_from(
-        config, set_,
-        **{"llm.model_path": model, "llm.n_ctx": n_ctx, "retrieval.top_k": top_k,
-           "retrieval.min_score": min_score, "llm.max_tokens": max_tokens,
-           "llm.temperature": temperature, "llm.top_p": top_p, "llm.seed": seed},
-    )  # fmt: skip
+        config,
+        set_,
+        **{
+            "llm.model_path": model,
+            "llm.n_ctx": n_ctx,
+            "retrieval.top_k": top_k,
+            "retrieval.min_score": min_score,
+            "llm.max_tokens": max_tokens,
+            "llm.temperature": temperature,
+            "llm.top_p": top_p,
+            "llm.seed": seed,
+        },
+    )
     from rag.generation import GenerationParams
     from rag.pipeline import Pipeline
 
@@ -143,8 +151,12 @@ def _print_sources(answer: Answer) -> None:
         out.print(f"  [{s.number}] {printable(where)}  score {s.score:.2f}", highlight=False, markup=False)
         for start, end in s.spans[:2]:  # the passage's words that back the answer
             quote = " ".join(s.text[start:end].split())
-            out.print(f"      “{quote[:200]}{'…' if len(quote) > 200 else ''}”", highlight=False,
-                      markup=False, style="dim")  # fmt: skip
+            out.print(
+                f"      “{quote[:200]}{'…' if len(quote) > 200 else ''}”",
+                highlight=False,
+                markup=False,
+                style="dim",
+            )
 
 
 def _interactive(
@@ -169,5 +181,4 @@ def _interactive(
         except RagError as exc:
             err.print(f"error: {console_text(exc)}", highlight=False)
             continue
-        history += [{"role": "user", "content": question},
-                    {"role": "assistant", "content": answer.text}]  # fmt: skip
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]

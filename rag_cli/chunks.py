@@ -19,7 +19,7 @@ def index_chunks(
         "--path",
         "-p",
         help="Only documents whose path matches this glob, e.g. '*.pdf' or 'docs/guide/*'.",
-    ),  # fmt: skip
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines, one chunk a line."),
     config: ConfigOpt = None,
 ) -> None:
@@ -37,9 +37,19 @@ def index_chunks(
                 continue
             shown += 1
             if as_json:
-                typer.echo(json.dumps({"id": chunk_id, "path": chunk.path, "ordinal": chunk.ordinal,
-                                       "pages": chunk.pages, "heading": chunk.heading,
-                                       "text": chunk.text}, ensure_ascii=False))  # fmt: skip
+                typer.echo(
+                    json.dumps(
+                        {
+                            "id": chunk_id,
+                            "path": chunk.path,
+                            "ordinal": chunk.ordinal,
+                            "pages": chunk.pages,
+                            "heading": chunk.heading,
+                            "text": chunk.text,
+                        },
+                        ensure_ascii=False,
+                    )
+                )
                 continue
             where = console_text(chunk.path) + (f", page {chunk.pages}" if chunk.pages else "")
             where += f" — {console_text(chunk.heading)}" if chunk.heading else ""

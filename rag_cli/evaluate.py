@@ -20,35 +20,52 @@ WorkdirOpt = Annotated[Path, typer.Option(help="Where evaluation corpora and sav
 
 @app.command("eval")
 def eval_command(
-    dataset: Annotated[Path | None, typer.Argument(
-        help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv) or a JSONL file of "
-             "questions (with --corpus).", show_default=False)] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv) or a JSONL file of "
+            "questions (with --corpus).",
+            show_default=False,
+        ),
+    ] = None,
     split: str = typer.Option("test", help="The qrels split of a BEIR dataset."),
     limit: int | None = typer.Option(None, min=1, help="Only the first N queries: a quick subset."),
     corpus: CorpusOpt = None,
     generate: bool | None = typer.Option(
-        None, "--generate/--no-generate",
+        None,
+        "--generate/--no-generate",
         help="Also answer every question with the model and score the answers "
-             "(default: when the dataset has reference answers).", show_default=False),
+        "(default: when the dataset has reference answers).",
+        show_default=False,
+    ),
     drafts: str = typer.Option(
-        "model", "--drafts", metavar="model|references",
+        "model",
+        "--drafts",
+        metavar="model|references",
         help="Who writes the drafts grounding checks: the model, or the reference answers "
-             "(each question's own, and another's; no model runs), to score right drafts kept "
-             "and wrong drafts caught."),
+        "(each question's own, and another's; no model runs), to score right drafts kept "
+        "and wrong drafts caught.",
+    ),
     workdir: WorkdirOpt = Path("evals"),
     compare: tuple[str, str] | None = typer.Option(
-        None, "--compare", metavar="RUN_A RUN_B",
+        None,
+        "--compare",
+        metavar="RUN_A RUN_B",
         help="Print two saved runs (files or run ids) side by side instead of running.",
-        show_default=False),
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     models: str | None = typer.Option(
-        None, "--models", metavar="A,B,...",
+        None,
+        "--models",
+        metavar="A,B,...",
         help="Answer with each of these models in turn (names from `rag models list`) and "
-             "print them side by side, with speed and memory; writes a chart too.",
-        show_default=False),
+        "print them side by side, with speed and memory; writes a chart too.",
+        show_default=False,
+    ),
     config: ConfigOpt = None,
     set_: SetOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """Ingest a dataset's corpus, run its queries and report nDCG@10, Recall@k, MRR@10
     (and answer metrics when it has reference answers). Each run is saved as JSON.
 
@@ -79,8 +96,7 @@ def eval_command(
     if as_json or not err.is_terminal:
         record = run(settings, data, workdir, options)
     else:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn())  # fmt: skip
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         # Shown from the first query on: the ingest, in a child process, has its own bar.
         progress = Progress(*columns, console=err, transient=True)
         task = progress.add_task("queries", total=None)
@@ -98,8 +114,11 @@ def eval_command(
 
 def _print_run(record: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps({k: record[k] for k in ("id", "path", "dataset", "index", "metrics",
-                                                      "timings")}, indent=2))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {k: record[k] for k in ("id", "path", "dataset", "index", "metrics", "timings")}, indent=2
+            )
+        )
         return
     data = record["dataset"]
     split = f" ({data['split']})" if data.get("split") else ""
@@ -117,10 +136,18 @@ def _print_comparison(a: dict[str, Any], b: dict[str, Any], as_json: bool) -> No
 
     rows, changes, queries = metric_rows(a, b), setting_changes(a, b), per_query(a, b)
     if as_json:
-        typer.echo(json.dumps({"a": a["id"], "b": b["id"],
-                               "metrics": {m: {"a": va, "b": vb, "delta": d} for m, va, vb, d in rows},
-                               "settings": {k: {"a": va, "b": vb} for k, va, vb in changes},
-                               "ndcg@10_per_query": queries}, indent=2))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {
+                    "a": a["id"],
+                    "b": b["id"],
+                    "metrics": {m: {"a": va, "b": vb, "delta": d} for m, va, vb, d in rows},
+                    "settings": {k: {"a": va, "b": vb} for k, va, vb in changes},
+                    "ndcg@10_per_query": queries,
+                },
+                indent=2,
+            )
+        )
         return
     table = Table("metric", f"A {a['id']}", f"B {b['id']}", "B - A")
     for name, va, vb, delta in rows:
@@ -139,8 +166,11 @@ def _print_comparison(a: dict[str, Any], b: dict[str, Any], as_json: bool) -> No
         out.print(settings)
     else:
         out.print("same settings")
-    out.print(f"nDCG@10 per query, B against A: {queries['better']} better, {queries['worse']} worse, "
-              f"{queries['same']} the same", highlight=False)  # fmt: skip
+    out.print(
+        f"nDCG@10 per query, B against A: {queries['better']} better, {queries['worse']} worse, "
+        f"{queries['same']} the same",
+        highlight=False,
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -155,13 +185,20 @@ def _print_models(report: dict[str, Any], as_json: bool) -> None:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return
     data = report["dataset"]
-    table = Table("", *(m["model"] for m in models),
-                  title=f"{data['name']}: {data['queries']} questions, one model a column")  # fmt: skip
+    table = Table(
+        "",
+        *(m["model"] for m in models),
+        title=f"{data['name']}: {data['queries']} questions, one model a column",
+    )
     for name in dict.fromkeys(k for m in models for k in m["metrics"]):
         table.add_row(name, *(_fmt(m["metrics"].get(name)) for m in models))
-    labels = {"ttft_s": "time to first token (s)", "answer_s": "seconds per answer",
-              "gen_tokens_per_s": "generation tokens/s", "prompt_tokens_per_s": "prompt tokens/s",
-              "peak_rss_mib": "peak RAM (MiB)"}  # fmt: skip
+    labels = {
+        "ttft_s": "time to first token (s)",
+        "answer_s": "seconds per answer",
+        "gen_tokens_per_s": "generation tokens/s",
+        "prompt_tokens_per_s": "prompt tokens/s",
+        "peak_rss_mib": "peak RAM (MiB)",
+    }
     for name in SPEED:
         table.add_row(labels[name], *(_num(m["speed"].get(name)) for m in models), style="cyan")
     table.add_row("quantization", *(m["quantization"] for m in models))

@@ -44,7 +44,7 @@ def ingest_command(
         "--debounce-ms",
         min=10,
         help="With --watch, ingest once no file has changed for this many milliseconds.",
-    ),  # fmt: skip
+    ),
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -137,8 +137,9 @@ def _print_report(
                 err.print(f"failed {shown}", highlight=False)
     if quiet:
         return
-    counts = ", ".join(f"{summary[k]} {k}" for k in
-                       ("added", "updated", "removed", "unchanged", "skipped", "failed"))  # fmt: skip
+    counts = ", ".join(
+        f"{summary[k]} {k}" for k in ("added", "updated", "removed", "unchanged", "skipped", "failed")
+    )
     out.print(
         f"index {report.index!r}: {counts}; {summary['chunks']} chunks written in {report.seconds:.1f}s",
         highlight=False,

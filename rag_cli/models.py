@@ -42,14 +42,33 @@ def models_list(as_json: JsonOpt = False, config: ConfigOpt = None, set_: SetOpt
     if as_json:
         typer.echo(json.dumps({"models": rows, "errors": errors}, indent=2))
         return
-    table = Table("name", "arch", "params", "quant", "size", "trained ctx", "chat", "licence",
-                  "n_ctx", "RAM", title=f"models ({catalog.settings.models_dir} and packaged)")  # fmt: skip
+    table = Table(
+        "name",
+        "arch",
+        "params",
+        "quant",
+        "size",
+        "trained ctx",
+        "chat",
+        "licence",
+        "n_ctx",
+        "RAM",
+        title=f"models ({catalog.settings.models_dir} and packaged)",
+    )
     for row in rows:
         name = console_text(row["name"]) + (" (default)" if row["default"] else "")
-        table.add_row(name, row["architecture"], _count(row["parameters"]), row["quantization"],
-                      _mib(row["file_size"]), str(row["context_length"] or "-"),
-                      "yes" if row["chat_template"] else "no", row["licence"] or "-",
-                      str(row["n_ctx"]), _mib(row["ram_bytes"]))  # fmt: skip
+        table.add_row(
+            name,
+            row["architecture"],
+            _count(row["parameters"]),
+            row["quantization"],
+            _mib(row["file_size"]),
+            str(row["context_length"] or "-"),
+            "yes" if row["chat_template"] else "no",
+            row["licence"] or "-",
+            str(row["n_ctx"]),
+            _mib(row["ram_bytes"]),
+        )
     out.print(table)
     for line in errors:
         out.print(f"[yellow]skipped:[/yellow] {console_text(line)}", highlight=False)
@@ -79,10 +98,17 @@ def models_info(
     info = read_gguf(path) if name.endswith(".gguf") and path.is_file() else catalog.info(name)
     row = _row(catalog, info, default)
     meta = {k: _shown(v) for k, v in info.metadata.items()}
-    details = {**row, "path": str(info.path), "n_layer": info.n_layer, "n_head": info.n_head,
-               "n_head_kv": info.n_head_kv, "head_dim": info.head_dim, "n_embd": info.n_embd,
-               "weights_bytes": info.weights_bytes,
-               "kv_cache_bytes": info.kv_cache_bytes(row["n_ctx"])}  # fmt: skip
+    details = {
+        **row,
+        "path": str(info.path),
+        "n_layer": info.n_layer,
+        "n_head": info.n_head,
+        "n_head_kv": info.n_head_kv,
+        "head_dim": info.head_dim,
+        "n_embd": info.n_embd,
+        "weights_bytes": info.weights_bytes,
+        "kv_cache_bytes": info.kv_cache_bytes(row["n_ctx"]),
+    }
     cpu = describe()
     if as_json:
         typer.echo(json.dumps({**details, "metadata": meta, "cpu": cpu}, indent=2, ensure_ascii=False))

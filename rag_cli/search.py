@@ -45,8 +45,9 @@ def search_command(
 ) -> None:
     """Show what retrieval finds for a question: path, pages, heading, each method's score
     and the text of every chunk, best first. No answer is generated."""
-    settings = settings_from(config, set_, **{"retrieval.mode": mode, "retrieval.top_k": top_k,
-                                              "retrieval.min_score": min_score})  # fmt: skip
+    settings = settings_from(
+        config, set_, **{"retrieval.mode": mode, "retrieval.top_k": top_k, "retrieval.min_score": min_score}
+    )
     from rag.embedders import make_embedder, settings_for_index
     from rag.retrieval import make_retriever
     from rag.store import make_catalog
@@ -62,13 +63,27 @@ def search_command(
         hits = retriever.retrieve(store, query, settings.retrieval.top_k, filters=filters)
     finally:
         store.close()
-    rows: list[dict[str, Any]] = [{"rank": n, "id": h.id, "path": h.chunk.path, "pages": h.chunk.pages,
-             "heading": h.chunk.heading, "score": round(h.score, 4),
-             "scores": {k: round(v, 4) for k, v in h.scores.items()}, "text": h.chunk.text}
-            for n, h in enumerate(hits, start=1)]  # fmt: skip
+    rows: list[dict[str, Any]] = [
+        {
+            "rank": n,
+            "id": h.id,
+            "path": h.chunk.path,
+            "pages": h.chunk.pages,
+            "heading": h.chunk.heading,
+            "score": round(h.score, 4),
+            "scores": {k: round(v, 4) for k, v in h.scores.items()},
+            "text": h.chunk.text,
+        }
+        for n, h in enumerate(hits, start=1)
+    ]
     if as_json:
-        typer.echo(json.dumps({"index": name, "mode": settings.retrieval.mode, "query": query,
-                               "results": rows}, ensure_ascii=False, indent=2))  # fmt: skip
+        typer.echo(
+            json.dumps(
+                {"index": name, "mode": settings.retrieval.mode, "query": query, "results": rows},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     if not rows:
         out.print(f"nothing in {name!r} scores {settings.retrieval.min_score} or more for this query")
@@ -79,6 +94,7 @@ def search_command(
         where += f"\n{console_text(row['heading'])}" if row["heading"] else ""
         methods = "\n".join(f"{k} {v}" for k, v in row["scores"].items())
         text = " ".join(str(row["text"]).split())
-        table.add_row(str(row["rank"]), str(row["score"]), methods, where,
-                      text[:400] + ("…" if len(text) > 400 else ""))  # fmt: skip
+        table.add_row(
+            str(row["rank"]), str(row["score"]), methods, where, text[:400] + ("…" if len(text) > 400 else "")
+        )
     out.print(table)

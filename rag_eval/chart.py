@@ -15,17 +15,27 @@ def quality_latency_page(report: dict[str, Any]) -> str:
 
     metric = quality_metric(report)
     models = report["models"]
-    points = [(m["model"], m["speed"].get("answer_s"), m["metrics"].get(metric) if metric else None)
-              for m in models]  # fmt: skip
+    points = [
+        (m["model"], m["speed"].get("answer_s"), m["metrics"].get(metric) if metric else None) for m in models
+    ]
     svg = _svg(points, metric or "quality")
     names = sorted({k for m in models for k in m["metrics"]})
     head = "".join(f"<th>{escape(m['model'])}</th>" for m in models)
-    rows = [f"<tr><td>{escape(n)}</td>" + "".join(f"<td>{_fmt(m['metrics'].get(n))}</td>" for m in models)
-            + "</tr>" for n in names]  # fmt: skip
-    rows += [f"<tr><td>{escape(n)}</td>" + "".join(f"<td>{_fmt(m['speed'].get(n))}</td>" for m in models)
-             + "</tr>" for n in SPEED]  # fmt: skip
-    rows.append("<tr><td>quantization</td>" + "".join(f"<td>{escape(m['quantization'])}</td>"
-                                                      for m in models) + "</tr>")  # fmt: skip
+    rows = [
+        f"<tr><td>{escape(n)}</td>"
+        + "".join(f"<td>{_fmt(m['metrics'].get(n))}</td>" for m in models)
+        + "</tr>"
+        for n in names
+    ]
+    rows += [
+        f"<tr><td>{escape(n)}</td>" + "".join(f"<td>{_fmt(m['speed'].get(n))}</td>" for m in models) + "</tr>"
+        for n in SPEED
+    ]
+    rows.append(
+        "<tr><td>quantization</td>"
+        + "".join(f"<td>{escape(m['quantization'])}</td>" for m in models)
+        + "</tr>"
+    )
     data = report["dataset"]
     title = f"Models on {escape(str(data['name']))}: {data['queries']} questions"
     return f"""<!doctype html>
@@ -52,25 +62,29 @@ def _svg(points: list[tuple[str, float | None, float | None]], metric: str) -> s
     def at(x: float, y: float) -> tuple[float, float]:
         return (PAD + x / x_max * (WIDTH - 2 * PAD), HEIGHT - PAD - y / y_max * (HEIGHT - 2 * PAD))
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-             f'role="img" aria-label="{escape(metric)} against seconds per answer">',
-             f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#444"/>',
-             f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#444"/>',
-             f'<text x="{WIDTH / 2}" y="{HEIGHT - 15}" text-anchor="middle">seconds per answer '
-             f"(median)</text>",
-             f'<text x="15" y="{HEIGHT / 2}" transform="rotate(-90 15 {HEIGHT / 2})" '
-             f'text-anchor="middle">{escape(metric)}</text>']  # fmt: skip
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+        f'role="img" aria-label="{escape(metric)} against seconds per answer">',
+        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#444"/>',
+        f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#444"/>',
+        f'<text x="{WIDTH / 2}" y="{HEIGHT - 15}" text-anchor="middle">seconds per answer (median)</text>',
+        f'<text x="15" y="{HEIGHT / 2}" transform="rotate(-90 15 {HEIGHT / 2})" '
+        f'text-anchor="middle">{escape(metric)}</text>',
+    ]
     for i in range(5):
         gx, gy = x_max * i / 4, y_max * i / 4
         px, _ = at(gx, 0)
         _, py = at(0, gy)
-        parts.append(f'<text x="{px:.1f}" y="{HEIGHT - PAD + 18}" text-anchor="middle" '
-                     f'font-size="11">{gx:.2f}</text>')  # fmt: skip
+        parts.append(
+            f'<text x="{px:.1f}" y="{HEIGHT - PAD + 18}" text-anchor="middle" font-size="11">{gx:.2f}</text>'
+        )
         parts.append(f'<text x="{PAD - 6}" y="{py + 4:.1f}" text-anchor="end" font-size="11">{gy:.2f}</text>')
     for name, x, y in shown:
         px, py = at(x, y)
-        parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" fill="#2a6fdb"><title>{escape(name)}: '
-                     f"{y:.3f} in {x:.2f} s</title></circle>")  # fmt: skip
+        parts.append(
+            f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" fill="#2a6fdb"><title>{escape(name)}: '
+            f"{y:.3f} in {x:.2f} s</title></circle>"
+        )
         parts.append(f'<text x="{px + 9:.1f}" y="{py - 8:.1f}" font-size="12">{escape(name)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)

@@ -25,8 +25,9 @@ def load_run(ref: str, workdir: Path) -> dict[str, Any]:
     raise DatasetError(f"no run {ref!r} (looked for a file, then in {workdir / 'runs'})")
 
 
-def metric_rows(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, float | None, float | None,
-                                                                      float | None]]:  # fmt: skip
+def metric_rows(
+    a: dict[str, Any], b: dict[str, Any]
+) -> list[tuple[str, float | None, float | None, float | None]]:
     """(metric, A, B, B - A) for every metric either run has."""
     names = list(dict.fromkeys([*a["metrics"], *b["metrics"]]))
     rows = []
@@ -39,8 +40,11 @@ def metric_rows(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, float |
 
 def setting_changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, Any, Any]]:
     keys = sorted(set(a.get("settings", {})) | set(b.get("settings", {})))
-    return [(k, a["settings"].get(k), b["settings"].get(k)) for k in keys
-            if a["settings"].get(k) != b["settings"].get(k)]  # fmt: skip
+    return [
+        (k, a["settings"].get(k), b["settings"].get(k))
+        for k in keys
+        if a["settings"].get(k) != b["settings"].get(k)
+    ]
 
 
 def per_query(a: dict[str, Any], b: dict[str, Any], metric: str = "ndcg@10") -> dict[str, int]:

@@ -52,8 +52,16 @@ def document_id(path: str, dataset: Dataset, corpus: Path) -> str:
 def index_name(dataset: Dataset, corpus: Path, settings: Settings) -> str:
     """One index per dataset, corpus folder, embedder and chunking: reused while they hold."""
     chunking = settings.chunking
-    key = "|".join([str(corpus.resolve()), settings.embedder.kind, settings.embedder.model,
-                    str(chunking.size), str(chunking.overlap), chunking.encoding,
-                    "context" if chunking.context else "plain"])  # fmt: skip
+    key = "|".join(
+        [
+            str(corpus.resolve()),
+            settings.embedder.kind,
+            settings.embedder.model,
+            str(chunking.size),
+            str(chunking.overlap),
+            chunking.encoding,
+            "context" if chunking.context else "plain",
+        ]
+    )
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.name).strip("-.") or "dataset"
     return f"eval-{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"

@@ -94,8 +94,11 @@ def _beir(folder: Path, split: str) -> Dataset:
         raise DatasetError(f"{qrels_file}: query ids not in queries.jsonl: {', '.join(missing[:5])}")
     # Judged queries, and those marked unanswerable (no document holds their answer): in
     # every split, or only in the one their `split` names.
-    unanswerable = [q for q, r in records.items() if r.get("answerable") is False and q not in judged
-                    and r.get("split", split) == split]  # fmt: skip
+    unanswerable = [
+        q
+        for q, r in records.items()
+        if r.get("answerable") is False and q not in judged and r.get("split", split) == split
+    ]
     queries = [_beir_query(q, records[q], judged.get(q, {})) for q in [*judged, *unanswerable]]
     return Dataset(folder.name, folder, "beir", queries, corpus_file=corpus, split=split)
 
@@ -103,8 +106,13 @@ def _beir(folder: Path, split: str) -> Dataset:
 def _beir_query(qid: str, record: dict[str, Any], relevant: dict[str, int]) -> Query:
     answers = record.get("answers", [])
     answers = [answers] if isinstance(answers, str) else [str(a) for a in answers]
-    return Query(qid, str(record.get("text", "")), relevant, answers,
-                 answerable=record.get("answerable", True) is not False)  # fmt: skip
+    return Query(
+        qid,
+        str(record.get("text", "")),
+        relevant,
+        answers,
+        answerable=record.get("answerable", True) is not False,
+    )
 
 
 def _qrels(path: Path) -> dict[str, dict[str, int]]:
@@ -126,10 +134,18 @@ def _question(record: dict[str, Any], n: int, path: Path) -> Query:
     answers = record.get("answers", record.get("answer", []))
     answers = [answers] if isinstance(answers, str) else [str(a) for a in answers]
     relevant = record.get("relevant", record.get("relevant_docs", []))
-    grades = {str(k): int(v) for k, v in relevant.items()} if isinstance(relevant, dict) else {
-        str(doc): 1 for doc in relevant}  # fmt: skip
-    return Query(str(record.get("id", record.get("_id", n))), text.strip(), grades, answers,
-                 answerable=record.get("answerable", True) is not False)  # fmt: skip
+    grades = (
+        {str(k): int(v) for k, v in relevant.items()}
+        if isinstance(relevant, dict)
+        else {str(doc): 1 for doc in relevant}
+    )
+    return Query(
+        str(record.get("id", record.get("_id", n))),
+        text.strip(),
+        grades,
+        answers,
+        answerable=record.get("answerable", True) is not False,
+    )
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -45,13 +45,26 @@ class ModelResult:
 
     def row(self) -> dict[str, Any]:
         metrics = {k: v for k, v in self.run["metrics"].items() if k in (*ANSWER_METRICS, *GROUNDING_METRICS)}
-        return {"model": self.name, "quantization": self.quantization, "file_size": self.file_size,
-                "ram_estimate": self.ram_estimate, "run": self.run["id"], "path": self.run["path"],
-                "metrics": metrics, "speed": self.speed}  # fmt: skip
+        return {
+            "model": self.name,
+            "quantization": self.quantization,
+            "file_size": self.file_size,
+            "ram_estimate": self.ram_estimate,
+            "run": self.run["id"],
+            "path": self.run["path"],
+            "metrics": metrics,
+            "speed": self.speed,
+        }
 
 
-def compare_models(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions,
-                   models: list[str], on_query: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+def compare_models(
+    settings: Settings,
+    dataset: Dataset,
+    workdir: Path,
+    options: RunOptions,
+    models: list[str],
+    on_query: Progress | None = None,
+) -> dict[str, Any]:
     """Run the dataset through each model; the comparison, also saved under workdir/models."""
     if len(models) < 1:
         raise DatasetError("give at least one model to --models")
@@ -69,10 +82,16 @@ def compare_models(settings: Settings, dataset: Dataset, workdir: Path, options:
             record = run(chosen, dataset, workdir, again, on_query)
         speed = speed_of(record["queries"])
         speed["peak_rss_mib"] = round(peak.value / 2**20, 1)
-        results.append(ModelResult(name, info.quantization, info.file_size, info.ram_bytes(llm.n_ctx or 0),
-                                   record, speed))  # fmt: skip
-    report = {"dataset": results[0].run["dataset"], "created": results[0].run["created"],
-              "models": [r.row() for r in results]}  # fmt: skip
+        results.append(
+            ModelResult(
+                name, info.quantization, info.file_size, info.ram_bytes(llm.n_ctx or 0), record, speed
+            )
+        )
+    report = {
+        "dataset": results[0].run["dataset"],
+        "created": results[0].run["created"],
+        "models": [r.row() for r in results],
+    }
     folder = workdir / "models"
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{results[0].run['id']}-models"
@@ -108,9 +127,13 @@ def speed_of(queries: list[dict[str, Any]]) -> dict[str, float | None]:
     def median(values: list[float], digits: int) -> float | None:
         return round(statistics.median(values), digits) if values else None
 
-    return {"ttft_s": median(ttft, 4), "answer_s": median(total, 4),
-            "gen_tokens_per_s": median(gen, 1), "prompt_tokens_per_s": median(prompt, 1),
-            "answers_timed": float(len(ttft))}  # fmt: skip
+    return {
+        "ttft_s": median(ttft, 4),
+        "answer_s": median(total, 4),
+        "gen_tokens_per_s": median(gen, 1),
+        "prompt_tokens_per_s": median(prompt, 1),
+        "answers_timed": float(len(ttft)),
+    }
 
 
 def quality_metric(report: dict[str, Any]) -> str | None:

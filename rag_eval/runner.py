@@ -40,8 +40,15 @@ from rag_eval.support import supports
 logger = logging.getLogger(__name__)
 
 DEPTH = 100  # documents ranked per query: enough for Recall@100
-VERSIONED = ("rag-service", "sentence-transformers", "transformers", "torch", "faiss-cpu",
-             "llama-cpp-python", "tiktoken")  # fmt: skip
+VERSIONED = (
+    "rag-service",
+    "sentence-transformers",
+    "transformers",
+    "torch",
+    "faiss-cpu",
+    "llama-cpp-python",
+    "tiktoken",
+)
 
 #: Told of each query done: (queries done, queries in all).
 Progress = Callable[[int, int], None]
@@ -58,8 +65,9 @@ class RunOptions:
     drafts: str = "model"
 
 
-def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions,
-        on_query: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+def run(
+    settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions, on_query: Progress | None = None
+) -> dict[str, Any]:
     """Evaluate the dataset under these settings; the run, also saved under workdir/runs."""
     started = time.perf_counter()
     queries = dataset.queries[: options.limit] if options.limit else dataset.queries
@@ -95,8 +103,9 @@ def run(settings: Settings, dataset: Dataset, workdir: Path, options: RunOptions
     timings["retrieve"] = time.perf_counter() - t0
     if generate:
         t0 = time.perf_counter()
-        _generate(settings, embedder, retriever, name, queries, results, dataset, corpus, on_query,
-                  options.drafts)  # fmt: skip
+        _generate(
+            settings, embedder, retriever, name, queries, results, dataset, corpus, on_query, options.drafts
+        )
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
     record = _record(settings, dataset, queries, results, name, ingest, timings, generate)
@@ -160,9 +169,18 @@ def _query_result(query: Query, ranked: list[tuple[str, float]]) -> dict[str, An
     }
 
 
-def _generate(settings: Settings, embedder: Embedder, retriever: Retriever, name: str,
-              queries: list[Query], results: list[dict[str, Any]], dataset: Dataset,
-              corpus: Path, on_query: Progress | None, drafts: str = "model") -> None:  # fmt: skip
+def _generate(
+    settings: Settings,
+    embedder: Embedder,
+    retriever: Retriever,
+    name: str,
+    queries: list[Query],
+    results: list[dict[str, Any]],
+    dataset: Dataset,
+    corpus: Path,
+    on_query: Progress | None,
+    drafts: str = "model",
+) -> None:
     from rag.generation import Generator, make_generator
     from rag.pipeline import Pipeline
     from rag_eval.drafts import ReferenceDrafts, caught, draft_result, found, kept, wrong_drafts
@@ -245,18 +263,29 @@ def _citation_precision(answer: Any) -> float | None:
     """Share of (sentence, cited passage) pairs where the passage holds the sentence's
     claim word for word (rag_eval.support: a check stricter than the attribution's)."""
     by_number = {s.number: s for s in answer.sources}
-    pairs = [(sentence, by_number[n]) for sentence in answer.sentences for n in sentence.sources
-             if n in by_number]  # fmt: skip
+    pairs = [
+        (sentence, by_number[n]) for sentence in answer.sentences for n in sentence.sources if n in by_number
+    ]
     if not pairs or answer.abstained:
         return None
     return sum(supports(source.text, sentence.text) for sentence, source in pairs) / len(pairs)
 
 
-def _record(settings: Settings, dataset: Dataset, queries: list[Query], results: list[dict[str, Any]],
-            index: str, ingest: dict[str, Any], timings: dict[str, float],
-            generate: bool) -> dict[str, Any]:  # fmt: skip
-    names = [*RETRIEVAL_METRICS, *(ANSWER_METRICS if generate else ()),
-             *(("citation_accuracy", *GROUNDING_METRICS, *DRAFT_METRICS) if generate else ())]  # fmt: skip
+def _record(
+    settings: Settings,
+    dataset: Dataset,
+    queries: list[Query],
+    results: list[dict[str, Any]],
+    index: str,
+    ingest: dict[str, Any],
+    timings: dict[str, float],
+    generate: bool,
+) -> dict[str, Any]:
+    names = [
+        *RETRIEVAL_METRICS,
+        *(ANSWER_METRICS if generate else ()),
+        *(("citation_accuracy", *GROUNDING_METRICS, *DRAFT_METRICS) if generate else ()),
+    ]
     metrics = {m: mean(r["metrics"].get(m) for r in results) for m in names}
     created = datetime.now(UTC)
     return {
@@ -269,7 +298,7 @@ def _record(settings: Settings, dataset: Dataset, queries: list[Query], results:
             "split": dataset.split,
             "queries": len(queries),
             "judged": sum(1 for q in queries if q.relevant),
-        },  # fmt: skip
+        },
         "index": index,
         "settings": flat_settings(settings),
         "metrics": {k: (round(v, 4) if v is not None else None) for k, v in metrics.items()},

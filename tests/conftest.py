@@ -31,9 +31,14 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return load_settings(overrides={"indexes_dir": str(tmp_path / "indexes"), "llm.seed": 1,
-                                    "llm.temperature": 0.0,
-                                    "server.upload_dir": str(tmp_path / "uploads")})  # fmt: skip
+    return load_settings(
+        overrides={
+            "indexes_dir": str(tmp_path / "indexes"),
+            "llm.seed": 1,
+            "llm.temperature": 0.0,
+            "server.upload_dir": str(tmp_path / "uploads"),
+        }
+    )
 
 
 @pytest.fixture(scope="session")

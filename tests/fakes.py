@@ -22,9 +22,28 @@ if TYPE_CHECKING:
 
     from rag.store import Filters, Store
 
-_WORDS = ("river", "granite", "lantern", "orchard", "harbour", "meadow", "copper", "falcon", "willow",
-          "quarry", "thistle", "beacon", "saddle", "glacier", "pepper", "anchor", "violet", "timber",
-          "marble", "cinder")  # fmt: skip
+_WORDS = (
+    "river",
+    "granite",
+    "lantern",
+    "orchard",
+    "harbour",
+    "meadow",
+    "copper",
+    "falcon",
+    "willow",
+    "quarry",
+    "thistle",
+    "beacon",
+    "saddle",
+    "glacier",
+    "pepper",
+    "anchor",
+    "violet",
+    "timber",
+    "marble",
+    "cinder",
+)
 
 
 class HashEmbedder(Embedder):
@@ -44,8 +63,7 @@ class HashEmbedder(Embedder):
         self.max_tokens = max_tokens
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        digests = b"".join(hashlib.blake2b(t.encode(), digest_size=self.dimension).digest()
-                           for t in texts)  # fmt: skip
+        digests = b"".join(hashlib.blake2b(t.encode(), digest_size=self.dimension).digest() for t in texts)
         vectors = np.frombuffer(digests, dtype=np.uint8).reshape(len(texts), self.dimension)
         vectors = vectors.astype(np.float32) - 127.5
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -78,8 +96,9 @@ class EchoGenerator(Generator):
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[Delta]:
         n = self.count_tokens(messages)
         if n >= self.n_ctx:
-            raise ContextLengthError(f"the prompt takes {n} tokens of {self.n_ctx}",
-                                     tokens=n, limit=self.n_ctx - 1)  # fmt: skip
+            raise ContextLengthError(
+                f"the prompt takes {n} tokens of {self.n_ctx}", tokens=n, limit=self.n_ctx - 1
+            )
         source = _SOURCE.search(messages[-1]["content"]) if messages else None
         if source:
             reply = f"According to [{source.group(1)}], " + " ".join(source.group(2).split()[:8])
@@ -133,9 +152,17 @@ class WordOverlapRetriever(Retriever):
     def __init__(self, settings: RetrievalSettings | None = None) -> None:
         super().__init__(settings or RetrievalSettings())
 
-    def retrieve(self, index: Store, query: str, k: int, *, min_score: float | None = None,
-                 floor: bool = True, dedup: bool = True, filters: Filters | None = None
-                 ) -> list[Hit]:  # fmt: skip
+    def retrieve(
+        self,
+        index: Store,
+        query: str,
+        k: int,
+        *,
+        min_score: float | None = None,
+        floor: bool = True,
+        dedup: bool = True,
+        filters: Filters | None = None,
+    ) -> list[Hit]:
         words = set(_TOKEN.findall(query.lower()))
         hits = []
         for chunk_id, chunk in index.all_chunks():

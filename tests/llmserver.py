@@ -56,12 +56,31 @@ class LlmServer:
         self._log = tempfile.NamedTemporaryFile(prefix="llama-server-", suffix=".log", delete=False)  # noqa: SIM115
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith("RAG_")}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
-             "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(N_CTX),
-             "--n_threads", str(threads), "--api_key", self.api_key,
-             "--interrupt_requests", "False", "--verbose", "False"],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(self.model_path),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--n_ctx",
+                str(N_CTX),
+                "--n_threads",
+                str(threads),
+                "--api_key",
+                self.api_key,
+                "--interrupt_requests",
+                "False",
+                "--verbose",
+                "False",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         self._wait()
 
     def _wait(self, timeout: float = 90.0) -> None:
@@ -84,8 +103,13 @@ class LlmServer:
 
     def overrides(self, **more: Any) -> dict[str, Any]:
         """Settings overrides (dotted keys) that point `llm` at this server."""
-        return {"llm.kind": "openai", "llm.base_url": self.base_url, "llm.api_key": self.api_key,
-                "llm.n_ctx": N_CTX, **more}  # fmt: skip
+        return {
+            "llm.kind": "openai",
+            "llm.base_url": self.base_url,
+            "llm.api_key": self.api_key,
+            "llm.n_ctx": N_CTX,
+            **more,
+        }
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -20,10 +20,14 @@ ROOT = Path(__file__).parents[1]
 
 
 def rag(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from rag_cli.main import main; main()", *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200",
-                               **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", "from rag_cli.main import main; main()", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})},
+    )
 
 
 def test_ingest_ask_and_index_commands(corpus: Path, tmp_path: Path) -> None:
@@ -34,8 +38,7 @@ def test_ingest_ask_and_index_commands(corpus: Path, tmp_path: Path) -> None:
     assert summary["added"] == 3 and summary["failed"] == 1
     assert summary["failures"][0]["path"].endswith("broken.pdf")
 
-    r = rag("ask", "What does a cat eat?", "--json", "--max-tokens", "24", "--seed", "1",
-            cwd=tmp_path)  # fmt: skip
+    r = rag("ask", "What does a cat eat?", "--json", "--max-tokens", "24", "--seed", "1", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     answer = json.loads(r.stdout)
     assert answer["answer"] and answer["sources"][0]["path"].endswith("cats.md")
@@ -73,8 +76,7 @@ def test_config_shows_sources(tmp_path: Path) -> None:
 @pytest.mark.parametrize("profile", [None, "postgres", "llama-server"])
 def test_compose_file_is_valid(profile: str | None) -> None:
     flags = ["--profile", profile] if profile else []
-    r = subprocess.run(["docker-compose", *flags, "config", "-q"], cwd=ROOT, capture_output=True,
-                       text=True)  # fmt: skip
+    r = subprocess.run(["docker-compose", *flags, "config", "-q"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     if profile == "postgres":  # the service is there, with the pgvector image
         shown = subprocess.run(["docker-compose", *flags, "config"], cwd=ROOT, capture_output=True, text=True)
@@ -88,10 +90,15 @@ def test_compose_file_is_valid(profile: str | None) -> None:
 def test_eval_and_compare(tmp_path: Path) -> None:
     from tests.rag_eval.test_datasets import write_beir
 
-    beir = write_beir(tmp_path / "tiny", {"etna": ("Etna", "Mount Etna is a volcano in Sicily."),
-                                          "cat": ("Cats", "Cats sleep sixteen hours a day.")},
-                      {"q1": "Where is Etna?", "q2": "How long do cats sleep?"},
-                      {"q1": ["etna"], "q2": ["cat"]})  # fmt: skip
+    beir = write_beir(
+        tmp_path / "tiny",
+        {
+            "etna": ("Etna", "Mount Etna is a volcano in Sicily."),
+            "cat": ("Cats", "Cats sleep sixteen hours a day."),
+        },
+        {"q1": "Where is Etna?", "q2": "How long do cats sleep?"},
+        {"q1": ["etna"], "q2": ["cat"]},
+    )
     r = rag("eval", str(beir), "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     first = json.loads(r.stdout)
@@ -107,11 +114,23 @@ def test_eval_and_compare(tmp_path: Path) -> None:
 
 def test_ingest_watch_runs_again_on_changes(corpus: Path, tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from rag_cli.main import main; main()", "ingest", str(corpus),
-         "--watch", "--json", "--debounce-ms", "200"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "from rag_cli.main import main; main()",
+            "ingest",
+            str(corpus),
+            "--watch",
+            "--json",
+            "--debounce-ms",
+            "200",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+    )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
     try:
@@ -142,9 +161,14 @@ def test_unreadable_file_is_reported(corpus: Path, tmp_path: Path) -> None:
             pytest.skip("running as root without setpriv")
         caps = "-dac_override,-dac_read_search"
         prefix = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
-    r = subprocess.run([*prefix, sys.executable, "-m", "rag_cli", "ingest", str(corpus), "--json"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    r = subprocess.run(
+        [*prefix, sys.executable, "-m", "rag_cli", "ingest", str(corpus), "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert r.returncode == 3, r.stderr
     summary = json.loads(r.stdout)
     assert summary["added"] == 3 and summary["failures"] == [
@@ -170,12 +194,21 @@ def test_odd_names_are_printed_on_one_line_as_they_are(tmp_path: Path) -> None:
 
 
 def test_search_shows_ranked_chunks_without_the_model(corpus: Path, tmp_path: Path) -> None:
-    (corpus / "recette.txt").write_text("Pour faire le pain, pétrissez la pâte dix minutes puis "
-                                        "laissez-la lever deux heures.\n")  # fmt: skip
+    (corpus / "recette.txt").write_text(
+        "Pour faire le pain, pétrissez la pâte dix minutes puis laissez-la lever deux heures.\n"
+    )
     assert rag("ingest", str(corpus), "--quiet", cwd=tmp_path).returncode == 0
     for mode in ("dense", "lexical", "hybrid"):
-        r = rag("search", "Combien de temps pétrir la pâte à pain ?", "--mode", mode, "--json",
-                "--min-score", "0", cwd=tmp_path)  # fmt: skip
+        r = rag(
+            "search",
+            "Combien de temps pétrir la pâte à pain ?",
+            "--mode",
+            mode,
+            "--json",
+            "--min-score",
+            "0",
+            cwd=tmp_path,
+        )
         assert r.returncode == 0, r.stderr
         found = json.loads(r.stdout)
         assert found["mode"] == mode and found["results"], found
@@ -200,13 +233,31 @@ def test_a_multilingual_index_is_searched_across_languages_with_its_own_model(
     """Ingested once with the multilingual model set, an index is searched with that model
     without setting it again: a French question finds the English passage by meaning
     alone (dense), and `rag index info` names the model."""
-    r = rag("ingest", str(corpus), "--index", "multi", "--quiet", "--set",
-            "embedder.model=multilingual-e5-small-q4", cwd=tmp_path)  # fmt: skip
+    r = rag(
+        "ingest",
+        str(corpus),
+        "--index",
+        "multi",
+        "--quiet",
+        "--set",
+        "embedder.model=multilingual-e5-small-q4",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     info = json.loads(rag("index", "info", "multi", "--json", cwd=tmp_path).stdout)
     assert info["embedder"] == recorded_name("onnx", "multilingual-e5-small-q4")
-    r = rag("search", "Que mangent les chats ?", "--index", "multi", "--mode", "dense", "--top-k", "1",
-            "--json", cwd=tmp_path)  # fmt: skip
+    r = rag(
+        "search",
+        "Que mangent les chats ?",
+        "--index",
+        "multi",
+        "--mode",
+        "dense",
+        "--top-k",
+        "1",
+        "--json",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["results"][0]["path"] == "docs/cats.md"
     # Answering and ingesting again follow the index's model too.

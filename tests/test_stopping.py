@@ -127,8 +127,9 @@ def _slow_to_parse(root: Path) -> Path:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_watch_stops_while_idle(running: Callable[..., Running], corpus: Path, tmp_path: Path,
-                                sig: signal.Signals) -> None:  # fmt: skip
+def test_watch_stops_while_idle(
+    running: Callable[..., Running], corpus: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
     r = running("ingest", str(corpus), "--watch", "--json", "--debounce-ms", "200", cwd=tmp_path)
     assert json.loads(r.out.get(timeout=180))["added"] == 3
     _within(r.stop(sig), r, (0,))
@@ -151,9 +152,14 @@ def test_watch_stops_while_embedding(running: Callable[..., Running], tmp_path: 
     assert r.out.empty(), "the run ended before the signal: make the corpus larger"
     _within(r.stop(signal.SIGTERM), r, (0,))
     # What was committed before the signal is a sound index: a new run completes it.
-    done = subprocess.run([sys.executable, "-m", "rag_cli", "ingest", str(docs), "--json"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "rag_cli", "ingest", str(docs), "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["added"] + summary["unchanged"] == 80 and summary["failed"] == 0
@@ -168,8 +174,11 @@ def test_ingest_stops_while_the_parsing_child_works(running: Callable[..., Runni
         busy: list[psutil.Process] = []
         while not busy:  # the child, parsing (on the CPU)
             assert time.monotonic() < deadline and r.proc.poll() is None, "".join(r.err)
-            busy = [c for c in parent.children() if "ingest.sandbox" in " ".join(c.cmdline())
-                    and c.cpu_times().user > 1.0]  # fmt: skip
+            busy = [
+                c
+                for c in parent.children()
+                if "ingest.sandbox" in " ".join(c.cmdline()) and c.cpu_times().user > 1.0
+            ]
             time.sleep(0.2)
         children = parent.children(recursive=True)
         code_took = r.stop(signal.SIGINT)
@@ -182,16 +191,27 @@ def test_interactive_ask_stops_at_its_prompt_and_while_answering(
     running: Callable[..., Running], corpus: Path, tmp_path: Path
 ) -> None:
     env = {"RAG_INDEXES_DIR": str(tmp_path / "indexes")}
-    ingest = subprocess.run([sys.executable, "-m", "rag_cli", "ingest", str(corpus), "--quiet"], cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), **env}, timeout=300)  # fmt: skip
+    ingest = subprocess.run(
+        [sys.executable, "-m", "rag_cli", "ingest", str(corpus), "--quiet"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        timeout=300,
+    )
     assert ingest.returncode == 0
     at_prompt = running("ask", cwd=tmp_path, env={**env, **DEBUG})
     at_prompt.wait_err("model loaded")
     time.sleep(0.5)
     _within(at_prompt.stop(signal.SIGINT), at_prompt, (130,))
 
-    answering = running("ask", "--max-tokens", "2000", "--set", "retrieval.refuse_without_context=false",
-                        cwd=tmp_path, env={**env, **DEBUG})  # fmt: skip
+    answering = running(
+        "ask",
+        "--max-tokens",
+        "2000",
+        "--set",
+        "retrieval.refuse_without_context=false",
+        cwd=tmp_path,
+        env={**env, **DEBUG},
+    )
     answering.wait_err("model loaded")
     assert answering.proc.stdin is not None
     answering.proc.stdin.write("Write a very long story about a dragon who learns to sing.\n")
@@ -222,8 +242,11 @@ def test_serve_stops_while_idle_and_while_an_ingest_job_parses(
             job = httpx.post(url + "/ingest", json={"path": str(docs), "index": "slow"}, timeout=30)
             assert job.status_code == 202, job.text
             parent = psutil.Process(r.proc.pid)
-            while not [c for c in parent.children() if "ingest.sandbox" in " ".join(c.cmdline())
-                       and c.cpu_times().user > 1.0]:  # fmt: skip
+            while not [
+                c
+                for c in parent.children()
+                if "ingest.sandbox" in " ".join(c.cmdline()) and c.cpu_times().user > 1.0
+            ]:
                 assert time.monotonic() < deadline, "".join(r.err)
                 time.sleep(0.2)
         _within(r.stop(signal.SIGTERM), r, (0, -signal.SIGTERM))
@@ -240,9 +263,14 @@ def test_what_does_not_unwind_is_cut_short_at_the_deadline(tmp_path: Path) -> No
         "    print('ready', flush=True)\n"
         "    time.sleep(600)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)

@@ -29,9 +29,19 @@ from ingest.loaders.web import HtmlLoader
 from rag.config import IngestSettings
 
 LOADERS: list[type[Loader]] = [
-    TextLoader, MarkdownLoader, PdfLoader, HtmlLoader, DocxLoader, PptxLoader, XlsxLoader,
-    OdfLoader, EpubLoader, EmlLoader, CsvLoader, JsonLoader,
-]  # fmt: skip
+    TextLoader,
+    MarkdownLoader,
+    PdfLoader,
+    HtmlLoader,
+    DocxLoader,
+    PptxLoader,
+    XlsxLoader,
+    OdfLoader,
+    EpubLoader,
+    EmlLoader,
+    CsvLoader,
+    JsonLoader,
+]
 _BY_SUFFIX = {suffix: cls for cls in LOADERS for suffix in cls.suffixes}
 
 
@@ -42,7 +52,22 @@ def loader_for(path: Path, options: IngestSettings | None = None) -> Loader | No
 
 
 __all__ = [
-    "LOADERS", "CsvLoader", "DocxLoader", "EmlLoader", "EpubLoader", "HtmlLoader", "JsonLoader",
-    "Loader", "MarkdownLoader", "OdfLoader", "Page", "PdfLoader", "PptxLoader", "TextLoader",
-    "XlsxLoader", "documents", "loader_for", "read_text_blocks",
-]  # fmt: skip
+    "LOADERS",
+    "CsvLoader",
+    "DocxLoader",
+    "EmlLoader",
+    "EpubLoader",
+    "HtmlLoader",
+    "JsonLoader",
+    "Loader",
+    "MarkdownLoader",
+    "OdfLoader",
+    "Page",
+    "PdfLoader",
+    "PptxLoader",
+    "TextLoader",
+    "XlsxLoader",
+    "documents",
+    "loader_for",
+    "read_text_blocks",
+]

@@ -16,8 +16,10 @@ def ocr_image(image: Any, languages: list[str]) -> str:
 
     missing = [lang for lang in languages if lang not in _installed_languages()]
     if missing:
-        raise LoaderError(f"OCR language data not installed: {', '.join(missing)} "
-                          f"(Debian packages tesseract-ocr-{missing[0]}...)")  # fmt: skip
+        raise LoaderError(
+            f"OCR language data not installed: {', '.join(missing)} "
+            f"(Debian packages tesseract-ocr-{missing[0]}...)"
+        )
     try:
         return str(pytesseract.image_to_string(image, lang="+".join(languages)))
     except pytesseract.TesseractError as exc:

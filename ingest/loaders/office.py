@@ -63,8 +63,11 @@ class PptxLoader(Loader):
             raise LoaderError(f"corrupt PPTX: {exc}") from exc
         for number, slide in enumerate(deck.slides, start=1):
             title = slide.shapes.title
-            blocks = [f"# {title.text_frame.text.strip()}"] if title is not None and title.has_text_frame \
-                and title.text_frame.text.strip() else []  # fmt: skip
+            blocks = (
+                [f"# {title.text_frame.text.strip()}"]
+                if title is not None and title.has_text_frame and title.text_frame.text.strip()
+                else []
+            )
             for shape in slide.shapes:
                 if title is not None and shape.shape_id == title.shape_id:
                     continue

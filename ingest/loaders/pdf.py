@@ -41,8 +41,16 @@ _MARKED_BREAK = re.compile(r"\x02[ \t]*(?:\r?\n[ \t]*)?|\u00ad(?:[ \t]*\r?\n[ \t
 _LINE_END_HYPHEN = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011][ \t]*\r?\n[ \t]*(?=[a-zà-öø-ÿ])")
 # Fonts without accented letters (TeX's OT1) draw a spacing accent before the letter:
 # "d´efinition", "syst`eme", "bo^ıte", "fran¸cais". ` and ^ count only before a vowel.
-_COMBINING = {"´": "\u0301", "`": "\u0300", "^": "\u0302", "ˆ": "\u0302", "¨": "\u0308",
-              "˜": "\u0303", "˚": "\u030a", "¸": "\u0327"}  # fmt: skip
+_COMBINING = {
+    "´": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    "ˆ": "\u0302",
+    "¨": "\u0308",
+    "˜": "\u0303",
+    "˚": "\u030a",
+    "¸": "\u0327",
+}
 _SPACING_ACCENT = re.compile(r"([´¨˜ˆ˚])([^\W\d_])|([`^])([aeiouAEIOUı])|(¸)([cC])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _DIGITS = re.compile(r"\d+")
@@ -103,14 +111,20 @@ class PdfLoader(Loader):
                 yield Page(text, number, title=title)
                 title = ""
         if read_by_ocr:  # said at warning level: OCR text may hold misread words
-            logger.warning("pdf pages read by OCR path=%s pages=%s languages=%s", path,
-                           _ranges(read_by_ocr), "+".join(self.options.ocr_languages))  # fmt: skip
+            logger.warning(
+                "pdf pages read by OCR path=%s pages=%s languages=%s",
+                path,
+                _ranges(read_by_ocr),
+                "+".join(self.options.ocr_languages),
+            )
         if blank:
-            logger.warning("pdf pages without text path=%s pages=%s: they need OCR (ingest.ocr)",
-                           path, _ranges(blank))  # fmt: skip
+            logger.warning(
+                "pdf pages without text path=%s pages=%s: they need OCR (ingest.ocr)", path, _ranges(blank)
+            )
         if not found:
-            raise LoaderError("PDF has no extractable text (scanned images?): it needs OCR "
-                              "(set ingest.ocr = true)")  # fmt: skip
+            raise LoaderError(
+                "PDF has no extractable text (scanned images?): it needs OCR (set ingest.ocr = true)"
+            )
 
     def _ocr(self, pdf: Any, number: int, path: Path) -> str:
         page = pdf[number - 1]
@@ -119,8 +133,13 @@ class PdfLoader(Loader):
         finally:
             page.close()
         text = ocr_image(image, self.options.ocr_languages)
-        logger.info("ocr path=%s page=%d languages=%s chars=%d", path, number,
-                    "+".join(self.options.ocr_languages), len(text))  # fmt: skip
+        logger.info(
+            "ocr path=%s page=%d languages=%s chars=%d",
+            path,
+            number,
+            "+".join(self.options.ocr_languages),
+            len(text),
+        )
         return clean_text(text)
 
 

@@ -56,8 +56,12 @@ class TableFinder:
             page.close()
             self.spent += time.perf_counter() - start
             if self.spent > self.budget:
-                logger.warning("table search stopped path=%s page=%d seconds=%.1f: "
-                               "later pages read as text", self.path, number, self.spent)  # fmt: skip
+                logger.warning(
+                    "table search stopped path=%s page=%d seconds=%.1f: later pages read as text",
+                    self.path,
+                    number,
+                    self.spent,
+                )
 
 
 def _rules(page: Any) -> list[dict[str, Any]]:
@@ -69,8 +73,18 @@ def _rules(page: Any) -> list[dict[str, Any]]:
     edges: list[dict[str, Any]] = []
 
     def edge(x0: float, top: float, x1: float, bottom: float, orientation: str) -> None:
-        edges.append({"x0": x0, "x1": x1, "top": top, "bottom": bottom, "width": x1 - x0,
-                      "height": bottom - top, "orientation": orientation, "object_type": "line"})  # fmt: skip
+        edges.append(
+            {
+                "x0": x0,
+                "x1": x1,
+                "top": top,
+                "bottom": bottom,
+                "width": x1 - x0,
+                "height": bottom - top,
+                "orientation": orientation,
+                "object_type": "line",
+            }
+        )
 
     for n, obj in enumerate(page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_PATH,), max_depth=3)):
         if n > MAX_PATHS:

@@ -29,8 +29,10 @@ def html_to_markdown(html: str) -> str:
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
     for table in reversed(soup.find_all("table")):  # inner tables first
-        rows = [[cell.get_text(" ", strip=True) for cell in tr.find_all(["th", "td"])]
-                for tr in table.find_all("tr")]  # fmt: skip
+        rows = [
+            [cell.get_text(" ", strip=True) for cell in tr.find_all(["th", "td"])]
+            for tr in table.find_all("tr")
+        ]
         table.replace_with("\n\n" + markdown_table(rows) + "\n\n")
     for level in range(1, 7):
         for heading in soup.find_all(f"h{level}"):

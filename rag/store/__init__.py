@@ -33,5 +33,15 @@ def open_store(settings: Settings, name: str, *, readonly: bool = False) -> Stor
     return make_catalog(settings).open(name, readonly=readonly)
 
 
-__all__ = ["Catalog", "FileRecord", "Filters", "LocalCatalog", "Manifest", "Store", "StoreReaders",
-           "check_index_name", "make_catalog", "open_store"]  # fmt: skip
+__all__ = [
+    "Catalog",
+    "FileRecord",
+    "Filters",
+    "LocalCatalog",
+    "Manifest",
+    "Store",
+    "StoreReaders",
+    "check_index_name",
+    "make_catalog",
+    "open_store",
+]

@@ -86,8 +86,13 @@ class Filters:
                 raise InvalidRequestError(f"{name}: expected a time, got {when!r}")
 
     def __bool__(self) -> bool:
-        return bool(self.path or self.types or self.languages or self.modified_after is not None
-                    or self.modified_before is not None)  # fmt: skip
+        return bool(
+            self.path
+            or self.types
+            or self.languages
+            or self.modified_after is not None
+            or self.modified_before is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -126,8 +131,7 @@ class Store(ABC):
     # -- reading -----------------------------------------------------------------
 
     @abstractmethod
-    def search(self, vector: NDArray[np.float32], k: int, filters: Filters | None = None
-               ) -> list[Hit]:  # fmt: skip
+    def search(self, vector: NDArray[np.float32], k: int, filters: Filters | None = None) -> list[Hit]:
         """The k chunks most similar to `vector` (inner product), best first, among the
         documents `filters` allows."""
 

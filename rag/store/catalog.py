@@ -42,8 +42,9 @@ class LocalCatalog(Catalog):
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir()
-                      if not p.name.startswith(".") and (p / MANIFEST).is_file())  # fmt: skip
+        return sorted(
+            p.name for p in self.root.iterdir() if not p.name.startswith(".") and (p / MANIFEST).is_file()
+        )
 
     def exists(self, name: str) -> bool:
         return (self.folder(name) / MANIFEST).is_file()

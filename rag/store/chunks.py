@@ -76,8 +76,10 @@ ALTER TABLE chunks ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE chunks ADD COLUMN removed INTEGER;
 """
 
-_CHUNK_COLUMNS = "c.id, c.text, CASE f.name WHEN '' THEN f.path ELSE f.name END, c.ordinal, " \
-                 "c.page_start, c.page_end, c.heading"  # fmt: skip
+_CHUNK_COLUMNS = (
+    "c.id, c.text, CASE f.name WHEN '' THEN f.path ELSE f.name END, c.ordinal, "
+    "c.page_start, c.page_end, c.heading"
+)
 
 
 def lexical_text(chunk: Chunk, context: bool) -> str:
@@ -119,8 +121,10 @@ def _marks(n: int) -> str:
 
 def _visible(alias: str) -> str:
     """Rows of the view `?` (a generation), or the writer's live rows when it is NULL."""
-    return (f"(({alias}.removed IS NULL AND ?1 IS NULL) OR ({alias}.added <= ?1 AND "
-            f"({alias}.removed IS NULL OR {alias}.removed > ?1)))")  # fmt: skip
+    return (
+        f"(({alias}.removed IS NULL AND ?1 IS NULL) OR ({alias}.added <= ?1 AND "
+        f"({alias}.removed IS NULL OR {alias}.removed > ?1)))"
+    )
 
 
 class ChunkDB:
@@ -134,8 +138,9 @@ class ChunkDB:
         self.readonly = readonly
         self.view: int | None = None
         if readonly:
-            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                      check_same_thread=False)  # fmt: skip
+            self.db = sqlite3.connect(
+                f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+            )
         else:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -159,8 +164,9 @@ class ChunkDB:
         for column in ("title", "type", "lang"):
             if file_columns and column not in file_columns:
                 self.db.execute(f"ALTER TABLE files ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
-        had_terms = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE name='chunk_terms'").fetchone() is not None  # fmt: skip
+        had_terms = (
+            self.db.execute("SELECT 1 FROM sqlite_master WHERE name='chunk_terms'").fetchone() is not None
+        )
         self.db.executescript(SCHEMA)
         if columns and not had_terms:
             self._index_terms()
@@ -172,8 +178,10 @@ class ChunkDB:
             for chunk_id, text in rows:  # stores this old were built without headers
                 lang = detect_language(text)
                 self.db.execute("UPDATE chunks SET lang=? WHERE id=?", (lang, chunk_id))
-                self.db.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
-                                (chunk_id, " ".join(analyze(text, lang))))  # fmt: skip
+                self.db.execute(
+                    "INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
+                    (chunk_id, " ".join(analyze(text, lang))),
+                )
 
     # -- meta --------------------------------------------------------------------
 
@@ -252,8 +260,9 @@ class ChunkDB:
         for r in rows:
             yield r[0], Chunk(r[1], r[2], r[3], r[4], r[5], r[6])
 
-    def vectors(self, dimension: int, *, newer_than: int | None = None, batch: int = 4096
-                ) -> Iterator[tuple[list[int], NDArray[np.float32]]]:  # fmt: skip
+    def vectors(
+        self, dimension: int, *, newer_than: int | None = None, batch: int = 4096
+    ) -> Iterator[tuple[list[int], NDArray[np.float32]]]:
         """Stored vectors of the view, `batch` rows at a time (only rows added after a
         generation)."""
         sql = f"SELECT id, vector FROM chunks c WHERE {_visible('c')}"
@@ -275,7 +284,8 @@ class ChunkDB:
             part = [int(i) for i in ids[start : start + 900]]
             marks = ",".join("?" * len(part))
             for chunk_id, blob in self.db.execute(
-                    f"SELECT id, vector FROM chunks WHERE id IN ({marks})", part):  # fmt: skip
+                f"SELECT id, vector FROM chunks WHERE id IN ({marks})", part
+            ):
                 out[where[chunk_id]] = np.frombuffer(blob, dtype=np.float32)
         return out
 
@@ -293,19 +303,25 @@ class ChunkDB:
         for start in range(0, len(picked), 900):
             part = [int(i) for i in picked[start : start + 900]]
             marks = ",".join("?" * len(part))
-            kept.extend(r[0] for r in self.db.execute(
-                f"SELECT id FROM chunks c WHERE id IN ({marks}) AND {visible} ORDER BY id",
-                [*part, self.view, self.view, self.view]))  # fmt: skip
+            kept.extend(
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT id FROM chunks c WHERE id IN ({marks}) AND {visible} ORDER BY id",
+                    [*part, self.view, self.view, self.view],
+                )
+            )
         return np.asarray(kept, dtype=np.int64)
 
     def count_newer(self, generation: int) -> int:
         """Live chunks added after `generation`."""
-        row = self.db.execute("SELECT COUNT(*) FROM chunks WHERE added > ? AND removed IS NULL",
-                              (generation,)).fetchone()  # fmt: skip
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM chunks WHERE added > ? AND removed IS NULL", (generation,)
+        ).fetchone()
         return int(row[0])
 
-    def search_terms(self, terms: Sequence[str], k: int, filters: Filters | None = None
-                     ) -> list[tuple[int, float]]:  # fmt: skip
+    def search_terms(
+        self, terms: Sequence[str], k: int, filters: Filters | None = None
+    ) -> list[tuple[int, float]]:
         """The k best (chunk id, BM25 score) of the view for these analyzed terms, among the
         documents `filters` allows."""
         unique = sorted({t for t in terms if t})
@@ -319,8 +335,9 @@ class ChunkDB:
             "SELECT t.rowid, -bm25(chunk_terms) AS score FROM chunk_terms t "
             "JOIN chunks c ON c.id = t.rowid JOIN files f ON f.id = c.file_id "
             f"WHERE chunk_terms MATCH ?2 AND {_visible('c')}{where} "
-            "ORDER BY score DESC LIMIT ?3", (self.view, match, k, *args),
-        ).fetchall()  # fmt: skip
+            "ORDER BY score DESC LIMIT ?3",
+            (self.view, match, k, *args),
+        ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
 
     def _search_terms_ranked(self, match: str, k: int) -> list[tuple[int, float]]:
@@ -330,14 +347,23 @@ class ChunkDB:
         limit = k * 2 + 8
         while True:
             rows = self.db.execute(
-                "SELECT rowid, -rank FROM chunk_terms WHERE chunk_terms MATCH ? "
-                "ORDER BY rank LIMIT ?", (match, limit)).fetchall()  # fmt: skip
+                "SELECT rowid, -rank FROM chunk_terms WHERE chunk_terms MATCH ? ORDER BY rank LIMIT ?",
+                (match, limit),
+            ).fetchall()
             ids = [int(r[0]) for r in rows]
             marks = ",".join("?" * len(ids))
-            visible = {int(r[0]) for r in self.db.execute(
-                f"SELECT id FROM chunks c WHERE id IN ({marks}) AND "
-                f"{_visible('c').replace('?1', '?')}", [*ids, self.view, self.view, self.view])
-            } if ids else set()  # fmt: skip
+            visible = (
+                {
+                    int(r[0])
+                    for r in self.db.execute(
+                        f"SELECT id FROM chunks c WHERE id IN ({marks}) AND "
+                        f"{_visible('c').replace('?1', '?')}",
+                        [*ids, self.view, self.view, self.view],
+                    )
+                }
+                if ids
+                else set()
+            )
             found = [(int(r[0]), float(r[1])) for r in rows if int(r[0]) in visible]
             if len(found) >= k or len(rows) < limit:
                 return found[:k]
@@ -348,7 +374,8 @@ class ChunkDB:
         where, args = _file_filter(filters, first=2)
         rows = self.db.execute(
             f"SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE {_visible('c')}{where}",
-            (self.view, *args))  # fmt: skip
+            (self.view, *args),
+        )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def stored_terms(self, ids: Sequence[int]) -> dict[int, set[str]]:
@@ -356,8 +383,9 @@ class ChunkDB:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.db.execute(f"SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})",
-                               [int(i) for i in ids]).fetchall()  # fmt: skip
+        rows = self.db.execute(
+            f"SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})", [int(i) for i in ids]
+        ).fetchall()
         return {int(r[0]): set(str(r[1]).split()) for r in rows}
 
     def term_frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
@@ -377,8 +405,9 @@ class ChunkDB:
         return total, frequencies
 
     def last_ingest(self) -> float | None:
-        row = self.db.execute(f"SELECT MAX(ingested_at) FROM files f WHERE {_visible('f')}",
-                              (self.view,)).fetchone()  # fmt: skip
+        row = self.db.execute(
+            f"SELECT MAX(ingested_at) FROM files f WHERE {_visible('f')}", (self.view,)
+        ).fetchone()
         return None if row[0] is None else float(row[0])
 
     # -- writing (live rows, inside a transaction) -------------------------------------
@@ -391,21 +420,26 @@ class ChunkDB:
         """Retire a document's live rows at `generation`; the ids of its chunks.
 
         Rows no reader can see yet (added after the last commit) are deleted outright."""
-        row = self.db.execute("SELECT id, added FROM files WHERE path=? AND removed IS NULL",
-                              (path,)).fetchone()  # fmt: skip
+        row = self.db.execute(
+            "SELECT id, added FROM files WHERE path=? AND removed IS NULL", (path,)
+        ).fetchone()
         if row is None:
             return []
         file_id, added = row
-        ids = [r[0] for r in self.db.execute(
-            "SELECT id FROM chunks WHERE file_id=? AND removed IS NULL", (file_id,))]  # fmt: skip
+        ids = [
+            r[0]
+            for r in self.db.execute("SELECT id FROM chunks WHERE file_id=? AND removed IS NULL", (file_id,))
+        ]
         if added > self.committed:
-            self.db.execute("DELETE FROM chunk_terms WHERE rowid IN "
-                            "(SELECT id FROM chunks WHERE file_id=?)", (file_id,))  # fmt: skip
+            self.db.execute(
+                "DELETE FROM chunk_terms WHERE rowid IN (SELECT id FROM chunks WHERE file_id=?)", (file_id,)
+            )
             self.db.execute("DELETE FROM chunks WHERE file_id=?", (file_id,))
             self.db.execute("DELETE FROM files WHERE id=?", (file_id,))
         else:
-            self.db.execute("UPDATE chunks SET removed=? WHERE file_id=? AND removed IS NULL",
-                            (generation, file_id))  # fmt: skip
+            self.db.execute(
+                "UPDATE chunks SET removed=? WHERE file_id=? AND removed IS NULL", (generation, file_id)
+            )
             self.db.execute("UPDATE files SET removed=? WHERE id=?", (generation, file_id))
         return ids
 
@@ -413,13 +447,24 @@ class ChunkDB:
         cur = self.db.execute(
             "INSERT INTO files (path, name, hash, size, mtime, ingested_at, added, title, type, lang)"
             " VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (record.path, record.name, record.hash, record.size, record.mtime,
-             record.ingested_at, generation, record.title, record.type, record.language),
-        )  # fmt: skip
+            (
+                record.path,
+                record.name,
+                record.hash,
+                record.size,
+                record.mtime,
+                record.ingested_at,
+                generation,
+                record.title,
+                record.type,
+                record.language,
+            ),
+        )
         return int(cur.lastrowid or 0)
 
-    def insert_chunks(self, file_id: int, chunks: Sequence[Chunk], vectors: NDArray[np.float32],
-                      generation: int) -> NDArray[np.int64]:  # fmt: skip
+    def insert_chunks(
+        self, file_id: int, chunks: Sequence[Chunk], vectors: NDArray[np.float32], generation: int
+    ) -> NDArray[np.int64]:
         ids = np.empty(len(chunks), dtype=np.int64)
         for n, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True)):
             searched = lexical_text(chunk, self.context)  # its context header, then its text
@@ -427,12 +472,22 @@ class ChunkDB:
             cur = self.db.execute(
                 "INSERT INTO chunks (file_id, ordinal, text, page_start, page_end, heading,"
                 " vector, added, lang) VALUES (?,?,?,?,?,?,?,?,?)",
-                (file_id, chunk.ordinal, chunk.text, chunk.page_start, chunk.page_end,
-                 chunk.heading, vector.tobytes(), generation, lang),
-            )  # fmt: skip
+                (
+                    file_id,
+                    chunk.ordinal,
+                    chunk.text,
+                    chunk.page_start,
+                    chunk.page_end,
+                    chunk.heading,
+                    vector.tobytes(),
+                    generation,
+                    lang,
+                ),
+            )
             ids[n] = int(cur.lastrowid or 0)
-            self.db.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
-                            (ids[n].item(), " ".join(terms)))  # fmt: skip
+            self.db.execute(
+                "INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (ids[n].item(), " ".join(terms))
+            )
         return ids
 
     def touch_file(self, record: FileRecord) -> None:
@@ -451,7 +506,10 @@ class ChunkDB:
         else:
             self.set_meta("vectors_base", str(base[0]))
             self.set_meta("vectors_trained", str(base[1]))
-        self.db.execute("DELETE FROM chunk_terms WHERE rowid IN (SELECT id FROM chunks "
-                        "WHERE removed IS NOT NULL AND removed <= ?)", (generation,))  # fmt: skip
+        self.db.execute(
+            "DELETE FROM chunk_terms WHERE rowid IN (SELECT id FROM chunks "
+            "WHERE removed IS NOT NULL AND removed <= ?)",
+            (generation,),
+        )
         self.db.execute("DELETE FROM chunks WHERE removed IS NOT NULL AND removed <= ?", (generation,))
         self.db.execute("DELETE FROM files WHERE removed IS NOT NULL AND removed <= ?", (generation,))

@@ -40,8 +40,13 @@ _NTOTAL_AT = 8  # offset of the vector count in an IVF file: fourcc, then the di
 _NLIST_AT = 37  # offset of the list count: fourcc, d, ntotal, 2 dummies, is_trained, metric
 
 
-def train(dimension: int, lists: int, sample: Callable[[], Iterable[NDArray[np.float32]]],
-          iterations: int = ITERATIONS, seed: int = 0) -> Any:  # fmt: skip
+def train(
+    dimension: int,
+    lists: int,
+    sample: Callable[[], Iterable[NDArray[np.float32]]],
+    iterations: int = ITERATIONS,
+    seed: int = 0,
+) -> Any:
     """An empty, trained `IndexIVFScalarQuantizer` (inner product, SQ8, residual codes)
     whose `lists` centroids are learnt from the vectors `sample()` yields, each call the
     same ones again, in batches."""
@@ -172,8 +177,7 @@ def _header(trained: Any, total: int) -> bytes:
     return bytes(head)
 
 
-def _segments(sizes: list[NDArray[np.int32]], nlist: int
-              ) -> Iterator[list[tuple[int, int]]]:  # fmt: skip
+def _segments(sizes: list[NDArray[np.int32]], nlist: int) -> Iterator[list[tuple[int, int]]]:
     """For each list: where its vectors lie in the batches' files, as (position, count)
     in vectors, batch after batch."""
     bases = np.cumsum([0] + [int(s.sum()) for s in sizes])
@@ -182,8 +186,9 @@ def _segments(sizes: list[NDArray[np.int32]], nlist: int
         yield [(int(bases[b] + starts[b][n]), int(s[n])) for b, s in enumerate(sizes) if s[n]]
 
 
-def _first(sample: Callable[[], Iterable[NDArray[np.float32]]], lists: int, dimension: int,
-           seed: int) -> NDArray[np.float32]:  # fmt: skip
+def _first(
+    sample: Callable[[], Iterable[NDArray[np.float32]]], lists: int, dimension: int, seed: int
+) -> NDArray[np.float32]:
     """The starting centroids: `lists` vectors of the sample (repeated if it is smaller)."""
     picked: list[NDArray[np.float32]] = []
     held = 0
@@ -204,5 +209,6 @@ def _first(sample: Callable[[], Iterable[NDArray[np.float32]]], lists: int, dime
 
 def _assign(batch: NDArray[np.float32], centroids: NDArray[np.float32]) -> NDArray[np.int64]:
     """The nearest centroid (inner product) of each vector, 256 vectors at a time."""
-    return np.concatenate([np.argmax(batch[i : i + 256] @ centroids.T, axis=1)
-                           for i in range(0, len(batch), 256)]).astype(np.int64)  # fmt: skip
+    return np.concatenate(
+        [np.argmax(batch[i : i + 256] @ centroids.T, axis=1) for i in range(0, len(batch), 256)]
+    ).astype(np.int64)

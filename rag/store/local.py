@@ -60,8 +60,10 @@ BUILD_BATCH = 256  # vectors read from SQLite at a time to train and write the I
 
 def _idf(terms: list[str], total: int, frequencies: dict[str, int]) -> dict[str, float]:
     """BM25's idf of each query term (terms no chunk has weigh as much as the rarest)."""
-    return {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5))
-            for t in set(terms)}  # fmt: skip
+    return {
+        t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5))
+        for t in set(terms)
+    }
 
 
 COMMON_TERM_SHARE = 0.25  # a term in more chunks than this share is left out of the match
@@ -86,8 +88,14 @@ def vectors_file(folder: Path, generation: int) -> Path:
 class LocalStore(Store):
     """One index folder; a writer (one at a time, under the catalog's lock) or a reader."""
 
-    def __init__(self, folder: Path, manifest: Manifest, *, readonly: bool = False,
-                 settings: StoreSettings | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folder: Path,
+        manifest: Manifest,
+        *,
+        readonly: bool = False,
+        settings: StoreSettings | None = None,
+    ) -> None:
         self.folder = folder
         self.name = folder.name
         self.manifest = manifest
@@ -132,8 +140,7 @@ class LocalStore(Store):
             assert self._vectors is not None
             return self._vectors
 
-    def search(self, vector: NDArray[np.float32], k: int, filters: Filters | None = None
-               ) -> list[Hit]:  # fmt: skip
+    def search(self, vector: NDArray[np.float32], k: int, filters: Filters | None = None) -> list[Hit]:
         with self._reading():
             if self.readonly:
                 with self.db.transaction(write=False):  # one snapshot: vectors and rows agree
@@ -143,8 +150,9 @@ class LocalStore(Store):
                 pairs, found = self._dense(vector, k, filters)
         return [Hit(i, found[i], s, {"dense": s}) for i, s in pairs if i in found]
 
-    def _dense(self, vector: NDArray[np.float32], k: int, filters: Filters | None
-               ) -> tuple[list[tuple[int, float]], dict[int, Chunk]]:  # fmt: skip
+    def _dense(
+        self, vector: NDArray[np.float32], k: int, filters: Filters | None
+    ) -> tuple[list[tuple[int, float]], dict[int, Chunk]]:
         allowed = self.db.filtered_ids(filters) if filters else None
         vectors = self.vectors
         if not vectors.is_ivf:
@@ -351,12 +359,18 @@ class LocalStore(Store):
 
         start = time.perf_counter()
         trained = ivf.train(dimension, lists, batches)
-        logger.info("vectors trained index=%s lists=%d sample=%d seconds=%.1f", self.name, lists,
-                    len(sample), time.perf_counter() - start)  # fmt: skip
+        logger.info(
+            "vectors trained index=%s lists=%d sample=%d seconds=%.1f",
+            self.name,
+            lists,
+            len(sample),
+            time.perf_counter() - start,
+        )
         self._write(trained, generation, "written")
         if self._vectors is not None:  # a writer that searches: it searches the new lists
-            self._vectors = FaissVectors.load(vectors_file(self.folder, generation), dimension,
-                                              self.settings.ivf_nprobe)  # fmt: skip
+            self._vectors = FaissVectors.load(
+                vectors_file(self.folder, generation), dimension, self.settings.ivf_nprobe
+            )
             self._vectors.keep_only(self.db.chunk_ids())
             self._base = generation
         return generation, live
@@ -366,8 +380,14 @@ class LocalStore(Store):
         start = time.perf_counter()
         batches = self.db.vectors(self.manifest.dimension, batch=BUILD_BATCH)
         count = ivf.write(trained, batches, vectors_file(self.folder, generation))
-        logger.info("vectors file %s index=%s generation=%d chunks=%d seconds=%.1f", what, self.name,
-                    generation, count, time.perf_counter() - start)  # fmt: skip
+        logger.info(
+            "vectors file %s index=%s generation=%d chunks=%d seconds=%.1f",
+            what,
+            self.name,
+            generation,
+            count,
+            time.perf_counter() - start,
+        )
 
     def _follow(self, *, vectors: bool) -> None:
         """(Reader, inside a read transaction) see the last commit; with `vectors`, bring
@@ -386,8 +406,9 @@ class LocalStore(Store):
         else:
             self._vectors = self._build(start)
         self._loaded = committed
-        logger.info("vectors loaded index=%s generation=%d chunks=%d", self.name, committed,
-                    len(self._vectors))  # fmt: skip
+        logger.info(
+            "vectors loaded index=%s generation=%d chunks=%d", self.name, committed, len(self._vectors)
+        )
 
     def _build(self, base: int | None) -> FaissVectors:
         """The vectors of the current view: the IVF file of generation `base` and the rows

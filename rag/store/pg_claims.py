@@ -57,26 +57,39 @@ class FileClaims:
         sql = self.store._sql
         with self.store._txn() as (conn, _):
             rows = conn.execute(
-                sql("SELECT f.path, f.hash, f.size, f.mtime, f.ingested_at, f.name, f.title, f.type, "
+                sql(
+                    "SELECT f.path, f.hash, f.size, f.mtime, f.ingested_at, f.name, f.title, f.type, "
                     "f.lang FROM {s}.files f JOIN unnest(%s::text[], %s::bigint[], %s::float8[]) "
                     "AS w(path, size, mtime) ON f.path = w.path AND f.size = w.size AND f.mtime = w.mtime "
-                    "WHERE f.removed IS NULL"),
+                    "WHERE f.removed IS NULL"
+                ),
                 (paths, [w.size for w in wanted], [w.mtime for w in wanted]),
-            ).fetchall()  # fmt: skip
+            ).fetchall()
             done = {str(r[0]): FileRecord(*r) for r in rows}
             todo = [p for p in paths if p not in done]
             conn.execute(
-                sql("INSERT INTO {s}.claims (path, owner, expires) SELECT p, '', '-infinity' "
-                    "FROM unnest(%s::text[]) p ON CONFLICT (path) DO NOTHING"),
+                sql(
+                    "INSERT INTO {s}.claims (path, owner, expires) SELECT p, '', '-infinity' "
+                    "FROM unnest(%s::text[]) p ON CONFLICT (path) DO NOTHING"
+                ),
                 (todo,),
-            )  # fmt: skip
-            claimed = [str(r[0]) for r in conn.execute(
-                sql("UPDATE {s}.claims k SET owner = %s, expires = now() + make_interval(secs => %s) "
-                    "WHERE k.path IN (SELECT c.path FROM {s}.claims c WHERE c.path = ANY(%s) "
-                    "AND (c.expires < now() OR c.owner = %s) ORDER BY c.path LIMIT %s "
-                    "FOR UPDATE SKIP LOCKED) RETURNING k.path"),
-                (self.owner, self.lease, todo, self.owner, max(0, limit)),
-            ).fetchall()] if todo and limit > 0 else []  # fmt: skip
+            )
+            claimed = (
+                [
+                    str(r[0])
+                    for r in conn.execute(
+                        sql(
+                            "UPDATE {s}.claims k SET owner = %s, expires = now() + make_interval(secs => %s) "
+                            "WHERE k.path IN (SELECT c.path FROM {s}.claims c WHERE c.path = ANY(%s) "
+                            "AND (c.expires < now() OR c.owner = %s) ORDER BY c.path LIMIT %s "
+                            "FOR UPDATE SKIP LOCKED) RETURNING k.path"
+                        ),
+                        (self.owner, self.lease, todo, self.owner, max(0, limit)),
+                    ).fetchall()
+                ]
+                if todo and limit > 0
+                else []
+            )
         mine = set(claimed)
         return Taken(claimed, done, [p for p in todo if p not in mine])
 

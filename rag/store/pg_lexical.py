@@ -76,8 +76,14 @@ class PgLexical:
         self.schema = schema
         self._stats: tuple[int | None, int, float] | None = None  # (view, chunks, mean length)
 
-    def search(self, conn: psycopg.Connection[tuple[Any, ...]], view: int | None, query: str, k: int,
-               filters: Filters | None = None) -> list[tuple[int, float, float]]:  # fmt: skip
+    def search(
+        self,
+        conn: psycopg.Connection[tuple[Any, ...]],
+        view: int | None,
+        query: str,
+        k: int,
+        filters: Filters | None = None,
+    ) -> list[tuple[int, float, float]]:
         """The k best (chunk id, BM25, coverage) of the view, best first."""
         row = conn.execute(
             f"SELECT tsvector_to_array({TERMS})", terms_input(query, detect_language(query))
@@ -101,9 +107,19 @@ class PgLexical:
                 "(SELECT lexeme, cardinality(positions) AS tf FROM unnest(m.terms)) u "
                 "JOIN q ON q.lexeme = u.lexeme GROUP BY m.id ORDER BY bm25 DESC, m.id LIMIT %s"
             ),
-            [searched, [weights[t] for t in searched], _tsquery(matched), *args,
-             BM25_K1 + 1, BM25_K1, BM25_B, BM25_B, mean_length, k],
-        ).fetchall()  # fmt: skip
+            [
+                searched,
+                [weights[t] for t in searched],
+                _tsquery(matched),
+                *args,
+                BM25_K1 + 1,
+                BM25_K1,
+                BM25_B,
+                BM25_B,
+                mean_length,
+                k,
+            ],
+        ).fetchall()
         present = self._present(conn, [int(r[0]) for r in rows], terms)
         whole = sum(weights.values()) or 1.0
         scored = []
@@ -125,31 +141,41 @@ class PgLexical:
         self._stats = (view, total, mean) if view is not None else None
         return total, mean
 
-    def _frequencies(self, conn: psycopg.Connection[tuple[Any, ...]], terms: list[str], view: int | None
-                     ) -> dict[str, int]:  # fmt: skip
+    def _frequencies(
+        self, conn: psycopg.Connection[tuple[Any, ...]], terms: list[str], view: int | None
+    ) -> dict[str, int]:
         """In how many chunks of the view each term occurs. A common term (one of the
         column's most common elements in PostgreSQL's statistics) is estimated from its
         share of the rows, as counting it would read a large part of the table; the others
         are counted over the GIN index, which is quick for them."""
         common = conn.execute(
-            self.sql("SELECT m.e, m.f * greatest((SELECT reltuples FROM pg_class "
-                     "WHERE oid = '{s}.chunks'::regclass), 0) FROM pg_stats s, "
-                     "unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS m(e, f) "
-                     "WHERE s.schemaname = %s AND s.tablename = 'chunks' AND s.attname = 'terms' "
-                     "AND m.e = ANY(%s)"),
+            self.sql(
+                "SELECT m.e, m.f * greatest((SELECT reltuples FROM pg_class "
+                "WHERE oid = '{s}.chunks'::regclass), 0) FROM pg_stats s, "
+                "unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS m(e, f) "
+                "WHERE s.schemaname = %s AND s.tablename = 'chunks' AND s.attname = 'terms' "
+                "AND m.e = ANY(%s)"
+            ),
             (self.schema, terms),
-        ).fetchall()  # fmt: skip
+        ).fetchall()
         found = {str(r[0]): int(r[1]) for r in common}
         rare = [t for t in terms if t not in found]
-        rows = conn.execute(
-            self.sql(f"SELECT t, (SELECT count(*) FROM {{s}}.chunks c WHERE c.terms @@ q::tsquery "
-                     f"AND {visible('c', view)}) FROM unnest(%s::text[], %s::text[]) AS w(t, q)"),
-            (rare, [_tsquery([t]) for t in rare]),
-        ).fetchall() if rare else []  # fmt: skip
+        rows = (
+            conn.execute(
+                self.sql(
+                    f"SELECT t, (SELECT count(*) FROM {{s}}.chunks c WHERE c.terms @@ q::tsquery "
+                    f"AND {visible('c', view)}) FROM unnest(%s::text[], %s::text[]) AS w(t, q)"
+                ),
+                (rare, [_tsquery([t]) for t in rare]),
+            ).fetchall()
+            if rare
+            else []
+        )
         return {**found, **{str(r[0]): int(r[1]) for r in rows}}
 
-    def _present(self, conn: psycopg.Connection[tuple[Any, ...]], ids: list[int], terms: list[str]
-                 ) -> dict[int, set[str]]:  # fmt: skip
+    def _present(
+        self, conn: psycopg.Connection[tuple[Any, ...]], ids: list[int], terms: list[str]
+    ) -> dict[int, set[str]]:
         """Which of the query's terms each chunk holds."""
         if not ids:
             return {}

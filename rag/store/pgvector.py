@@ -81,9 +81,11 @@ class PgVectorStore(Store):
         conn = self._connect()
         register_vector(conn)
         # Filtered searches go on in the vector index until k rows pass (pgvector >= 0.8).
-        conn.execute(f"SET hnsw.ef_search = {int(self.settings.ef_search)}; SET ivfflat.probes = 10; "
-                     f"SET hnsw.iterative_scan = {ITERATIVE_SCAN['hnsw']}; "
-                     f"SET ivfflat.iterative_scan = {ITERATIVE_SCAN['ivfflat']}".encode())  # fmt: skip
+        conn.execute(
+            f"SET hnsw.ef_search = {int(self.settings.ef_search)}; SET ivfflat.probes = 10; "
+            f"SET hnsw.iterative_scan = {ITERATIVE_SCAN['hnsw']}; "
+            f"SET ivfflat.iterative_scan = {ITERATIVE_SCAN['ivfflat']}".encode()
+        )
         if self.readonly:  # every read of one search sees one snapshot
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
@@ -172,8 +174,11 @@ class PgVectorStore(Store):
         with self._txn() as (conn, view):
             scored = self.lexical.search(conn, view, query, k, filters)
             found = self._chunks(conn, view, [i for i, _, _ in scored])
-        return [Hit(i, found[i], cover, {"bm25": bm25, "coverage": cover})
-                for i, bm25, cover in scored if i in found]  # fmt: skip
+        return [
+            Hit(i, found[i], cover, {"bm25": bm25, "coverage": cover})
+            for i, bm25, cover in scored
+            if i in found
+        ]
 
     def _chunks(
         self, conn: psycopg.Connection[tuple[Any, ...]], view: int | None, ids: Sequence[int]

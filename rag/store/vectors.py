@@ -50,8 +50,9 @@ class FaissVectors:
         self._exclude: tuple[Any, ...] | None = None  # selector leaving out `dead`, and what it holds
 
     @classmethod
-    def trained(cls, dimension: int, sample: NDArray[np.float32], lists: int,
-                nprobe: int = DEFAULT_NPROBE) -> FaissVectors:  # fmt: skip
+    def trained(
+        cls, dimension: int, sample: NDArray[np.float32], lists: int, nprobe: int = DEFAULT_NPROBE
+    ) -> FaissVectors:
         """An empty IVF index whose centroids and quantizer ranges are learnt from `sample`."""
         import faiss
 
@@ -89,14 +90,18 @@ class FaissVectors:
         if self.ivf is None:
             return np.asarray(faiss.vector_to_array(self.index.id_map), dtype=np.int64)
         lists = self.ivf.invlists
-        parts = [faiss.rev_swig_ptr(lists.get_ids(n), lists.list_size(n)).copy()
-                 for n in range(self.ivf.nlist) if lists.list_size(n)]  # fmt: skip
+        parts = [
+            faiss.rev_swig_ptr(lists.get_ids(n), lists.list_size(n)).copy()
+            for n in range(self.ivf.nlist)
+            if lists.list_size(n)
+        ]
         return np.concatenate(parts).astype(np.int64) if parts else np.empty(0, dtype=np.int64)
 
     def add(self, ids: Sequence[int] | NDArray[np.int64], vectors: NDArray[np.float32]) -> None:
         if len(ids):
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32),
-                                    np.asarray(ids, dtype=np.int64))  # fmt: skip
+            self.index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+            )
 
     def remove(self, ids: Iterable[int]) -> None:
         """Mark ids dead; their vectors are no longer searched."""
@@ -120,8 +125,9 @@ class FaissVectors:
         self._exclude = None
         return dropped
 
-    def search(self, vector: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None = None
-               ) -> list[tuple[int, float]]:  # fmt: skip
+    def search(
+        self, vector: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None = None
+    ) -> list[tuple[int, float]]:
         """The k best (id, score) among the live vectors, or among `allowed` ids only (live
         ones, chosen by the caller): the selection is applied inside FAISS. An IVF index
         searches `nprobe` lists, and all of them when those hold fewer than k candidates."""

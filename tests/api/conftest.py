@@ -84,8 +84,9 @@ def pipeline(
     request: pytest.FixtureRequest,
 ) -> Iterator[Pipeline]:
     """The corpus ingested into this test's store, answered by this test's generator."""
-    generator: Generator = request.getfixturevalue("openai_generator" if backend[1] == "openai"
-                                                   else "generator")  # fmt: skip
+    generator: Generator = request.getfixturevalue(
+        "openai_generator" if backend[1] == "openai" else "generator"
+    )
     worker.run(corpus)
     yield Pipeline(settings, embedder, generator)
 
@@ -99,8 +100,9 @@ def free_port() -> int:
 @contextmanager
 def running_server(settings: Settings, pipeline: Pipeline) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, pipeline), host="127.0.0.1",
-                                           port=port, log_level="warning"))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, pipeline), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30

@@ -24,8 +24,9 @@ ASK = {"question": "Tell me about cats.", "stream": True, "max_tokens": 40}
 CHAT = {"model": "default", "max_tokens": 40, "messages": [{"role": "user", "content": "Where is Etna?"}]}
 
 
-def slowed(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, fail_after: int | None = None
-           ) -> list[threading.Event]:  # fmt: skip
+def slowed(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, fail_after: int | None = None
+) -> list[threading.Event]:
     """The real model, slowed so that an answer outlasts the checks; optionally failing
     after a few pieces, as a model that runs out of memory would. Returns an event per
     generation, set once it has stopped."""
@@ -62,8 +63,7 @@ def counted_prepare(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> list
 
 def queue_depth(url: str) -> float:
     text = httpx.get(url + "/metrics", timeout=10).text
-    return float(next(line.split()[-1] for line in text.splitlines()
-                      if line.startswith("rag_queue_depth ")))  # fmt: skip
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith("rag_queue_depth ")))
 
 
 def test_admission_counts_from_before_the_turn() -> None:
@@ -110,9 +110,11 @@ def test_streamed_request_gets_a_real_429_before_any_work(
             lines = r.iter_lines()
             assert next(line for line in lines if line.startswith("event: token"))
             calls = counted_prepare(pipeline, monkeypatch)
-            refused = [httpx.post(url + "/ask", json=ASK, timeout=10),
-                       httpx.post(url + "/v1/chat/completions", json={**CHAT, "stream": True}, timeout=10),
-                       httpx.post(url + "/v1/chat/completions", json=CHAT, timeout=10)]  # fmt: skip
+            refused = [
+                httpx.post(url + "/ask", json=ASK, timeout=10),
+                httpx.post(url + "/v1/chat/completions", json={**CHAT, "stream": True}, timeout=10),
+                httpx.post(url + "/v1/chat/completions", json=CHAT, timeout=10),
+            ]
             assert calls == []  # refused before retrieval and prompt building
             rest = "\n".join(lines)
         assert "event: done" in rest
@@ -144,8 +146,10 @@ def test_place_is_given_back_when_the_client_goes_away(
         huge = {"model": "default", "messages": [{"role": "user", "content": "word " * 19_000}]}
         assert httpx.post(url + "/v1/chat/completions", json=huge, timeout=60).status_code == 400
         assert queue_depth(url) == 0
-        assert httpx.post(url + "/v1/chat/completions", json={**CHAT, "max_tokens": 2},
-                          timeout=60).status_code == 200  # fmt: skip
+        assert (
+            httpx.post(url + "/v1/chat/completions", json={**CHAT, "max_tokens": 2}, timeout=60).status_code
+            == 200
+        )
 
 
 def test_model_error_ends_the_stream_with_an_error_event(
@@ -162,8 +166,9 @@ def test_model_error_ends_the_stream_with_an_error_event(
         error = json.loads(data.removeprefix("data: "))["error"]
         assert set(error) == {"message", "type", "param", "code"} and error["type"] == "server_error"
 
-        with httpx.stream("POST", url + "/v1/chat/completions", json={**CHAT, "stream": True},
-                          timeout=60) as r:  # fmt: skip
+        with httpx.stream(
+            "POST", url + "/v1/chat/completions", json={**CHAT, "stream": True}, timeout=60
+        ) as r:
             events = [e for e in r.read().decode().split("\n\n") if e]
         assert events[-1] == "data: [DONE]"
         error = json.loads(events[-2].removeprefix("data: "))["error"]
@@ -172,8 +177,9 @@ def test_model_error_ends_the_stream_with_an_error_event(
         # The openai client reads the error event as an error, not as a broken connection.
         client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
         with pytest.raises(openai.APIError, match="internal server error"):
-            for _ in client.chat.completions.create(model="default", messages=CHAT["messages"],
-                                                    max_tokens=40, stream=True):  # fmt: skip
+            for _ in client.chat.completions.create(
+                model="default", messages=CHAT["messages"], max_tokens=40, stream=True
+            ):
                 pass
         monkeypatch.undo()
         assert queue_depth(url) == 0

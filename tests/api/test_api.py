@@ -32,19 +32,20 @@ def test_health_is_503_while_loading(pipeline: Pipeline) -> None:
 
 @pytest.mark.backends
 def test_ask(client: TestClient) -> None:
-    r = client.post("/ask", json={"question": "What does a cat eat?", "max_tokens": 32,
-                                  "seed": 1})  # fmt: skip
+    r = client.post("/ask", json={"question": "What does a cat eat?", "max_tokens": 32, "seed": 1})
     assert r.status_code == 200
     body = r.json()
     assert body["answer"] and body["sources"][0]["path"].endswith("cats.md")
-    assert body["usage"]["total_tokens"] == (body["usage"]["prompt_tokens"]
-                                             + body["usage"]["completion_tokens"])  # fmt: skip
+    assert body["usage"]["total_tokens"] == (
+        body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
+    )
 
 
 @pytest.mark.backends
 def test_ask_stream(client: TestClient) -> None:
-    with client.stream("POST", "/ask", json={"question": "Where is Etna?", "stream": True,
-                                              "max_tokens": 24}) as r:  # fmt: skip
+    with client.stream(
+        "POST", "/ask", json={"question": "Where is Etna?", "stream": True, "max_tokens": 24}
+    ) as r:
         events = [line.split(": ", 1)[1] for line in r.iter_lines() if line.startswith("event")]
     assert events[0] == "token" and events[-2:] == ["sources", "done"]
 
@@ -76,8 +77,10 @@ def test_errors_are_openai_shaped(client: TestClient, route: str, body: str, sta
 
 @pytest.mark.backends
 def test_huge_question_is_context_length_exceeded(client: TestClient) -> None:
-    r = client.post("/v1/chat/completions", json={"model": "default", "messages": [
-        {"role": "user", "content": "word " * 200_000}]})  # fmt: skip
+    r = client.post(
+        "/v1/chat/completions",
+        json={"model": "default", "messages": [{"role": "user", "content": "word " * 200_000}]},
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "context_length_exceeded"
 

@@ -38,8 +38,15 @@ def test_links_inside_a_root_do_not_lead_out(setup: tuple[TestClient, Path, Path
     job = wait(client, r.json()["id"])
     assert job["status"] == "done"
     assert statuses(job) == {"notes.txt": "added", "salaries.txt": "skipped", "private": "skipped"}
-    r = client.post("/ask", json={"question": "What is the director's salary?", "index": "shared",
-                                  "max_tokens": 1, "min_score": -1})  # fmt: skip
+    r = client.post(
+        "/ask",
+        json={
+            "question": "What is the director's salary?",
+            "index": "shared",
+            "max_tokens": 1,
+            "min_score": -1,
+        },
+    )
     assert r.status_code == 200
     assert "912,345" not in r.text
 
@@ -52,8 +59,7 @@ def test_sources_name_documents_relative_to_the_ingested_folder(
     (root / "guide" / "canteen.txt").write_text("The canteen opens at noon and closes at two.\n")
     job = wait(client, client.post("/ingest", json={"path": str(root / "guide"), "index": "g"}).json()["id"])
     assert job["status"] == "done"
-    r = client.post("/ask", json={"question": "When does the canteen open?", "index": "g",
-                                  "max_tokens": 1})  # fmt: skip
+    r = client.post("/ask", json={"question": "When does the canteen open?", "index": "g", "max_tokens": 1})
     paths = [s["path"] for s in r.json()["sources"]]
     assert paths == ["guide/canteen.txt"]
     assert str(root) not in r.text

@@ -29,8 +29,7 @@ from schemathesis.generation import GenerationMode
 from rag.pipeline import Pipeline
 from tests.api.conftest import running_server
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]  # fmt: skip
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 MAX_ANSWER_TOKENS = 8
 EXAMPLES = 15  # per operation and mode
 STREAMED = {"POST /ask", "POST /v1/chat/completions"}
@@ -66,7 +65,8 @@ def well_formed_stream(ctx: Any, response: Any, case: Any) -> bool | None:
     (`[DONE]` on /v1, a `done` or `error` event on /ask); an error event is OpenAI-shaped
     and never a server error."""
     if response.status_code != 200 or "text/event-stream" not in "".join(
-            response.headers.get("content-type", [])):  # fmt: skip
+        response.headers.get("content-type", [])
+    ):
         return None
     events = [e for e in response.content.decode(errors="replace").split("\n\n") if e.strip()]
     assert events, "empty event stream"
@@ -100,17 +100,31 @@ def fuzz(url: str, headers: dict[str, str], checks: list[Any]) -> None:
     labels = {op.label for op in operations}
     assert {"POST /ask", "POST /v1/chat/completions", "POST /v1/embeddings"} <= labels
     runs = [(op, mode, bounded) for op, mode in itertools.product(operations, GenerationMode)]
-    runs += [(op, GenerationMode.POSITIVE, lambda c: streamed(bounded(c)))
-             for op in operations if op.label in STREAMED]  # fmt: skip
+    runs += [
+        (op, GenerationMode.POSITIVE, lambda c: streamed(bounded(c)))
+        for op in operations
+        if op.label in STREAMED
+    ]
     for operation, mode, prepare in runs:
         fuzz_operation(url, headers, checks, operation, mode, prepare)
 
 
-def fuzz_operation(url: str, headers: dict[str, str], checks: list[Any], operation: Any,
-                   mode: GenerationMode, prepare: Callable[[Any], Any]) -> None:  # fmt: skip
+def fuzz_operation(
+    url: str,
+    headers: dict[str, str],
+    checks: list[Any],
+    operation: Any,
+    mode: GenerationMode,
+    prepare: Callable[[Any], Any],
+) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case: Any) -> None:
         prepare(case).call_and_validate(base_url=url, headers=headers, checks=checks)
 

@@ -34,19 +34,28 @@ def test_ask_reports_what_backs_each_sentence(pipeline: Pipeline) -> None:
             assert backed and backed == cited
             assert any(s["spans"] for s in body["sources"] if s["cited"])
 
-        far = client.post("/ask", json={"question": "Quelle est la vitesse de la lumière ?",
-                                        "max_tokens": 8, "min_score": 0.95})  # fmt: skip
+        far = client.post(
+            "/ask",
+            json={"question": "Quelle est la vitesse de la lumière ?", "max_tokens": 8, "min_score": 0.95},
+        )
         assert far.status_code == 200
         assert far.json()["abstained"] and far.json()["language"] == "fr"
         assert "documents" in far.json()["answer"]  # said in French: "...dans les documents."
 
-        with client.stream("POST", "/ask", json={"question": "What does a cat eat?", "stream": True,
-                                                 "max_tokens": 24}) as stream:  # fmt: skip
+        with client.stream(
+            "POST", "/ask", json={"question": "What does a cat eat?", "stream": True, "max_tokens": 24}
+        ) as stream:
             lines = [line for line in stream.iter_lines() if line.startswith("data: ")]
         done = json.loads(lines[-1][6:])
         assert "sentences" in done and "abstained" in done
 
-        r = client.post("/v1/chat/completions", json={"model": "default", "max_tokens": 24,
-                        "messages": [{"role": "user", "content": "What does a cat eat?"}]})  # fmt: skip
+        r = client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "default",
+                "max_tokens": 24,
+                "messages": [{"role": "user", "content": "What does a cat eat?"}],
+            },
+        )
         assert r.status_code == 200 and "sentences" in r.json()["attribution"]
         check_spans(r.json()["sources"])

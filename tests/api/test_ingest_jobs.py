@@ -55,8 +55,10 @@ def statuses(job: dict[str, Any]) -> dict[str, str]:
 
 def multipart(filename: str, content: bytes = b"Some text.\n") -> tuple[bytes, dict[str, str]]:
     """A body with the file name exactly as given (a client library might clean it)."""
-    head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="{filename}"\r\n'
-            "Content-Type: text/plain\r\n\r\n")  # fmt: skip
+    head = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="files"; filename="{filename}"\r\n'
+        "Content-Type: text/plain\r\n\r\n"
+    )
     body = head.encode("utf-8", "surrogateescape") + content + f"\r\n--{BOUNDARY}--\r\n".encode()
     return body, {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
 
@@ -130,10 +132,26 @@ def test_path_ingestion_is_off_without_roots(pipeline: Pipeline, corpus: Path) -
 
 @pytest.mark.parametrize(
     "name",
-    ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "{tmp}/escape.txt", "a\x00b.txt",
-     "..\\escape.txt", "sub\\..\\escape.txt", "./x.txt", "sub//x.txt", ".hidden.txt", "", " ",
-     "new\nline.txt", "next\x85line.txt", "escape\x9b2J.txt", "program.exe", "noext"],
-)  # fmt: skip
+    [
+        "../escape.txt",
+        "a/../../escape.txt",
+        "/etc/passwd",
+        "{tmp}/escape.txt",
+        "a\x00b.txt",
+        "..\\escape.txt",
+        "sub\\..\\escape.txt",
+        "./x.txt",
+        "sub//x.txt",
+        ".hidden.txt",
+        "",
+        " ",
+        "new\nline.txt",
+        "next\x85line.txt",
+        "escape\x9b2J.txt",
+        "program.exe",
+        "noext",
+    ],
+)
 def test_bad_upload_names_are_refused(client: TestClient, tmp_path: Path, name: str) -> None:
     before = files_under(tmp_path)
     body, headers = multipart(name.replace("{tmp}", str(tmp_path)))
@@ -167,8 +185,12 @@ def test_bad_requests(client: TestClient, tmp_path: Path) -> None:
 def test_unknown_job_is_404(client: TestClient) -> None:
     r = client.get("/ingest/0123abcd")
     assert r.status_code == 404
-    assert r.json()["error"] == {"message": r.json()["error"]["message"], "type": "not_found_error",
-                                 "param": "job_id", "code": "job_not_found"}  # fmt: skip
+    assert r.json()["error"] == {
+        "message": r.json()["error"]["message"],
+        "type": "not_found_error",
+        "param": "job_id",
+        "code": "job_not_found",
+    }
 
 
 def test_uploads_over_the_limit_are_413(client: TestClient, pipeline: Pipeline, tmp_path: Path) -> None:

@@ -38,11 +38,24 @@ def client(pipeline: Pipeline) -> TestClient:
     return TestClient(create_app(keyed(pipeline), pipeline), raise_server_exceptions=False)
 
 
-@pytest.mark.parametrize("header", [
-    "Bearer clé".encode(), "Bearer clé".encode("latin-1"), b"Bearer \xff\xfe\x80", b"Bearer \xe2\x82\xac",
-    f"Bearer {KEY}é".encode(), b"Bearer", b"Bearer    ", b"Basic c2VzYW1lOg==", KEY.encode(),
-    f"Bearer {KEY} {KEY}".encode(), b"\xc3\xa9", b"", f"Bearer\t{KEY}x".encode(),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer clé".encode(),
+        "Bearer clé".encode("latin-1"),
+        b"Bearer \xff\xfe\x80",
+        b"Bearer \xe2\x82\xac",
+        f"Bearer {KEY}é".encode(),
+        b"Bearer",
+        b"Bearer    ",
+        b"Basic c2VzYW1lOg==",
+        KEY.encode(),
+        f"Bearer {KEY} {KEY}".encode(),
+        b"\xc3\xa9",
+        b"",
+        f"Bearer\t{KEY}x".encode(),
+    ],
+)
 def test_malformed_or_wrong_keys_are_401(client: TestClient, header: bytes) -> None:
     r = client.get("/v1/models", headers=[(b"authorization", header)])
     assert r.status_code == 401, r.text
@@ -93,8 +106,14 @@ def test_keys_are_never_logged(client: TestClient, caplog: pytest.LogCaptureFixt
 
 def test_rag_config_masks_keys(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_SERVER__API_KEYS": json.dumps([KEY]), "COLUMNS": "200"}
-    r = subprocess.run([sys.executable, "-m", "rag_cli", "config"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "rag_cli", "config"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert KEY not in r.stdout + r.stderr
     line = next(line for line in r.stdout.splitlines() if "server.api_keys" in line)
@@ -108,8 +127,12 @@ def test_eval_run_records_do_not_hold_keys(settings: Settings, tmp_path: Path) -
 
     settings.server.api_keys = [KEY]  # type: ignore[list-item]  # validated into SecretStr
     assert flat_settings(settings)["server.api_keys"] == ["**********"]
-    beir = write_beir(tmp_path / "tiny", {"cat": ("Cats", "Cats sleep sixteen hours a day.")},
-                      {"q1": "How long do cats sleep?"}, {"q1": ["cat"]})  # fmt: skip
+    beir = write_beir(
+        tmp_path / "tiny",
+        {"cat": ("Cats", "Cats sleep sixteen hours a day.")},
+        {"q1": "How long do cats sleep?"},
+        {"q1": ["cat"]},
+    )
     record = run(settings, load_dataset(beir, "test"), tmp_path / "work", RunOptions(generate=False))
     saved = Path(record["path"]).read_text()
     assert KEY not in saved and KEY not in json.dumps(record, default=str)

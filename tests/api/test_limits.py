@@ -30,8 +30,9 @@ def conversation(n: int, chars: int) -> list[dict[str, str]]:
     """n messages, alternating user and assistant, ending with a question, about `chars`
     characters in all."""
     each = "The cat sat on the mat and looked at the rain. " * (chars // n // 47 + 1)
-    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": each[: chars // n]}
-             for i in range(n - 1)]  # fmt: skip
+    turns = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": each[: chars // n]} for i in range(n - 1)
+    ]
     return [*turns, user("What does a cat eat?")]
 
 
@@ -55,9 +56,13 @@ def client(pipeline: Pipeline) -> TestClient:
 
 
 def test_twenty_thousand_messages_are_refused_at_once(pipeline: Pipeline) -> None:
-    body = {"model": "default", "max_tokens": 4, "messages": [
-        {"role": "assistant" if i % 2 == 0 else "user", "content": f"message {i}"}
-        for i in range(20_000)]}  # fmt: skip
+    body = {
+        "model": "default",
+        "max_tokens": 4,
+        "messages": [
+            {"role": "assistant" if i % 2 == 0 else "user", "content": f"message {i}"} for i in range(20_000)
+        ],
+    }
     with running_server(pipeline.settings, pipeline) as url:
         start = time.perf_counter()
         r = httpx.post(url + CHAT, json=body, timeout=30)
@@ -93,8 +98,11 @@ def test_body_too_large_is_refused_before_it_is_read(pipeline: Pipeline) -> None
         "/ingest", files=[("files", ("big.txt", b"Cats sleep. " * 200))], data={"index": "no/such/index"}
     )  # read whole, then refused for its index name
     assert error(upload, 400)["message"]
-    r = c.post("/ingest", content=json.dumps({"path": "/" + "x" * 2000}),
-               headers={"content-type": "application/json"})  # fmt: skip
+    r = c.post(
+        "/ingest",
+        content=json.dumps({"path": "/" + "x" * 2000}),
+        headers={"content-type": "application/json"},
+    )
     assert error(r, 413)["code"] == "payload_too_large"
 
     # A real server answers as soon as the headers announce too much: the client has sent
@@ -102,9 +110,11 @@ def test_body_too_large_is_refused_before_it_is_read(pipeline: Pipeline) -> None
     with running_server(pipeline.settings, pipeline) as url:
         parts = urlsplit(url)
         with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:
-            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
-                      b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
-                      b'{"model":')  # fmt: skip
+            s.sendall(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
+                b'{"model":'
+            )
             reply = b"".join(iter(lambda: s.recv(65536), b"")).decode()  # until it closes
     assert reply.startswith("HTTP/1.1 413"), reply
     assert "payload_too_large" in reply

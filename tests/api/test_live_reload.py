@@ -22,8 +22,9 @@ COMET = "The comet Zarvolek returns every 41 years and glows bright green."
 
 
 def rag(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "rag_cli", *args], cwd=ROOT,
-                            env={**os.environ, **env}, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "rag_cli", *args], cwd=ROOT, env={**os.environ, **env}, **kwargs
+    )  # type: ignore[call-overload]
 
 
 @contextmanager
@@ -32,8 +33,7 @@ def rag_serve(root: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]
     env = {"RAG_INDEXES_DIR": str(tmp_path / "indexes"), "RAG_SERVER__QUEUE_SIZE": "64"}
     assert rag("ingest", str(root), "--quiet", env=env).wait(300) == 0
     port = free_port()
-    server = rag("serve", "--port", str(port), env=env, stdout=subprocess.DEVNULL,
-                 stderr=subprocess.DEVNULL)  # fmt: skip
+    server = rag("serve", "--port", str(port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120

@@ -29,8 +29,9 @@ QUESTION = "What does a cat eat?"
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
-           ) -> Iterator[tuple[str, Pipeline]]:  # fmt: skip
+def served(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder
+) -> Iterator[tuple[str, Pipeline]]:
     root = tmp_path_factory.mktemp("models-api")
     models = root / "models"
     models.mkdir()
@@ -39,9 +40,17 @@ def served(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransform
     docs = root / "docs"
     docs.mkdir()
     (docs / "cats.md").write_text("# Cats\n\nA cat eats fish and meat. Milk upsets most adult cats.\n")
-    settings = load_settings(overrides={
-        "indexes_dir": str(root / "indexes"), "llm.models_dir": str(models), "llm.n_ctx": 1024,
-        "llm.max_loaded": 1, "llm.max_tokens": 24, "llm.temperature": 0.0, "llm.seed": 1})  # fmt: skip
+    settings = load_settings(
+        overrides={
+            "indexes_dir": str(root / "indexes"),
+            "llm.models_dir": str(models),
+            "llm.n_ctx": 1024,
+            "llm.max_loaded": 1,
+            "llm.max_tokens": 24,
+            "llm.temperature": 0.0,
+            "llm.seed": 1,
+        }
+    )
     IngestWorker(settings, embedder).run(docs)
     generator = LlamaCppGenerator(ModelCatalog(settings.llm).settings_for(DEFAULT))
     pipeline = Pipeline(settings, embedder, generator)
@@ -75,28 +84,46 @@ def test_openai_model_names_index_and_model(served: tuple[str, Pipeline]) -> Non
     client = OpenAI(base_url=f"{url}/v1", api_key="unused", timeout=120)
     messages = [{"role": "user", "content": QUESTION}]
     chosen = client.chat.completions.create(
-        model=f"default/{OTHER.lower()}", messages=messages, temperature=0, top_p=0.9, seed=3,
-        extra_body={"top_k": 1, "repeat_penalty": 1.0})  # type: ignore[arg-type]  # fmt: skip
+        model=f"default/{OTHER.lower()}",
+        messages=messages,
+        temperature=0,
+        top_p=0.9,
+        seed=3,
+        extra_body={"top_k": 1, "repeat_penalty": 1.0},
+    )  # type: ignore[arg-type]
     assert chosen.model == f"default/{OTHER.lower()}" and chosen.choices[0].message.content
     assert pipeline.pool.loaded() == [OTHER]
     plain = client.chat.completions.create(model="default", messages=messages)  # type: ignore[arg-type]
     assert plain.choices[0].message.content and pipeline.pool.loaded() == [DEFAULT]
-    stream = client.chat.completions.create(model=f"default/{OTHER}", messages=messages,  # type: ignore[arg-type]
-                                            stream=True, temperature=0)  # fmt: skip
+    stream = client.chat.completions.create(
+        model=f"default/{OTHER}",
+        messages=messages,  # type: ignore[arg-type]
+        stream=True,
+        temperature=0,
+    )
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text.strip()
 
 
-@pytest.mark.parametrize(("route", "body", "says"), [
-    ("/ask", {"question": QUESTION, "model": "nope"}, f"unknown model 'nope' (known: {OTHER}"),
-    ("/v1/chat/completions", {"model": "default/nope", "messages": [{"role": "user",
-                                                                     "content": "hi"}]},
-     "unknown model 'nope'"),
-    ("/v1/chat/completions", {"model": "default/", "messages": [{"role": "user", "content": "hi"}]},
-     "give INDEX or INDEX/MODEL"),
-])  # fmt: skip
-def test_an_unknown_model_is_one_clear_error(served: tuple[str, Pipeline], route: str,
-                                             body: dict[str, object], says: str) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("route", "body", "says"),
+    [
+        ("/ask", {"question": QUESTION, "model": "nope"}, f"unknown model 'nope' (known: {OTHER}"),
+        (
+            "/v1/chat/completions",
+            {"model": "default/nope", "messages": [{"role": "user", "content": "hi"}]},
+            "unknown model 'nope'",
+        ),
+        (
+            "/v1/chat/completions",
+            {"model": "default/", "messages": [{"role": "user", "content": "hi"}]},
+            "give INDEX or INDEX/MODEL",
+        ),
+    ],
+)
+def test_an_unknown_model_is_one_clear_error(
+    served: tuple[str, Pipeline], route: str, body: dict[str, object], says: str
+) -> None:
     url, _ = served
     r = httpx.post(f"{url}{route}", json=body, timeout=60)
     assert r.status_code == 400, r.text

@@ -44,8 +44,11 @@ def test_requests_are_logged_and_counted(pipeline: Pipeline, caplog: pytest.LogC
 
     lines = [r.getMessage() for r in caplog.records if r.name == "rag.access"]
     assert len(lines) == 4
-    assert re.search(r"method=POST route=/ask status=200 duration=\S+ index=default prompt_tokens=\d+ "
-                     r"completion_tokens=\d+ finish=\w+ ", lines[0])  # fmt: skip
+    assert re.search(
+        r"method=POST route=/ask status=200 duration=\S+ index=default prompt_tokens=\d+ "
+        r"completion_tokens=\d+ finish=\w+ ",
+        lines[0],
+    )
     assert "completion_tokens=" in lines[1]  # the streamed answer, logged once it ended
     assert "status=400" in lines[2]
     assert "route=/v1/embeddings" in lines[3] and "inputs=2" in lines[3]
@@ -68,8 +71,9 @@ def test_unknown_routes_share_one_label(pipeline: Pipeline) -> None:
     assert metric(text, "rag_http_requests_total", method="GET", route="unmatched", status="404") == 3
 
 
-def test_scrape_opens_no_index(pipeline: Pipeline, worker: IngestWorker, corpus: Path,
-                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_scrape_opens_no_index(
+    pipeline: Pipeline, worker: IngestWorker, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Sizes of the indexes the server has open; another index on disk is not opened."""
     worker.run(corpus, "other")
     client = TestClient(create_app(pipeline.settings, pipeline))

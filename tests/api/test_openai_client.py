@@ -16,9 +16,11 @@ from rag.pipeline import Pipeline
 def test_sync_completion(base_url: str) -> None:
     client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused")
     reply = client.chat.completions.create(
-        model="default", max_tokens=24, seed=1,
+        model="default",
+        max_tokens=24,
+        seed=1,
         messages=[{"role": "user", "content": "What does a cat eat?"}],
-    )  # fmt: skip
+    )
     assert reply.choices[0].message.content
     assert reply.choices[0].finish_reason in ("stop", "length")
     assert reply.usage is not None and reply.usage.completion_tokens <= 24
@@ -29,9 +31,12 @@ def test_sync_completion(base_url: str) -> None:
 def test_streaming_with_usage(base_url: str) -> None:
     client = openai.OpenAI(base_url=base_url + "/v1", api_key="unused")
     stream = client.chat.completions.create(
-        model="default", max_tokens=24, stream=True, stream_options={"include_usage": True},
+        model="default",
+        max_tokens=24,
+        stream=True,
+        stream_options={"include_usage": True},
         messages=[{"role": "user", "content": "Where is Mount Etna?"}],
-    )  # fmt: skip
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip()
@@ -44,9 +49,10 @@ def test_async_client_and_errors(base_url: str) -> None:
     async def run() -> None:
         client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key="unused")
         reply = await client.chat.completions.create(
-            model="default", max_tokens=16,
+            model="default",
+            max_tokens=16,
             messages=[{"role": "user", "content": "How is bread baked?"}],
-        )  # fmt: skip
+        )
         assert reply.choices[0].message.content
         with pytest.raises(openai.NotFoundError):
             await client.chat.completions.create(model="missing", messages=[{"role": "user", "content": "x"}])
@@ -77,8 +83,12 @@ def test_disconnect_stops_generation(base_url: str, pipeline: Pipeline) -> None:
         return time.time() - start
 
     pipeline.settings.llm.max_tokens = 1500
-    body = {"question": "Write a very long story about cats, at least 2000 words.", "stream": True,
-            "max_tokens": 300, "temperature": 0.0}  # fmt: skip
+    body = {
+        "question": "Write a very long story about cats, at least 2000 words.",
+        "stream": True,
+        "max_tokens": 300,
+        "temperature": 0.0,
+    }
     short()  # the first request of a server warms it up
     alone, whole = short(), long(leave=False)
     long(leave=True)

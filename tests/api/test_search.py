@@ -34,8 +34,15 @@ def test_filters_reach_the_search(pipeline: Pipeline) -> None:
         r = client.post("/search", json=body)
         assert r.status_code == 200, r.text
         assert r.json()["data"] and all(h["path"].endswith(".txt") for h in r.json()["data"])
-        r = client.post("/ask", json={"question": "What do cats eat?", "max_tokens": 1,
-                                      "filters": {"type": ["txt"]}, "min_score": -1})  # fmt: skip
+        r = client.post(
+            "/ask",
+            json={
+                "question": "What do cats eat?",
+                "max_tokens": 1,
+                "filters": {"type": ["txt"]},
+                "min_score": -1,
+            },
+        )
         assert r.status_code == 200 and all(s["path"].endswith(".txt") for s in r.json()["sources"])
         r = client.post("/search", json={"query": "x", "filters": {"language": ["de"]}})
         assert r.status_code == 400

@@ -20,25 +20,42 @@ ROOT = Path(__file__).parents[2]
 KEY = "shutdown-key-93e1"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 QUESTION = "Write a very long story about a dragon who learns to sing, chapter by chapter."
-STORY = {"model": "default", "stream": True, "max_tokens": 2000,
-         "messages": [{"role": "user", "content": QUESTION}]}  # fmt: skip
+STORY = {
+    "model": "default",
+    "stream": True,
+    "max_tokens": 2000,
+    "messages": [{"role": "user", "content": QUESTION}],
+}
 
 
 def test_sigterm_stops_a_streaming_server_within_seconds(corpus: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "RAG_INDEXES_DIR": str(tmp_path / "indexes"), "RAG_LOG_LEVEL": "DEBUG",
-           "RAG_SERVER__API_KEYS": f'["{KEY}"]', "RAG_SERVER__SHUTDOWN_TIMEOUT": "2",
-           "RAG_LLM__MAX_TOKENS": "2000", "RAG_LLM__TEMPERATURE": "0", "RAG_LLM__SEED": "1",
-           # a long answer from the model's memory: nothing in the corpus is about this story
-           "RAG_RETRIEVAL__REFUSE_WITHOUT_CONTEXT": "false"}  # fmt: skip
-    ingest = subprocess.run([sys.executable, "-m", "rag_cli", "ingest", str(corpus), "--quiet"],
-                            cwd=ROOT, env=env, timeout=300)  # fmt: skip
+    env = {
+        **os.environ,
+        "RAG_INDEXES_DIR": str(tmp_path / "indexes"),
+        "RAG_LOG_LEVEL": "DEBUG",
+        "RAG_SERVER__API_KEYS": f'["{KEY}"]',
+        "RAG_SERVER__SHUTDOWN_TIMEOUT": "2",
+        "RAG_LLM__MAX_TOKENS": "2000",
+        "RAG_LLM__TEMPERATURE": "0",
+        "RAG_LLM__SEED": "1",
+        # a long answer from the model's memory: nothing in the corpus is about this story
+        "RAG_RETRIEVAL__REFUSE_WITHOUT_CONTEXT": "false",
+    }
+    ingest = subprocess.run(
+        [sys.executable, "-m", "rag_cli", "ingest", str(corpus), "--quiet"], cwd=ROOT, env=env, timeout=300
+    )
     assert ingest.returncode == 0
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "rag_cli", "serve", "--port", str(port)],
-                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        server = subprocess.Popen(
+            [sys.executable, "-m", "rag_cli", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -53,13 +70,18 @@ def test_sigterm_stops_a_streaming_server_within_seconds(corpus: Path, tmp_path:
 
         def queued() -> None:  # waits for the model behind the story
             try:
-                waiting.append(httpx.post(url + "/v1/chat/completions", headers=AUTH, timeout=120,
-                                          json={**STORY, "stream": False}))  # fmt: skip
+                waiting.append(
+                    httpx.post(
+                        url + "/v1/chat/completions",
+                        headers=AUTH,
+                        timeout=120,
+                        json={**STORY, "stream": False},
+                    )
+                )
             except httpx.TransportError as exc:
                 waiting.append(exc)
 
-        with httpx.stream("POST", url + "/v1/chat/completions", json=STORY, headers=AUTH,
-                          timeout=120) as r:  # fmt: skip
+        with httpx.stream("POST", url + "/v1/chat/completions", json=STORY, headers=AUTH, timeout=120) as r:
             assert r.status_code == 200
             lines = r.iter_lines()
             next(line for line in lines if '"content": "' in line and '"content": ""' not in line)

@@ -84,8 +84,11 @@ def test_size_beyond_the_embedder_window_is_refused(embedder: SentenceTransforme
 
 
 def test_no_chunk_is_a_heading_alone() -> None:
-    text = ("# Guide\n\n## Install\n\nRun make.\n\n## Use\n\n### Asking\n\n"
-            + " ".join(f"Question {i} is asked here." for i in range(60)) + "\n\n## End")  # fmt: skip
+    text = (
+        "# Guide\n\n## Install\n\nRun make.\n\n## Use\n\n### Asking\n\n"
+        + " ".join(f"Question {i} is asked here." for i in range(60))
+        + "\n\n## End"
+    )
     chunks = list(Chunker(60, 10).chunks([Page(text, markdown=True)], "g.md"))
     assert chunks[0].text == "# Guide\n\n## Install\n\nRun make."
     assert chunks[1].text.startswith("## Use\n\n### Asking\n\nQuestion 0 is asked here.")
@@ -166,8 +169,10 @@ def test_chunks_carry_the_embedders_ids_of_their_text(embedder: SentenceTransfor
     def pieces(texts: list[str]) -> list[list[int]]:
         return [e.ids for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
-    text = (f"# Rapport\n\nIntroduction.\n\n{_text(5, FRENCH, 12)}\n\n## Stock\n\n{_table(40)}\n\n"
-            f"## English\n\n{_text(6, ENGLISH, 12)}\n\n{'y' * 3000}")  # fmt: skip
+    text = (
+        f"# Rapport\n\nIntroduction.\n\n{_text(5, FRENCH, 12)}\n\n## Stock\n\n{_table(40)}\n\n"
+        f"## English\n\n{_text(6, ENGLISH, 12)}\n\n{'y' * 3000}"
+    )
     pages = [Page(text, markdown=True, number=1), Page(_text(7, ENGLISH, 5), number=2)]
     plain = Chunker(200, 30, limit=embedder.count_tokens, max_limit=embedder.max_tokens)
     pieced = Chunker(200, 30, limit=embedder.count_tokens, max_limit=embedder.max_tokens, pieces_many=pieces)
@@ -178,8 +183,9 @@ def test_chunks_carry_the_embedders_ids_of_their_text(embedder: SentenceTransfor
     for chunk, ids in known:
         assert ids == tokenizer.encode(chunk.text, add_special_tokens=False).ids, chunk.text[:80]
     # An embedder whose tokenizer does not join its pieces: counts only, no ids.
-    counting = Chunker(200, 30, limit=embedder.count_tokens, max_limit=embedder.max_tokens,
-                       pieces_many=lambda texts: None)  # fmt: skip
+    counting = Chunker(
+        200, 30, limit=embedder.count_tokens, max_limit=embedder.max_tokens, pieces_many=lambda texts: None
+    )
     assert [ids for _, ids in counting.pieced(pages, "r.md")] == [None] * len(pairs)
 
 

@@ -78,9 +78,11 @@ def test_empty_and_binary(tmp_path: Path) -> None:
 
 def test_html_visible_text_only(tmp_path: Path) -> None:
     path = tmp_path / "p.html"
-    path.write_text("<html><head><title>T</title><style>p{color:red}</style></head><body>"
-                    "<h1>Title</h1><script>var secret=1;</script><p>Visible words.</p>"
-                    "</body></html>")  # fmt: skip
+    path.write_text(
+        "<html><head><title>T</title><style>p{color:red}</style></head><body>"
+        "<h1>Title</h1><script>var secret=1;</script><p>Visible words.</p>"
+        "</body></html>"
+    )
     text = load(path)[0][0]
     assert "Visible words." in text and "# Title" in text
     assert "secret" not in text and "color" not in text
@@ -138,9 +140,10 @@ def test_text_blocks_end_between_paragraphs(tmp_path: Path, monkeypatch: pytest.
 
     monkeypatch.setattr(module, "SNIFF_BYTES", 300)
     monkeypatch.setattr(module, "BLOCK_BYTES", 500)
-    paragraphs = [f"# Part {i}" if i % 7 == 0 else
-                  " ".join(f"Sentence {i}.{j} is here." for j in range(i % 5 + 1))
-                  for i in range(200)]  # fmt: skip
+    paragraphs = [
+        f"# Part {i}" if i % 7 == 0 else " ".join(f"Sentence {i}.{j} is here." for j in range(i % 5 + 1))
+        for i in range(200)
+    ]
     text = "\n\n".join(paragraphs) + "\n"
     path = tmp_path / "long.md"
     path.write_text(text)
@@ -162,15 +165,24 @@ def test_text_blocks_end_between_paragraphs(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_pdf_rejoins_hyphenated_words_and_drops_running_headers(tmp_path: Path) -> None:
-    bodies = ["La question juri-\ndique est posée à la Cour.", "Le café est très appré-\ncié.",
-              "Une déci\u00ad\nsion de la Cour d'appel.", "L'arrêt est rendu en forêt."]  # fmt: skip
-    pdf = text_pdf(tmp_path / "r.pdf", [f"Rapport annuel 2024 - page {i}\n{body}\n{i}"
-                                        for i, body in enumerate(bodies, start=1)])  # fmt: skip
+    bodies = [
+        "La question juri-\ndique est posée à la Cour.",
+        "Le café est très appré-\ncié.",
+        "Une déci\u00ad\nsion de la Cour d'appel.",
+        "L'arrêt est rendu en forêt.",
+    ]
+    pdf = text_pdf(
+        tmp_path / "r.pdf",
+        [f"Rapport annuel 2024 - page {i}\n{body}\n{i}" for i, body in enumerate(bodies, start=1)],
+    )
     got = pages(pdf)
     assert [p.number for p in got] == [1, 2, 3, 4]
-    assert [p.text for p in got] == ["La question juridique est posée à la Cour.",
-                                     "Le café est très apprécié.", "Une décision de la Cour d'appel.",
-                                     "L'arrêt est rendu en forêt."]  # fmt: skip
+    assert [p.text for p in got] == [
+        "La question juridique est posée à la Cour.",
+        "Le café est très apprécié.",
+        "Une décision de la Cour d'appel.",
+        "L'arrêt est rendu en forêt.",
+    ]
 
 
 def test_clean_text_hyphens() -> None:
@@ -205,8 +217,18 @@ def test_running_heads_of_a_two_sided_book_are_dropped() -> None:
 
 def test_a_running_head_under_a_watermark_is_dropped() -> None:
     words = ["kerning", "ligatures", "hyphens", "widows", "orphans", "leading", "tracking"]
-    texts = ["\n".join(["DRAFT", "DRAFT", f"Journal of Type, vol. {n}", f"About {words[n % 7]}.",
-                         f"And {words[(n * 3) % 7]} too."]) for n in range(10)]  # fmt: skip
+    texts = [
+        "\n".join(
+            [
+                "DRAFT",
+                "DRAFT",
+                f"Journal of Type, vol. {n}",
+                f"About {words[n % 7]}.",
+                f"And {words[(n * 3) % 7]} too.",
+            ]
+        )
+        for n in range(10)
+    ]
     rounds = running_lines(texts)
     kept = []
     for text in texts:
@@ -255,16 +277,19 @@ def test_scan_is_reported_without_ocr(tmp_path: Path, caplog: pytest.LogCaptureF
 
 
 def test_scan_is_read_with_ocr(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    pdf = scan_pdf(tmp_path / "scan.pdf", ["The invoice number is 4711.",
-                                           "Le montant dû est de trente euros."])  # fmt: skip
+    pdf = scan_pdf(
+        tmp_path / "scan.pdf", ["The invoice number is 4711.", "Le montant dû est de trente euros."]
+    )
     with caplog.at_level(logging.INFO, logger="ingest.loaders.pdf"):
         got = pages(pdf, ocr=True, ocr_languages=["eng", "fra"])
     assert len(got) == 1 and got[0].ocr and got[0].number == 1
     assert "invoice number is 4711" in got[0].text
     assert "montant" in got[0].text and "trente euros" in got[0].text
     assert any(r.message.startswith("ocr ") for r in caplog.records)  # never silent
-    assert any(r.levelname == "WARNING" and "read by OCR" in r.getMessage() and "pages=1 " in r.getMessage()
-               for r in caplog.records)  # fmt: skip
+    assert any(
+        r.levelname == "WARNING" and "read by OCR" in r.getMessage() and "pages=1 " in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_ocr_is_off_by_default() -> None:
@@ -288,8 +313,10 @@ def test_docx_tables_in_document_order(tmp_path: Path) -> None:
     path = tmp_path / "p.docx"
     document.save(str(path))
     text = load(path)[0][0]
-    assert text == ("# Prices\n\nBefore the table.\n\n| Item | Cost |\n| --- | --- |\n| Lamp | 42 |\n"
-                    "| Chair | 17 |\n\nAfter the table.")  # fmt: skip
+    assert text == (
+        "# Prices\n\nBefore the table.\n\n| Item | Cost |\n| --- | --- |\n| Lamp | 42 |\n"
+        "| Chair | 17 |\n\nAfter the table."
+    )
 
 
 def test_pptx_slides_are_pages(tmp_path: Path) -> None:
@@ -369,8 +396,9 @@ def test_epub_chapters_are_headings(tmp_path: Path) -> None:
     book.set_title("A small book")
     book.set_language("en")
     chapters = []
-    for i, (title, body) in enumerate([("The harbour", "Boats come in at dawn."),
-                                       ("The market", "Fish is sold by noon.")], start=1):  # fmt: skip
+    for i, (title, body) in enumerate(
+        [("The harbour", "Boats come in at dawn."), ("The market", "Fish is sold by noon.")], start=1
+    ):
         chapter = epub.EpubHtml(title=title, file_name=f"ch{i}.xhtml", lang="en")
         chapter.content = f"<html><body><p>{body}</p></body></html>"
         book.add_item(chapter)
@@ -392,13 +420,14 @@ def test_eml_attachments_are_documents_of_their_own(tmp_path: Path) -> None:
     message["From"] = "ada@example.org"
     message["To"] = "grace@example.org"
     message.set_content("Please find our prices attached.")
-    message.add_attachment(b"item,price\nlamp,42\n", maintype="text", subtype="csv",
-                           filename="prices.csv")  # fmt: skip
-    message.add_attachment(text_pdf(tmp_path / "terms.pdf", ["Payment within thirty days."])
-                           .read_bytes(), maintype="application", subtype="pdf",
-                           filename="terms.pdf")  # fmt: skip
-    message.add_attachment(b"\x00\x01", maintype="application", subtype="octet-stream",
-                           filename="blob.bin")  # fmt: skip
+    message.add_attachment(b"item,price\nlamp,42\n", maintype="text", subtype="csv", filename="prices.csv")
+    message.add_attachment(
+        text_pdf(tmp_path / "terms.pdf", ["Payment within thirty days."]).read_bytes(),
+        maintype="application",
+        subtype="pdf",
+        filename="terms.pdf",
+    )
+    message.add_attachment(b"\x00\x01", maintype="application", subtype="octet-stream", filename="blob.bin")
     path = tmp_path / "offer.eml"
     path.write_bytes(bytes(message))
     loader = loader_for(path)
@@ -439,8 +468,10 @@ def test_eml_attachment_names_are_data(tmp_path: Path) -> None:
 
 def test_html_table(tmp_path: Path) -> None:
     path = tmp_path / "t.html"
-    path.write_text("<h2>Opening hours</h2><table><tr><th>Day</th><th>Hours</th></tr>"
-                    "<tr><td>Monday</td><td>9-17</td></tr></table>")  # fmt: skip
+    path.write_text(
+        "<h2>Opening hours</h2><table><tr><th>Day</th><th>Hours</th></tr>"
+        "<tr><td>Monday</td><td>9-17</td></tr></table>"
+    )
     assert load(path)[0][0] == "## Opening hours\n\n| Day | Hours |\n| --- | --- |\n| Monday | 9-17 |"
 
 
@@ -448,9 +479,12 @@ def _table_corpus(root: Path) -> None:
     import docx
     import openpyxl
 
-    table_pdf(root / "shop.pdf", "Price list of the furniture shop.",
-              [["Product", "Price"], ["Blue lamp", "42 euros"], ["Oak table", "310 euros"]],
-              "Prices include taxes.")  # fmt: skip
+    table_pdf(
+        root / "shop.pdf",
+        "Price list of the furniture shop.",
+        [["Product", "Price"], ["Blue lamp", "42 euros"], ["Oak table", "310 euros"]],
+        "Prices include taxes.",
+    )
     book = openpyxl.Workbook()
     book.active.title = "Opening hours"
     for row in [["Day", "Opens", "Closes"], ["Monday", "9:00", "18:00"], ["Sunday", "closed", "closed"]]:
@@ -482,8 +516,12 @@ def test_a_question_about_one_cell_finds_the_table_chunk(
     import numpy as np
 
     _table_corpus(corpus)
-    chunks = [c for path in sorted(corpus.iterdir()) if (loader := loader_for(path)) is not None
-              for c in worker.chunker.chunks(loader.pages(path), path.name)]  # fmt: skip
+    chunks = [
+        c
+        for path in sorted(corpus.iterdir())
+        if (loader := loader_for(path)) is not None
+        for c in worker.chunker.chunks(loader.pages(path), path.name)
+    ]
     vectors = embedder.embed([c.text for c in chunks])
     for question, (path, row) in CELL_QUESTIONS.items():
         best = chunks[int(np.argmax(vectors @ embedder.embed_one(question)))]
@@ -530,9 +568,12 @@ def test_eml_html_body_and_forwarded_message(tmp_path: Path) -> None:
     outer = EmailMessage()
     outer["Subject"] = "Fwd: offer"
     outer["From"] = "ada@example.org"
-    outer.set_content("<html><body><h1>See below</h1><p>Forwarded, with a <b>table</b>:</p>"
-                      "<table><tr><th>Item</th><th>Price</th></tr><tr><td>Oak table</td>"
-                      "<td>310</td></tr></table></body></html>", subtype="html")  # fmt: skip
+    outer.set_content(
+        "<html><body><h1>See below</h1><p>Forwarded, with a <b>table</b>:</p>"
+        "<table><tr><th>Item</th><th>Price</th></tr><tr><td>Oak table</td>"
+        "<td>310</td></tr></table></body></html>",
+        subtype="html",
+    )
     outer.add_attachment(inner, filename="offer.eml")
     path = tmp_path / "fwd.eml"
     path.write_bytes(bytes(outer))

@@ -34,8 +34,16 @@ pg_server, pg_module_url = pgserver.pg_server, pgserver.pg_module_url  # the fix
 
 ROOT = Path(__file__).parents[2]
 FILES = 24
-TOPICS = ["harbour cranes", "alpine glaciers", "beekeeping", "violin making", "rice terraces",
-          "lighthouse lenses", "desert rovers", "cheese caves"]  # fmt: skip
+TOPICS = [
+    "harbour cranes",
+    "alpine glaciers",
+    "beekeeping",
+    "violin making",
+    "rice terraces",
+    "lighthouse lenses",
+    "desert rovers",
+    "cheese caves",
+]
 
 
 def write_folder(folder: Path) -> None:
@@ -44,16 +52,21 @@ def write_folder(folder: Path) -> None:
         topic = TOPICS[n % len(TOPICS)]
         body = "\n\n".join(
             f"Note {n}, part {p}: {topic} were inspected in week {n * 7 + p}; the report counts "
-            f"{n * 13 + p} items and names the inspector number {n}-{p}." for p in range(6)
-        )  # fmt: skip
+            f"{n * 13 + p} items and names the inspector number {n}-{p}."
+            for p in range(6)
+        )
         (folder / f"note{n:03d}.txt").write_text(f"# Note {n} on {topic}\n\n{body}\n")
 
 
 def ingest(
     folder: Path, url: str, tmp_path: Path, *options: str, index: str = "shared"
 ) -> subprocess.Popen[str]:
-    env = {**os.environ, "RAG_STORE__KIND": "pgvector", "RAG_STORE__URL": url,
-           "RAG_INDEXES_DIR": str(tmp_path / "indexes")}  # fmt: skip
+    env = {
+        **os.environ,
+        "RAG_STORE__KIND": "pgvector",
+        "RAG_STORE__URL": url,
+        "RAG_INDEXES_DIR": str(tmp_path / "indexes"),
+    }
     command = [sys.executable, "-m", "rag_cli", "ingest", str(folder), "--index", index, "--json", *options]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
 
@@ -84,8 +97,11 @@ def test_two_ingest_processes_share_one_folder(pg_module_url: str, tmp_path: Pat
     live = rows(pg_module_url, "shared", "SELECT path FROM {s}.files WHERE removed IS NULL")
     assert sorted(r[0] for r in live) == sorted(str(p.resolve()) for p in folder.iterdir())
     assert rows(pg_module_url, "shared", "SELECT count(*) FROM {s}.files")[0][0] == FILES  # none retired
-    twice = rows(pg_module_url, "shared", "SELECT file_id, ordinal FROM {s}.chunks GROUP BY file_id, "
-                 "ordinal HAVING count(*) > 1")  # fmt: skip
+    twice = rows(
+        pg_module_url,
+        "shared",
+        "SELECT file_id, ordinal FROM {s}.chunks GROUP BY file_id, ordinal HAVING count(*) > 1",
+    )
     assert twice == []
     assert a["chunks"] + b["chunks"] == rows(pg_module_url, "shared", "SELECT count(*) FROM {s}.chunks")[0][0]
     assert rows(pg_module_url, "shared", "SELECT count(*) FROM {s}.claims")[0][0] == 0  # released
@@ -125,8 +141,10 @@ def total(runs: list[dict[str, Any]], key: str) -> int:
 def test_two_watch_services_follow_one_folder(pg_module_url: str, tmp_path: Path) -> None:
     folder = tmp_path / "watched"
     write_folder(folder)
-    watchers = [Watcher(ingest(folder, pg_module_url, tmp_path, "--watch", "--debounce-ms", "300",
-                               index="watched")) for _ in range(2)]  # fmt: skip
+    watchers = [
+        Watcher(ingest(folder, pg_module_url, tmp_path, "--watch", "--debounce-ms", "300", index="watched"))
+        for _ in range(2)
+    ]
     try:
         first = [r for w in watchers for r in w.runs(timeout=600)]
         assert total(first, "added") == FILES and total(first, "failed") == 0
@@ -151,8 +169,11 @@ def test_two_watch_services_follow_one_folder(pg_module_url: str, tmp_path: Path
             live = dict(
                 rows(pg_module_url, "watched", "SELECT path, hash FROM {s}.files WHERE removed IS NULL")
             )
-            if sorted(live) == expected and all(live[p] != hashes[p] for p in edited) and \
-                    total(later, "added") + total(later, "updated") >= 8:  # fmt: skip
+            if (
+                sorted(live) == expected
+                and all(live[p] != hashes[p] for p in edited)
+                and total(later, "added") + total(later, "updated") >= 8
+            ):
                 break
             assert time.monotonic() < deadline, (later, sorted(set(expected) ^ set(live)))
             time.sleep(0.5)
@@ -167,11 +188,19 @@ def test_two_watch_services_follow_one_folder(pg_module_url: str, tmp_path: Path
     assert total(later, "removed") >= 2
     live_rows = rows(pg_module_url, "watched", "SELECT path FROM {s}.files WHERE removed IS NULL")
     assert sorted(r[0] for r in live_rows) == expected  # no duplicate, none lost
-    twice = rows(pg_module_url, "watched", "SELECT file_id, ordinal FROM {s}.chunks WHERE removed IS NULL "
-                 "GROUP BY file_id, ordinal HAVING count(*) > 1")  # fmt: skip
+    twice = rows(
+        pg_module_url,
+        "watched",
+        "SELECT file_id, ordinal FROM {s}.chunks WHERE removed IS NULL "
+        "GROUP BY file_id, ordinal HAVING count(*) > 1",
+    )
     assert twice == []
-    orphans = rows(pg_module_url, "watched", "SELECT count(*) FROM {s}.chunks c JOIN {s}.files f ON "
-                   "f.id = c.file_id WHERE (c.removed IS NULL) <> (f.removed IS NULL)")  # fmt: skip
+    orphans = rows(
+        pg_module_url,
+        "watched",
+        "SELECT count(*) FROM {s}.chunks c JOIN {s}.files f ON "
+        "f.id = c.file_id WHERE (c.removed IS NULL) <> (f.removed IS NULL)",
+    )
     assert orphans[0][0] == 0
     assert rows(pg_module_url, "watched", "SELECT count(*) FROM {s}.claims")[0][0] == 0  # released
 
@@ -179,15 +208,22 @@ def test_two_watch_services_follow_one_folder(pg_module_url: str, tmp_path: Path
 @pytest.fixture(scope="module")
 def shared_settings(pg_module_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     tmp = tmp_path_factory.mktemp("apps")
-    return load_settings(overrides={
-        "store.kind": "pgvector", "store.url": pg_module_url, "indexes_dir": str(tmp / "indexes"),
-        "index": "apps", "server.upload_dir": str(tmp / "uploads"), "llm.seed": 1,
-    })  # fmt: skip
+    return load_settings(
+        overrides={
+            "store.kind": "pgvector",
+            "store.url": pg_module_url,
+            "indexes_dir": str(tmp / "indexes"),
+            "index": "apps",
+            "server.upload_dir": str(tmp / "uploads"),
+            "llm.seed": 1,
+        }
+    )
 
 
 @pytest.fixture
-def apps(shared_settings: Settings, embedder: SentenceTransformerEmbedder, generator: LlamaCppGenerator
-         ) -> Iterator[tuple[TestClient, TestClient]]:  # fmt: skip
+def apps(
+    shared_settings: Settings, embedder: SentenceTransformerEmbedder, generator: LlamaCppGenerator
+) -> Iterator[tuple[TestClient, TestClient]]:
     """Two API apps, each with its own pipeline (its own catalog and readers), one index."""
     first = create_app(shared_settings, Pipeline(shared_settings, embedder, generator))
     second = create_app(shared_settings, Pipeline(shared_settings, embedder, generator))

@@ -41,8 +41,7 @@ def chunk_texts(settings: Settings, name: str = "default") -> list[tuple[str, st
         index.close()
 
 
-def test_incremental_add_change_remove(worker: IngestWorker, settings: Settings,
-                                       corpus: Path) -> None:  # fmt: skip
+def test_incremental_add_change_remove(worker: IngestWorker, settings: Settings, corpus: Path) -> None:
     first = worker.run(corpus)
     assert first.count("added") == 3 and first.ok
     again = worker.run(corpus)
@@ -75,16 +74,14 @@ def test_bad_files_are_reported_and_the_rest_ingested(
     (corpus / "sub" / "up").symlink_to(corpus)  # a directory cycle
     report = worker.run(corpus)
     reasons = {Path(o.path).name: o.reason for o in report.outcomes if o.status == "failed"}
-    assert reasons.keys() == {"empty.txt", "binary.txt", "corrupt.pdf", "scanned.pdf",
-                              "locked.pdf", "loop"}  # fmt: skip
+    assert reasons.keys() == {"empty.txt", "binary.txt", "corrupt.pdf", "scanned.pdf", "locked.pdf", "loop"}
     assert "OCR" in reasons["scanned.pdf"] and "password" in reasons["locked.pdf"]
     assert "symlink" in reasons["loop"]
     assert report.count("added") == 3 and report.count("skipped") == 1
     assert not report.ok
 
 
-def test_file_deleted_during_run(worker: IngestWorker, corpus: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_file_deleted_during_run(worker: IngestWorker, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import ingest.worker as module
 
     real_hash = module._hash
@@ -179,9 +176,19 @@ def test_big_text_file_is_ingested_in_bounded_memory(tmp_path: Path) -> None:
     script = tmp_path / "ingest_big.py"
     script.write_text(BIG_FILE_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "indexes"),
-                           str(tmp_path / "small"), str(tmp_path / "big")],
-                          capture_output=True, env=env, text=True, check=True)  # fmt: skip
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(tmp_path / "indexes"),
+            str(tmp_path / "small"),
+            str(tmp_path / "big"),
+        ],
+        capture_output=True,
+        env=env,
+        text=True,
+        check=True,
+    )
     runs = json.loads(proc.stdout)
     for name in sizes:
         assert runs[name]["added"] == 2 and not runs[name]["failures"], runs[name]
@@ -201,16 +208,17 @@ def test_big_text_file_is_ingested_in_bounded_memory(tmp_path: Path) -> None:
 
 
 def test_other_embedder_or_chunking_is_refused(
-    worker: IngestWorker, settings: Settings, corpus: Path,
+    worker: IngestWorker,
+    settings: Settings,
+    corpus: Path,
     embedder: SentenceTransformerEmbedder,
-) -> None:  # fmt: skip
+) -> None:
     worker.run(corpus)
     store = IndexCatalog(settings.indexes_dir).open("default", readonly=True)
     with pytest.raises(IndexMismatchError, match="embedder"):
         store.manifest.check_embedder("sentence-transformers", "other-model", 768)
     store.close()
-    other = settings.model_copy(update={"chunking": settings.chunking.model_copy(
-        update={"size": 90})})  # fmt: skip
+    other = settings.model_copy(update={"chunking": settings.chunking.model_copy(update={"size": 90})})
     with pytest.raises(IndexMismatchError, match="chunked"):
         IngestWorker(other, embedder).run(corpus)
 
@@ -238,8 +246,7 @@ def test_an_index_keeps_the_embedder_runtime_it_was_built_with(settings: Setting
     assert worker.embedder.kind == EmbedderSettings().kind
 
 
-def test_stale_vectors_file_is_rebuilt(worker: IngestWorker, settings: Settings,
-                                       corpus: Path) -> None:  # fmt: skip
+def test_stale_vectors_file_is_rebuilt(worker: IngestWorker, settings: Settings, corpus: Path) -> None:
     worker.run(corpus)
     folder = IndexCatalog(settings.indexes_dir).folder("default")
     for f in folder.glob("vectors-*.faiss"):
@@ -264,8 +271,7 @@ print("finished", flush=True)
 def _make_tree(root: Path, files: int) -> None:
     root.mkdir(parents=True, exist_ok=True)
     for i in range(files):
-        body = " ".join(f"Document {i} sentence {j} talks about topic {i * 7 % 13}." for j in
-                        range(40))  # fmt: skip
+        body = " ".join(f"Document {i} sentence {j} talks about topic {i * 7 % 13}." for j in range(40))
         (root / f"doc{i:03d}.txt").write_text(body)
 
 
@@ -284,8 +290,12 @@ def test_sigkill_at_any_moment_then_rerun_equals_clean_run(
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     for delay in (0.3, 1.0, 2.0):
         (tree / f"doc{int(delay * 10):03d}.txt").write_text(f"Changed before kill {delay}.")
-        proc = subprocess.Popen([sys.executable, str(script), str(killed.indexes_dir), str(tree)],
-                                stdout=subprocess.PIPE, env=env, text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(killed.indexes_dir), str(tree)],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(delay)
@@ -376,8 +386,9 @@ def test_chunks_are_prepared_from_the_ids_chunking_made(settings: Settings) -> N
 
     embedder = make_embedder(EmbedderSettings(kind="onnx"))
     worker = IngestWorker(settings, embedder)
-    body = "\n\n".join(f"Paragraph {i}: l'éléphant d'Afrique, naïve café, rows of text." * (1 + i % 5)
-                       for i in range(40))  # fmt: skip
+    body = "\n\n".join(
+        f"Paragraph {i}: l'éléphant d'Afrique, naïve café, rows of text." * (1 + i % 5) for i in range(40)
+    )
     pages = [Page(f"# Guide\n\n## Setup\n\n{body}\n\n| a | b |\n| --- | --- |\n| 1 | 2 |", markdown=True)]
     pairs = list(worker.chunker.pieced(pages, "docs/guide.md"))
     assert sum(ids is not None for _, ids in pairs) >= 0.8 * len(pairs) > 5
@@ -491,8 +502,7 @@ def test_a_parser_that_takes_too_long_is_stopped(settings: Settings, tmp_path: P
     (docs / "after.txt").write_text("The file after the slow one is ingested.")
     fifo = docs / "pipe.txt"
     os.mkfifo(fifo)  # would block a reader for ever
-    quick = settings.model_copy(update={"ingest": settings.ingest.model_copy(
-        update={"file_timeout": 0.5})})  # fmt: skip
+    quick = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"file_timeout": 0.5})})
     t0 = time.perf_counter()
     report = IngestWorker(quick, HashEmbedder()).run(docs)
     assert time.perf_counter() - t0 < 30
@@ -522,8 +532,7 @@ def _mail(
 def test_attachments_are_documents_of_their_own(settings: Settings, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    _mail(docs / "order.eml", {"prices.csv": b"item,price\nlamp,42\n",
-                               "stock.csv": b"item,count\nlamp,7\n"})  # fmt: skip
+    _mail(docs / "order.eml", {"prices.csv": b"item,price\nlamp,42\n", "stock.csv": b"item,count\nlamp,7\n"})
     worker = IngestWorker(settings, HashEmbedder())
     recorder = Recorder()
     report = worker.run(docs, observer=recorder)

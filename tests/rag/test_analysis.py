@@ -13,8 +13,16 @@ from rag.types import Chunk
 def test_words_drop_french_elisions_and_english_possessives() -> None:
     text = "L’éléphant d'Afrique jusqu'à l'été, c'est John's LORSQU'IL Qu’il aujourd'hui"
     assert words(text) == [
-        "éléphant", "afrique", "à", "été", "est", "john", "il", "il", "aujourd'hui",
-    ]  # fmt: skip
+        "éléphant",
+        "afrique",
+        "à",
+        "été",
+        "est",
+        "john",
+        "il",
+        "il",
+        "aujourd'hui",
+    ]
 
 
 def test_words_split_on_punctuation_and_underscores_and_keep_numbers() -> None:

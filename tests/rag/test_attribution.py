@@ -10,15 +10,21 @@ from rag.attribution import Attributor, split_sentences, strip_citations
 from rag.embedders import SentenceTransformerEmbedder
 from rag.types import Source
 
-CATS = ("Cats are small carnivorous mammals. They sleep about sixteen hours a day. "
-        "A cat eats fish and meat; milk upsets the stomach of most adult cats.")  # fmt: skip
-ETNA = ("Mount Etna is an active volcano on the east coast of Sicily. It is 3,357 metres "
-        "high. L'Etna est entré en éruption en 2024.")  # fmt: skip
+CATS = (
+    "Cats are small carnivorous mammals. They sleep about sixteen hours a day. "
+    "A cat eats fish and meat; milk upsets the stomach of most adult cats."
+)
+ETNA = (
+    "Mount Etna is an active volcano on the east coast of Sicily. It is 3,357 metres "
+    "high. L'Etna est entré en éruption en 2024."
+)
 
 
 def sources() -> list[Source]:
-    return [Source(1, "cats.md", None, "", "Cats", "", 0.6, text=CATS),
-            Source(2, "etna.md", None, "", "", "", 0.5, text=ETNA)]  # fmt: skip
+    return [
+        Source(1, "cats.md", None, "", "Cats", "", 0.6, text=CATS),
+        Source(2, "etna.md", None, "", "", "", 0.5, text=ETNA),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +45,7 @@ def test_citations_come_from_the_match_not_the_model(attributor: Attributor) -> 
     first, second = found.sentences
     assert first.supported and first.sources == [1] and "[1]" in first.text and "[2]" not in first.text
     assert second.supported and second.sources == [2]
-    assert found.text == ("Cats sleep for about sixteen hours every day [1]. "
-                          "Etna is 3,357 metres tall [2].")  # fmt: skip
+    assert found.text == ("Cats sleep for about sixteen hours every day [1]. Etna is 3,357 metres tall [2].")
     for number, spans in found.spans.items():
         text = sources()[number - 1].text
         for start, end in spans:
@@ -50,8 +55,7 @@ def test_citations_come_from_the_match_not_the_model(attributor: Attributor) -> 
 
 
 def test_an_invented_sentence_is_unsupported_and_can_be_dropped(attributor: Attributor) -> None:
-    answer = ("A cat eats fish and meat. To ingest a folder, run rag load --recursive --fast. "
-              "Yes.")  # fmt: skip
+    answer = "A cat eats fish and meat. To ingest a folder, run rag load --recursive --fast. Yes."
     found = attributor.attribute(answer, sources())
     assert [s.supported for s in found.checked] == [True, False]
     assert not found.sentences[-1].checked  # too short to judge
@@ -73,8 +77,18 @@ def test_no_passage_means_nothing_supported(attributor: Attributor) -> None:
 
 
 def test_an_invented_command_or_number_is_not_backed_by_a_close_passage(attributor: Attributor) -> None:
-    passage = [Source(1, "dpkg.md", None, "", "dpkg", "", 0.6,
-                      text="To see the files a package installed, run dpkg --listfiles foo.")]  # fmt: skip
+    passage = [
+        Source(
+            1,
+            "dpkg.md",
+            None,
+            "",
+            "dpkg",
+            "",
+            0.6,
+            text="To see the files a package installed, run dpkg --listfiles foo.",
+        )
+    ]
     found = attributor.attribute("To see the files a package installed, run dpkg --files foo.", passage)
     assert not found.sentences[0].supported and found.sentences[0].sources == []
     right = attributor.attribute("Run dpkg --listfiles foo to see the files a package installed.", passage)

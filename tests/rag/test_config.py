@@ -17,8 +17,9 @@ def test_defaults() -> None:
 
 def test_env_nested_and_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     toml = tmp_path / "rag.toml"
-    toml.write_text('indexes_dir = "from-file"\n[llm]\nn_ctx = 1024\nmax_tokens = 64\n'
-                    "[retrieval]\ntop_k = 7\n")  # fmt: skip
+    toml.write_text(
+        'indexes_dir = "from-file"\n[llm]\nn_ctx = 1024\nmax_tokens = 64\n[retrieval]\ntop_k = 7\n'
+    )
     monkeypatch.setenv("RAG_LLM__N_CTX", "2048")
     monkeypatch.setenv("RAG_CHUNKING__SIZE", "120")
     s = load_settings(toml, {"retrieval.top_k": 9})

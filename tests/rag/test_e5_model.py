@@ -15,11 +15,15 @@ from rag.embedders import Embedder, make_embedder
 from rag.errors import ConfigError
 
 # No NUL: the engine reads C strings, which end there (the folder's tokenizer drops it).
-TEXTS = ["Le chat dort seize heures par jour.", "What do cats eat?",
-         "La résiliation du contrat doit être notifiée\n\tpar lettre   recommandée.",
-         "Ｆｕｌｌｗｉｄｔｈ ﬁ ligature, 東京タワー 🙂, ΣΟΦΟΣ σοφός",
-         "tab\there\x07bell \u200b zero-width\u00a0space",
-         "Die Kündigung muss schriftlich erfolgen.", ""]  # fmt: skip
+TEXTS = [
+    "Le chat dort seize heures par jour.",
+    "What do cats eat?",
+    "La résiliation du contrat doit être notifiée\n\tpar lettre   recommandée.",
+    "Ｆｕｌｌｗｉｄｔｈ ﬁ ligature, 東京タワー 🙂, ΣΟΦΟΣ σοφός",
+    "tab\there\x07bell \u200b zero-width\u00a0space",
+    "Die Kündigung muss schriftlich erfolgen.",
+    "",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +60,20 @@ def test_vectors_are_the_engines(multilingual: Embedder, engine: object) -> None
 def test_questions_match_passages_across_languages(multilingual: Embedder) -> None:
     """A French question finds the English passage that answers it, and the other way
     round, far ahead of passages on other subjects."""
-    english = ["Cats are carnivores: they eat meat and fish, and need taurine in their food.",
-               "Mount Etna is an active volcano on the east coast of Sicily.",
-               "To reset the router, hold its button for ten seconds."]  # fmt: skip
-    french = ["Les chats sont carnivores : ils mangent de la viande et du poisson.",
-              "L'Etna est un volcan actif sur la côte est de la Sicile.",
-              "Pour réinitialiser le routeur, maintenez son bouton dix secondes."]  # fmt: skip
-    for questions, passages in ((["Que mangent les chats ?", "Où se trouve l'Etna ?"], english),
-                                (["What do cats eat?", "Where is Etna?"], french)):  # fmt: skip
+    english = [
+        "Cats are carnivores: they eat meat and fish, and need taurine in their food.",
+        "Mount Etna is an active volcano on the east coast of Sicily.",
+        "To reset the router, hold its button for ten seconds.",
+    ]
+    french = [
+        "Les chats sont carnivores : ils mangent de la viande et du poisson.",
+        "L'Etna est un volcan actif sur la côte est de la Sicile.",
+        "Pour réinitialiser le routeur, maintenez son bouton dix secondes.",
+    ]
+    for questions, passages in (
+        (["Que mangent les chats ?", "Où se trouve l'Etna ?"], english),
+        (["What do cats eat?", "Where is Etna?"], french),
+    ):
         scores = multilingual.embed_queries(questions) @ multilingual.embed(passages).T
         for row, best in zip(scores, (0, 1), strict=True):
             assert int(np.argmax(row)) == best

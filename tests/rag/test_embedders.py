@@ -18,8 +18,12 @@ from rag.embedders import (
 )
 from tests.fakes import HashEmbedder
 
-TEXTS = ["Cats sleep sixteen hours a day.", "Mount Etna is a volcano in Sicily.",
-         "Überprüfung der Zeichen: naïve café, 東京, emoji 🙂.", ""]  # fmt: skip
+TEXTS = [
+    "Cats sleep sixteen hours a day.",
+    "Mount Etna is a volcano in Sicily.",
+    "Überprüfung der Zeichen: naïve café, 東京, emoji 🙂.",
+    "",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +47,32 @@ def multilingual_embedder() -> Embedder:
 def any_embedder(request: pytest.FixtureRequest) -> Embedder:
     if request.param == "hash":
         return HashEmbedder()
-    name = {"onnx": "onnx_embedder", "openvino": "openvino_embedder",
-            "multilingual": "multilingual_embedder"}.get(request.param, "embedder")  # fmt: skip
+    name = {
+        "onnx": "onnx_embedder",
+        "openvino": "openvino_embedder",
+        "multilingual": "multilingual_embedder",
+    }.get(request.param, "embedder")
     embedder: Embedder = request.getfixturevalue(name)
     return embedder
 
 
 def _long_text(seed: int, words: int) -> str:
-    vocabulary = ("granite", "harbour", "lantern", "thistle", "glacier", "meadow", "copper",
-                  "falcon", "orchard", "quarry", "saddle", "timber", "violet", "willow")  # fmt: skip
+    vocabulary = (
+        "granite",
+        "harbour",
+        "lantern",
+        "thistle",
+        "glacier",
+        "meadow",
+        "copper",
+        "falcon",
+        "orchard",
+        "quarry",
+        "saddle",
+        "timber",
+        "violet",
+        "willow",
+    )
     return " ".join(f"{vocabulary[(seed * 7 + i) % len(vocabulary)]}{i % 13}" for i in range(words))
 
 
@@ -87,8 +108,14 @@ def test_texts_prepared_ahead_give_their_vectors(any_embedder: Embedder) -> None
 
 # Accents, elisions, final sigma, CJK, emoji, a tab, control and zero-width characters, a
 # word past the tokenizer's word length, and one text past the model's window.
-PARTS = ["L'éléphant d'Afrique, l’été ; naïve CAFÉ.", "ΣΟΦΟΣ σοφός", "東京タワー 🙂 done",
-         "tab\there\x00nul \u200b zero-width", "x" * 150, _long_text(1, 300)]  # fmt: skip
+PARTS = [
+    "L'éléphant d'Afrique, l’été ; naïve CAFÉ.",
+    "ΣΟΦΟΣ σοφός",
+    "東京タワー 🙂 done",
+    "tab\there\x00nul \u200b zero-width",
+    "x" * 150,
+    _long_text(1, 300),
+]
 
 
 def test_word_pieces_join_as_their_texts(any_embedder: Embedder) -> None:
@@ -96,7 +123,8 @@ def test_word_pieces_join_as_their_texts(any_embedder: Embedder) -> None:
     their pieces joined exactly as from the joined text (truncated alike)."""
     pieces = any_embedder.word_pieces(PARTS)
     if any_embedder.kind in ("sentence-transformers", "hash") or not any_embedder.name.startswith(
-        DEFAULT_EMBEDDER):  # fmt: skip
+        DEFAULT_EMBEDDER
+    ):
         # These prepare texts, not ids; or their tokenizer (SentencePiece) reads a text
         # whole, not word by word, and reads each behind a prompt.
         assert pieces is None
@@ -174,8 +202,10 @@ def test_one_embedder_many_threads(any_embedder: Embedder) -> None:
 def test_counts_match_the_model_tokenizer(embedder: SentenceTransformerEmbedder) -> None:
     texts = [*TEXTS, _long_text(3, 400), "  spaces\tand\nnew lines  ", "a" * 3000]
     tokenizer = embedder.model.tokenizer
-    expected = [len(tokenizer(t, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
-                for t in texts]  # fmt: skip
+    expected = [
+        len(tokenizer(t, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+        for t in texts
+    ]
     assert embedder.count_tokens_batch(texts) == expected
 
 

@@ -60,8 +60,9 @@ def test_documents_keep_their_metadata(indexed: Settings) -> None:
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
-def test_filters_apply_inside_the_search(indexed: Settings, embedder: SentenceTransformerEmbedder,
-                                         mode: str) -> None:  # fmt: skip
+def test_filters_apply_inside_the_search(
+    indexed: Settings, embedder: SentenceTransformerEmbedder, mode: str
+) -> None:
     retrieval = indexed.retrieval.model_copy(update={"mode": mode, "min_score": -1.0})
     retriever = make_retriever(retrieval, embedder)
     store = make_catalog(indexed).open("default", readonly=True)

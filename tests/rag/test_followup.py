@@ -15,8 +15,11 @@ from rag.followup import is_followup, standalone_query, usable_rewrite
 from rag.retrieval import make_retriever
 from rag.store import make_catalog
 
-CASES = [json.loads(line) for line in (Path(__file__).parents[1] / "data" / "followups.jsonl")
-         .read_text().splitlines() if line.strip()]  # fmt: skip
+CASES = [
+    json.loads(line)
+    for line in (Path(__file__).parents[1] / "data" / "followups.jsonl").read_text().splitlines()
+    if line.strip()
+]
 
 DOCS = {
     "cats.md": "# Cats\n\n## Sleep\n\nCats sleep about sixteen hours a day, mostly in short naps.\n\n"
@@ -56,10 +59,10 @@ def glued(question: str, turns: list[str]) -> str:
 
 
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
-def test_followups_find_their_passage(indexed: Settings, embedder: SentenceTransformerEmbedder,
-                                      mode: str) -> None:  # fmt: skip
-    settings = indexed.model_copy(update={"retrieval": indexed.retrieval.model_copy(
-        update={"mode": mode})})  # fmt: skip
+def test_followups_find_their_passage(
+    indexed: Settings, embedder: SentenceTransformerEmbedder, mode: str
+) -> None:
+    settings = indexed.model_copy(update={"retrieval": indexed.retrieval.model_copy(update={"mode": mode})})
     retriever = make_retriever(settings.retrieval, embedder)
     store = make_catalog(settings).open("default", readonly=True)
     right = {"standalone": 0, "glued": 0}
@@ -71,8 +74,10 @@ def test_followups_find_their_passage(indexed: Settings, embedder: SentenceTrans
 
     for case in CASES:
         turns = history(case["history"])
-        for way, query in (("standalone", standalone_query(case["question"], turns, topic)),
-                           ("glued", glued(case["question"], case["history"]))):  # fmt: skip
+        for way, query in (
+            ("standalone", standalone_query(case["question"], turns, topic)),
+            ("glued", glued(case["question"], case["history"])),
+        ):
             hits = retriever.retrieve(store, query, 1, floor=False)
             ok = bool(hits) and case["expect"] in hits[0].chunk.text
             right[way] += ok
@@ -106,8 +111,9 @@ def test_model_rewrite_runs_and_falls_back(pipeline: object) -> None:
     )  # not a follow-up: no model call
 
 
-def test_a_followup_reads_only_its_new_passages(indexed: Settings, embedder: SentenceTransformerEmbedder,
-                                                generator: object) -> None:  # fmt: skip
+def test_a_followup_reads_only_its_new_passages(
+    indexed: Settings, embedder: SentenceTransformerEmbedder, generator: object
+) -> None:
     from rag.generation import GenerationParams, LlamaCppGenerator
     from rag.pipeline import DoneEvent, Pipeline
     from rag.prompt import GIVEN

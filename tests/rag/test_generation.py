@@ -17,9 +17,12 @@ from tests.llmserver import llm_server, openai_generator  # noqa: F401  (fixture
 PARAMS = GenerationParams(max_tokens=24, temperature=0.0, seed=1)
 MESSAGES = [
     {"role": "system", "content": "Answer from the numbered sources and cite them like [1]."},
-    {"role": "user", "content": "Sources:\n\n[1] (cats.md)\nCats sleep about sixteen hours a day."
-                                "\n\nQuestion: How long do cats sleep?"},
-]  # fmt: skip
+    {
+        "role": "user",
+        "content": "Sources:\n\n[1] (cats.md)\nCats sleep about sixteen hours a day."
+        "\n\nQuestion: How long do cats sleep?",
+    },
+]
 
 
 @pytest.fixture(params=["llama-cpp", "openai", "echo"])
@@ -55,8 +58,7 @@ def test_stream_ends_with_a_reason_within_max_tokens(any_generator: Generator) -
 
 
 def test_max_tokens_cuts_the_answer(any_generator: Generator) -> None:
-    deltas = list(any_generator.stream(MESSAGES, GenerationParams(max_tokens=3, temperature=0.0,
-                                                                  seed=1)))  # fmt: skip
+    deltas = list(any_generator.stream(MESSAGES, GenerationParams(max_tokens=3, temperature=0.0, seed=1)))
     assert deltas[-1].finish_reason == "length" and deltas[-1].completion_tokens <= 3
 
 
@@ -92,10 +94,16 @@ def test_streams_alike_from_any_thread(any_generator: Generator) -> None:
     expected = _text(any_generator)
     with ThreadPoolExecutor(2) as pool:
         assert [f.result() for f in [pool.submit(_text, any_generator) for _ in range(2)]] == [
-            expected, expected]  # fmt: skip
+            expected,
+            expected,
+        ]
     if any_generator.executor is not None:  # the API streams on the generator's own thread
-        assert "".join(d.text for d in relay(lambda: any_generator.stream(MESSAGES, PARAMS),
-                                             any_generator.executor)) == expected  # fmt: skip
+        assert (
+            "".join(
+                d.text for d in relay(lambda: any_generator.stream(MESSAGES, PARAMS), any_generator.executor)
+            )
+            == expected
+        )
 
 
 def test_identity(any_generator: Generator) -> None:
@@ -114,8 +122,9 @@ def test_llama_counts_with_its_own_template(generator: LlamaCppGenerator) -> Non
     assert "<|im_end|>" in rendered.stop
 
 
-def test_llama_renders_a_counted_prompt_once(generator: LlamaCppGenerator,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_llama_renders_a_counted_prompt_once(
+    generator: LlamaCppGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[int] = []
     real = generator._render
 
@@ -130,8 +139,9 @@ def test_llama_renders_a_counted_prompt_once(generator: LlamaCppGenerator,
     assert calls == [2]
 
 
-def test_llama_generates_on_its_own_thread(generator: LlamaCppGenerator,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_llama_generates_on_its_own_thread(
+    generator: LlamaCppGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     threads: list[str] = []
     real = generator.llm.create_completion
 

@@ -13,14 +13,18 @@ from rag.embedders import SentenceTransformerEmbedder
 from rag.grounding import ground
 from rag.types import Source
 
-BREAD = ("Bake the loaf at 230 degrees for forty minutes. Let the dough rise for two hours "
-         "in a warm place. Flour, water, salt and yeast are all it needs.")  # fmt: skip
+BREAD = (
+    "Bake the loaf at 230 degrees for forty minutes. Let the dough rise for two hours "
+    "in a warm place. Flour, water, salt and yeast are all it needs."
+)
 ETNA = "Mount Etna is an active volcano on the east coast of Sicily. It is 3,357 metres high."
 
 
 def sources() -> list[Source]:
-    return [Source(1, "bread.md", None, "", "Bread", "", 0.6, text=BREAD),
-            Source(2, "etna.md", None, "", "Etna", "", 0.5, text=ETNA)]  # fmt: skip
+    return [
+        Source(1, "bread.md", None, "", "Bread", "", 0.6, text=BREAD),
+        Source(2, "etna.md", None, "", "Etna", "", 0.5, text=ETNA),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +87,13 @@ def test_a_quote_in_another_language_is_introduced_in_the_questions(attributor: 
             text="L'Etna est un volcan actif de Sicile. Il culmine à 3 357 mètres d'altitude.",
         )
     ]
-    grounded = ground(attributor, SETTINGS.model_copy(update={"min_fit": {"en": 0.0, "fr": 0.0}}),
-                      "How high is Etna, the volcano of Sicily?", "It is big.", volcan)  # fmt: skip
+    grounded = ground(
+        attributor,
+        SETTINGS.model_copy(update={"min_fit": {"en": 0.0, "fr": 0.0}}),
+        "How high is Etna, the volcano of Sicily?",
+        "It is big.",
+        volcan,
+    )
     assert grounded.extracted and grounded.text.startswith("The documents say, in French: ")
     for sentence in grounded.sentences:
         assert grounded.text[sentence.start : sentence.end] == sentence.text

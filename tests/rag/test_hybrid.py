@@ -42,8 +42,7 @@ def indexed(settings: Settings, embedder: SentenceTransformerEmbedder, tmp_path:
 def test_french_question_sharing_only_inflected_forms(
     indexed: Settings, embedder: SentenceTransformerEmbedder, mode: str
 ) -> None:
-    settings = indexed.model_copy(update={"retrieval": indexed.retrieval.model_copy(
-        update={"mode": mode})})  # fmt: skip
+    settings = indexed.model_copy(update={"retrieval": indexed.retrieval.model_copy(update={"mode": mode})})
     retriever = make_retriever(settings.retrieval, embedder)
     store = make_catalog(settings).open("default", readonly=True)
     hits = retriever.retrieve(store, "Quel est l'enjeu juridique d'un algorithme public ?", 2)
@@ -59,8 +58,9 @@ def test_french_question_sharing_only_inflected_forms(
 
 
 def test_hybrid_reports_every_method(indexed: Settings, embedder: SentenceTransformerEmbedder) -> None:
-    settings = indexed.model_copy(update={"retrieval": indexed.retrieval.model_copy(
-        update={"mode": "hybrid"})})  # fmt: skip
+    settings = indexed.model_copy(
+        update={"retrieval": indexed.retrieval.model_copy(update={"mode": "hybrid"})}
+    )
     store = make_catalog(settings).open("default", readonly=True)
     hits = make_retriever(settings.retrieval, embedder).retrieve(store, "fromage du Jura", 3)
     assert hits[0].chunk.path == "docs/fromages.txt"
@@ -74,10 +74,14 @@ def _hits(texts: list[str], scores: list[float]) -> list[Hit]:
     return [Hit(i, Chunk(t, f"docs/{i}.txt"), s, {"bm25": s * 10}) for i, (t, s) in pairs]
 
 
-FR_PASSAGES = ["Le comté est un fromage au lait cru affiné dans le Jura.",
-               "Pour réparer une crevaison, collez une rustine sur la chambre à air."] * 3  # fmt: skip
-EN_PASSAGES = ["Comté is a raw milk cheese matured in the Jura for months.",
-               "To fix a puncture, patch the inner tube of the tyre."] * 3  # fmt: skip
+FR_PASSAGES = [
+    "Le comté est un fromage au lait cru affiné dans le Jura.",
+    "Pour réparer une crevaison, collez une rustine sur la chambre à air.",
+] * 3
+EN_PASSAGES = [
+    "Comté is a raw milk cheese matured in the Jura for months.",
+    "To fix a puncture, patch the inner tube of the tyre.",
+] * 3
 
 
 def test_each_side_counts_where_it_can_judge() -> None:
@@ -89,8 +93,10 @@ def test_each_side_counts_where_it_can_judge() -> None:
     s = RetrievalSettings()
     fr = _hits(FR_PASSAGES, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
     en = _hits(EN_PASSAGES, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
-    french, english = told_language("Quel fromage est affiné dans le Jura ?"), told_language(
-        "Which cheese is matured in the Jura?")  # fmt: skip
+    french, english = (
+        told_language("Quel fromage est affiné dans le Jura ?"),
+        told_language("Which cheese is matured in the Jura?"),
+    )
     assert (french, english, told_language("apt-get proxy ?")) == ("fr", "en", None)
     assert reliability(english_model, french, fr, fr, s) == (0.0, 1.0)  # the words judge
     assert reliability(any_language, french, fr, fr, s) == (1.0, 1.0)

@@ -35,8 +35,9 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _llm(models_dir: Path, **extra: object) -> LlmSettings:
-    return load_settings(overrides={"llm.models_dir": str(models_dir), **{f"llm.{k}": v for k, v in
-                                                                          extra.items()}}).llm  # fmt: skip
+    return load_settings(
+        overrides={"llm.models_dir": str(models_dir), **{f"llm.{k}": v for k, v in extra.items()}}
+    ).llm
 
 
 def test_the_packaged_model_is_described_from_its_header() -> None:
@@ -58,8 +59,9 @@ def test_a_requantized_copy_is_another_model(models_dir: Path) -> None:
     assert info.file_size > packaged.file_size  # 8 bits a weight against about 4.5
 
 
-@pytest.mark.parametrize(("name", "says"), [("notes", "not a GGUF file"), ("cut", "truncated"),
-                                            ("header-cut", "truncated")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "says"), [("notes", "not a GGUF file"), ("cut", "truncated"), ("header-cut", "truncated")]
+)
 def test_a_bad_file_is_one_clear_line(models_dir: Path, name: str, says: str) -> None:
     with pytest.raises(GGUFError) as caught:
         read_gguf(models_dir / f"{name}.gguf")
@@ -104,8 +106,9 @@ print(json.dumps(psutil.Process().memory_info().rss - before))
 def test_the_ram_estimate_matches_a_measured_load() -> None:
     """The packaged model's resident memory, loaded and run at n_ctx 2048, in a fresh process."""
     n_ctx = 2048
-    done = subprocess.run([sys.executable, "-c", MEASURE, str(n_ctx)], capture_output=True,
-                          text=True, timeout=120, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(n_ctx)], capture_output=True, text=True, timeout=120, check=True
+    )
     measured = json.loads(done.stdout)
     estimate = read_gguf(default_model_path()).ram_bytes(n_ctx)
     assert 0.8 * estimate < measured < 1.2 * estimate, (measured / MIB, estimate / MIB)
@@ -190,15 +193,21 @@ def test_a_follow_up_prompt_begins_with_the_tokens_llama_cpp_holds(pipeline: Pip
     first = pipeline.prepare("What does a cat eat?", params=params)
     answer = next(e.answer for e in pipeline.generate(first) if isinstance(e, DoneEvent))
     held = generator.run(lambda: list(generator.llm._input_ids[: generator.llm.n_tokens]))
-    history = [{"role": "user", "content": "What does a cat eat?"},
-               {"role": "assistant", "content": answer.text}]  # fmt: skip
+    history = [
+        {"role": "user", "content": "What does a cat eat?"},
+        {"role": "assistant", "content": answer.text},
+    ]
     follow = pipeline.prepare("And how long do they sleep?", history=history, params=params)
     tokens = generator.render(follow.prompt.messages).tokens
-    common = next((i for i, (a, b) in enumerate(zip(held, tokens, strict=False)) if a != b),
-                  min(len(held), len(tokens)))  # fmt: skip
+    common = next(
+        (i for i, (a, b) in enumerate(zip(held, tokens, strict=False)) if a != b), min(len(held), len(tokens))
+    )
     assert common >= len(generator.render(first.prompt.messages).tokens)  # the whole first prompt
     assert common >= 0.9 * len(held)  # and (about) all of its answer
     # A history this pipeline did not answer is read as given.
-    other = pipeline.prepare("And how long do they sleep?", history=[history[0], {
-        "role": "assistant", "content": "Fish."}], params=params)  # fmt: skip
+    other = pipeline.prepare(
+        "And how long do they sleep?",
+        history=[history[0], {"role": "assistant", "content": "Fish."}],
+        params=params,
+    )
     assert other.prompt.messages[1]["content"] == "What does a cat eat?"

@@ -29,11 +29,14 @@ from rag.onnx_embedder import OnnxEmbedder
 from rag.pipeline import Pipeline
 from rag.store import LocalCatalog, Manifest
 
-TEXTS = ["Cats are small carnivorous mammals that sleep about sixteen hours a day.",
-         "Mount Etna is an active volcano on the east coast of Sicily.",
-         "Sourdough bread rises with a starter of wild yeast instead of baker's yeast.",
-         "La résiliation du contrat doit être notifiée par lettre recommandée.",
-         "What do cats eat?", "Which volcano is in Sicily?"]  # fmt: skip
+TEXTS = [
+    "Cats are small carnivorous mammals that sleep about sixteen hours a day.",
+    "Mount Etna is an active volcano on the east coast of Sicily.",
+    "Sourdough bread rises with a starter of wild yeast instead of baker's yeast.",
+    "La résiliation du contrat doit être notifiée par lettre recommandée.",
+    "What do cats eat?",
+    "Which volcano is in Sicily?",
+]
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +110,14 @@ def test_vectors_of_another_recipe_are_refused(monkeypatch: pytest.MonkeyPatch) 
     model = EmbedderSettings().model
     built = recorded_name("onnx", model)
     assert built == f"all-MiniLM-L6-v2-int8-{export.DEFAULT_RECIPE}-{export.recipe_id()[-6:]}"
-    manifest = Manifest(embedder_kind="onnx", embedder=built, dimension=384, chunk_size=200,
-                        chunk_overlap=30, encoding="cl100k_base")  # fmt: skip
+    manifest = Manifest(
+        embedder_kind="onnx",
+        embedder=built,
+        dimension=384,
+        chunk_size=200,
+        chunk_overlap=30,
+        encoding="cl100k_base",
+    )
     other = next(name for name in export.RECIPES if name != export.DEFAULT_RECIPE)
     monkeypatch.setattr(export, "DEFAULT_RECIPE", other)
     assert recorded_name("onnx", model) != built
@@ -140,9 +149,12 @@ def onnx_initializers(path: Path) -> list[str]:
 
 
 def test_an_index_built_by_the_other_runtime_is_searched_with_it(
-    settings: Settings, corpus: Path, onnx_embedder: OnnxEmbedder, embedder: SentenceTransformerEmbedder,
+    settings: Settings,
+    corpus: Path,
+    onnx_embedder: OnnxEmbedder,
+    embedder: SentenceTransformerEmbedder,
     generator: LlamaCppGenerator,
-) -> None:  # fmt: skip
+) -> None:
     """`embedder.kind` not set: whatever the default, each index is searched by the runtime
     that built it; set explicitly to the other one, refused."""
     IngestWorker(settings, embedder).run(corpus, "fp32")
@@ -177,8 +189,10 @@ def test_an_index_records_the_int8_embedder_and_is_never_mixed(
     IngestWorker(settings, onnx_embedder).run(corpus, "int8")
     IngestWorker(settings, embedder).run(corpus, "fp32")
     catalog = LocalCatalog(settings.indexes_dir)
-    for name, kind, model in (("int8", "onnx", f"all-MiniLM-L6-v2-{export.recipe_id()}"),
-                              ("fp32", "sentence-transformers", "all-MiniLM-L6-v2")):  # fmt: skip
+    for name, kind, model in (
+        ("int8", "onnx", f"all-MiniLM-L6-v2-{export.recipe_id()}"),
+        ("fp32", "sentence-transformers", "all-MiniLM-L6-v2"),
+    ):
         store = catalog.open(name, readonly=True)
         assert (store.manifest.embedder_kind, store.manifest.embedder) == (kind, model)
         store.close()
@@ -238,12 +252,14 @@ def test_a_bert_tokenizer_is_read_as_transformers_reads_it_without_importing_it(
     (other / "tokenizer_config.json").write_text(json.dumps({**config, "do_lower_case": False}))
     assert _bert_tokenizer(other) is None
     # Loading the int8 embedder does not import transformers (its import alone takes seconds).
-    code = "\n".join([
-        "import sys",
-        "from rag.config import EmbedderSettings",
-        "from rag.onnx_embedder import OnnxEmbedder",
-        "OnnxEmbedder(EmbedderSettings(kind='onnx')).embed(['x'])",
-        "print('transformers' in sys.modules)",
-    ])  # fmt: skip
+    code = "\n".join(
+        [
+            "import sys",
+            "from rag.config import EmbedderSettings",
+            "from rag.onnx_embedder import OnnxEmbedder",
+            "OnnxEmbedder(EmbedderSettings(kind='onnx')).embed(['x'])",
+            "print('transformers' in sys.modules)",
+        ]
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -38,22 +38,31 @@ from tests.llmserver import N_CTX, LlmServer, free_port, llm_server, openai_gene
 PARAMS = GenerationParams(max_tokens=16, temperature=0.0, seed=1)
 CONVERSATIONS = [
     [{"role": "user", "content": "How long do cats sleep?"}],
-    [{"role": "system", "content": "Answer from the numbered sources and cite them like [1]."},
-     {"role": "user", "content": "Sources:\n\n[1] (cats.md)\nCats sleep about sixteen hours a "
-                                 "day.\n\nQuestion: How long do cats sleep?"}],
-    [{"role": "system", "content": "Réponds en français."},
-     {"role": "user", "content": "Où est l'Etna ?"},
-     {"role": "assistant", "content": "En Sicile [1]."},
-     {"role": "user", "content": "Et le pain, à quelle température cuit-il ?"}],
-]  # fmt: skip
+    [
+        {"role": "system", "content": "Answer from the numbered sources and cite them like [1]."},
+        {
+            "role": "user",
+            "content": "Sources:\n\n[1] (cats.md)\nCats sleep about sixteen hours a "
+            "day.\n\nQuestion: How long do cats sleep?",
+        },
+    ],
+    [
+        {"role": "system", "content": "Réponds en français."},
+        {"role": "user", "content": "Où est l'Etna ?"},
+        {"role": "assistant", "content": "En Sicile [1]."},
+        {"role": "user", "content": "Et le pain, à quelle température cuit-il ?"},
+    ],
+]
 
 
 def settings_for(server: LlmServer, **more: Any) -> Any:
     return load_settings(overrides=server.overrides(**more)).llm
 
 
-def test_counts_are_the_models_own(openai_generator: OpenAIGenerator,  # noqa: F811
-                                   generator: LlamaCppGenerator) -> None:  # fmt: skip
+def test_counts_are_the_models_own(
+    openai_generator: OpenAIGenerator,  # noqa: F811
+    generator: LlamaCppGenerator,
+) -> None:
     """The same GGUF in process and behind the server: the same counts, even past n_ctx."""
     assert openai_generator.count_method == "usage"
     for messages in [*CONVERSATIONS, [{"role": "user", "content": "word " * 3000}]]:
@@ -61,8 +70,10 @@ def test_counts_are_the_models_own(openai_generator: OpenAIGenerator,  # noqa: F
     assert openai_generator.count_tokens([{"role": "user", "content": "word " * 3000}]) > N_CTX
 
 
-def test_answers_as_the_model_in_process(openai_generator: OpenAIGenerator,  # noqa: F811
-                                         generator: LlamaCppGenerator) -> None:  # fmt: skip
+def test_answers_as_the_model_in_process(
+    openai_generator: OpenAIGenerator,  # noqa: F811
+    generator: LlamaCppGenerator,
+) -> None:
     short = PARAMS.with_overrides(max_tokens=8)
     for messages in CONVERSATIONS[1:2]:
         served = "".join(d.text for d in openai_generator.stream(messages, short))
@@ -90,10 +101,13 @@ def test_the_servers_context_error_is_ours(llm_server: LlmServer) -> None:  # no
         wrong.close()
 
 
-def test_estimate_counts_high_and_keeps_a_margin(llm_server: LlmServer,  # noqa: F811
-                                                 generator: LlamaCppGenerator) -> None:  # fmt: skip
-    estimating = OpenAIGenerator(settings_for(llm_server, **{"llm.count": "estimate",
-                                                             "llm.context_margin": 100}))  # fmt: skip
+def test_estimate_counts_high_and_keeps_a_margin(
+    llm_server: LlmServer,  # noqa: F811
+    generator: LlamaCppGenerator,
+) -> None:
+    estimating = OpenAIGenerator(
+        settings_for(llm_server, **{"llm.count": "estimate", "llm.context_margin": 100})
+    )
     try:
         assert estimating.count_method == "estimate" and estimating.n_ctx == N_CTX - 100
         # With a system message: SmolLM2's template adds one of its own to a conversation
@@ -113,8 +127,10 @@ def test_a_server_without_templates_refuses_count_template(llm_server: LlmServer
         OpenAIGenerator(settings_for(llm_server, **{"llm.count": "template"}))
 
 
-def test_the_key_is_sent_and_never_logged(llm_server: LlmServer,  # noqa: F811
-                                          caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_the_key_is_sent_and_never_logged(
+    llm_server: LlmServer,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     made = make_generator(settings_for(llm_server))
     assert isinstance(made, OpenAIGenerator)
@@ -195,10 +211,12 @@ def test_5xx_and_replies_not_understood_are_server_errors() -> None:
 
 
 def test_the_api_maps_inference_errors_in_its_one_place() -> None:
-    cases = [(InferenceTimeoutError("t"), 504, "inference_timeout"),
-             (InferenceUnavailableError("u"), 503, "inference_unavailable"),
-             (InferenceAuthError("a"), 502, "inference_auth"),
-             (InferenceServerError("s"), 502, "inference_error")]  # fmt: skip
+    cases = [
+        (InferenceTimeoutError("t"), 504, "inference_timeout"),
+        (InferenceUnavailableError("u"), 503, "inference_unavailable"),
+        (InferenceAuthError("a"), 502, "inference_auth"),
+        (InferenceServerError("s"), 502, "inference_error"),
+    ]
     for exc, status, code in cases:
         got, body = describe(exc)
         assert (got, body["error"]["code"]) == (status, code)

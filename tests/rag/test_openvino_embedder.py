@@ -22,11 +22,14 @@ from rag.openvino_embedder import OpenVinoEmbedder
 from rag.pipeline import Pipeline
 from rag.store import LocalCatalog
 
-TEXTS = ["Cats are small carnivorous mammals that sleep about sixteen hours a day.",
-         "Mount Etna is an active volcano on the east coast of Sicily.",
-         "Sourdough bread rises with a starter of wild yeast instead of baker's yeast.",
-         "La résiliation du contrat doit être notifiée par lettre recommandée.",
-         "What do cats eat?", "Which volcano is in Sicily?"]  # fmt: skip
+TEXTS = [
+    "Cats are small carnivorous mammals that sleep about sixteen hours a day.",
+    "Mount Etna is an active volcano on the east coast of Sicily.",
+    "Sourdough bread rises with a starter of wild yeast instead of baker's yeast.",
+    "La résiliation du contrat doit être notifiée par lettre recommandée.",
+    "What do cats eat?",
+    "Which volcano is in Sicily?",
+]
 
 
 @pytest.fixture(scope="module")
@@ -97,9 +100,12 @@ def test_an_interrupted_conversion_leaves_nothing_that_looks_finished(
 
 
 def test_an_index_records_it_is_searched_with_it_and_never_mixed(
-    settings: Settings, corpus: Path, openvino_embedder: OpenVinoEmbedder,
-    embedder: SentenceTransformerEmbedder, generator: LlamaCppGenerator,
-) -> None:  # fmt: skip
+    settings: Settings,
+    corpus: Path,
+    openvino_embedder: OpenVinoEmbedder,
+    embedder: SentenceTransformerEmbedder,
+    generator: LlamaCppGenerator,
+) -> None:
     IngestWorker(settings, openvino_embedder).run(corpus, "ov")
     store = LocalCatalog(settings.indexes_dir).open("ov", readonly=True)
     assert (store.manifest.embedder_kind, store.manifest.embedder) == ("openvino", openvino_embedder.name)

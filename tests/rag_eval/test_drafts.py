@@ -33,9 +33,12 @@ def test_kept_is_the_draft_as_written_and_caught_is_anything_that_stops_it() -> 
 
 
 def test_a_wrong_draft_is_another_question_s_different_answer() -> None:
-    queries = [Query("a", "?", answers=["x"]), Query("b", "?", answers=["X", "y"]),
-               Query("c", "?", answers=["z"]),
-               Query("u", "?", answerable=False)]  # fmt: skip
+    queries = [
+        Query("a", "?", answers=["x"]),
+        Query("b", "?", answers=["X", "y"]),
+        Query("c", "?", answers=["z"]),
+        Query("u", "?", answerable=False),
+    ]
     assert wrong_drafts(queries) == {"a": "z", "b": "z", "c": "x", "u": "x"}
 
 

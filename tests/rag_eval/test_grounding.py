@@ -19,8 +19,14 @@ def test_grounding_metrics_on_a_bilingual_set(settings: Settings, tmp_path: Path
     small = settings.model_copy(update={"llm": settings.llm.model_copy(update={"max_tokens": 48})})
     record = run(small, dataset, tmp_path / "work", RunOptions())
     metrics = record["metrics"]
-    for name in ("supported_rate", "citation_precision", "extractive_contains", "abstention",
-                 "wrongly_refused", "contains"):  # fmt: skip
+    for name in (
+        "supported_rate",
+        "citation_precision",
+        "extractive_contains",
+        "abstention",
+        "wrongly_refused",
+        "contains",
+    ):
         assert name in metrics, name
     assert metrics["abstention"] is not None and metrics["wrongly_refused"] is not None
     by_id = {q["id"]: q for q in record["queries"]}

@@ -29,22 +29,44 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     docs.mkdir()
     (docs / "cats.md").write_text("# Cats\n\nA cat eats fish and meat. Cats sleep sixteen hours a day.\n")
     (docs / "volcano.txt").write_text("Mount Etna is an active volcano on the east coast of Sicily.\n")
-    (root / "questions.jsonl").write_text("".join(json.dumps(q) + "\n" for q in [
-        {"question": "Where is Mount Etna?", "answer": "Sicily", "relevant": ["volcano.txt"]},
-        {"question": "What does a cat eat?", "answers": ["fish and meat"], "relevant": ["cats.md"]},
-    ]))  # fmt: skip
+    (root / "questions.jsonl").write_text(
+        "".join(
+            json.dumps(q) + "\n"
+            for q in [
+                {"question": "Where is Mount Etna?", "answer": "Sicily", "relevant": ["volcano.txt"]},
+                {"question": "What does a cat eat?", "answers": ["fish and meat"], "relevant": ["cats.md"]},
+            ]
+        )
+    )
     return root
 
 
 @pytest.fixture(scope="module")
 def report(workspace: Path) -> dict[str, object]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200",
-           "RAG_LLM__MODELS_DIR": str(workspace / "models"), "RAG_LLM__N_CTX": "1024",
-           "RAG_LLM__MAX_TOKENS": "16", "RAG_LLM__TEMPERATURE": "0", "RAG_LLM__SEED": "1",
-           "RAG_INDEXES_DIR": str(workspace / "indexes")}  # fmt: skip
-    command = [sys.executable, "-c", "from rag_cli.main import main; main()", "eval",
-               str(workspace / "questions.jsonl"), "--corpus", str(workspace / "docs"),
-               "--workdir", str(workspace / "evals"), "--models", f"{DEFAULT},{OTHER.lower()}"]  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "COLUMNS": "200",
+        "RAG_LLM__MODELS_DIR": str(workspace / "models"),
+        "RAG_LLM__N_CTX": "1024",
+        "RAG_LLM__MAX_TOKENS": "16",
+        "RAG_LLM__TEMPERATURE": "0",
+        "RAG_LLM__SEED": "1",
+        "RAG_INDEXES_DIR": str(workspace / "indexes"),
+    }
+    command = [
+        sys.executable,
+        "-c",
+        "from rag_cli.main import main; main()",
+        "eval",
+        str(workspace / "questions.jsonl"),
+        "--corpus",
+        str(workspace / "docs"),
+        "--workdir",
+        str(workspace / "evals"),
+        "--models",
+        f"{DEFAULT},{OTHER.lower()}",
+    ]
     table = subprocess.run(command, cwd=workspace, env=env, capture_output=True, text=True, timeout=600)
     assert table.returncode == 0, table.stderr
     saved = sorted((workspace / "evals" / "models").glob("*.json"))
@@ -58,8 +80,14 @@ def test_one_table_side_by_side(report: dict[str, object]) -> None:
     lines = str(report["stdout"]).splitlines()
     header = next(line for line in lines if DEFAULT in line)
     assert OTHER in header  # both models are columns of one table
-    for label in ("contains", "f1", "time to first token (s)", "generation tokens/s",
-                  "prompt tokens/s", "peak RAM (MiB)"):  # fmt: skip
+    for label in (
+        "contains",
+        "f1",
+        "time to first token (s)",
+        "generation tokens/s",
+        "prompt tokens/s",
+        "peak RAM (MiB)",
+    ):
         assert any(line.lstrip("│┃ ").startswith(label) for line in lines), label
 
 
@@ -87,11 +115,20 @@ def test_the_chart_is_a_self_contained_page(report: dict[str, object]) -> None:
 
 
 def test_speed_leaves_out_answers_the_model_did_not_write() -> None:
-    queries = [{"timings": {"first_token": 0.1, "generate": 1.1}, "usage": {"prompt": 100, "completion": 11}},
-               {"timings": {"retrieve": 0.01}, "usage": {"prompt": 40, "completion": 0}}]  # fmt: skip
+    queries = [
+        {"timings": {"first_token": 0.1, "generate": 1.1}, "usage": {"prompt": 100, "completion": 11}},
+        {"timings": {"retrieve": 0.01}, "usage": {"prompt": 40, "completion": 0}},
+    ]
     speed = speed_of(queries)
-    assert speed == {"ttft_s": 0.1, "answer_s": 1.1, "gen_tokens_per_s": 10.0,
-                     "prompt_tokens_per_s": 1000.0, "answers_timed": 1.0}  # fmt: skip
-    empty = {"dataset": {"name": "d", "queries": 0}, "models": [
-        {"model": "m", "metrics": {}, "speed": speed_of([]), "quantization": "Q4_0"}]}  # fmt: skip
+    assert speed == {
+        "ttft_s": 0.1,
+        "answer_s": 1.1,
+        "gen_tokens_per_s": 10.0,
+        "prompt_tokens_per_s": 1000.0,
+        "answers_timed": 1.0,
+    }
+    empty = {
+        "dataset": {"name": "d", "queries": 0},
+        "models": [{"model": "m", "metrics": {}, "speed": speed_of([]), "quantization": "Q4_0"}],
+    }
     assert quality_metric(empty) is None and "<svg" in quality_latency_page(empty)

@@ -26,8 +26,12 @@ DOCS = {
     "bread": ("Bread", "To bake bread, mix flour, water, salt and yeast, then knead the dough."),
     "tide": ("Tides", "Tides are caused by the gravitational pull of the moon on the oceans."),
 }
-QUERIES = {"q1": "How long do cats sleep?", "q2": "Which volcano is in Sicily?",
-           "q3": "What makes the tides?", "q4": "How is bread made?"}  # fmt: skip
+QUERIES = {
+    "q1": "How long do cats sleep?",
+    "q2": "Which volcano is in Sicily?",
+    "q3": "What makes the tides?",
+    "q4": "How is bread made?",
+}
 QRELS = {"q1": ["cat"], "q2": ["etna"], "q3": ["tide"], "q4": ["bread"]}
 pg_server, pg_url = pgserver.pg_server, pgserver.pg_url  # the fixtures
 
@@ -37,8 +41,7 @@ def beir(tmp_path: Path) -> Path:
     return write_beir(tmp_path / "tiny", DOCS, QUERIES, QRELS)
 
 
-def test_beir_run_scores_saves_and_reuses_its_index(settings: Settings, beir: Path,
-                                                    tmp_path: Path) -> None:  # fmt: skip
+def test_beir_run_scores_saves_and_reuses_its_index(settings: Settings, beir: Path, tmp_path: Path) -> None:
     work = tmp_path / "work"
     first = run(settings, load_dataset(beir, "test"), work, RunOptions())
     assert first["metrics"]["ndcg@10"] == 1.0  # each question names its document plainly
@@ -71,13 +74,19 @@ def test_changed_chunking_gets_its_own_index(settings: Settings, beir: Path, tmp
     assert second["index"] != first["index"] and second["ingest"]["added"] == 4
 
 
-def test_questions_with_answers_are_generated_and_scored(settings: Settings, corpus: Path,
-                                                         tmp_path: Path) -> None:  # fmt: skip
+def test_questions_with_answers_are_generated_and_scored(
+    settings: Settings, corpus: Path, tmp_path: Path
+) -> None:
     questions = tmp_path / "questions.jsonl"
-    questions.write_text("".join(json.dumps(q) + "\n" for q in [
-        {"question": "Where is Mount Etna?", "answer": "Sicily", "relevant": ["volcano.txt"]},
-        {"question": "What does a cat eat?", "answers": ["fish and meat"], "relevant": ["cats.md"]},
-    ]))  # fmt: skip
+    questions.write_text(
+        "".join(
+            json.dumps(q) + "\n"
+            for q in [
+                {"question": "Where is Mount Etna?", "answer": "Sicily", "relevant": ["volcano.txt"]},
+                {"question": "What does a cat eat?", "answers": ["fish and meat"], "relevant": ["cats.md"]},
+            ]
+        )
+    )
     settings.llm.max_tokens = 24
     record = run(settings, load_dataset(questions, corpus=corpus), tmp_path / "w", RunOptions())
     metrics = record["metrics"]
@@ -116,8 +125,10 @@ def test_documents_are_ranked_by_the_answering_retriever_unfiltered(
     index = make_catalog(settings).open(record["index"], readonly=True)
     vectors = embedder.embed(list(QUERIES.values()))
     for query, vector in zip(record["queries"], vectors, strict=True):
-        plain = [[unquote(h.chunk.path.rsplit("/", 1)[-1].removesuffix(".md")), round(h.score, 4)]
-                 for h in index.search(vector, 5)]  # fmt: skip
+        plain = [
+            [unquote(h.chunk.path.rsplit("/", 1)[-1].removesuffix(".md")), round(h.score, 4)]
+            for h in index.search(vector, 5)
+        ]
         assert query["retrieved"] == plain
         assert len(plain) == 5
     cat = record["queries"][0]["retrieved"]

@@ -6,13 +6,22 @@ from __future__ import annotations
 from rag.analysis import claim_tokens
 from rag_eval.support import supports
 
-PASSAGE = ("To find the package a file belongs to, run dpkg --search /usr/bin/vi. "
-           "La commande lsb_release -a affiche la version, par exemple 11.")  # fmt: skip
+PASSAGE = (
+    "To find the package a file belongs to, run dpkg --search /usr/bin/vi. "
+    "La commande lsb_release -a affiche la version, par exemple 11."
+)
 
 
 def test_tokens_keep_commands_options_and_paths() -> None:
     assert claim_tokens("Run `dpkg --search` on /etc/apt/sources.list, l'option -a [2].") == [
-        "run", "dpkg", "--search", "on", "/etc/apt/sources.list", "option", "-a"]  # fmt: skip
+        "run",
+        "dpkg",
+        "--search",
+        "on",
+        "/etc/apt/sources.list",
+        "option",
+        "-a",
+    ]
 
 
 def test_a_copied_or_lightly_cut_sentence_is_supported() -> None:

@@ -50,16 +50,23 @@ def open_page(browser: Browser, web_url: str) -> Iterator[Callable[..., Page]]:
     errors: list[str] = []
 
     def open_(locale: str = "en-GB", width: int = 1280, height: int = 900) -> Page:
-        context = browser.new_context(base_url=web_url, locale=locale,
-                                      viewport={"width": width, "height": height})  # fmt: skip
+        context = browser.new_context(
+            base_url=web_url, locale=locale, viewport={"width": width, "height": height}
+        )
         context.set_default_timeout(60_000)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         # Refusals the tests ask for are logged by the browser as failed loads; nothing else
         # (a script or style the page's Content-Security-Policy blocks, say) may be.
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error"
-                and not m.text.startswith("Failed to load resource") else None)  # fmt: skip
+        page.on(
+            "console",
+            lambda m: (
+                errors.append(m.text)
+                if m.type == "error" and not m.text.startswith("Failed to load resource")
+                else None
+            ),
+        )
         return page
 
     yield open_

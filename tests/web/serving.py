@@ -26,24 +26,32 @@ CHROMIUM = "/usr/bin/chromium"
 # No sandbox (root in a container), no GPU, and nothing that reaches for the network.
 # Names under .example are this machine: pages of other sites, or of a name rebound to it.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--host-resolver-rules=MAP *.example 127.0.0.1",
-]  # fmt: skip
+]
 
 
 def rag(*args: str, env: dict[str, str], **kwargs: object) -> subprocess.Popen[bytes]:
     """`rag ARGS` with these settings only: none of the caller's own RAG_* variables."""
     base = {k: v for k, v in os.environ.items() if not k.upper().startswith("RAG_")}
-    return subprocess.Popen([sys.executable, "-m", "rag_cli", *args], cwd=ROOT,
-                            env={**base, **env}, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "rag_cli", *args], cwd=ROOT, env={**base, **env}, **kwargs)  # type: ignore[call-overload]
 
 
 @contextmanager
 def served(corpus: Path, work: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     """`rag ingest CORPUS`, then `rag serve` on a free port until ready; yields its URL."""
-    env = {"RAG_INDEXES_DIR": str(work / "indexes"), "RAG_SERVER__UPLOAD_DIR": str(work / "uploads"),
-           **(env or {})}  # fmt: skip
+    env = {
+        "RAG_INDEXES_DIR": str(work / "indexes"),
+        "RAG_SERVER__UPLOAD_DIR": str(work / "uploads"),
+        **(env or {}),
+    }
     assert rag("ingest", str(corpus), "--quiet", env=env).wait(300) == 0
     port = free_port()
     log = (work / "serve.log").open("wb")

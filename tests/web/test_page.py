@@ -39,9 +39,11 @@ def test_ask_streams_an_answer_with_its_sources(page: Page) -> None:
     answer = page.locator(".turn .answer-text").first
     done = _done_event(response.value.text())
     # The final text (citations rewritten), not the streamed draft; hidden notes left out.
-    shown = answer.evaluate("e => { const c = e.cloneNode(true); "
-                            "c.querySelectorAll('.visually-hidden').forEach(h => h.remove()); "
-                            "return c.textContent; }")  # fmt: skip
+    shown = answer.evaluate(
+        "e => { const c = e.cloneNode(true); "
+        "c.querySelectorAll('.visually-hidden').forEach(h => h.remove()); "
+        "return c.textContent; }"
+    )
     assert shown == done["answer"]
     # Sentences no passage backs are marked as such.
     weak = [s["text"] for s in done.get("sentences", []) if s["checked"] and not s["supported"]]
@@ -182,8 +184,10 @@ def slow_network(page: Page) -> None:
     """About 100 bytes a second: an answer is still streaming when Stop is pressed."""
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
-    cdp.send("Network.emulateNetworkConditions",
-             {"offline": False, "latency": 0, "downloadThroughput": 100, "uploadThroughput": -1})  # fmt: skip
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": 100, "uploadThroughput": -1},
+    )
 
 
 def _done_event(stream: str) -> dict[str, Any]:
@@ -201,8 +205,9 @@ OLD_STREAM = (  # a service from before sentences, spans and abstained
 
 
 def test_an_answer_without_the_newer_fields_is_shown_as_it_is(page: Page) -> None:
-    page.route("**/ask", lambda route: route.fulfill(status=200, body=OLD_STREAM,
-                                                     content_type="text/event-stream"))  # fmt: skip
+    page.route(
+        "**/ask", lambda route: route.fulfill(status=200, body=OLD_STREAM, content_type="text/event-stream")
+    )
     log_in(page)
     page.fill("#question", "What do cats eat?")
     page.press("#question", "Enter")

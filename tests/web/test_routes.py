@@ -20,16 +20,23 @@ AUTH = {"Authorization": "Bearer k1"}
 
 
 @pytest.fixture
-def client(settings: Settings, embedder: SentenceTransformerEmbedder, worker: IngestWorker,
-           corpus: Path) -> TestClient:  # fmt: skip
+def client(
+    settings: Settings, embedder: SentenceTransformerEmbedder, worker: IngestWorker, corpus: Path
+) -> TestClient:
     worker.run(corpus)
     settings.server.api_keys = [SecretStr("k1")]
     return TestClient(create_app(settings, Pipeline(settings, embedder, EchoGenerator())))
 
 
-@pytest.mark.parametrize(("path", "kind"), [("/", "text/html"), ("/static/index.html", "text/html"),
-                                            ("/static/app.js", "text/javascript"),
-                                            ("/static/style.css", "text/css")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/", "text/html"),
+        ("/static/index.html", "text/html"),
+        ("/static/app.js", "text/javascript"),
+        ("/static/style.css", "text/css"),
+    ],
+)
 def test_the_page_is_served_without_a_key(client: TestClient, path: str, kind: str) -> None:
     r = client.get(path)
     assert r.status_code == 200
@@ -43,8 +50,9 @@ def test_the_page_needs_nothing_from_elsewhere() -> None:
         assert "http://" not in text and "https://" not in text, path.name
 
 
-@pytest.mark.parametrize("path", ["/static/nothing.js", "/static/..%2Fapp.py", "/static/%2e%2e",
-                                  "/static/../web_router.py"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path", ["/static/nothing.js", "/static/..%2Fapp.py", "/static/%2e%2e", "/static/../web_router.py"]
+)
 def test_only_the_page_files_are_served(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 404
