@@ -16,7 +16,7 @@ from api.concurrency import Admission, GenerationQueue, iterate_in_thread
 from api.errors import describe
 from api.observability import note, note_answer
 from api.schemas import GenerationFields, SentenceOut, SourceOut
-from rag.generation import GenerationParams, Message
+from rag.generators.base import GenerationParams, Message
 from rag.pipeline import DoneEvent, Event, Pipeline, Prepared, TokenEvent
 from rag.store import Filters
 from rag.types import Answer, Source

@@ -30,7 +30,7 @@ from rag.errors import BusyError, IndexLockedError, NotReadyError, RagError
 from rag.util import redact_paths
 
 if TYPE_CHECKING:
-    from rag.embedders import Embedder
+    from rag.embedders.base import Embedder
 
 logger = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from api.schemas import (
     core_filters,
     openai_usage,
 )
-from rag.embedders import Embedder
+from rag.embedders.base import Embedder
 from rag.errors import IndexNotFoundError, InvalidRequestError
-from rag.generation import Message
+from rag.generators.base import Message
 from rag.pipeline import DoneEvent, Pipeline, Prepared, TokenEvent
 
 if TYPE_CHECKING:

@@ -19,15 +19,16 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 
-from rag.offline import ensure_offline  # noqa: E402
+from rag.offline import ensure_offline
 
 ensure_offline()
-from ingest.worker import IngestWorker  # noqa: E402
-from rag.config import load_settings  # noqa: E402
-from rag.generation import GenerationParams, LlamaCppGenerator  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.pipeline import DoneEvent, Pipeline  # noqa: E402
-from rag.retrieval import DenseRetriever  # noqa: E402
+from ingest.worker import IngestWorker
+from rag.config import load_settings
+from rag.generators.base import GenerationParams
+from rag.generators.llama_cpp import LlamaCppGenerator
+from rag.hardware import processor_line
+from rag.pipeline import DoneEvent, Pipeline
+from rag.retrievers.dense import DenseRetriever
 
 QUESTIONS = [
     "How do I ingest a folder of documents?",

@@ -24,13 +24,13 @@ from typing import Any
 ROOT = Path(__file__).parents[1]
 sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 
-import httpx  # noqa: E402
+import httpx
 
-from bench.serving import ingest_docs, percentile, rag_server  # noqa: E402
-from rag.config import load_settings  # noqa: E402
-from rag.generation import GenerationParams  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
+from bench.serving import ingest_docs, percentile, rag_server
+from rag.config import load_settings
+from rag.generators.base import GenerationParams
+from rag.hardware import processor_line
+from rag.pipeline import Pipeline
 
 QUESTION = "How do I ingest a folder of documents?"
 STREAM_QUESTION = "Which settings change how answers are generated?"

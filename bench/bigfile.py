@@ -19,18 +19,19 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
-import psutil  # noqa: E402
+import psutil
 
-from rag.offline import ensure_offline  # noqa: E402
+from rag.offline import ensure_offline
 
 ensure_offline()
 
-from ingest.loaders import loader_for  # noqa: E402
-from ingest.worker import IngestWorker  # noqa: E402
-from rag.config import load_settings  # noqa: E402
-from rag.embedders import Embedder, make_embedder  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from tests.fakes import HashEmbedder, write_numbered_text  # noqa: E402
+from ingest.loaders import loader_for
+from ingest.worker import IngestWorker
+from rag.config import load_settings
+from rag.embedders import make_embedder
+from rag.embedders.base import Embedder
+from rag.hardware import processor_line
+from tests.fakes import HashEmbedder, write_numbered_text
 
 
 def main() -> None:

@@ -22,11 +22,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
-from ingest.chunking import Chunker  # noqa: E402
-from ingest.loaders import Page  # noqa: E402
-from rag.config import load_settings  # noqa: E402
-from rag.embedders import SentenceTransformerEmbedder  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
+from ingest.chunking import Chunker
+from ingest.loaders import Page
+from rag.config import load_settings
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
+from rag.hardware import processor_line
 
 ROOT = Path(__file__).resolve().parents[1]
 FRENCH = (

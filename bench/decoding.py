@@ -34,17 +34,18 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 
-from rag.offline import ensure_offline  # noqa: E402
+from rag.offline import ensure_offline
 
 ensure_offline()
-from ingest.worker import IngestWorker  # noqa: E402
-from rag.config import Settings, load_settings  # noqa: E402
-from rag.generation import GenerationParams, Generator, LlamaCppGenerator, Message  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.lookup import LookupLlama  # noqa: E402
-from rag.models import ModelCatalog, read_gguf  # noqa: E402
-from rag.pipeline import Pipeline  # noqa: E402
-from rag.prompt import GIVEN  # noqa: E402
+from ingest.worker import IngestWorker
+from rag.config import Settings, load_settings
+from rag.generators.base import GenerationParams, Generator, Message
+from rag.generators.gguf_catalog import ModelCatalog, read_gguf
+from rag.generators.llama_cpp import LlamaCppGenerator
+from rag.generators.lookup import LookupLlama
+from rag.hardware import processor_line
+from rag.pipeline import Pipeline
+from rag.prompt import GIVEN
 
 QUESTIONS = [
     "Quote what the documentation says about how a document is replaced in the index.",

@@ -34,14 +34,15 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
-from rag.offline import ensure_offline  # noqa: E402
+from rag.offline import ensure_offline
 
 ensure_offline()
-from ingest.worker import IngestWorker  # noqa: E402
-from rag.config import EmbedderSettings, load_settings  # noqa: E402
-from rag.embedders import Embedder, make_embedder, token_batches  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.store import make_catalog  # noqa: E402
+from ingest.worker import IngestWorker
+from rag.config import EmbedderSettings, load_settings
+from rag.embedders import make_embedder
+from rag.embedders.base import Embedder, token_batches
+from rag.hardware import processor_line
+from rag.store import make_catalog
 
 REPO = Path(__file__).parents[1]
 

@@ -28,16 +28,17 @@ ROOT = Path(__file__).parents[1]
 sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.languages import EMBEDDERS, SETS  # noqa: E402
-from rag.analysis import told_language  # noqa: E402
-from rag.config import RetrievalSettings, load_settings  # noqa: E402
-from rag.embedders import Embedder, make_embedder  # noqa: E402
-from rag.hybrid import fuse, reliability  # noqa: E402
-from rag.store import make_catalog  # noqa: E402
-from rag.types import Hit  # noqa: E402
-from rag_eval.corpus import document_id, index_name, materialize  # noqa: E402
-from rag_eval.datasets import load_dataset  # noqa: E402
-from rag_eval.metrics import ndcg_at  # noqa: E402
+from bench.languages import EMBEDDERS, SETS
+from rag.analysis import told_language
+from rag.config import RetrievalSettings, load_settings
+from rag.embedders import make_embedder
+from rag.embedders.base import Embedder
+from rag.retrievers.hybrid import fuse, reliability
+from rag.store import make_catalog
+from rag.types import Hit
+from rag_eval.corpus import document_id, index_name, materialize
+from rag_eval.datasets import load_dataset
+from rag_eval.metrics import ndcg_at
 
 DEV_SPLITS = {"scifact": "train", "handbook-fr": "dev"}
 Fusion = Callable[[list[Hit], list[Hit], str | None], dict[int, float]]

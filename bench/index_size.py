@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
-from rag.hardware import processor_line  # noqa: E402
+from rag.hardware import processor_line
 
 
 def folder_bytes(folder: Path) -> dict[str, int]:

@@ -27,17 +27,18 @@ import httpx
 ROOT = Path(__file__).parents[1]
 sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 
-from rag.offline import ensure_offline  # noqa: E402
+from rag.offline import ensure_offline
 
 ensure_offline()
-from ingest.worker import IngestWorker  # noqa: E402
-from rag.config import load_settings  # noqa: E402
-from rag.embedders import make_embedder  # noqa: E402
-from rag.generation import GenerationParams, Generator, LlamaCppGenerator  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.openai_llm import OpenAIGenerator  # noqa: E402
-from rag.pipeline import DoneEvent, Pipeline, TokenEvent  # noqa: E402
-from tests.llmserver import LlmServer  # noqa: E402
+from ingest.worker import IngestWorker
+from rag.config import load_settings
+from rag.embedders import make_embedder
+from rag.generators.base import GenerationParams, Generator
+from rag.generators.llama_cpp import LlamaCppGenerator
+from rag.generators.openai_server import OpenAIGenerator
+from rag.hardware import processor_line
+from rag.pipeline import DoneEvent, Pipeline, TokenEvent
+from tests.llmserver import LlmServer
 
 QUESTIONS = [
     "How do I ingest a folder of documents?",

@@ -28,14 +28,14 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
-from rag.offline import ensure_offline  # noqa: E402
+from rag.offline import ensure_offline
 
 ensure_offline()
-from ingest.worker import IngestReport, IngestWorker  # noqa: E402
-from rag.config import load_settings  # noqa: E402
-from rag.embedders import make_embedder  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.store import make_catalog  # noqa: E402
+from ingest.worker import IngestReport, IngestWorker
+from rag.config import load_settings
+from rag.embedders import make_embedder
+from rag.hardware import processor_line
+from rag.store import make_catalog
 
 SCIFACT = Path(__file__).parents[1].parent / "shared" / "eval" / "scifact" / "corpus.jsonl"
 

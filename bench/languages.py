@@ -27,10 +27,10 @@ ROOT = Path(__file__).parents[1]
 sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from rag.config import DEFAULT_EMBEDDER, MULTILINGUAL_EMBEDDER, load_settings, parse_assignment  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag_eval.datasets import load_dataset  # noqa: E402
-from rag_eval.runner import RunOptions, run  # noqa: E402
+from rag.config import DEFAULT_EMBEDDER, MULTILINGUAL_EMBEDDER, load_settings, parse_assignment
+from rag.hardware import processor_line
+from rag_eval.datasets import load_dataset
+from rag_eval.runner import RunOptions, run
 
 DATA = ROOT / "bench" / "data"
 SETS = {

@@ -69,7 +69,7 @@ def theirs(folder: Path, work: Path, kind: str | None) -> dict[str, float]:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
     sys.path.insert(0, str(ROOT))
-    from rag.embedders import resolve_embedder
+    from rag.embedders.base import resolve_embedder
 
     model = str(resolve_embedder("all-MiniLM-L6-v2")[1])
     t0 = time.perf_counter()

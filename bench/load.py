@@ -25,11 +25,11 @@ from typing import Any
 ROOT = Path(__file__).parents[1]
 sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 
-import httpx  # noqa: E402
-import psutil  # noqa: E402
+import httpx
+import psutil
 
-from bench.serving import ingest_docs, percentile, rag_server  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
+from bench.serving import ingest_docs, percentile, rag_server
+from rag.hardware import processor_line
 
 QUESTIONS = [
     "How do I ingest a folder of documents?",

@@ -33,15 +33,16 @@ from typing import Any
 
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
-from rag.offline import ensure_offline  # noqa: E402
+from rag.offline import ensure_offline
 
 ensure_offline()
-from bench.embed import copy_corpus  # noqa: E402
-from ingest.worker import IngestWorker  # noqa: E402
-from rag.config import DEFAULT_EMBEDDER, MULTILINGUAL_EMBEDDER, load_settings  # noqa: E402
-from rag.embedders import Embedder, make_embedder  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.store import make_catalog  # noqa: E402
+from bench.embed import copy_corpus
+from ingest.worker import IngestWorker
+from rag.config import DEFAULT_EMBEDDER, MULTILINGUAL_EMBEDDER, load_settings
+from rag.embedders import make_embedder
+from rag.embedders.base import Embedder
+from rag.hardware import processor_line
+from rag.store import make_catalog
 
 QUESTIONS = (
     "How do I configure the network interface?",

@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
-from ingest.loaders import PdfLoader  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
+from ingest.loaders import PdfLoader
+from rag.hardware import processor_line
 
 DATA = Path(__file__).parent / "data" / "pdfs"
 LONG = 24

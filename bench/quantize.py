@@ -31,14 +31,15 @@ import numpy as np
 
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
-from rag.offline import ensure_offline  # noqa: E402
+from rag.offline import ensure_offline
 
 ensure_offline()
-from rag.config import EmbedderSettings  # noqa: E402
-from rag.embedders import make_embedder, resolve_embedder  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.onnx_embedder import OnnxEmbedder  # noqa: E402
-from rag.onnx_export import RECIPES, export_fp32, quantize  # noqa: E402
+from rag.config import EmbedderSettings
+from rag.embedders import make_embedder
+from rag.embedders.base import resolve_embedder
+from rag.embedders.onnx import OnnxEmbedder
+from rag.embedders.onnx_export import RECIPES, export_fp32, quantize
+from rag.hardware import processor_line
 
 SCIFACT = Path(__file__).parents[2] / "shared" / "eval" / "scifact"
 

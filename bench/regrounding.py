@@ -19,7 +19,8 @@ from typing import Any
 
 from rag.config import load_settings, parse_assignment
 from rag.embedders import make_embedder
-from rag.generation import Delta, GenerationParams, Generator, Message, make_generator
+from rag.generators import make_generator
+from rag.generators.base import Delta, GenerationParams, Generator, Message
 from rag.hardware import processor_line
 from rag.pipeline import Pipeline
 from rag_eval.datasets import load_dataset

@@ -24,15 +24,15 @@ sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bench.serving import percentile  # noqa: E402
-from rag.config import load_settings  # noqa: E402
-from rag.embedders import make_embedder  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.retrieval import make_retriever  # noqa: E402
-from rag.store import make_catalog  # noqa: E402
-from rag_eval.corpus import index_name, materialize  # noqa: E402
-from rag_eval.datasets import load_dataset  # noqa: E402
-from rag_eval.runner import ingest_in_child  # noqa: E402
+from bench.serving import percentile
+from rag.config import load_settings
+from rag.embedders import make_embedder
+from rag.hardware import processor_line
+from rag.retrievers import make_retriever
+from rag.store import make_catalog
+from rag_eval.corpus import index_name, materialize
+from rag_eval.datasets import load_dataset
+from rag_eval.runner import ingest_in_child
 
 
 def main() -> None:

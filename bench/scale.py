@@ -43,13 +43,13 @@ import numpy as np
 
 sys.path[0] = str(Path(__file__).parents[1])  # not bench/, whose ingest.py would shadow ingest/
 
-from rag.offline import ensure_offline  # noqa: E402
+from rag.offline import ensure_offline
 
 ensure_offline()
 
-from rag.hardware import processor_line  # noqa: E402
-from rag.store.local import TRAINING_PER_LIST  # noqa: E402
-from rag.store.vectors import FaissVectors, ivf_lists  # noqa: E402
+from rag.hardware import processor_line
+from rag.store.local.store import TRAINING_PER_LIST
+from rag.store.local.vectors import FaissVectors, ivf_lists
 
 SCIFACT = Path(__file__).parents[1].parent / "shared" / "eval" / "scifact" / "corpus.jsonl"
 BLOCK = 50_000
@@ -497,8 +497,8 @@ def store_child(folder: Path, chunks: int, sigma: float, work: Path) -> None:
 def store_reader(folder: Path, nprobe: int, work: Path, k: int) -> None:
     """A fresh process: open the index read-only, search each query through the store."""
     from rag.config import load_settings
-    from rag.embedders import Embedder
-    from rag.retrieval import make_retriever
+    from rag.embedders.base import Embedder
+    from rag.retrievers import make_retriever
     from rag.store import make_catalog
 
     settings = load_settings(

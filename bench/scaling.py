@@ -39,11 +39,11 @@ sys.path[0] = str(ROOT)  # not bench/, whose ingest.py would shadow ingest/
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from bench.serving import percentile  # noqa: E402
-from rag.config import Settings, load_settings  # noqa: E402
-from rag.hardware import processor_line  # noqa: E402
-from rag.store import FileRecord, Manifest, Store, make_catalog  # noqa: E402
-from rag.types import Chunk  # noqa: E402
+from bench.serving import percentile
+from rag.config import Settings, load_settings
+from rag.hardware import processor_line
+from rag.store import FileRecord, Manifest, Store, make_catalog
+from rag.types import Chunk
 
 DIM = 384
 PER_DOC = 50

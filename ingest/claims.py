@@ -62,7 +62,7 @@ def rounds(
     if make_claims is None:
         yield list(found)
         return
-    from rag.store.pg_claims import Wanted
+    from rag.store.pgvector.leases import Wanted
 
     claims = make_claims(worker_id(), settings.claim_lease)
     order = {f.key: n for n, f in enumerate(found)}

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from rag.embedders import Embedder
+    from rag.embedders.base import Embedder
 
 logger = logging.getLogger(__name__)
 

@@ -18,20 +18,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rag.analysis import Language, detect_language
-from rag.attribution import Attributor
-from rag.citations import CitationFilter
 from rag.config import AnswerSettings, Settings, answer_settings_for
-from rag.embedders import Embedder, make_embedder, settings_for_index
+from rag.embedders import make_embedder, settings_for_index
+from rag.embedders.base import Embedder
 from rag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, InvalidRequestError
 from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
-from rag.generation import GenerationParams, Generator, Message, make_generator
-from rag.grounding import ground
+from rag.generators import make_generator
+from rag.generators.base import GenerationParams, Generator, Message
+from rag.generators.gguf_catalog import ModelCatalog
+from rag.generators.pool import Lease, ModelPool
+from rag.grounding.attribution import Attributor
+from rag.grounding.check import ground
+from rag.grounding.citations import CitationFilter
 from rag.hardware import runtime_fields
-from rag.messages import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
-from rag.model_pool import Lease, ModelPool
-from rag.models import ModelCatalog
 from rag.prompt import BuiltPrompt, PromptBuilder, source_of
-from rag.retrieval import Retriever, make_retriever
+from rag.replies import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
+from rag.retrievers import make_retriever
+from rag.retrievers.base import Retriever
 from rag.store import Filters, Store, StoreReaders, check_index_name, make_catalog
 from rag.types import Answer, Hit, Source, Usage
 

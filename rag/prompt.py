@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.errors import ContextLengthError
-from rag.generation import Generator, Message
-from rag.messages import SYSTEM_PROMPT as SYSTEM_PROMPTS
-from rag.trim import GAP, trim_passage
+from rag.generators.base import Generator, Message
+from rag.grounding.trim import GAP, trim_passage
+from rag.replies import SYSTEM_PROMPT as SYSTEM_PROMPTS
 from rag.types import Hit, Source
 from rag.util import printable
 

@@ -28,7 +28,7 @@ from rag_cli.app import (
 )
 
 if TYPE_CHECKING:  # the core loads when a question is asked, not for every command
-    from rag.generation import GenerationParams, Message
+    from rag.generators.base import GenerationParams, Message
     from rag.pipeline import Pipeline
     from rag.store import Filters
     from rag.types import Answer
@@ -72,7 +72,7 @@ def ask_command(
             "llm.seed": seed,
         },
     )
-    from rag.generation import GenerationParams
+    from rag.generators.base import GenerationParams
     from rag.pipeline import Pipeline
 
     filters = filters_from(path, type_, lang, since, until)  # a bad filter: an error before loading
@@ -131,7 +131,7 @@ def _answer(
 
 
 def _same_words(a: str, b: str) -> bool:
-    from rag.attribution import strip_citations
+    from rag.grounding.attribution import strip_citations
 
     return strip_citations(a).split() == strip_citations(b).split()
 

@@ -88,7 +88,7 @@ def eval_command(
     data = load_dataset(dataset, split, corpus)
     options = RunOptions(limit=limit, generate=generate, progress=not as_json, drafts=drafts)
     if models is not None:
-        from rag_eval.models import compare_models
+        from rag_eval.model_comparison import compare_models
 
         names = [m.strip() for m in models.split(",") if m.strip()]
         _print_models(compare_models(settings, data, workdir, options, names), as_json)
@@ -178,7 +178,7 @@ def _fmt(value: float | None) -> str:
 
 
 def _print_models(report: dict[str, Any], as_json: bool) -> None:
-    from rag_eval.models import SPEED
+    from rag_eval.chart import SPEED
 
     models = report["models"]
     if as_json:

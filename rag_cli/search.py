@@ -49,7 +49,7 @@ def search_command(
         config, set_, **{"retrieval.mode": mode, "retrieval.top_k": top_k, "retrieval.min_score": min_score}
     )
     from rag.embedders import make_embedder, settings_for_index
-    from rag.retrieval import make_retriever
+    from rag.retrievers import make_retriever
     from rag.store import make_catalog
 
     name = index or settings.index

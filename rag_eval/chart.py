@@ -7,12 +7,21 @@ from html import escape
 from typing import Any
 
 WIDTH, HEIGHT, PAD = 640, 400, 60
+#: A comparison's quality metrics, the first one measured goes on the chart's axis; its speed figures.
+QUALITY = ("contains", "f1", "supported_rate", "citation_precision", "abstention")
+SPEED = ("ttft_s", "answer_s", "gen_tokens_per_s", "prompt_tokens_per_s", "peak_rss_mib")
+
+
+def quality_metric(report: dict[str, Any]) -> str | None:
+    """The metric the chart puts on its quality axis."""
+    for name in QUALITY:
+        if any(m["metrics"].get(name) is not None for m in report["models"]):
+            return name
+    return None
 
 
 def quality_latency_page(report: dict[str, Any]) -> str:
     """The page for a `compare_models` report: the chart, then the table of figures."""
-    from rag_eval.models import SPEED, quality_metric
-
     metric = quality_metric(report)
     models = report["models"]
     points = [

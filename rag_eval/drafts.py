@@ -23,8 +23,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rag.analysis import claim_tokens, held_tokens
-from rag.attribution import strip_citations
-from rag.generation import Delta, GenerationParams, Generator, Message
+from rag.generators.base import Delta, GenerationParams, Generator, Message
+from rag.grounding.attribution import strip_citations
 from rag.types import Answer
 from rag_eval.datasets import Query
 

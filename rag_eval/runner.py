@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings, flat_settings, settings_for_child
-from rag.embedders import Embedder, make_embedder
+from rag.embedders import make_embedder
+from rag.embedders.base import Embedder
+from rag.grounding.presence import presence
 from rag.hardware import processor
-from rag.presence import presence
-from rag.retrieval import Retriever, make_retriever
+from rag.retrievers import make_retriever
+from rag.retrievers.base import Retriever
 from rag.store import Store, make_catalog
 from rag.types import Hit
 from rag_eval.corpus import document_id, index_name, materialize
@@ -181,7 +183,8 @@ def _generate(
     on_query: Progress | None,
     drafts: str = "model",
 ) -> None:
-    from rag.generation import Generator, make_generator
+    from rag.generators import make_generator
+    from rag.generators.base import Generator
     from rag.pipeline import Pipeline
     from rag_eval.drafts import ReferenceDrafts, caught, draft_result, found, kept, wrong_drafts
 

@@ -14,8 +14,8 @@ ensure_offline()  # before any Hugging Face library is imported
 
 from ingest.worker import IngestWorker  # noqa: E402
 from rag.config import Settings, load_settings  # noqa: E402
-from rag.embedders import SentenceTransformerEmbedder  # noqa: E402
-from rag.generation import LlamaCppGenerator  # noqa: E402
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder  # noqa: E402
+from rag.generators.llama_cpp import LlamaCppGenerator  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from tests.fakes import EchoGenerator  # noqa: E402
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rag.config import RetrievalSettings
-from rag.embedders import Embedder
+from rag.embedders.base import Embedder
 from rag.errors import ContextLengthError
-from rag.generation import Delta, GenerationParams, Generator, Message
-from rag.retrieval import Retriever
+from rag.generators.base import Delta, GenerationParams, Generator, Message
+from rag.retrievers.base import Retriever
 from rag.types import Hit
 
 if TYPE_CHECKING:

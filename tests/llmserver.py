@@ -29,8 +29,8 @@ import httpx
 import pytest
 
 from rag.config import load_settings
-from rag.generation import default_model_path
-from rag.openai_llm import OpenAIGenerator
+from rag.generators.gguf_catalog import default_model_path
+from rag.generators.openai_server import OpenAIGenerator
 
 N_CTX = 2048  # as the in-process test generator (tests/conftest.py), so both budget alike
 API_KEY = "test-inference-key"

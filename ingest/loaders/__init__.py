@@ -48,7 +48,11 @@ _BY_SUFFIX = {suffix: cls for cls in LOADERS for suffix in cls.suffixes}
 def loader_for(path: Path, options: IngestSettings | None = None) -> Loader | None:
     """The loader registered for the file's suffix, or None for an unknown type."""
     cls = _BY_SUFFIX.get(path.suffix.lower())
-    return cls(options) if cls is not None else None
+    if cls is None:
+        return None
+    loader = cls(options)
+    loader.nested = lambda inner: loader_for(inner, options)
+    return loader
 
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,9 @@ class Loader(ABC):
 
     def __init__(self, options: IngestSettings | None = None) -> None:
         self.options = options or IngestSettings.model_validate({})
+        #: The loader of a file found inside this one (an e-mail's attachment), by its
+        #: name; `loader_for` sets it to the registry's, so no loader imports the registry.
+        self.nested: Callable[[Path], Loader | None] = lambda path: None
 
     @abstractmethod
     def pages(self, path: Path) -> Iterator[Page]:

@@ -49,15 +49,13 @@ class EmlLoader(Loader):
                 yield from self._attachment(part, n, name, Path(tmp), prefix)
 
     def _attachment(self, part: EmailMessage, n: int, name: str, tmp: Path, prefix: str) -> Iterator[Page]:
-        from ingest.loaders import loader_for
-
         document = f"{prefix}/{name}" if prefix else name
         if part.get_content_type() == "message/rfc822":
             inner = part.get_content()
             if isinstance(inner, EmailMessage):
                 yield from self._message(inner, document)
             return
-        loader = loader_for(Path(name), self.options)
+        loader = self.nested(Path(name))
         if loader is None:
             logger.info("attachment skipped document=%r: unsupported type", document)
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rag.store.base import Catalog, FileRecord, Filters, Store, check_index_name
-from rag.store.catalog import LocalCatalog, StoreReaders
+from rag.store.local.catalog import LocalCatalog, StoreReaders
 from rag.store.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ def make_catalog(settings: Settings) -> Catalog:
     if kind == "local":
         return LocalCatalog(settings.indexes_dir, settings.store)
     if kind == "pgvector":
-        from rag.store.pg_catalog import PgCatalog  # psycopg is imported only for this store
+        from rag.store.pgvector.catalog import PgCatalog  # psycopg is imported only for this store
 
         return PgCatalog(settings.store)
     raise AssertionError(f"unknown store kind {kind!r}")  # the settings allow no other

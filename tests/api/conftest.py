@@ -24,8 +24,8 @@ import uvicorn
 from api.app import create_app
 from ingest.worker import IngestWorker
 from rag.config import Settings
-from rag.embedders import SentenceTransformerEmbedder
-from rag.generation import Generator
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
+from rag.generators.base import Generator
 from rag.pipeline import Pipeline
 from tests.llmserver import llm_server, openai_generator  # noqa: F401  (fixtures)
 from tests.pgserver import pg_server, pg_url  # noqa: F401  (fixtures)

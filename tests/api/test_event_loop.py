@@ -17,7 +17,8 @@ import pytest
 
 from ingest.worker import IngestWorker
 from rag.config import Settings
-from rag.embedders import Embedder, make_embedder
+from rag.embedders import make_embedder
+from rag.embedders.base import Embedder
 from rag.pipeline import Pipeline
 from tests.api.conftest import running_server
 

@@ -18,7 +18,7 @@ import api.jobs
 from api.app import create_app
 from api.jobs import JobRunner
 from rag.config import Settings
-from rag.embedders import Embedder
+from rag.embedders.base import Embedder
 from rag.pipeline import Pipeline
 
 BOUNDARY = "rag-test-boundary"

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from rag.errors import IndexNotFoundError
 from rag.pipeline import Pipeline
-from rag.retrieval import Retriever
+from rag.retrievers.base import Retriever
 from rag.store import Store
 from tests.api.conftest import STORES
 

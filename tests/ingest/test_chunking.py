@@ -7,7 +7,7 @@ import pytest
 
 from ingest.chunking import Chunker
 from ingest.loaders import Page
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import ConfigError
 
 FRENCH = (
@@ -162,7 +162,7 @@ def test_chunks_carry_the_embedders_ids_of_their_text(embedder: SentenceTransfor
     """Given the embedder's word pieces, chunking gives each chunk the ids of its text (the
     embedder does not tokenize it again): the same chunks, with the ids the tokenizer makes
     of each chunk's text, or None where a unit was cut where none were counted."""
-    from rag.embedders import _counting_tokenizer
+    from rag.embedders.sentence_transformers import _counting_tokenizer
 
     tokenizer = _counting_tokenizer(embedder.model.tokenizer)
 

@@ -11,7 +11,7 @@ from ingest.loaders import Page, documents, loader_for
 from ingest.loaders.pdf import clean_text, drop_repeated, repeated_lines, running_lines
 from ingest.worker import IngestWorker
 from rag.config import IngestSettings, Settings
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import LoaderError
 from tests.pdfs import blank_pdf, encrypted_pdf, scan_pdf, table_pdf, text_pdf
 
@@ -533,7 +533,7 @@ def test_a_question_about_one_cell_through_ingest_and_retrieval(
     worker: IngestWorker, embedder: SentenceTransformerEmbedder, settings: Settings, corpus: Path
 ) -> None:
     """The same, through the ingest worker, the index and the dense retriever."""
-    from rag.retrieval import make_retriever
+    from rag.retrievers import make_retriever
     from rag.store import make_catalog
 
     _table_corpus(corpus)

@@ -24,10 +24,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from rag.config import Settings, load_settings
-from rag.embedders import SentenceTransformerEmbedder
-from rag.generation import LlamaCppGenerator
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
+from rag.generators.llama_cpp import LlamaCppGenerator
 from rag.pipeline import Pipeline
-from rag.store.pg_schema import schema_name
+from rag.store.pgvector.schema import schema_name
 from tests import pgserver
 
 pg_server, pg_module_url = pgserver.pg_server, pgserver.pg_module_url  # the fixtures

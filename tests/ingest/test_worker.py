@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from ingest.loaders import Page
 from ingest.worker import FileOutcome, IngestWorker
 from rag.config import EmbedderSettings, Settings, load_settings
-from rag.embedders import SentenceTransformerEmbedder, recorded_name
+from rag.embedders import recorded_name
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import IndexMismatchError, RagError
 from rag.store import LocalCatalog as IndexCatalog
 from rag.util import undecodable
@@ -793,7 +794,7 @@ def test_a_failure_inside_a_large_document_fails_that_document_only(
 ) -> None:
     """The real embedder failing at the large document's second batch, or the store
     failing to write that batch."""
-    from rag.store.chunks import ChunkDB
+    from rag.store.local.chunks import ChunkDB
 
     docs = _second_version(settings, embedder, tmp_path)
     if failing == "embedder":

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import EmbedderSettings
-from rag.embedders import resolve_embedder
+from rag.embedders.base import resolve_embedder
 
 
 @pytest.fixture

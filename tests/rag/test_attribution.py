@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.attribution import Attributor, split_sentences, strip_citations
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
+from rag.grounding.attribution import Attributor, strip_citations
+from rag.grounding.sentences import split_sentences
 from rag.types import Source
 
 CATS = (

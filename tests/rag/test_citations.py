@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rag.citations import CitationFilter, clean
+from rag.grounding.citations import CitationFilter, clean
 
 
 def test_clean_keeps_valid_and_removes_unknown() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import e5_model
 from rag.config import MULTILINGUAL_EMBEDDER, EmbedderSettings
-from rag.e5_model import model_folder, read_packed
-from rag.embedders import Embedder, make_embedder
+from rag.embedders import e5_model, make_embedder
+from rag.embedders.base import Embedder
+from rag.embedders.e5_model import model_folder, read_packed
 from rag.errors import ConfigError
 
 # No NUL: the engine reads C strings, which end there (the folder's tokenizer drops it).

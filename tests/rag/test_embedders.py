@@ -9,13 +9,9 @@ import numpy as np
 import pytest
 
 from rag.config import DEFAULT_EMBEDDER, MULTILINGUAL_EMBEDDER, EmbedderSettings
-from rag.embedders import (
-    Embedder,
-    SentenceTransformerEmbedder,
-    make_embedder,
-    recorded_name,
-    settings_for_index,
-)
+from rag.embedders import make_embedder, recorded_name, settings_for_index
+from rag.embedders.base import Embedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from tests.fakes import HashEmbedder
 
 TEXTS = [

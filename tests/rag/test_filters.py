@@ -12,9 +12,9 @@ import pytest
 
 from ingest.worker import IngestWorker
 from rag.config import Settings
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import InvalidRequestError
-from rag.retrieval import make_retriever
+from rag.retrievers import make_retriever
 from rag.store import Filters, make_catalog
 from rag.store.globs import glob_matcher
 from tests.pdfs import text_pdf

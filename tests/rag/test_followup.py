@@ -10,9 +10,9 @@ import pytest
 
 from ingest.worker import IngestWorker
 from rag.config import Settings
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.followup import is_followup, standalone_query, usable_rewrite
-from rag.retrieval import make_retriever
+from rag.retrievers import make_retriever
 from rag.store import make_catalog
 
 CASES = [
@@ -114,7 +114,8 @@ def test_model_rewrite_runs_and_falls_back(pipeline: object) -> None:
 def test_a_followup_reads_only_its_new_passages(
     indexed: Settings, embedder: SentenceTransformerEmbedder, generator: object
 ) -> None:
-    from rag.generation import GenerationParams, LlamaCppGenerator
+    from rag.generators.base import GenerationParams
+    from rag.generators.llama_cpp import LlamaCppGenerator
     from rag.pipeline import DoneEvent, Pipeline
     from rag.prompt import GIVEN
 

@@ -9,7 +9,9 @@ import pytest
 
 from rag.config import LlmSettings
 from rag.errors import ContextLengthError
-from rag.generation import GenerationParams, Generator, LlamaCppGenerator, make_generator
+from rag.generators import make_generator
+from rag.generators.base import GenerationParams, Generator
+from rag.generators.llama_cpp import LlamaCppGenerator
 from rag.threads import relay
 from tests.fakes import EchoGenerator
 from tests.llmserver import llm_server, openai_generator  # noqa: F401  (fixtures)

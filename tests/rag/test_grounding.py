@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from rag.attribution import Attributor, strip_citations
 from rag.config import AnswerSettings
-from rag.embedders import SentenceTransformerEmbedder
-from rag.grounding import ground
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
+from rag.grounding.attribution import Attributor, strip_citations
+from rag.grounding.check import ground
 from rag.types import Source
 
 BREAD = (

@@ -10,9 +10,9 @@ import pytest
 from ingest.worker import IngestWorker
 from rag.analysis import told_language
 from rag.config import RetrievalSettings, Settings
-from rag.embedders import SentenceTransformerEmbedder
-from rag.hybrid import fuse, reliability, spread_scaled
-from rag.retrieval import make_retriever
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
+from rag.retrievers import make_retriever
+from rag.retrievers.hybrid import fuse, reliability, spread_scaled
 from rag.store import make_catalog
 from rag.types import Chunk, Hit
 from tests.fakes import HashEmbedder

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from rag.config import load_settings
-from rag.generation import GenerationParams, LlamaCppGenerator
-from rag.lookup import LookupLlama, NgramIndex
+from rag.generators.base import GenerationParams
+from rag.generators.llama_cpp import LlamaCppGenerator
+from rag.generators.lookup import LookupLlama, NgramIndex
 
 PASSAGE = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()[:2500]
 QUESTIONS = [

@@ -13,9 +13,18 @@ import pytest
 
 from rag.config import LlmSettings, load_settings
 from rag.errors import ConfigError, ModelsBusyError
-from rag.generation import GenerationParams, Generator, LlamaCppGenerator, default_model_path
-from rag.model_pool import ModelPool
-from rag.models import MIB, GGUFError, ModelCatalog, quantize, quantized_name, read_gguf
+from rag.generators.base import GenerationParams, Generator
+from rag.generators.gguf_catalog import (
+    MIB,
+    GGUFError,
+    ModelCatalog,
+    default_model_path,
+    quantize,
+    quantized_name,
+    read_gguf,
+)
+from rag.generators.llama_cpp import LlamaCppGenerator
+from rag.generators.pool import ModelPool
 from rag.pipeline import DoneEvent, Pipeline
 from tests.fakes import EchoGenerator
 

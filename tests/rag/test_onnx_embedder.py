@@ -12,20 +12,16 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-import rag.onnx_export as export
+import rag.embedders.onnx_export as export
 from ingest.progress import progress_bar
 from ingest.worker import IngestWorker
 from rag.config import EmbedderSettings, Settings
-from rag.embedders import (
-    SentenceTransformerEmbedder,
-    make_embedder,
-    recorded_name,
-    resolve_embedder,
-    token_batches,
-)
+from rag.embedders import make_embedder, recorded_name
+from rag.embedders.base import resolve_embedder, token_batches
+from rag.embedders.onnx import OnnxEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import IndexMismatchError
-from rag.generation import LlamaCppGenerator
-from rag.onnx_embedder import OnnxEmbedder
+from rag.generators.llama_cpp import LlamaCppGenerator
 from rag.pipeline import Pipeline
 from rag.store import LocalCatalog, Manifest
 
@@ -210,7 +206,7 @@ def _fail(*args: object) -> Path:
 def test_only_a_word_piece_tokenizer_splitting_at_white_space_joins_its_pieces() -> None:
     import json
 
-    from rag.onnx_embedder import joins_at_white_space
+    from rag.embedders.onnx import joins_at_white_space
 
     config = json.loads((resolve_embedder(EmbedderSettings().model)[1] / "tokenizer.json").read_text())
     assert joins_at_white_space(config)
@@ -235,7 +231,7 @@ def test_a_bert_tokenizer_is_read_as_transformers_reads_it_without_importing_it(
     import subprocess
     import sys
 
-    from rag.onnx_embedder import _bert_tokenizer, _transformers_tokenizer
+    from rag.embedders.onnx import _bert_tokenizer, _transformers_tokenizer
 
     model = resolve_embedder(EmbedderSettings().model)[1]
     direct, theirs = _bert_tokenizer(model), _transformers_tokenizer(model)
@@ -256,7 +252,7 @@ def test_a_bert_tokenizer_is_read_as_transformers_reads_it_without_importing_it(
         [
             "import sys",
             "from rag.config import EmbedderSettings",
-            "from rag.onnx_embedder import OnnxEmbedder",
+            "from rag.embedders.onnx import OnnxEmbedder",
             "OnnxEmbedder(EmbedderSettings(kind='onnx')).embed(['x'])",
             "print('transformers' in sys.modules)",
         ]

@@ -30,8 +30,10 @@ from rag.errors import (
     InferenceTimeoutError,
     InferenceUnavailableError,
 )
-from rag.generation import GenerationParams, LlamaCppGenerator, make_generator
-from rag.openai_llm import OpenAIGenerator, estimate_tokens
+from rag.generators import make_generator
+from rag.generators.base import GenerationParams
+from rag.generators.llama_cpp import LlamaCppGenerator
+from rag.generators.openai_server import OpenAIGenerator, estimate_tokens
 from rag.pipeline import Pipeline
 from tests.llmserver import N_CTX, LlmServer, free_port, llm_server, openai_generator  # noqa: F401
 

@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-import rag.openvino_embedder as ov
+import rag.embedders.openvino as ov
 from ingest.progress import progress_bar
 from ingest.worker import IngestWorker
 from rag.config import EmbedderSettings, Settings
-from rag.embedders import SentenceTransformerEmbedder, make_embedder, resolve_embedder
+from rag.embedders import make_embedder
+from rag.embedders.base import resolve_embedder
+from rag.embedders.openvino import OpenVinoEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import IndexMismatchError
-from rag.generation import LlamaCppGenerator
-from rag.openvino_embedder import OpenVinoEmbedder
+from rag.generators.llama_cpp import LlamaCppGenerator
 from rag.pipeline import Pipeline
 from rag.store import LocalCatalog
 

@@ -5,15 +5,15 @@ from pathlib import Path
 import pytest
 
 from ingest.worker import IngestWorker
-from rag.attribution import strip_citations
 from rag.config import Settings
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import IndexNotFoundError
 from rag.followup import standalone_query
-from rag.generation import GenerationParams
-from rag.messages import NOT_IN_DOCUMENTS, NOTHING_FOUND
+from rag.generators.base import GenerationParams
+from rag.grounding.attribution import strip_citations
 from rag.pipeline import DoneEvent, Pipeline, TokenEvent
-from rag.retrieval import distinct
+from rag.replies import NOT_IN_DOCUMENTS, NOTHING_FOUND
+from rag.retrievers.base import distinct
 from rag.store import make_catalog
 from tests.fakes import EchoGenerator, WordOverlapRetriever
 

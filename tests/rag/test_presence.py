@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.presence import has_kind, presence, question_kind, relevance
+from rag.grounding.presence import has_kind, presence, question_kind, relevance
 from rag.types import Source
 
 

@@ -7,9 +7,10 @@ import pytest
 
 from ingest.worker import IngestWorker
 from rag.config import Settings, load_settings
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import ContextLengthError
-from rag.generation import GenerationParams, LlamaCppGenerator
+from rag.generators.base import GenerationParams
+from rag.generators.llama_cpp import LlamaCppGenerator
 from rag.pipeline import Pipeline
 from rag.prompt import PromptBuilder, given_passages
 from rag.types import Chunk, Hit

@@ -9,8 +9,9 @@ import pytest
 
 from ingest.worker import IngestWorker
 from rag.config import Settings
-from rag.embedders import SentenceTransformerEmbedder, resolve_embedder
-from rag.retrieval import make_retriever
+from rag.embedders.base import resolve_embedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
+from rag.retrievers import make_retriever
 from rag.store import make_catalog
 
 
@@ -46,7 +47,7 @@ def test_reranker_orders_the_top_hits(
     assert len(hits) == 4 and all("rerank" in h.scores for h in hits)
     reranks = [h.scores["rerank"] for h in hits]
     assert reranks == sorted(reranks, reverse=True)
-    from rag.rerank import CrossEncoderReranker
+    from rag.rerankers.cross_encoder import CrossEncoderReranker
 
     direct = CrossEncoderReranker(tiny_cross_encoder).scores(
         "What do cats eat?", [h.chunk.context for h in hits]

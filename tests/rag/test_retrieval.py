@@ -10,8 +10,10 @@ import pytest
 
 from ingest.worker import IngestWorker
 from rag.config import RetrievalSettings, Settings
-from rag.embedders import SentenceTransformerEmbedder
-from rag.retrieval import DenseRetriever, Retriever, distinct, make_retriever
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
+from rag.retrievers import make_retriever
+from rag.retrievers.base import Retriever, distinct
+from rag.retrievers.dense import DenseRetriever
 from rag.store import Store
 from tests.fakes import EchoGenerator, WordOverlapRetriever
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rag.store import LocalCatalog
-from rag.store.local import LocalStore as Index
+from rag.store.local.store import LocalStore as Index
 from rag.types import Chunk
 from tests.rag.test_store_contract import PER_DOC, batches, manifest, record, unit_vectors
 
@@ -184,7 +184,7 @@ def test_ivf_file_written_in_batches_is_what_faiss_writes(tmp_path: Path) -> Non
     well as an index FAISS trains itself on the same sample."""
     import faiss
 
-    from rag.store import ivf
+    from rag.store.local import ivf
 
     vectors, ids = clustered(6000, 32, 1), np.arange(6000, dtype=np.int64) * 3 + 7
     sample = vectors[::3]
@@ -223,7 +223,7 @@ def test_ivf_commit_reads_the_vectors_in_bounded_batches(
     vectors at once, and a reader searches the file it wrote."""
     from rag.config import StoreSettings
     from rag.store import local
-    from rag.store.chunks import ChunkDB
+    from rag.store.local.chunks import ChunkDB
 
     monkeypatch.setattr(local, "BUILD_BATCH", 50)
     read: list[int] = []

@@ -20,7 +20,7 @@ import pytest
 from rag.config import load_settings
 from rag.errors import ConfigError
 from rag.store import Catalog, FileRecord, Filters, Manifest, Store, make_catalog
-from rag.store.pg_schema import MIGRATIONS, index_version
+from rag.store.pgvector.schema import MIGRATIONS, index_version
 from rag.types import Chunk
 from tests import pgserver
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from rag.config import StoreSettings
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.store import FileRecord, Filters, LocalCatalog, Manifest
-from rag.store.local import LocalStore
-from rag.store.vectors import FaissVectors, ivf_lists
+from rag.store.local.store import LocalStore
+from rag.store.local.vectors import FaissVectors, ivf_lists
 from rag.types import Chunk
 
 DIM = 64

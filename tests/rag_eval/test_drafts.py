@@ -15,7 +15,7 @@ DATA = Path(__file__).parents[1] / "data" / "grounded"
 
 
 def answer(text: str, *, abstained: bool = False, unsupported: bool = False) -> Answer:
-    from rag.attribution import SentenceSupport
+    from rag.grounding.attribution import SentenceSupport
 
     sentence = SentenceSupport(text, 0, len(text), supported=not unsupported)
     return Answer(text, [], Usage(), {}, abstained=abstained, sentences=[sentence])

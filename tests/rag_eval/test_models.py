@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.generation import default_model_path
-from rag.models import quantize
-from rag_eval.chart import quality_latency_page
-from rag_eval.models import quality_metric, speed_of
+from rag.generators.gguf_catalog import default_model_path, quantize
+from rag_eval.chart import quality_latency_page, quality_metric
+from rag_eval.model_comparison import speed_of
 
 ROOT = Path(__file__).parents[2]
 DEFAULT = "SmolLM2-135M-Instruct.Q4_1"

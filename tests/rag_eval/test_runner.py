@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from rag.config import Settings
-from rag.embedders import Embedder
-from rag.retrieval import DenseRetriever
+from rag.embedders.base import Embedder
+from rag.retrievers.dense import DenseRetriever
 from rag.store import make_catalog
 from rag_eval.compare import load_run, metric_rows, per_query, setting_changes
 from rag_eval.datasets import load_dataset

@@ -12,7 +12,7 @@ from api.app import create_app
 from api.web_router import STATIC
 from ingest.worker import IngestWorker
 from rag.config import Settings
-from rag.embedders import SentenceTransformerEmbedder
+from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.pipeline import Pipeline
 from tests.fakes import EchoGenerator
 

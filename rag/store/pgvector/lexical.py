@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.analysis import Language, content_words, detect_language
 from rag.store.base import Filters
-from rag.store.pg_sql import file_filter, visible
+from rag.store.pgvector.sql import file_filter, visible
 
 if TYPE_CHECKING:
     import psycopg

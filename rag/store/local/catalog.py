@@ -18,9 +18,9 @@ from typing import Any
 from rag.config import StoreSettings
 from rag.errors import IndexLockedError, IndexMismatchError, IndexNotFoundError, RagError
 from rag.store.base import Catalog, Store, check_index_name, not_found
-from rag.store.local import LocalStore
+from rag.store.local.store import LocalStore
+from rag.store.local.vectors import fsync
 from rag.store.manifest import FORMAT_VERSION, Manifest
-from rag.store.vectors import fsync
 
 logger = logging.getLogger(__name__)
 

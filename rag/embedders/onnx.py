@@ -19,17 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.config import EmbedderSettings
-from rag.embedders import (
-    Embedder,
-    model_languages,
-    model_prompts,
-    recorded_name,
-    resolve_embedder,
-    token_batches,
-)
+from rag.embedders.base import Embedder, model_languages, model_prompts, resolve_embedder, token_batches
+from rag.embedders.onnx_export import OUTPUT, int8_model, recipe_id
 from rag.errors import ConfigError
 from rag.offline import ensure_offline
-from rag.onnx_export import OUTPUT, int8_model
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -57,7 +50,7 @@ class OnnxEmbedder(Embedder):
         core the process may use)."""
         ensure_offline()
         path = resolve_embedder(settings.model)[1]
-        self.name = recorded_name(self.kind, settings.model)
+        self.name = self.recorded_name(settings.model)
         self.languages = model_languages(settings.model)
         self.batch_size = settings.batch_size
         self.batch_tokens = settings.batch_tokens
@@ -72,6 +65,12 @@ class OnnxEmbedder(Embedder):
         logger.info(
             "embedder loaded kind=%s name=%s dim=%d file=%s", self.kind, self.name, self.dimension, model_file
         )
+
+    @classmethod
+    def recorded_name(cls, model: str) -> str:
+        """`<model>-int8-<recipe>-<hash of its parameters>`: vectors of two quantization
+        recipes never share an index."""
+        return f"{resolve_embedder(model)[0]}-{recipe_id()}"
 
     def _load(self, path: Path) -> Path:
         """Load the model of the folder `path` (exported on first use), set `dimension`,

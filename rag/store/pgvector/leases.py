@@ -12,14 +12,12 @@ The database is the only coordinator; nothing else runs between the workers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from rag.store.base import FileRecord
-
-if TYPE_CHECKING:
-    from rag.store.pgvector import PgVectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +44,25 @@ class Taken:
 class FileClaims:
     """One worker's claims on the files of one pgvector index."""
 
-    def __init__(self, store: PgVectorStore, owner: str, lease: float) -> None:
-        self.store = store
+    def __init__(
+        self,
+        sql: Callable[[str], bytes],
+        txn: Callable[[], AbstractContextManager[tuple[Any, int | None]]],
+        owner: str,
+        lease: float,
+    ) -> None:
+        """`sql` puts the index's schema into a statement; `txn` opens one transaction on
+        the index's database (the store's own)."""
+        self._sql = sql
+        self._txn = txn
         self.owner = owner
         self.lease = float(lease)
 
     def take(self, wanted: Sequence[Wanted], limit: int) -> Taken:
         """Claim up to `limit` of the wanted files that are neither done nor held."""
         paths = [w.path for w in wanted]
-        sql = self.store._sql
-        with self.store._txn() as (conn, _):
+        sql = self._sql
+        with self._txn() as (conn, _):
             rows = conn.execute(
                 sql(
                     "SELECT f.path, f.hash, f.size, f.mtime, f.ingested_at, f.name, f.title, f.type, "
@@ -95,5 +102,5 @@ class FileClaims:
 
     def release(self) -> None:
         """Give back every file this worker holds (and drop rows nobody holds)."""
-        with self.store._txn() as (conn, _):
-            conn.execute(self.store._sql("DELETE FROM {s}.claims WHERE owner IN (%s, '')"), (self.owner,))
+        with self._txn() as (conn, _):
+            conn.execute(self._sql("DELETE FROM {s}.claims WHERE owner IN (%s, '')"), (self.owner,))

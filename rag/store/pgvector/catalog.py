@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import ConfigError, IndexLockedError, InvalidRequestError
 from rag.store.base import Catalog, check_index_name, not_found
 from rag.store.manifest import Manifest
-from rag.store.pg_schema import index_version, migrate, migrate_index, schema_name
-from rag.store.pgvector import PgVectorStore
+from rag.store.pgvector.schema import index_version, migrate, migrate_index, schema_name
+from rag.store.pgvector.store import PgVectorStore
 
 if TYPE_CHECKING:
     import psycopg

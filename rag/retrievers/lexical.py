@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rag.config import RetrievalSettings
-from rag.retrieval import Retriever, distinct
+from rag.retrievers.base import Retriever, distinct
 from rag.types import Hit
 
 if TYPE_CHECKING:

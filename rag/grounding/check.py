@@ -31,10 +31,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from rag.analysis import Language, detect_language
-from rag.attribution import Attribution, Attributor, SentenceSupport, split_sentences
 from rag.config import AnswerSettings
-from rag.messages import QUOTED_IN
-from rag.presence import anchored, presence, relevance
+from rag.grounding.attribution import Attribution, Attributor, SentenceSupport
+from rag.grounding.presence import anchored, presence, relevance
+from rag.grounding.sentences import split_sentences
+from rag.replies import QUOTED_IN
 from rag.types import Source
 
 #: The passage sentences that answer the question best (those near the best one's score,

@@ -30,9 +30,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 from rag.analysis import Language, analyze, claim_tokens, detect_language, fold, held_tokens, is_exact, words
+from rag.grounding.sentences import Piece, split_sentences
 
 if TYPE_CHECKING:
-    from rag.attribution import Piece
     from rag.types import Source
 
 Kind = Literal["when", "count", "who", "where", "how-to", "why", "yes/no", "which", "other"]
@@ -130,7 +130,6 @@ def question_kind(question: str) -> Kind:
 
 def presence(question: str, sources: Sequence[Source]) -> Presence:
     """The best window's score over the passages (module docstring)."""
-    from rag.attribution import split_sentences
 
     language = detect_language(question)
     kind = question_kind(question)

@@ -30,8 +30,8 @@ import numpy as np
 
 from rag.analysis import detect_language, told_language
 from rag.config import RetrievalSettings
-from rag.embedders import Embedder
-from rag.retrieval import Retriever, distinct, stored_vector
+from rag.embedders.base import Embedder
+from rag.retrievers.base import Retriever, distinct, stored_vector
 from rag.types import Hit
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ what the model reads is trimmed: sources, spans and attribution keep the whole p
 from __future__ import annotations
 
 from rag.analysis import analyze, detect_language
-from rag.attribution import split_sentences
+from rag.grounding.sentences import split_sentences
 
 GAP = " … "
 

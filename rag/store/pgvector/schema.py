@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rag.store.pg_lexical import TERMS_FUNCTIONS, reanalyze
+from rag.store.pgvector.lexical import TERMS_FUNCTIONS, reanalyze
 
 if TYPE_CHECKING:
     import psycopg

@@ -40,11 +40,11 @@ import numpy as np
 from rag.analysis import analyze, detect_language
 from rag.config import StoreSettings
 from rag.errors import IndexMismatchError, RagError
-from rag.store import ivf
 from rag.store.base import Batches, FileRecord, Filters, Store, not_found
-from rag.store.chunks import ChunkDB
+from rag.store.local import ivf
+from rag.store.local.chunks import ChunkDB
+from rag.store.local.vectors import FaissVectors, ivf_lists
 from rag.store.manifest import Manifest
-from rag.store.vectors import FaissVectors, ivf_lists
 from rag.types import Chunk, Hit
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rag.config import RetrievalSettings
 from rag.errors import ConfigError
 from rag.offline import ensure_offline
-from rag.retrieval import Retriever
+from rag.retrievers.base import Retriever
 from rag.types import Hit
 
 if TYPE_CHECKING:

@@ -43,7 +43,7 @@ from rag.errors import (
     InferenceUnavailableError,
     RagError,
 )
-from rag.generation import Delta, GenerationParams, Generator, Message
+from rag.generators.base import Delta, GenerationParams, Generator, Message
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rag.embedders.base import resolve_embedder
+from rag.embedders.onnx import OnnxEmbedder
+from rag.embedders.onnx_export import EXPORT_VERSION, OUTPUT, cached, export_fp32, fingerprint
 from rag.errors import ConfigError
-from rag.onnx_embedder import OnnxEmbedder
-from rag.onnx_export import EXPORT_VERSION, OUTPUT, cached, export_fp32, fingerprint
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -39,6 +40,11 @@ class OpenVinoEmbedder(OnnxEmbedder):
     the onnx embedder's do."""
 
     kind = "openvino"
+
+    @classmethod
+    def recorded_name(cls, model: str) -> str:
+        """`<model>-openvino-<precision>`: the precision this CPU computes in (bf16, f32)."""
+        return f"{resolve_embedder(model)[0]}-openvino-{precision()}"
 
     def _load(self, path: Path) -> Path:
         core = _core()

@@ -33,8 +33,9 @@ from rag.analysis import detect_language
 from rag.errors import RagError
 from rag.store.base import Batches, FileRecord, Filters, Store, not_found
 from rag.store.manifest import Manifest
-from rag.store.pg_lexical import TERM_COUNT, TERMS, PgLexical, terms_input
-from rag.store.pg_sql import CHUNK_COLUMNS, COMMITTED, FILE_COLUMNS, file_filter, visible
+from rag.store.pgvector.leases import FileClaims
+from rag.store.pgvector.lexical import TERM_COUNT, TERMS, PgLexical, terms_input
+from rag.store.pgvector.sql import CHUNK_COLUMNS, COMMITTED, FILE_COLUMNS, file_filter, visible
 from rag.types import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from rag.config import StoreSettings
-    from rag.store.pg_claims import FileClaims
 
 logger = logging.getLogger(__name__)
 
@@ -364,9 +364,7 @@ class PgVectorStore(Store):
 
     def claims(self, owner: str, lease: float) -> FileClaims:
         """One ingest worker's claims on this index's files (see `rag.store.pg_claims`)."""
-        from rag.store.pg_claims import FileClaims
-
-        return FileClaims(self, owner, lease)
+        return FileClaims(self._sql, self._txn, owner, lease)
 
     # -- internals ---------------------------------------------------------------
 
