@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.embedders.base import resolve_embedder
-from rag.embedders.onnx import OnnxEmbedder
+from rag.embedders.graph import GraphEmbedder
 from rag.embedders.onnx_export import EXPORT_VERSION, OUTPUT, cached, export_fp32, fingerprint
 from rag.errors import ConfigError
 
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 CONVERT_VERSION = 1  # changes when what is cached changes
 
 
-class OpenVinoEmbedder(OnnxEmbedder):
+class OpenVinoEmbedder(GraphEmbedder):
     """A local sentence-transformers model run by OpenVINO's CPU plugin, in bf16 where the
     CPU computes it, else fp32. One inference stream per thread: batches run at once, as
     the onnx embedder's do."""

@@ -206,7 +206,7 @@ def _fail(*args: object) -> Path:
 def test_only_a_word_piece_tokenizer_splitting_at_white_space_joins_its_pieces() -> None:
     import json
 
-    from rag.embedders.onnx import joins_at_white_space
+    from rag.embedders.graph import joins_at_white_space
 
     config = json.loads((resolve_embedder(EmbedderSettings().model)[1] / "tokenizer.json").read_text())
     assert joins_at_white_space(config)
@@ -231,7 +231,7 @@ def test_a_bert_tokenizer_is_read_as_transformers_reads_it_without_importing_it(
     import subprocess
     import sys
 
-    from rag.embedders.onnx import _bert_tokenizer, _transformers_tokenizer
+    from rag.embedders.graph import _bert_tokenizer, _transformers_tokenizer
 
     model = resolve_embedder(EmbedderSettings().model)[1]
     direct, theirs = _bert_tokenizer(model), _transformers_tokenizer(model)
