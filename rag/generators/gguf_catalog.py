@@ -122,21 +122,6 @@ FILE_TYPES: dict[int, str] = {
     32: "BF16",
 }
 
-#: Metadata shown as the model's licence and provenance, when the file has them.
-ABOUT_KEYS = (
-    "general.license",
-    "general.license.name",
-    "general.basename",
-    "general.size_label",
-    "general.finetune",
-    "general.organization",
-    "general.author",
-    "general.url",
-    "general.source.url",
-    "general.repo_url",
-    "general.description",
-)
-
 
 class GGUFError(ConfigError):
     """A file that is not a readable GGUF model."""

@@ -75,10 +75,6 @@ class LookupStats:
     drafted: int = 0
     accepted: int = 0
 
-    @property
-    def acceptance(self) -> float:
-        return self.accepted / self.drafted if self.drafted else 0.0
-
 
 class LookupLlama(Llama):
     """`Llama` whose greedy generations use prompt lookup; `lookup`: tokens drafted per step."""
