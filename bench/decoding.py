@@ -40,7 +40,8 @@ ensure_offline()
 from ingest.worker import IngestWorker
 from rag.config import Settings, load_settings
 from rag.generators.base import GenerationParams, Generator, Message
-from rag.generators.gguf_catalog import ModelCatalog, read_gguf
+from rag.generators.gguf import read_gguf
+from rag.generators.gguf_catalog import ModelCatalog
 from rag.generators.llama_cpp import LlamaCppGenerator
 from rag.generators.lookup import LookupLlama
 from rag.hardware import processor_line

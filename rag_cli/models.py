@@ -14,7 +14,8 @@ from rag.util import console_text
 from rag_cli.app import ConfigOpt, SetOpt, app, fail, out, settings_from
 
 if TYPE_CHECKING:
-    from rag.generators.gguf_catalog import ModelCatalog, ModelInfo
+    from rag.generators.gguf import ModelInfo
+    from rag.generators.gguf_catalog import ModelCatalog
 
 models_app = typer.Typer(help="List and describe the GGUF models requests can pick.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -32,7 +33,7 @@ def _catalog(config: Path | None, set_: list[str] | None) -> ModelCatalog:
 def models_list(as_json: JsonOpt = False, config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """Every GGUF of llm.models_dir and the packaged model: what it is and the RAM it needs
     at the context it would run with."""
-    from rag.generators.gguf_catalog import GGUFError
+    from rag.generators.gguf import GGUFError
 
     catalog = _catalog(config, set_)
     found = catalog.list()
@@ -88,7 +89,7 @@ def models_info(
 ) -> None:
     """Everything a model's GGUF header says and its RAM estimate; then the processor, its
     SIMD features and the instruction sets llama.cpp and onnxruntime use on it."""
-    from rag.generators.gguf_catalog import read_gguf
+    from rag.generators.gguf import read_gguf
     from rag.hardware import describe
 
     catalog = _catalog(config, set_)
@@ -180,7 +181,7 @@ def models_quantize(
 ) -> None:
     """Write a copy of a model quantized to another type into llm.models_dir, to compare
     them with `rag eval --models`."""
-    from rag.generators.gguf_catalog import quantize, quantized_name
+    from rag.generators.gguf import quantize, quantized_name
 
     catalog = _catalog(config, set_)
     source = catalog.info(name)

@@ -18,7 +18,8 @@ from typing import Any
 from rag.config import LlmSettings
 from rag.errors import ConfigError, ContextLengthError
 from rag.generators.base import Delta, GenerationParams, Generator, Message
-from rag.generators.gguf_catalog import ModelCatalog, default_model_path, read_gguf
+from rag.generators.gguf import read_gguf
+from rag.generators.gguf_catalog import ModelCatalog, default_model_path
 from rag.threads import relay
 
 logger = logging.getLogger(__name__)

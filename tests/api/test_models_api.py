@@ -19,7 +19,8 @@ from ingest.worker import IngestWorker
 from rag.config import load_settings
 from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.generators.base import Generator
-from rag.generators.gguf_catalog import ModelCatalog, default_model_path, quantize
+from rag.generators.gguf import quantize
+from rag.generators.gguf_catalog import ModelCatalog, default_model_path
 from rag.generators.llama_cpp import LlamaCppGenerator
 from rag.pipeline import Pipeline
 from tests.api.conftest import running_server

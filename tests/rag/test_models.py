@@ -14,15 +14,8 @@ import pytest
 from rag.config import LlmSettings, load_settings
 from rag.errors import ConfigError, ModelsBusyError
 from rag.generators.base import GenerationParams, Generator
-from rag.generators.gguf_catalog import (
-    MIB,
-    GGUFError,
-    ModelCatalog,
-    default_model_path,
-    quantize,
-    quantized_name,
-    read_gguf,
-)
+from rag.generators.gguf import MIB, GGUFError, quantize, quantized_name, read_gguf
+from rag.generators.gguf_catalog import ModelCatalog, default_model_path
 from rag.generators.llama_cpp import LlamaCppGenerator
 from rag.generators.pool import ModelPool
 from rag.pipeline import DoneEvent, Pipeline

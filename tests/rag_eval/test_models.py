@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.generators.gguf_catalog import default_model_path, quantize
+from rag.generators.gguf import quantize
+from rag.generators.gguf_catalog import default_model_path
 from rag_eval.chart import quality_latency_page, quality_metric
 from rag_eval.model_comparison import speed_of
 
