@@ -12,7 +12,6 @@ multi-gigabyte models takes milliseconds:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from rag.config import LlmSettings
@@ -31,9 +30,8 @@ class ModelCatalog:
     A model is named by its file name without `.gguf`, compared without regard to case.
     """
 
-    def __init__(self, settings: LlmSettings, default_path: Callable[[], Path] | None = None) -> None:
+    def __init__(self, settings: LlmSettings) -> None:
         self.settings = settings
-        self._default_path = default_path
 
     def paths(self) -> dict[str, Path]:
         """Model names and files: the models folder first, then the packaged model."""
@@ -49,10 +47,8 @@ class ModelCatalog:
         return found
 
     def _packaged(self) -> Path | None:
-        if self._default_path is None:
-            self._default_path = default_model_path
         try:
-            return self._default_path()
+            return default_model_path()
         except ConfigError:
             return None
 

@@ -47,9 +47,7 @@ class LlamaCppGenerator(Generator):
 
     def __init__(self, settings: LlmSettings) -> None:
         if settings.model and (settings.model_path is None or settings.model_path.stem != settings.model):
-            from rag.generators.gguf_catalog import ModelCatalog  # a model named: its file in the catalog
-
-            settings = ModelCatalog(settings, default_model_path).settings_for(settings.model)
+            settings = ModelCatalog(settings).settings_for(settings.model)  # a model named: its file
         path = settings.model_path or default_model_path()
         threads = settings.n_threads or os.cpu_count() or 1
         # llama.cpp's OpenMP threads are fast only when one and the same thread drives
@@ -171,7 +169,7 @@ class LlamaCppGenerator(Generator):
 
 def _fitting_context(settings: LlmSettings, path: Path) -> int:
     """The trained context of the model, capped by `llm.ram_budget_mb`."""
-    return ModelCatalog(settings, default_model_path).n_ctx(read_gguf(path))
+    return ModelCatalog(settings).n_ctx(read_gguf(path))
 
 
 def _chat_formatter(llm: Any, chat_format: str | None) -> Any:
