@@ -11,6 +11,7 @@ into (name, pages) pairs, to be stored as `<file>/<name>`.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from ingest.loaders.base import Loader, Page, documents
@@ -51,7 +52,7 @@ def loader_for(path: Path, options: IngestSettings | None = None) -> Loader | No
     if cls is None:
         return None
     loader = cls(options)
-    loader.nested = lambda inner: loader_for(inner, options)
+    loader.nested = partial(loader_for, options=options)  # a loader crosses processes pickled
     return loader
 
 

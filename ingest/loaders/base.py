@@ -40,7 +40,7 @@ class Loader(ABC):
         self.options = options or IngestSettings.model_validate({})
         #: The loader of a file found inside this one (an e-mail's attachment), by its
         #: name; `loader_for` sets it to the registry's, so no loader imports the registry.
-        self.nested: Callable[[Path], Loader | None] = lambda path: None
+        self.nested: Callable[[Path], Loader | None] = _no_loader
 
     @abstractmethod
     def pages(self, path: Path) -> Iterator[Page]:
@@ -49,6 +49,11 @@ class Loader(ABC):
     def documents(self, path: Path) -> Iterator[tuple[str, Iterator[Page]]]:
         """(name, pages) of the file itself ("") and of each document inside it."""
         return documents(self.pages(path))
+
+
+def _no_loader(path: Path) -> Loader | None:
+    """No file inside another is read (the default, before `loader_for` sets its own)."""
+    return None
 
 
 def documents(pages: Iterator[Page]) -> Iterator[tuple[str, Iterator[Page]]]:
