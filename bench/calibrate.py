@@ -7,7 +7,7 @@ The runs come from sets with answerable and unanswerable questions (some say
 passes `retrieval.min_score`, when the passages answer it less than `answer.min_fit` for
 its language (rag.grounding: the mean of the best retrieval score and of how well the
 best passage sentence fits the question), or when no short window of them holds what it
-asks, below `answer.min_presence` (rag.presence). None depends on the model's answer, so
+asks, below `answer.min_presence` (rag.grounding.presence). None depends on the model's answer, so
 each value is scored from the runs alone, language by language: the abstention rate on
 unanswerable questions and the share of answerable ones refused.
 

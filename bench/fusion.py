@@ -45,7 +45,7 @@ Fusion = Callable[[list[Hit], list[Hit], str | None], dict[int, float]]
 
 
 def product(embedder: Embedder, settings: RetrievalSettings, fusion: str, gated: bool = True) -> Fusion:
-    """What hybrid retrieval does (`rag.hybrid`) with `retrieval.fusion` = `fusion`; with
+    """What hybrid retrieval does (`rag.retrievers.hybrid`) with `retrieval.fusion` = `fusion`; with
     `gated` off, both sides always at their configured weights."""
     chosen = settings.model_copy(update={"fusion": fusion})
 

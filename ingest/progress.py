@@ -45,7 +45,7 @@ class ProgressObserver:
 
 
 #: The loggers whose INFO lines the bar shows: the embedder's one-time preparation.
-SHOWN_LOGGERS = ("rag.onnx_export", "rag.openvino_embedder")
+SHOWN_LOGGERS = ("rag.embedders.onnx_export", "rag.embedders.openvino")
 
 
 class _ConsoleLines(logging.Handler):

@@ -55,7 +55,7 @@ class PromptBuilder:
         self, generator: Generator, system_prompt: str = SYSTEM_PROMPT, *, trim_chars: int = 0
     ) -> None:
         """`trim_chars`: each passage is shown as about this many characters around its
-        best sentence for the question (rag.trim); 0 shows passages whole."""
+        best sentence for the question (rag.grounding.trim); 0 shows passages whole."""
         self.generator = generator
         self.system_prompt = system_prompt
         self.trim_chars = trim_chars

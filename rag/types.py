@@ -100,7 +100,7 @@ class Answer:
     #: the closest passages, to see also).
     abstained: bool = False
     language: str = "en"
-    #: Each sentence of the answer and the sources that back it (see rag.attribution).
+    #: Each sentence of the answer and the sources that back it (see rag.grounding.attribution).
     sentences: list[Any] = field(default_factory=list)
     #: What the model wrote, before citations were rewritten from the attribution.
     draft: str = ""

@@ -71,7 +71,7 @@ class LlamaCppGenerator(Generator):
         from rag.generators.lookup import LookupLlama
 
         try:
-            # Greedy answers are decoded with prompt lookup (rag.lookup) when
+            # Greedy answers are decoded with prompt lookup (rag.generators.lookup) when
             # `llm.prompt_lookup` is set. With flash attention, and one thread for a single
             # token (on several, llama.cpp splits its attention otherwise than a batch's),
             # a position's logits are the same read alone or in a batch, so the guesses

@@ -88,7 +88,7 @@ def _containing(
     near: dict[int, list[tuple[int, int]]],
 ) -> list[tuple[int, Piece]]:
     """The passage sentences (at most 3) that hold every word of a short answer and, with a
-    question, are relevant to it (`rag.presence.anchored`)."""
+    question, are relevant to it (`rag.grounding.presence.anchored`)."""
 
     wanted = set(claim_tokens(strip_citations(text)))
     pieces = {number: found for number, _, found in passages}
@@ -175,7 +175,7 @@ class Attributor:
         """A sentence is supported when its best passage sentence holds `lexical` of its
         terms, or is `dense` close in meaning, or scores `combined` on their mean. A short
         answer is supported by a sentence holding its words and `relevance` of the
-        question's terms (`rag.presence.relevance`)."""
+        question's terms (`rag.grounding.presence.relevance`)."""
         self.embedder = embedder
         self.relevance = relevance
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -197,7 +197,7 @@ class Attributor:
         """Each sentence of `answer` matched to the passages. A short answer ("October 1973",
         "Toy Story"), too short to compare by terms or meaning, is backed by a passage
         sentence that holds all its words and, when `question` is given, the question's terms
-        (with the sentence before it when it refers back: `rag.presence.anchored`,
+        (with the sentence before it when it refers back: `rag.grounding.presence.anchored`,
         `relevance`; half as many when it is one of the passage sentences that answer it
         best, `near`: spans by passage number): the right words in the wrong place back
         nothing."""

@@ -11,7 +11,7 @@ Three decisions are taken here, in this order:
    language, the answer is that the documents do not say, whatever the model wrote: a
    weak model answers anyway, so its draft cannot tell. So it is when no short window of
    the passages holds the question's terms together with something of the asked kind
-   (`rag.presence`: a passage on the subject that lacks the asked fact), below
+   (`rag.grounding.presence`: a passage on the subject that lacks the asked fact), below
    `answer.min_presence`.
 2. **What of the draft is backed?** Each sentence is matched to the passages
    (`Attributor.attribute`); backed sentences cite their passages, the others are marked
@@ -58,7 +58,7 @@ class Grounded:
     answerability: float = 0.0
     #: The answer is passage sentences only (the draft had nothing backed).
     extracted: bool = False
-    #: How well the passages' best window holds what is asked (`rag.presence`).
+    #: How well the passages' best window holds what is asked (`rag.grounding.presence`).
     presence: float = 1.0
 
     @property
@@ -108,7 +108,7 @@ def min_fit(settings: AnswerSettings, question: str) -> float:
 
 
 def min_presence(settings: AnswerSettings, question: str) -> float:
-    """The presence score (`rag.presence`) a question in its language needs."""
+    """The presence score (`rag.grounding.presence`) a question in its language needs."""
     lang = detect_language(question)
     return settings.min_presence.get(lang, settings.min_presence.get("en", 0.0))
 
@@ -159,7 +159,7 @@ def _leaves_out_the_answer(
     found: Attribution, best: Attribution, sources: Sequence[Source], question: str, needed: float
 ) -> bool:
     """Whether the best passage sentence answers the question better than the draft: it
-    holds `needed` of the question's terms (`rag.presence.relevance`) and more of them than
+    holds `needed` of the question's terms (`rag.grounding.presence.relevance`) and more of them than
     any passage sentence backing the draft. A weak model's backed sentence about something
     else gets the answer added; a draft that answers in its own words does not."""
     texts = {s.number: s.text for s in sources}

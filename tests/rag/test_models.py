@@ -96,7 +96,7 @@ def test_n_ctx_is_what_fits_the_ram_budget(models_dir: Path) -> None:
 
 MEASURE = """
 import json, sys, psutil, llama_cpp
-from rag.generation import default_model_path
+from rag.generators.gguf_catalog import default_model_path
 before = psutil.Process().memory_info().rss
 llm = llama_cpp.Llama(model_path=str(default_model_path()), n_ctx=int(sys.argv[1]), n_threads=1,
                       verbose=False)
