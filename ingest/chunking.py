@@ -7,10 +7,11 @@ A `size` larger than that window is refused (ConfigError): chunks could never re
 and the index would record a size it does not have.
 
 Each unit of text (a paragraph, else a sentence, else a run of words) is counted once
-with each tokenizer, and chunks are packed by adding those counts, so chunking time grows
-linearly with the document. Only Markdown pages (`Page.markdown`) have headings; a
-heading never makes a chunk alone. A Markdown table is kept whole in one chunk when it
-fits, else cut between rows, each piece starting with the table's header row.
+with each tokenizer (`ingest.token_counter`), and chunks are packed by adding those
+counts, so chunking time grows linearly with the document. Only Markdown pages
+(`Page.markdown`) have headings; a heading never makes a chunk alone. A Markdown table is
+kept whole in one chunk when it fits, else cut between rows, each piece starting with the
+table's header row.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ingest.loaders.base import Page
+from ingest.token_counter import TokenCounter, join_ids
 from rag.errors import ConfigError
 from rag.types import Chunk
-from rag.util import get_encoding
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -73,18 +74,14 @@ class Chunker:
             )
         self.size = size
         self.overlap = overlap
-        self._encoding = get_encoding(encoding)
-        self._limit = limit if max_limit is not None else None
-        self._max_limit = max_limit
-        self._specials = limit("") if self._limit is not None and limit is not None else 0
-        # Counting many texts in one call is several times faster with a Rust tokenizer; an
-        # embedder's `count_tokens_batch` is used when `limit` is its `count_tokens`.
-        owner = getattr(limit, "__self__", None)
-        self._limit_many = limit_many or getattr(owner, "count_tokens_batch", None)
-        self._pieces_many = pieces_many if self._limit is not None else None
-        self._counted: dict[str, int] = {}  # embedder counts of the page being chunked
-        self._ids: dict[str, list[int]] = {}  # and their ids, from `pieces_many`
-        self._token_counts: dict[str, int] = {}  # tiktoken counts of the page's units
+        self._counter = TokenCounter(
+            size,
+            encoding=encoding,
+            limit=limit,
+            max_limit=max_limit,
+            limit_many=limit_many,
+            pieces_many=pieces_many,
+        )
 
     @property
     def effective_size(self) -> int:
@@ -92,7 +89,8 @@ class Chunker:
         return self.size
 
     def count(self, text: str) -> int:
-        return len(self._encoding.encode(text, disallowed_special=()))
+        """The tiktoken tokens of `text`."""
+        return self._counter.count(text)
 
     def chunks(self, pages: Iterable[Page], path: str) -> Iterator[Chunk]:
         """Chunks of one document, in order, numbered from 0."""
@@ -139,11 +137,9 @@ class Chunker:
         room = (0, 0)  # tokens and embedder tokens of the headings just before
         for page in pages:
             blocks = [b.strip() for b in _PARAGRAPH.split(page.text) if b.strip()]
-            self._counted.clear()
-            self._ids.clear()
-            self._token_counts.clear()
+            self._counter.new_page()
             # A heading block is counted as its heading line and its body, others whole.
-            self._count_many([part for b in blocks for part in self._parts(b, page.markdown)])
+            self._counter.count_many([part for b in blocks for part in self._parts(b, page.markdown)])
             for block in blocks:
                 match = _HEADING.match(block.split("\n", 1)[0]) if page.markdown else None
                 if match:
@@ -171,7 +167,7 @@ class Chunker:
                             page.number,
                             heading,
                             sep="\n\n" if i == 0 else " ",
-                            ids=self._ids.get(piece),
+                            ids=self._counter.ids(piece),
                         )
                 room = (0, 0)
 
@@ -194,74 +190,29 @@ class Chunker:
     ) -> _Unit:
         return _Unit(
             text,
-            self._tokens(text),
-            self._pieces(text),
+            self._counter.tokens(text),
+            self._counter.pieces(text),
             page,
             heading,
             starts_section,
             is_heading,
             sep,
-            self._ids.get(text),
+            self._counter.ids(text),
         )
-
-    def _tokens(self, text: str) -> int:
-        """`count`, remembered for the page being chunked."""
-        known = self._token_counts.get(text)
-        if known is None:
-            known = self._token_counts[text] = self.count(text)
-        return known
-
-    def _within(self, text: str, tokens: int) -> bool:
-        """Whether `text` holds at most `tokens` tiktoken tokens. Each word (a run without
-        white space) is at least one token, so a text of more words is not counted."""
-        return len(text.split()) <= tokens and self._tokens(text) <= tokens
-
-    def _pieces(self, text: str) -> int:
-        if self._limit is None:
-            return 0
-        known = self._counted.get(text)
-        return known if known is not None else self._limit(text) - self._specials
-
-    def _count_many(self, texts: list[str]) -> None:
-        """Count the texts with the embedder's tokenizer in one call, for `_pieces`."""
-        if self._limit is None or (self._limit_many is None and self._pieces_many is None):
-            return
-        # A text of more tokens than a chunk holds is cut whatever its embedder count: it
-        # is not counted (its parts are, if they fit).
-        todo = [t for t in dict.fromkeys(texts) if t not in self._counted and self._within(t, self.size)]
-        if not todo:
-            return
-        found = self._pieces_many(todo) if self._pieces_many is not None else None
-        if found is not None:
-            self._ids.update(zip(todo, found, strict=True))
-            self._counted.update((t, len(ids)) for t, ids in zip(todo, found, strict=True))
-            return
-        self._pieces_many = None  # a tokenizer that does not join its pieces: counts only
-        if self._limit_many is None:
-            return
-        counts = self._limit_many(todo)
-        self._counted.update((t, n - self._specials) for t, n in zip(todo, counts, strict=True))
-
-    def _fits(self, tokens: int, pieces: int, room: tuple[int, int] = (0, 0)) -> bool:
-        """Whether that many tokens fit a chunk, less `room` (tokens, embedder tokens)."""
-        if tokens > self.size - room[0]:
-            return False
-        if self._max_limit is None or self._limit is None:
-            return True
-        return pieces + room[1] + self._specials <= self._max_limit
 
     def _fit(self, text: str, room: tuple[int, int] = (0, 0)) -> list[tuple[str, int, int]]:
         """(text, tokens, embedder tokens) of the text whole if it fits, else of its sentences
         (each counted once), else of its word runs."""
-        if self._within(text, self.size - room[0]):  # else it is cut whatever its embedder count
-            tokens, pieces = self._tokens(text), self._pieces(text)
-            if self._fits(tokens, pieces, room):
+        # A text of more tokens than a chunk holds is cut whatever its embedder count.
+        if self._counter.within(text, self.size - room[0]):
+            tokens, pieces = self._counter.tokens(text), self._counter.pieces(text)
+            if self._counter.fits(tokens, pieces, room):
                 return [(text, tokens, pieces)]
         sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
         if len(sentences) > 1:
-            self._count_many(sentences)
+            self._counter.count_many(sentences)
             return [p for s in sentences for p in self._fit(s, room)]
-        return [(w, self.count(w), self._pieces(w)) for w in self._split_words(text, room)]
+        return [(w, self._counter.count(w), self._counter.pieces(w)) for w in self._split_words(text, room)]
 
     def _split_words(self, text: str, room: tuple[int, int] = (0, 0)) -> list[str]:
         """A run of text with no sentence boundary, cut between words (or inside one).
@@ -274,7 +225,7 @@ class Chunker:
         current: list[str] = []
         tokens = 0
         for word in text.split():
-            w_tokens = self.count(" " + word)
+            w_tokens = self._counter.count(" " + word)
             if w_tokens > size:
                 if current:
                     pieces.append(" ".join(current))
@@ -288,11 +239,11 @@ class Chunker:
             tokens += w_tokens
         if current:
             pieces.append(" ".join(current))
-        self._count_many(pieces)
+        self._counter.count_many(pieces)
         return [part for piece in pieces for part in self._within_window(piece, room)]
 
     def _within_window(self, text: str, room: tuple[int, int]) -> list[str]:
-        if self._fits(0, self._pieces(text), room):
+        if self._counter.fits(0, self._counter.pieces(text), room):
             return [text]
         words = text.split(" ")
         if len(words) < 2:
@@ -304,11 +255,11 @@ class Chunker:
         ]
 
     def _split_tokens(self, word: str, room: tuple[int, int] = (0, 0)) -> list[str]:
-        ids = self._encoding.encode(word, disallowed_special=())
+        ids = self._counter.encoding.encode(word, disallowed_special=())
         step = max(1, (self.size - room[0]) // 2)
         while True:
-            parts = [self._encoding.decode(ids[i : i + step]) for i in range(0, len(ids), step)]
-            if step == 1 or all(self._fits(0, self._pieces(p), room) for p in parts):
+            parts = [self._counter.encoding.decode(ids[i : i + step]) for i in range(0, len(ids), step)]
+            if step == 1 or all(self._counter.fits(0, self._counter.pieces(p), room) for p in parts):
                 return parts
             step //= 2
 
@@ -317,19 +268,22 @@ class Chunker:
     ) -> Iterator[_Unit]:
         """A table whole, or pieces of whole rows each led by the header and separator."""
         whole = "\n".join(lines)
-        if self._within(whole, self.size - room[0]):
+        if self._counter.within(whole, self.size - room[0]):
             table = self._unit(whole, page, heading)
-            if self._fits(table.tokens, table.pieces, room):
+            if self._counter.fits(table.tokens, table.pieces, room):
                 yield table
                 return
-        self._count_many(["\n".join(lines[:2]), *lines])  # its header and rows, at once
+        self._counter.count_many(["\n".join(lines[:2]), *lines])  # its header and rows, at once
         head = "\n".join(lines[:2])
-        head_tokens, head_pieces = self.count(head) + 1 + room[0], self._pieces(head) + room[1]
+        head_tokens, head_pieces = (
+            self._counter.count(head) + 1 + room[0],
+            self._counter.pieces(head) + room[1],
+        )
         rows: list[str] = []
         tokens, pieces = head_tokens, head_pieces
         for row in lines[2:]:
-            r_tokens, r_pieces = self.count(row) + 1, self._pieces(row)
-            if not self._fits(head_tokens + r_tokens, head_pieces + r_pieces):
+            r_tokens, r_pieces = self._counter.count(row) + 1, self._counter.pieces(row)
+            if not self._counter.fits(head_tokens + r_tokens, head_pieces + r_pieces):
                 # a row too long for any chunk: its words, after the rows so far
                 if rows:
                     yield self._unit("\n".join([head, *rows]), page, heading)
@@ -337,18 +291,18 @@ class Chunker:
                 for text in self._split_words(row):
                     yield self._unit(text, page, heading)
                 continue
-            if rows and not self._fits(tokens + r_tokens, pieces + r_pieces):
+            if rows and not self._counter.fits(tokens + r_tokens, pieces + r_pieces):
                 yield _Unit(
                     "\n".join([head, *rows]),
                     tokens - room[0],
                     pieces - room[1],
                     page,
                     heading,
-                    ids=self._joined([head, *rows]),
+                    ids=self._counter.joined([head, *rows]),
                 )
                 rows, tokens, pieces = [], head_tokens, head_pieces
                 room = (0, 0)  # only the first piece follows the headings
-                head_tokens, head_pieces = self.count(head) + 1, self._pieces(head)
+                head_tokens, head_pieces = self._counter.count(head) + 1, self._counter.pieces(head)
                 tokens, pieces = head_tokens, head_pieces
             rows.append(row)
             tokens += r_tokens
@@ -360,7 +314,7 @@ class Chunker:
                 pieces - room[1],
                 page,
                 heading,
-                ids=self._joined([head, *rows]),
+                ids=self._counter.joined([head, *rows]),
             )
 
     def _split_after(self, window: list[_Unit], unit: _Unit) -> tuple[_Unit, _Unit]:
@@ -371,8 +325,8 @@ class Chunker:
         tokens = pieces = 0
         pieces_used = sum(u.pieces for u in window)
         for word in words:
-            w_tokens, w_pieces = self.count(" " + word), self._pieces(word)
-            if first and not self._fits(used + tokens + w_tokens, pieces_used + pieces + w_pieces):
+            w_tokens, w_pieces = self._counter.count(" " + word), self._counter.pieces(word)
+            if first and not self._counter.fits(used + tokens + w_tokens, pieces_used + pieces + w_pieces):
                 break
             first.append(word)
             tokens += w_tokens
@@ -390,7 +344,7 @@ class Chunker:
     def _too_big(self, window: list[_Unit], unit: _Unit) -> bool:
         tokens = sum(u.tokens + 1 for u in window) + unit.tokens
         pieces = sum(u.pieces for u in window) + unit.pieces
-        return not self._fits(tokens, pieces)
+        return not self._counter.fits(tokens, pieces)
 
     def _overlap(self, window: list[_Unit]) -> list[_Unit]:
         kept: list[_Unit] = []
@@ -401,10 +355,6 @@ class Chunker:
             kept.insert(0, unit)
             total += unit.tokens
         return kept
-
-    def _joined(self, texts: list[str]) -> list[int] | None:
-        """The ids of texts joined by white space: theirs joined (None if one is unknown)."""
-        return _join_ids([self._ids.get(t) for t in texts])
 
     @staticmethod
     def _make(window: list[_Unit], path: str, ordinal: int) -> tuple[Chunk, list[int] | None]:
@@ -417,13 +367,7 @@ class Chunker:
             page_end=max(pages) if pages else None,
             heading=window[-1].heading,
         )
-        return chunk, _join_ids([u.ids for u in window if u.text])
-
-
-def _join_ids(parts: list[list[int] | None]) -> list[int] | None:
-    if any(p is None for p in parts):
-        return None
-    return [i for p in parts if p is not None for i in p]
+        return chunk, join_ids([u.ids for u in window if u.text])
 
 
 def _headings_only(window: list[_Unit]) -> bool:

@@ -83,16 +83,16 @@ def test_bad_files_are_reported_and_the_rest_ingested(
 
 
 def test_file_deleted_during_run(worker: IngestWorker, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ingest.worker as module
+    import ingest.reading as module
 
-    real_hash = module._hash
+    real_hash = module.file_hash
 
     def vanishing(path: Path) -> str:
         if path.name == "bread.txt":
             path.unlink()
         return real_hash(path)
 
-    monkeypatch.setattr(module, "_hash", vanishing)
+    monkeypatch.setattr(module, "file_hash", vanishing)
     report = worker.run(corpus)
     failed = [o for o in report.outcomes if o.status == "failed"]
     assert [Path(o.path).name for o in failed] == ["bread.txt"]
@@ -346,26 +346,27 @@ class CallRecorder(HashEmbedder):
 
 
 def test_the_runs_last_files_are_embedded_apart() -> None:
-    from ingest.worker import _Pending, _tail_apart
+    from ingest.reading import Pending
+    from ingest.writing import tail_apart
     from rag.store import FileRecord
     from rag.types import Chunk
 
-    def item(name: str, chunks: int) -> _Pending:
+    def item(name: str, chunks: int) -> Pending:
         record = FileRecord(name, "h", 1, 0.0, 0.0, name)
         chunked = [Chunk(f"{name} {i}", name, i) for i in range(chunks)]
-        return _Pending(name, name, [(record, chunked)], "added")
+        return Pending(name, name, [(record, chunked)], "added")
 
     items = [item("a", 50), item("b", 20), item("c", 5), item("d", 4)]
-    assert [[p.name for p in part] for part in _tail_apart(items, 8)] == [["a", "b"], ["c", "d"]]
-    assert [[p.name for p in part] for part in _tail_apart(items, 10)] == [["a"], ["b", "c", "d"]]
-    assert [[p.name for p in part] for part in _tail_apart(items, 100)] == [["a", "b", "c", "d"]]
-    assert _tail_apart(items[:1], 8) == [items[:1]]
+    assert [[p.name for p in part] for part in tail_apart(items, 8)] == [["a", "b"], ["c", "d"]]
+    assert [[p.name for p in part] for part in tail_apart(items, 10)] == [["a"], ["b", "c", "d"]]
+    assert [[p.name for p in part] for part in tail_apart(items, 100)] == [["a", "b", "c", "d"]]
+    assert tail_apart(items[:1], 8) == [items[:1]]
 
 
 def test_the_last_group_is_written_while_its_end_embeds(settings: Settings, tmp_path: Path) -> None:
     """The run's last files are embedded in a call of their own (two batches), so that
     the writing of the files before them does not wait for all embedding to end."""
-    import ingest.worker as module
+    import ingest.writing as module
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -383,6 +384,7 @@ def test_chunks_are_prepared_from_the_ids_chunking_made(settings: Settings) -> N
     """With a word-piece embedder, the ingest tokenizes each paragraph once: a chunk is
     prepared from its units' ids and its context header's, exactly as from its text."""
     from ingest.loaders import Page
+    from ingest.reading import FileReader
     from rag.embedders import make_embedder
 
     embedder = make_embedder(EmbedderSettings(kind="onnx"))
@@ -395,7 +397,8 @@ def test_chunks_are_prepared_from_the_ids_chunking_made(settings: Settings) -> N
     assert sum(ids is not None for _, ids in pairs) >= 0.8 * len(pairs) > 5
     texts = [c.context for c, _ in pairs]
     assert any(t != c.text for t, (c, _) in zip(texts, pairs, strict=True))  # headers are read too
-    assert worker._prepare(pairs) == embedder.prepare(texts)
+    reader = FileReader(worker, settings.chunking.context)
+    assert reader.prepare(pairs) == embedder.prepare(texts)
 
 
 def test_ingesting_one_file_removes_nothing_else(settings: Settings, tmp_path: Path) -> None:
