@@ -222,7 +222,7 @@ def test_ivf_commit_reads_the_vectors_in_bounded_batches(
     """The commit that trains the IVF index never holds more than a batch of the stored
     vectors at once, and a reader searches the file it wrote."""
     from rag.config import StoreSettings
-    from rag.store import local
+    from rag.store.local import store as local
     from rag.store.local.chunks import ChunkDB
 
     monkeypatch.setattr(local, "BUILD_BATCH", 50)
