@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rag.store.base import Catalog, FileRecord, Filters, Store, check_index_name
-from rag.store.local.catalog import LocalCatalog, StoreReaders
+from rag.store.base import Catalog, FileRecord, Filters, Store, StoreReader, StoreWriter, check_index_name
+from rag.store.local.catalog import LocalCatalog
 from rag.store.manifest import Manifest
+from rag.store.readers import StoreReaders
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -40,7 +41,9 @@ __all__ = [
     "LocalCatalog",
     "Manifest",
     "Store",
+    "StoreReader",
     "StoreReaders",
+    "StoreWriter",
     "check_index_name",
     "make_catalog",
     "open_store",
