@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rag.store.base import Catalog, FileRecord, Filters, Store, StoreReader, StoreWriter, check_index_name
-from rag.store.local.catalog import LocalCatalog
+from rag.store.local import LocalCatalog
 from rag.store.manifest import Manifest
 from rag.store.readers import StoreReaders
 
@@ -23,7 +23,7 @@ def make_catalog(settings: Settings) -> Catalog:
     if kind == "local":
         return LocalCatalog(settings.indexes_dir, settings.store)
     if kind == "pgvector":
-        from rag.store.pgvector.catalog import PgCatalog  # psycopg is imported only for this store
+        from rag.store.pgvector import PgCatalog  # psycopg is imported only for this store
 
         return PgCatalog(settings.store)
     raise AssertionError(f"unknown store kind {kind!r}")  # the settings allow no other
