@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rag.store.abilities import FileLeases, SharedIngest, SharedLocks, Taken, Wanted
 from rag.store.base import Catalog, FileRecord, Filters, Store, StoreReader, StoreWriter, check_index_name
 from rag.store.local import LocalCatalog
 from rag.store.manifest import Manifest
@@ -36,14 +37,19 @@ def open_store(settings: Settings, name: str, *, readonly: bool = False) -> Stor
 
 __all__ = [
     "Catalog",
+    "FileLeases",
     "FileRecord",
     "Filters",
     "LocalCatalog",
     "Manifest",
+    "SharedIngest",
+    "SharedLocks",
     "Store",
     "StoreReader",
     "StoreReaders",
     "StoreWriter",
+    "Taken",
+    "Wanted",
     "check_index_name",
     "make_catalog",
     "open_store",

@@ -6,6 +6,9 @@
     StoreWriter            one index as ingest writes it: replace/remove/touch a document, commit
     Store                  both: what a catalog opens (read-only unless asked otherwise)
 
+Optional abilities a backend may declare beside these (shared ingest) are in
+`rag.store.abilities`, checked with `isinstance`.
+
 `rag.store.open_store(settings, name)` and `rag.store.make_catalog(settings)` pick the
 backend by `store.kind`; nothing else in the code knows which one runs.
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rag.errors import RagError
+from rag.store.abilities import SharedIngest
 from rag.store.base import Batches, FileRecord, Filters, Store, not_found
 from rag.store.manifest import Manifest
 from rag.store.pgvector.leases import FileClaims
@@ -50,7 +51,7 @@ ANALYZE_AFTER = 10_000  # chunks one writer adds before its commit gathers stati
 ITERATIVE_SCAN = {"hnsw": "strict_order", "ivfflat": "relaxed_order"}
 
 
-class PgVectorStore(Store):
+class PgVectorStore(Store, SharedIngest):
     """One index of a PostgreSQL database: a writer (beside other writers) or a reader."""
 
     def __init__(
