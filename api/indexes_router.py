@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import PipelineDep
 from rag.errors import IndexNotFoundError
-from rag.store import Catalog
+from rag.store import Catalog, StoreReader
 
 router = APIRouter(tags=["indexes"])
 
@@ -40,7 +40,7 @@ def _describe_all(catalog: Catalog) -> list[dict[str, Any]]:
     rows = []
     for name in catalog.names():
         try:
-            store = catalog.open(name, readonly=True)
+            store: StoreReader = catalog.open(name, readonly=True)
         except IndexNotFoundError:  # deleted between the listing and the opening
             continue
         try:

@@ -48,7 +48,7 @@ from rag.offline import ensure_offline
 ensure_offline()
 
 from rag.hardware import processor_line
-from rag.store.local.store import TRAINING_PER_LIST
+from rag.store.local.ivf_files import TRAINING_PER_LIST
 from rag.store.local.vectors import FaissVectors, ivf_lists
 
 SCIFACT = Path(__file__).parents[1].parent / "shared" / "eval" / "scifact" / "corpus.jsonl"

@@ -1,12 +1,13 @@
 """Ingest workers that share the work: several `rag ingest` (or `--watch`) processes, on
 one machine or many, bringing one index up to date with one folder at once.
 
-A store that can share its writing (the pgvector store) gives each worker a shared lock
-on the index and claims on files (`rag.store.pg_claims`): a worker takes the files it
-found a few at a time, skips those another worker holds or has already written, and
-before it ends waits for the files others hold, so when `run` returns every file it found
-is in the index, exactly once. Any other store keeps one writer at a time: its exclusive
-lock, and every file in one round.
+A store that can share its writing (one that declares `SharedIngest`, in a catalog that
+declares `SharedLocks`: the pgvector store; see `rag.store.abilities`) gives each worker a
+shared lock on the index and claims on files: a worker takes the files it found a few at
+a time, skips those another worker holds or has already written, and before it ends waits
+for the files others hold, so when `run` returns every file it found is in the index,
+exactly once. Any other store keeps one writer at a time: its exclusive lock, and every
+file in one round.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
 from rag.config import StoreSettings
-from rag.store import Catalog, FileRecord, Store
+from rag.store import Catalog, FileRecord, SharedIngest, SharedLocks, StoreWriter, Wanted
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,7 @@ F = TypeVar("F", bound=_Found)
 
 def write_lock(catalog: Catalog, name: str) -> AbstractContextManager[None]:
     """The lock an ingest run holds: shared with other workers where the store allows it."""
-    shared = getattr(catalog, "lock_shared", None)
-    return shared(name) if shared is not None else catalog.lock(name)
+    return catalog.lock_shared(name) if isinstance(catalog, SharedLocks) else catalog.lock(name)
 
 
 def worker_id() -> str:
@@ -50,7 +50,7 @@ def worker_id() -> str:
 
 
 def rounds(
-    store: Store,
+    store: StoreWriter,
     found: Sequence[F],
     known: dict[str, FileRecord],
     settings: StoreSettings,
@@ -58,13 +58,10 @@ def rounds(
     """The files this worker is to go through, round by round, in their order. Files other
     workers wrote meanwhile come with their records put in `known` (so they count as
     unchanged); the caller writes each round before asking for the next."""
-    make_claims = getattr(store, "claims", None)
-    if make_claims is None:
+    if not isinstance(store, SharedIngest):
         yield list(found)
         return
-    from rag.store.pgvector.leases import Wanted
-
-    claims = make_claims(worker_id(), settings.claim_lease)
+    claims = store.claims(worker_id(), settings.claim_lease)
     order = {f.key: n for n, f in enumerate(found)}
     remaining = {f.key: f for f in found}
     try:

@@ -35,7 +35,7 @@ from rag.prompt import BuiltPrompt, PromptBuilder, source_of
 from rag.replies import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
 from rag.retrievers import make_retriever
 from rag.retrievers.base import Retriever
-from rag.store import Filters, Store, StoreReaders, check_index_name, make_catalog
+from rag.store import Filters, StoreReader, StoreReaders, check_index_name, make_catalog
 from rag.types import Answer, Hit, Source, Usage
 
 logger = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ class Pipeline:
 
     # -- indexes ---------------------------------------------------------------------
 
-    def index(self, name: str | None = None) -> Store:
+    def index(self, name: str | None = None) -> StoreReader:
         """The named index as last committed; a deleted or re-created index is never
         served as the one it replaced."""
         return self.readers.get(check_index_name(name or self.settings.index))
@@ -178,7 +178,7 @@ class Pipeline:
                 continue
         return sizes
 
-    def embedder_for(self, store: Store) -> Embedder:
+    def embedder_for(self, store: StoreReader) -> Embedder:
         """The embedder that searches `store`: the configured one, or, when `embedder.kind`
         (or `embedder.model`) was not set and the index was built by the model's other
         local runtime (or the other packaged model), that one, loaded on first use, so an
@@ -233,7 +233,7 @@ class Pipeline:
             relevance=a.min_relevance,
         )
 
-    def _check_embedder(self, store: Store) -> None:
+    def _check_embedder(self, store: StoreReader) -> None:
         embedder = self.embedder_for(store)
         try:
             store.manifest.check_embedder(_kind(embedder), embedder.name, embedder.dimension)
@@ -258,7 +258,7 @@ class Pipeline:
         k = top_k or self.settings.retrieval.top_k
         return self.retriever_for(mode, store).retrieve(store, query, k, min_score=min_score, filters=filters)
 
-    def retriever_for(self, mode: str | None, store: Store | None = None) -> Retriever:
+    def retriever_for(self, mode: str | None, store: StoreReader | None = None) -> Retriever:
         """The configured retriever, or one of another mode, or over the embedder `store`
         was built with (see `embedder_for`)."""
         embedder = self.embedder if store is None else self.embedder_for(store)
@@ -275,7 +275,7 @@ class Pipeline:
         self,
         question: str,
         history: Sequence[Message],
-        store: Store | None = None,
+        store: StoreReader | None = None,
         generator: Generator | None = None,
     ) -> str:
         """What to search for: the question, made standalone when it follows up on the
@@ -407,7 +407,7 @@ class Pipeline:
     # -- conversations ---------------------------------------------------------------
 
     @staticmethod
-    def conversation(store: Store, generator: Generator) -> tuple[str, ...]:
+    def conversation(store: StoreReader, generator: Generator) -> tuple[str, ...]:
         """Whose turns a remembered turn may stand for: the index (its name, its creation
         and its committed state) and the model. The same history sent against another
         index, or after the index changed, or to another model, is read as the client

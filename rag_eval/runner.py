@@ -24,7 +24,7 @@ from rag.grounding.presence import presence
 from rag.hardware import processor
 from rag.retrievers import make_retriever
 from rag.retrievers.base import Retriever
-from rag.store import Store, make_catalog
+from rag.store import StoreReader, make_catalog
 from rag.types import Hit
 from rag_eval.corpus import document_id, index_name, materialize
 from rag_eval.datasets import Dataset, Query
@@ -143,7 +143,7 @@ def _ingest(data: dict[str, Any], corpus: str, name: str, progress: bool) -> dic
     return {**report.summary(), "seconds": round(report.seconds, 3)}
 
 
-def _chunk_depth(index: Store) -> int:
+def _chunk_depth(index: StoreReader) -> int:
     """Chunks to fetch so that about DEPTH distinct documents come out of them."""
     files = max(1, len(index.files()))
     per_file = index.chunk_count() / files

@@ -20,7 +20,7 @@ from rag.types import Hit
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from rag.store import Filters, Store
+    from rag.store import Filters, StoreReader
 
 _WORDS = (
     "river",
@@ -154,7 +154,7 @@ class WordOverlapRetriever(Retriever):
 
     def retrieve(
         self,
-        index: Store,
+        index: StoreReader,
         query: str,
         k: int,
         *,

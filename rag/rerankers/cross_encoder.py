@@ -24,7 +24,7 @@ from rag.retrievers.base import Retriever
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.store import Filters, Store
+    from rag.store import Filters, StoreReader
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class RerankingRetriever(Retriever):
 
     def retrieve(
         self,
-        index: Store,
+        index: StoreReader,
         query: str,
         k: int,
         *,

@@ -17,7 +17,7 @@ from rag.config import RetrievalSettings
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.store import Filters, Store
+    from rag.store import Filters, StoreReader
 
 
 class Retriever(ABC):
@@ -36,7 +36,7 @@ class Retriever(ABC):
     @abstractmethod
     def retrieve(
         self,
-        index: Store,
+        index: StoreReader,
         query: str,
         k: int,
         *,
@@ -50,7 +50,7 @@ class Retriever(ABC):
 
     def retrieve_many(
         self,
-        index: Store,
+        index: StoreReader,
         queries: Sequence[str],
         k: int,
         *,
@@ -73,7 +73,9 @@ class Retriever(ABC):
         return [h for h in hits if h.score >= limit]
 
 
-def distinct(index: Store, hits: Iterable[Hit], threshold: float, limit: int | None = None) -> list[Hit]:
+def distinct(
+    index: StoreReader, hits: Iterable[Hit], threshold: float, limit: int | None = None
+) -> list[Hit]:
     """Drop chunks too similar to a better one (overlaps, repeated boilerplate): the same
     text, or vectors with a cosine similarity of `threshold` or more. Stops once `limit`
     are kept (the hits may be a lazy iterator)."""
@@ -100,7 +102,7 @@ def distinct(index: Store, hits: Iterable[Hit], threshold: float, limit: int | N
     return kept
 
 
-def stored_vector(index: Store, chunk_id: int) -> np.ndarray | None:
+def stored_vector(index: StoreReader, chunk_id: int) -> np.ndarray | None:
     """A hit's stored vector; None when it is gone: a search reads one committed state, and
     by the time its hits are looked at, a writer may have replaced their document and
     committed (the hit's chunk, already read, is still a right answer from that state)."""

@@ -20,7 +20,7 @@ from rag.types import Hit
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from rag.store import Filters, Store
+    from rag.store import Filters, StoreReader
 
 
 class DenseRetriever(Retriever):
@@ -34,7 +34,7 @@ class DenseRetriever(Retriever):
 
     def retrieve(
         self,
-        index: Store,
+        index: StoreReader,
         query: str,
         k: int,
         *,
@@ -48,7 +48,7 @@ class DenseRetriever(Retriever):
 
     def retrieve_many(
         self,
-        index: Store,
+        index: StoreReader,
         queries: Sequence[str],
         k: int,
         *,
@@ -66,7 +66,7 @@ class DenseRetriever(Retriever):
 
     def search(
         self,
-        index: Store,
+        index: StoreReader,
         vector: NDArray[np.float32],
         k: int,
         *,
@@ -80,6 +80,6 @@ class DenseRetriever(Retriever):
         hits = self._floor(index.search(vector, k * 2 + 4 if dedup else k, filters), min_score, floor)
         return (distinct(index, hits, self.settings.dedup_threshold, k) if dedup else hits)[:k]
 
-    def distinct(self, index: Store, hits: Sequence[Hit]) -> list[Hit]:
+    def distinct(self, index: StoreReader, hits: Sequence[Hit]) -> list[Hit]:
         """Drop chunks too similar to a better one (see `distinct`)."""
         return distinct(index, hits, self.settings.dedup_threshold)

@@ -35,7 +35,7 @@ from rag.retrievers.base import Retriever, distinct, stored_vector
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.store import Filters, Store
+    from rag.store import Filters, StoreReader
 
 
 class HybridRetriever(Retriever):
@@ -49,7 +49,7 @@ class HybridRetriever(Retriever):
 
     def retrieve(
         self,
-        index: Store,
+        index: StoreReader,
         query: str,
         k: int,
         *,

@@ -15,11 +15,11 @@ from rag.retrievers.base import Retriever, distinct
 from rag.types import Hit
 
 if TYPE_CHECKING:
-    from rag.store import Filters, Store
+    from rag.store import Filters, StoreReader
 
 
 class LexicalRetriever(Retriever):
-    """BM25 over the index's lexical side (`Store.search_text`)."""
+    """BM25 over the index's lexical side (`StoreReader.search_text`)."""
 
     mode = "lexical"
 
@@ -28,7 +28,7 @@ class LexicalRetriever(Retriever):
 
     def retrieve(
         self,
-        index: Store,
+        index: StoreReader,
         query: str,
         k: int,
         *,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rag.store.base import Catalog, FileRecord, Filters, Store, check_index_name
-from rag.store.local.catalog import LocalCatalog, StoreReaders
+from rag.store.abilities import FileLeases, SharedIngest, SharedLocks, Taken, Wanted
+from rag.store.base import Catalog, FileRecord, Filters, Store, StoreReader, StoreWriter, check_index_name
+from rag.store.local import LocalCatalog
 from rag.store.manifest import Manifest
+from rag.store.readers import StoreReaders
 
 if TYPE_CHECKING:
     from rag.config import Settings
@@ -22,7 +24,7 @@ def make_catalog(settings: Settings) -> Catalog:
     if kind == "local":
         return LocalCatalog(settings.indexes_dir, settings.store)
     if kind == "pgvector":
-        from rag.store.pgvector.catalog import PgCatalog  # psycopg is imported only for this store
+        from rag.store.pgvector import PgCatalog  # psycopg is imported only for this store
 
         return PgCatalog(settings.store)
     raise AssertionError(f"unknown store kind {kind!r}")  # the settings allow no other
@@ -35,12 +37,19 @@ def open_store(settings: Settings, name: str, *, readonly: bool = False) -> Stor
 
 __all__ = [
     "Catalog",
+    "FileLeases",
     "FileRecord",
     "Filters",
     "LocalCatalog",
     "Manifest",
+    "SharedIngest",
+    "SharedLocks",
     "Store",
+    "StoreReader",
     "StoreReaders",
+    "StoreWriter",
+    "Taken",
+    "Wanted",
     "check_index_name",
     "make_catalog",
     "open_store",

@@ -1,7 +1,13 @@
-"""The store role: a whole named index (documents, chunks, vectors), behind one base class.
+"""The store role: a whole named index (documents, chunks, vectors), behind small contracts.
 
     Catalog                the named indexes of one backend: list, open, create, delete, lock
-    Store                  one index: replace/remove a document, search, commit, freshness
+    StoreReader            one index as retrieval, answering and listings read it: search,
+                           lexical search, chunks, documents, counts, freshness
+    StoreWriter            one index as ingest writes it: replace/remove/touch a document, commit
+    Store                  both: what a catalog opens (read-only unless asked otherwise)
+
+Optional abilities a backend may declare beside these (shared ingest) are in
+`rag.store.abilities`, checked with `isinstance`.
 
 `rag.store.open_store(settings, name)` and `rag.store.make_catalog(settings)` pick the
 backend by `store.kind`; nothing else in the code knows which one runs.
@@ -18,7 +24,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING, Self, get_args
 
 from rag.analysis import Language
 from rag.config import INDEX_NAME_PATTERN
@@ -115,9 +121,9 @@ class FileRecord:
         return self.name or self.path
 
 
-class Store(ABC):
-    """One named index. Writers change documents and `commit()`; readers `search()` the
-    last committed state and follow new commits by themselves."""
+class StoreReader(ABC):
+    """What reading one named index needs (retrieval, answering, search, listing): the
+    last committed state, whose new commits a reader follows by itself."""
 
     name: str
     manifest: Manifest
@@ -127,8 +133,6 @@ class Store(ABC):
     def identity(self) -> str:
         """Unique to this index's creation: a deleted and re-created index has another."""
         return self.manifest.id
-
-    # -- reading -----------------------------------------------------------------
 
     @abstractmethod
     def search(self, vector: NDArray[np.float32], k: int, filters: Filters | None = None) -> list[Hit]:
@@ -175,7 +179,20 @@ class Store(ABC):
     def generation(self) -> int:
         """The committed state a reader sees; grows with every commit that changed something."""
 
-    # -- writing -----------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the store holds open."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StoreWriter(ABC):
+    """What writing one named index needs (ingest): documents replaced, removed or
+    touched, then made visible to readers all at once by `commit()`."""
 
     @abstractmethod
     def replace_file(self, record: FileRecord, batches: Batches) -> int:
@@ -197,15 +214,11 @@ class Store(ABC):
     def commit(self) -> None:
         """Make every change so far visible to readers, all at once."""
 
-    @abstractmethod
-    def close(self) -> None:
-        """Release what the store holds open."""
 
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+class Store(StoreReader, StoreWriter):
+    """One named index, as a catalog opens it: read (`StoreReader`) and, unless opened
+    read-only, written (`StoreWriter`). Writers change documents and `commit()`; readers
+    `search()` the last committed state and follow new commits by themselves."""
 
 
 class Catalog(ABC):

@@ -15,7 +15,19 @@ import pytest
 
 from rag.config import load_settings
 from rag.errors import IndexLockedError, IndexNotFoundError
-from rag.store import Catalog, FileRecord, Filters, Manifest, Store, StoreReaders, make_catalog
+from rag.store import (
+    Catalog,
+    FileRecord,
+    Filters,
+    Manifest,
+    SharedIngest,
+    SharedLocks,
+    Store,
+    StoreReader,
+    StoreReaders,
+    StoreWriter,
+    make_catalog,
+)
 from rag.store.globs import glob_matcher
 from rag.types import Chunk
 from tests.pgserver import pg_server, pg_url  # noqa: F401  (fixtures)
@@ -24,6 +36,7 @@ from tests.rag.test_filters import GLOBS, NAMES
 DIM = 16
 PER_DOC = 5
 KINDS = ["local", "pgvector"]
+SHARED = {"local": False, "pgvector": True}  # kinds several ingest workers write at once
 
 
 @pytest.fixture(params=KINDS)
@@ -126,6 +139,20 @@ def test_readers_never_take_a_new_index_for_the_deleted_one(catalog: Catalog) ->
     found = {h.chunk.path for h in second.search(unit_vectors(10, PER_DOC)[0], 100)}
     assert found == {record(10).path, record(11).path}
     readers.close()
+
+
+def test_abilities_are_declared_in_the_type(
+    catalog: Catalog, writer: Store, request: pytest.FixtureRequest
+) -> None:
+    """A store is a reader and a writer; shared ingest (file claims, a shared lock) is an
+    ability its type declares, or not, never a method found by name."""
+    shared = SHARED[request.node.callspec.params["catalog"]]
+    assert isinstance(writer, StoreReader) and isinstance(writer, StoreWriter)
+    assert isinstance(writer, SharedIngest) is shared
+    assert isinstance(catalog, SharedLocks) is shared
+    reader = catalog.open("ix", readonly=True)
+    assert isinstance(reader, SharedIngest) is shared
+    reader.close()
 
 
 def test_delete_takes_the_ingest_lock(catalog: Catalog, writer: Store) -> None:

@@ -179,7 +179,7 @@ def clustered(n: int, dim: int, seed: int) -> np.ndarray:
 
 
 def test_ivf_file_written_in_batches_is_what_faiss_writes(tmp_path: Path) -> None:
-    """Trained and written batch by batch (`rag.store.ivf`): the file holds the bytes FAISS
+    """Trained and written batch by batch (`rag.store.local.ivf`): the file holds the bytes FAISS
     writes for the same index, its trained part is read back alone, and it searches as
     well as an index FAISS trains itself on the same sample."""
     import faiss
@@ -222,10 +222,10 @@ def test_ivf_commit_reads_the_vectors_in_bounded_batches(
     """The commit that trains the IVF index never holds more than a batch of the stored
     vectors at once, and a reader searches the file it wrote."""
     from rag.config import StoreSettings
-    from rag.store import local
+    from rag.store.local import ivf_files
     from rag.store.local.chunks import ChunkDB
 
-    monkeypatch.setattr(local, "BUILD_BATCH", 50)
+    monkeypatch.setattr(ivf_files, "BUILD_BATCH", 50)
     read: list[int] = []
     vectors_of, stored = ChunkDB.vectors_of, ChunkDB.vectors
 

@@ -1,4 +1,4 @@
-"""The indexes directory: named index folders, their locks, and readers that follow them."""
+"""The indexes directory: named index folders and their locks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import logging
 import os
 import shutil
 import sqlite3
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from rag.config import StoreSettings
 from rag.errors import IndexLockedError, IndexMismatchError, IndexNotFoundError, RagError
-from rag.store.base import Catalog, Store, check_index_name, not_found
+from rag.store.base import Catalog, check_index_name, not_found
 from rag.store.local.store import LocalStore
 from rag.store.local.vectors import fsync
 from rag.store.manifest import FORMAT_VERSION, Manifest
@@ -104,49 +103,6 @@ class LocalCatalog(Catalog):
             return read_manifest(self.folder(name))
         except (OSError, ValueError, RagError):
             return None
-
-
-class StoreReaders:
-    """Read-only stores by name, opened once, reopened when the name stands for another
-    index (deleted, or deleted and created again) and dropped when it is gone."""
-
-    def __init__(self, catalog: Catalog, check: Any = None) -> None:
-        """`check(store)` is called on each newly opened store (e.g. the embedder check)."""
-        self.catalog = catalog
-        self.check = check
-        self._open: dict[str, Store] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> Store:
-        with self._lock:
-            current = self.catalog.identity(name)
-            cached = self._open.get(name)
-            if cached is not None and cached.identity == current:
-                return cached
-            if cached is not None:
-                self._open.pop(name)
-                cached.close()
-            store = self.catalog.open(name, readonly=True)
-            try:
-                if self.check is not None:
-                    self.check(store)
-            except BaseException:
-                store.close()
-                raise
-            self._open[name] = store
-            logger.info("index opened name=%s id=%s", name, store.identity)
-            return store
-
-    def loaded(self) -> dict[str, Store]:
-        """The stores open now (none is opened to answer)."""
-        with self._lock:
-            return dict(self._open)
-
-    def close(self) -> None:
-        with self._lock:
-            for store in self._open.values():
-                store.close()
-            self._open.clear()
 
 
 def read_manifest(folder: Path) -> Manifest:

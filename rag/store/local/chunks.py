@@ -6,10 +6,9 @@ the last committed generation C (`added <= C AND (removed IS NULL OR removed > C
 document being replaced keeps its old chunks for readers until the writer commits. Rows
 removed at or before C are purged by the commit that makes C visible.
 
-    meta(key, value)    generation (last change), committed (what readers see), index_id,
-                        vectors_base, vectors_trained (the IVF file, see `rag.store.local`)
-
-The chunks' vectors are stored here only: the FAISS search structure is built from them.
+The tables are in `rag.store.local.schema`; a chunk's terms, written and retired with its
+row here, are searched by `rag.store.local.lexical`. The chunks' vectors are stored here
+only: the FAISS search structure (`rag.store.local.vectors`) is built from them.
 """
 
 from __future__ import annotations
@@ -22,109 +21,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.analysis import analyze, detect_language, language_and_terms
+from rag.analysis import language_and_terms
 from rag.store.base import FileRecord, Filters
+from rag.store.local.schema import index_terms, migrate
+from rag.store.local.sql import CHUNK_COLUMNS, file_filter, visible
 from rag.types import Chunk
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    hash TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime REAL NOT NULL,
-    ingested_at REAL NOT NULL,
-    added INTEGER NOT NULL DEFAULT 0,
-    removed INTEGER,
-    title TEXT NOT NULL DEFAULT '',
-    type TEXT NOT NULL DEFAULT '',
-    lang TEXT NOT NULL DEFAULT ''
-);
-CREATE UNIQUE INDEX IF NOT EXISTS files_live_path ON files(path) WHERE removed IS NULL;
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    ordinal INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    page_start INTEGER,
-    page_end INTEGER,
-    heading TEXT NOT NULL,
-    vector BLOB NOT NULL,
-    added INTEGER NOT NULL DEFAULT 0,
-    removed INTEGER,
-    lang TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
-CREATE INDEX IF NOT EXISTS chunks_versions ON chunks(added, removed);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(terms, tokenize='unicode61 remove_diacritics 0');
-CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms_vocab USING fts5vocab(chunk_terms, 'row');
-INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
-INSERT OR IGNORE INTO meta (key, value) VALUES ('committed', '0');
-"""
-
-# Format 1 stores had no versions: every row was live and the generation was committed.
-_UPGRADE_FROM_1 = """
-ALTER TABLE files ADD COLUMN name TEXT NOT NULL DEFAULT '';
-ALTER TABLE files ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE files ADD COLUMN removed INTEGER;
-ALTER TABLE chunks ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE chunks ADD COLUMN removed INTEGER;
-"""
-
-_CHUNK_COLUMNS = (
-    "c.id, c.text, CASE f.name WHEN '' THEN f.path ELSE f.name END, c.ordinal, "
-    "c.page_start, c.page_end, c.heading"
-)
 
 
 def lexical_text(chunk: Chunk, context: bool) -> str:
     """What the lexical (and dense) index reads of a chunk: with `context`, a header of
     its document's title and heading path, then its text."""
     return chunk.context if context else chunk.text
-
-
-def _file_filter(filters: Filters | None, first: int) -> tuple[str, list[object]]:
-    """SQL conditions on `files f` for the filters, numbered from ?`first`, and their values."""
-    if not filters:
-        return "", []
-    parts: list[str] = []
-    args: list[object] = []
-
-    def add(sql: str, *values: object) -> None:
-        marks = [f"?{first + len(args) + i}" for i in range(len(values))]
-        parts.append(sql.format(*marks))
-        args.extend(values)
-
-    if filters.path:
-        add("CASE f.name WHEN '' THEN f.path ELSE f.name END GLOB {0}", filters.path)
-    if filters.types:
-        types = [t.lower().lstrip(".") for t in filters.types]
-        add(f"f.type IN ({_marks(len(types))})", *types)
-    if filters.languages:
-        langs = [x.lower() for x in filters.languages]
-        add(f"f.lang IN ({_marks(len(langs))})", *langs)
-    if filters.modified_after is not None:
-        add("f.mtime >= {0}", filters.modified_after)
-    if filters.modified_before is not None:
-        add("f.mtime < {0}", filters.modified_before)
-    return " AND " + " AND ".join(parts), args
-
-
-def _marks(n: int) -> str:
-    return ",".join(f"{{{i}}}" for i in range(n))
-
-
-def _visible(alias: str) -> str:
-    """Rows of the view `?` (a generation), or the writer's live rows when it is NULL."""
-    return (
-        f"(({alias}.removed IS NULL AND ?1 IS NULL) OR ({alias}.added <= ?1 AND "
-        f"({alias}.removed IS NULL OR {alias}.removed > ?1)))"
-    )
 
 
 class ChunkDB:
@@ -134,7 +44,6 @@ class ChunkDB:
     def __init__(self, path: Path, *, readonly: bool, context: bool = False) -> None:
         self.path = path
         self.context = context
-        self._terms_total: tuple[tuple[int | None, int], int] | None = None
         self.readonly = readonly
         self.view: int | None = None
         if readonly:
@@ -153,35 +62,9 @@ class ChunkDB:
         self.db.close()
 
     def _migrate(self) -> None:
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(chunks)")}
-        if columns and "added" not in columns:
-            generation = self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-            self.db.executescript("BEGIN;" + _UPGRADE_FROM_1 + "COMMIT;")
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('committed', ?)", (generation[0],))
-        if columns and "lang" not in columns:
-            self.db.execute("ALTER TABLE chunks ADD COLUMN lang TEXT NOT NULL DEFAULT ''")
-        file_columns = {r[1] for r in self.db.execute("PRAGMA table_info(files)")}
-        for column in ("title", "type", "lang"):
-            if file_columns and column not in file_columns:
-                self.db.execute(f"ALTER TABLE files ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
-        had_terms = (
-            self.db.execute("SELECT 1 FROM sqlite_master WHERE name='chunk_terms'").fetchone() is not None
-        )
-        self.db.executescript(SCHEMA)
-        if columns and not had_terms:
-            self._index_terms()
-
-    def _index_terms(self) -> None:
-        """Build the lexical index of a store made before it existed."""
-        with self.transaction():
-            rows = self.db.execute("SELECT id, text FROM chunks").fetchall()
-            for chunk_id, text in rows:  # stores this old were built without headers
-                lang = detect_language(text)
-                self.db.execute("UPDATE chunks SET lang=? WHERE id=?", (lang, chunk_id))
-                self.db.execute(
-                    "INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
-                    (chunk_id, " ".join(analyze(text, lang))),
-                )
+        if migrate(self.db):  # a store made before the lexical index
+            with self.transaction():
+                index_terms(self.db)
 
     # -- meta --------------------------------------------------------------------
 
@@ -223,17 +106,17 @@ class ChunkDB:
     def files(self) -> dict[str, FileRecord]:
         rows = self.db.execute(
             "SELECT path, hash, size, mtime, ingested_at, name, title, type, lang FROM files f "
-            f"WHERE {_visible('f')}",
+            f"WHERE {visible('f')}",
             (self.view,),
         ).fetchall()
         return {r[0]: FileRecord(*r) for r in rows}
 
     def chunk_count(self) -> int:
-        row = self.db.execute(f"SELECT COUNT(*) FROM chunks c WHERE {_visible('c')}", (self.view,))
+        row = self.db.execute(f"SELECT COUNT(*) FROM chunks c WHERE {visible('c')}", (self.view,))
         return int(row.fetchone()[0])
 
     def chunk_ids(self) -> NDArray[np.int64]:
-        rows = self.db.execute(f"SELECT id FROM chunks c WHERE {_visible('c')}", (self.view,))
+        rows = self.db.execute(f"SELECT id FROM chunks c WHERE {visible('c')}", (self.view,))
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def chunks(self, ids: Sequence[int]) -> dict[int, Chunk]:
@@ -244,8 +127,8 @@ class ChunkDB:
             part = [int(i) for i in ids[start : start + 900]]
             marks = ",".join("?" * len(part))
             rows = self.db.execute(
-                f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
-                f"WHERE c.id IN ({marks}) AND {_visible('c').replace('?1', '?')}",
+                f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
+                f"WHERE c.id IN ({marks}) AND {visible('c').replace('?1', '?')}",
                 [*part, self.view, self.view, self.view],
             ).fetchall()
             found.update((r[0], Chunk(r[1], r[2], r[3], r[4], r[5], r[6])) for r in rows)
@@ -253,8 +136,8 @@ class ChunkDB:
 
     def all_chunks(self) -> Iterator[tuple[int, Chunk]]:
         rows = self.db.execute(
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
-            f"WHERE {_visible('c')} ORDER BY f.path, c.ordinal",
+            f"SELECT {CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id "
+            f"WHERE {visible('c')} ORDER BY f.path, c.ordinal",
             (self.view,),
         ).fetchall()
         for r in rows:
@@ -265,7 +148,7 @@ class ChunkDB:
     ) -> Iterator[tuple[list[int], NDArray[np.float32]]]:
         """Stored vectors of the view, `batch` rows at a time (only rows added after a
         generation)."""
-        sql = f"SELECT id, vector FROM chunks c WHERE {_visible('c')}"
+        sql = f"SELECT id, vector FROM chunks c WHERE {visible('c')}"
         args: list[int | None] = [self.view]
         if newer_than is not None:
             sql += " AND c.added > ?2"
@@ -298,7 +181,7 @@ class ChunkDB:
         # Drawn with repeats then made unique (sorted): `choice` without repeats would
         # permute the whole span, a copy of every id of a large index.
         picked = np.unique(np.random.default_rng(seed).integers(low, high + 1, size=min(n, span)))
-        visible = _visible("c").replace("?1", "?")
+        seen = visible("c").replace("?1", "?")
         kept: list[int] = []
         for start in range(0, len(picked), 900):
             part = [int(i) for i in picked[start : start + 900]]
@@ -306,7 +189,7 @@ class ChunkDB:
             kept.extend(
                 r[0]
                 for r in self.db.execute(
-                    f"SELECT id FROM chunks c WHERE id IN ({marks}) AND {visible} ORDER BY id",
+                    f"SELECT id FROM chunks c WHERE id IN ({marks}) AND {seen} ORDER BY id",
                     [*part, self.view, self.view, self.view],
                 )
             )
@@ -319,94 +202,18 @@ class ChunkDB:
         ).fetchone()
         return int(row[0])
 
-    def search_terms(
-        self, terms: Sequence[str], k: int, filters: Filters | None = None
-    ) -> list[tuple[int, float]]:
-        """The k best (chunk id, BM25 score) of the view for these analyzed terms, among the
-        documents `filters` allows."""
-        unique = sorted({t for t in terms if t})
-        if not unique or k <= 0:
-            return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in unique)
-        if not filters:
-            return self._search_terms_ranked(match, k)
-        where, args = _file_filter(filters, first=4)
-        rows = self.db.execute(
-            "SELECT t.rowid, -bm25(chunk_terms) AS score FROM chunk_terms t "
-            "JOIN chunks c ON c.id = t.rowid JOIN files f ON f.id = c.file_id "
-            f"WHERE chunk_terms MATCH ?2 AND {_visible('c')}{where} "
-            "ORDER BY score DESC LIMIT ?3",
-            (self.view, match, k, *args),
-        ).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
-
-    def _search_terms_ranked(self, match: str, k: int) -> list[tuple[int, float]]:
-        """Without filters: FTS5's own top-k by rank (it need not score every match in SQL
-        order), then the rows this view cannot see left out; asked again deeper if they
-        were too many."""
-        limit = k * 2 + 8
-        while True:
-            rows = self.db.execute(
-                "SELECT rowid, -rank FROM chunk_terms WHERE chunk_terms MATCH ? ORDER BY rank LIMIT ?",
-                (match, limit),
-            ).fetchall()
-            ids = [int(r[0]) for r in rows]
-            marks = ",".join("?" * len(ids))
-            visible = (
-                {
-                    int(r[0])
-                    for r in self.db.execute(
-                        f"SELECT id FROM chunks c WHERE id IN ({marks}) AND "
-                        f"{_visible('c').replace('?1', '?')}",
-                        [*ids, self.view, self.view, self.view],
-                    )
-                }
-                if ids
-                else set()
-            )
-            found = [(int(r[0]), float(r[1])) for r in rows if int(r[0]) in visible]
-            if len(found) >= k or len(rows) < limit:
-                return found[:k]
-            limit *= 4
-
     def filtered_ids(self, filters: Filters) -> NDArray[np.int64]:
         """Ids of the view's chunks in the documents `filters` allows."""
-        where, args = _file_filter(filters, first=2)
+        where, args = file_filter(filters, first=2)
         rows = self.db.execute(
-            f"SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE {_visible('c')}{where}",
+            f"SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE {visible('c')}{where}",
             (self.view, *args),
         )
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
-    def stored_terms(self, ids: Sequence[int]) -> dict[int, set[str]]:
-        """The analyzed terms the lexical index holds for these chunks."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self.db.execute(
-            f"SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})", [int(i) for i in ids]
-        ).fetchall()
-        return {int(r[0]): set(str(r[1]).split()) for r in rows}
-
-    def term_frequencies(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        """Chunks in the lexical index, and in how many of them each term occurs."""
-        # Counting an FTS5 table reads all of it: counted once per state of the store.
-        state = (self.view, self.generation)
-        if self._terms_total is None or self._terms_total[0] != state:
-            count = int(self.db.execute("SELECT COUNT(*) FROM chunk_terms").fetchone()[0])
-            self._terms_total = (state, count)
-        total = self._terms_total[1]
-        frequencies = {}
-        for term in sorted(set(terms)):  # one look-up per term: fts5vocab serves `term =` fast
-            row = self.db.execute("SELECT doc FROM chunk_terms_vocab WHERE term = ?", (term,))
-            found = row.fetchone()
-            if found is not None:
-                frequencies[term] = int(found[0])
-        return total, frequencies
-
     def last_ingest(self) -> float | None:
         row = self.db.execute(
-            f"SELECT MAX(ingested_at) FROM files f WHERE {_visible('f')}", (self.view,)
+            f"SELECT MAX(ingested_at) FROM files f WHERE {visible('f')}", (self.view,)
         ).fetchone()
         return None if row[0] is None else float(row[0])
 

@@ -1,7 +1,7 @@
 """An IVF index with 8-bit codes, trained and written to its file in bounded memory.
 
-The store trains and writes its IVF file (`rag.store.local`) from vectors it reads from
-SQLite in batches, so that an ingest's memory does not grow with the index:
+The store trains and writes its IVF file (`rag.store.local.ivf_files`) from vectors it
+reads from SQLite in batches, so that an ingest's memory does not grow with the index:
 
 - `train` runs spherical k-means (Lloyd's, inner product) on a sample of the vectors that
   is read again batch by batch at each iteration: memory holds the centroids, their sums

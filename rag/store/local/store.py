@@ -6,7 +6,7 @@
 
 SQLite is the source of truth and holds each vector once; each document is replaced in one
 transaction. A commit marks the current generation committed in SQLite. Readers search
-the committed generation only (see `rag.store.chunks`), inside one SQLite read
+the committed generation only (see `rag.store.local.chunks`), inside one SQLite read
 transaction, so a reader never finds a document missing while it is being replaced, and a
 process killed at any moment leaves the last committed state intact for readers; the next
 writer takes up the uncommitted rows.
@@ -19,31 +19,31 @@ that file and add the rows committed after it from SQLite. The file is written a
 when those rows (or the dead vectors) reach a share of it (`store.ivf_rewrite_share`), and
 the index is trained again when it has grown `store.ivf_retrain_growth` times. A writer
 builds the search structure only if it searches: ingesting holds no index in memory.
-IVF results are re-scored exactly with the stored vectors.
+IVF results are re-scored exactly with the stored vectors. The IVF files are trained and
+written by `rag.store.local.ivf_files`; the lexical side, BM25 over SQLite's FTS5, is
+`rag.store.local.lexical`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.analysis import analyze, detect_language
 from rag.config import StoreSettings
 from rag.errors import IndexMismatchError, RagError
 from rag.store.base import Batches, FileRecord, Filters, Store, not_found
-from rag.store.local import ivf
 from rag.store.local.chunks import ChunkDB
-from rag.store.local.vectors import FaissVectors, ivf_lists
+from rag.store.local.ivf_files import IvfFiles
+from rag.store.local.lexical import LocalLexical, query_terms
+from rag.store.local.vectors import FaissVectors
 from rag.store.manifest import Manifest
 from rag.types import Chunk, Hit
 
@@ -54,35 +54,6 @@ logger = logging.getLogger(__name__)
 
 STORE = "store.sqlite"
 COMPACT_DEAD_FRACTION = 0.2  # dead vectors are dropped once they are this much of the index
-TRAINING_PER_LIST = 64  # vectors sampled per IVF list to train its centroids
-BUILD_BATCH = 256  # vectors read from SQLite at a time to train and write the IVF file
-
-
-def _idf(terms: list[str], total: int, frequencies: dict[str, int]) -> dict[str, float]:
-    """BM25's idf of each query term (terms no chunk has weigh as much as the rarest)."""
-    return {
-        t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5))
-        for t in set(terms)
-    }
-
-
-COMMON_TERM_SHARE = 0.25  # a term in more chunks than this share is left out of the match
-COMMON_TERM_MIN_CHUNKS = 2000  # ... in an index this large (smaller ones are quick anyway)
-
-
-def _searched_terms(terms: list[str], total: int, frequencies: dict[str, int]) -> list[str]:
-    """The terms the BM25 match runs on: all but the very common ones, whose low idf adds
-    little to a score while their long posting lists cost most of the time, in a large
-    index (the two rarest are always kept). Coverage still counts every term."""
-    unique = sorted(set(terms), key=lambda t: frequencies.get(t, 0))
-    if total < COMMON_TERM_MIN_CHUNKS:
-        return unique
-    kept = [t for t in unique if frequencies.get(t, 0) <= COMMON_TERM_SHARE * total]
-    return kept if len(kept) >= 2 else unique[:2]
-
-
-def vectors_file(folder: Path, generation: int) -> Path:
-    return folder / f"vectors-{generation}.faiss"
 
 
 class LocalStore(Store):
@@ -107,6 +78,8 @@ class LocalStore(Store):
         # name is another folder (see `_reading`).
         self._folder_id = _folder_id(folder)
         self.db = ChunkDB(folder / STORE, readonly=readonly, context=manifest.chunk_context)
+        self.lexical = LocalLexical(self.db)
+        self.ivf_files = IvfFiles(self.db, folder, manifest.dimension, self.name)
         stored_id = self.db.meta("index_id")
         if stored_id is None and not readonly:
             self.db.set_meta("index_id", manifest.id)
@@ -165,36 +138,17 @@ class LocalStore(Store):
         return pairs, self.db.chunks([i for i, _ in pairs])
 
     def search_text(self, query: str, k: int, filters: Filters | None = None) -> list[Hit]:
-        lang = detect_language(query)
-        terms = analyze(query, lang)
+        terms = query_terms(query)
         if not terms:
             return []
         with self._reading():
             if self.readonly:
                 with self.db.transaction(write=False):
                     self._follow(vectors=False)
-                    pairs, found, stats = self._lexical(terms, k, filters)
+                    matches = self.lexical.match(terms, k, filters)
             else:
-                pairs, found, stats = self._lexical(terms, k, filters)
-        weights = _idf(terms, *stats[:2])
-        whole = sum(weights.values()) or 1.0
-        hits = []
-        for chunk_id, bm25 in pairs:
-            chunk = found.get(chunk_id)
-            if chunk is None:
-                continue
-            present = stats[2].get(chunk_id, set())
-            coverage = sum(w for t, w in weights.items() if t in present) / whole
-            hits.append(Hit(chunk_id, chunk, coverage, {"bm25": bm25, "coverage": coverage}))
-        return hits
-
-    def _lexical(
-        self, terms: list[str], k: int, filters: Filters | None
-    ) -> tuple[list[tuple[int, float]], dict[int, Chunk], tuple[int, dict[str, int], dict[int, set[str]]]]:
-        total, frequencies = self.db.term_frequencies(terms)
-        pairs = self.db.search_terms(_searched_terms(terms, total, frequencies), k, filters)
-        ids = [i for i, _ in pairs]
-        return pairs, self.db.chunks(ids), (total, frequencies, self.db.stored_terms(ids))
+                matches = self.lexical.match(terms, k, filters)
+        return matches.hits()
 
     def refresh(self) -> None:
         """Follow the last commit now (searches do it by themselves)."""
@@ -283,14 +237,14 @@ class LocalStore(Store):
         self._check_writable()
         with self._lock:
             generation, base = self.db.generation, self.db.base
-            lost = base is not None and not vectors_file(self.folder, base[0]).exists()
+            lost = base is not None and not self.ivf_files.path(base[0]).exists()
             if generation != self.db.committed or lost:
                 base = self._next_base(generation, None if lost else base)
                 with self.db.transaction():
                     self.db.publish(generation, base)
                 if self._vectors is not None:
                     self._compact(self._vectors)
-            keep = None if base is None else vectors_file(self.folder, base[0])
+            keep = None if base is None else self.ivf_files.path(base[0])
             for old in self.folder.glob("vectors-*.faiss"):
                 if old != keep:
                     old.unlink(missing_ok=True)
@@ -338,56 +292,26 @@ class LocalStore(Store):
         dead = len(held.dead) if held is not None and held.is_ivf else 0
         if self.db.count_newer(base[0]) + dead <= s.ivf_rewrite_share * live:
             return base
-        trained = ivf.trained_from(vectors_file(self.folder, base[0]))
+        trained = self.ivf_files.trained(base[0])
         if trained is None:  # unreadable, or not written by `ivf.write`
             return self._train(generation, live)
-        self._write(trained, generation, "rewritten")
+        self.ivf_files.write(trained, generation, "rewritten")
         if held is not None and held.is_ivf:  # it holds what the file holds, dead ones apart
             held.compact()
             self._base = generation
         return generation, base[1]
 
     def _train(self, generation: int, live: int) -> tuple[int, int]:
-        """Train an IVF index on a sample of the live vectors, write it with all of them.
-        Both read SQLite in batches (`rag.store.ivf`): memory does not grow with the index."""
-        dimension, lists = self.manifest.dimension, ivf_lists(live)
-        sample = self.db.sample_ids(TRAINING_PER_LIST * lists)
-
-        def batches() -> Iterator[NDArray[np.float32]]:
-            for start in range(0, len(sample), BUILD_BATCH):
-                yield self.db.vectors_of(sample[start : start + BUILD_BATCH].tolist(), dimension)
-
-        start = time.perf_counter()
-        trained = ivf.train(dimension, lists, batches)
-        logger.info(
-            "vectors trained index=%s lists=%d sample=%d seconds=%.1f",
-            self.name,
-            lists,
-            len(sample),
-            time.perf_counter() - start,
-        )
-        self._write(trained, generation, "written")
+        """Train an IVF index on a sample of the live vectors, write it with all of them
+        (`rag.store.local.ivf_files`)."""
+        self.ivf_files.write(self.ivf_files.train(live), generation, "written")
         if self._vectors is not None:  # a writer that searches: it searches the new lists
             self._vectors = FaissVectors.load(
-                vectors_file(self.folder, generation), dimension, self.settings.ivf_nprobe
+                self.ivf_files.path(generation), self.manifest.dimension, self.settings.ivf_nprobe
             )
             self._vectors.keep_only(self.db.chunk_ids())
             self._base = generation
         return generation, live
-
-    def _write(self, trained: object, generation: int, what: str) -> None:
-        """Write the IVF file of `generation`: the live vectors, encoded with `trained`."""
-        start = time.perf_counter()
-        batches = self.db.vectors(self.manifest.dimension, batch=BUILD_BATCH)
-        count = ivf.write(trained, batches, vectors_file(self.folder, generation))
-        logger.info(
-            "vectors file %s index=%s generation=%d chunks=%d seconds=%.1f",
-            what,
-            self.name,
-            generation,
-            count,
-            time.perf_counter() - start,
-        )
 
     def _follow(self, *, vectors: bool) -> None:
         """(Reader, inside a read transaction) see the last commit; with `vectors`, bring
@@ -415,7 +339,7 @@ class LocalStore(Store):
         added after it, or (exact) all the rows."""
         dimension, vectors, newer = self.manifest.dimension, None, base
         if base is not None:
-            path = vectors_file(self.folder, base)
+            path = self.ivf_files.path(base)
             try:
                 vectors = FaissVectors.load(path, dimension, self.settings.ivf_nprobe)
             except RuntimeError:  # deleted or damaged: exact search until a writer commits

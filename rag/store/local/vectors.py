@@ -1,6 +1,6 @@
 """FAISS vectors by chunk id, in memory: exact search for small indexes, IVF for large ones.
 
-The float vectors are stored once, in SQLite (`rag.store.chunks`); this is the search
+The float vectors are stored once, in SQLite (`rag.store.local.chunks`); this is the search
 structure built from them. Small indexes are an `IndexIDMap(IndexFlatIP)` built from
 SQLite when opened, never written to disk. Large ones are an `IndexIVFScalarQuantizer`
 (inverted lists over k-means centroids, each vector kept as 8 bits per dimension, 384

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError, IndexLockedError, InvalidRequestError
+from rag.store.abilities import SharedLocks
 from rag.store.base import Catalog, check_index_name, not_found
 from rag.store.manifest import Manifest
 from rag.store.pgvector.schema import index_version, migrate, migrate_index, schema_name
@@ -44,7 +45,7 @@ def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[A
         raise ConfigError(f"cannot connect to the pgvector store (store.url): {reason}") from exc
 
 
-class PgCatalog(Catalog):
+class PgCatalog(Catalog, SharedLocks):
     """The indexes of one PostgreSQL database (store.kind = pgvector)."""
 
     def __init__(self, settings: StoreSettings) -> None:

@@ -14,34 +14,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
+from rag.store.abilities import FileLeases, Taken, Wanted
 from rag.store.base import FileRecord
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Wanted:
-    """A file a worker found: its key, size and modification time."""
-
-    path: str
-    size: int
-    mtime: float
-
-
-@dataclass
-class Taken:
-    """What one claim gave: files now this worker's, files already done (their current
-    records), and files another worker holds."""
-
-    claimed: list[str]
-    done: dict[str, FileRecord]
-    held: list[str]
-
-
-class FileClaims:
+class FileClaims(FileLeases):
     """One worker's claims on the files of one pgvector index."""
 
     def __init__(

@@ -8,7 +8,8 @@
     rag_ix_N.files, rag_ix_N.chunks     versioned rows (added/removed generations), as in the
                                         local store; chunks hold their vector (pgvector) and
                                         their terms (a tsvector made by the `french` or
-                                        `english` configuration, see rag.store.pg_lexical)
+                                        `english` configuration, see
+                                        rag.store.pgvector.lexical)
     rag_ix_N.claims(path, owner, expires)
                                         files ingest workers are working on
 
@@ -47,7 +48,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
-    # The functions that make chunks' and questions' terms (rag.store.pg_lexical).
+    # The functions that make chunks' and questions' terms (rag.store.pgvector.lexical).
     (2, TERMS_FUNCTIONS),
 ]
 

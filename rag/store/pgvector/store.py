@@ -1,22 +1,22 @@
 """The pgvector store: one index in PostgreSQL, shared by every machine that connects.
 
-Rows are versioned as in the local store (see `rag.store.chunks`): each records the
+Rows are versioned as in the local store (see `rag.store.local.chunks`): each records the
 generation that added it and the one that retired it; writers see the live rows, readers
 the rows of the committed generation C (`added <= C AND (removed IS NULL OR removed > C)`),
 read in one REPEATABLE READ transaction, so a search sees one state whole. Generations
 come from a sequence, so writers on several machines never wait on each other for one.
 Each document is replaced in one transaction, under an advisory lock on its path (two
-workers on one file take turns, never both insert it). `commit()` publishes every
-generation handed out so far, purges the rows retired at or before it, and readers follow
-at their next search; a writer killed at any moment leaves whole documents only, and the
-next commit (by any writer) publishes them.
+workers on one file take turns, never both insert it; see `rag.store.pgvector.rows`).
+`commit()` publishes every generation handed out so far, purges the rows retired at or
+before it, and readers follow at their next search; a writer killed at any moment leaves
+whole documents only, and the next commit (by any writer) publishes them.
 
 Dense search: pgvector's inner product (`<#>`, the cosine similarity of normalized
 vectors) over an HNSW or IVFFlat index, with iterative scans so that filtered searches
 still return k. Lexical search: PostgreSQL full-text search (a `tsvector` per chunk made by
 the `french` or `english` configuration of the chunk's language, a GIN index, `@@`
-matches; see `rag.store.pg_lexical`), with BM25 and the coverage score computed as in the
-local store.
+matches; see `rag.store.pgvector.lexical`), with BM25 and the coverage score computed as
+in the local store.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.analysis import detect_language
 from rag.errors import RagError
+from rag.store.abilities import SharedIngest
 from rag.store.base import Batches, FileRecord, Filters, Store, not_found
 from rag.store.manifest import Manifest
 from rag.store.pgvector.leases import FileClaims
-from rag.store.pgvector.lexical import TERM_COUNT, TERMS, PgLexical, terms_input
+from rag.store.pgvector.lexical import PgLexical
+from rag.store.pgvector.rows import PgRows
 from rag.store.pgvector.sql import CHUNK_COLUMNS, COMMITTED, FILE_COLUMNS, file_filter, visible
 from rag.types import Chunk, Hit
 
@@ -50,7 +51,7 @@ ANALYZE_AFTER = 10_000  # chunks one writer adds before its commit gathers stati
 ITERATIVE_SCAN = {"hnsw": "strict_order", "ivfflat": "relaxed_order"}
 
 
-class PgVectorStore(Store):
+class PgVectorStore(Store, SharedIngest):
     """One index of a PostgreSQL database: a writer (beside other writers) or a reader."""
 
     def __init__(
@@ -71,6 +72,7 @@ class PgVectorStore(Store):
         self.readonly = readonly
         self._lock = threading.RLock()
         self.lexical = PgLexical(self._sql, schema)
+        self.rows = PgRows(self._sql, schema, manifest.chunk_context)
         self._unanalyzed = 0  # chunks written since the statistics were last gathered
         self.conn = self._open()
 
@@ -139,8 +141,7 @@ class PgVectorStore(Store):
         return bool(row and row[0])
 
     def _committed(self) -> int:
-        row = self.conn.execute(self._sql("SELECT value FROM {s}.meta WHERE key = 'committed'")).fetchone()
-        return int(row[0]) if row else 0
+        return self.rows.committed(self.conn)
 
     # -- reading -----------------------------------------------------------------
 
@@ -253,76 +254,19 @@ class PgVectorStore(Store):
         self._check_writable()
         written = 0
         with self._txn() as (conn, _):
-            generation = self._begin_change(conn, record.path)
-            self._retire(conn, record.path, generation)
-            row = conn.execute(
-                self._sql(
-                    "INSERT INTO {s}.files "
-                    "(path, name, hash, size, mtime, ingested_at, title, type, lang, added) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-                ),
-                (
-                    record.path,
-                    record.name,
-                    record.hash,
-                    record.size,
-                    record.mtime,
-                    record.ingested_at,
-                    record.title,
-                    record.type,
-                    record.language,
-                    generation,
-                ),
-            ).fetchone()
-            file_id = int(row[0]) if row else 0
+            generation = self.rows.begin_change(conn, record.path)
+            self.rows.retire(conn, record.path, generation)
+            file_id = self.rows.insert_file(conn, record, generation)
             for chunks, vectors in batches:
                 matrix = np.asarray(vectors, dtype=np.float32).reshape(-1, self.manifest.dimension)
-                written += self._insert_chunks(conn, file_id, chunks, matrix, generation)
+                written += self.rows.insert_chunks(conn, file_id, chunks, matrix, generation)
         self._unanalyzed += written
         return written
-
-    def _insert_chunks(
-        self,
-        conn: psycopg.Connection[tuple[Any, ...]],
-        file_id: int,
-        chunks: Sequence[Chunk],
-        vectors: NDArray[np.float32],
-        generation: int,
-    ) -> int:
-        rows = []
-        for chunk, vector in zip(chunks, vectors, strict=True):
-            lang = detect_language(chunk.text)
-            searched = chunk.context if self.manifest.chunk_context else chunk.text
-            rows.append(
-                (
-                    file_id,
-                    chunk.ordinal,
-                    chunk.text,
-                    chunk.page_start,
-                    chunk.page_end,
-                    chunk.heading,
-                    lang,
-                    vector,
-                    generation,
-                    *terms_input(searched, lang),
-                )
-            )
-        with conn.cursor() as cur:
-            cur.executemany(
-                self._sql(
-                    "INSERT INTO {s}.chunks "
-                    "(file_id, ordinal, text, page_start, page_end, heading, lang, vector,"
-                    " terms, length, added) SELECT %s, %s, %s, %s, %s, %s, %s, %s, t.v, "
-                    f"{TERM_COUNT}, %s FROM (SELECT {TERMS} AS v) t"
-                ),
-                rows,
-            )
-        return len(rows)
 
     def remove_file(self, path: str) -> int:
         self._check_writable()
         with self._txn() as (conn, _):
-            return self._retire(conn, path, self._begin_change(conn, path))
+            return self.rows.retire(conn, path, self.rows.begin_change(conn, path))
 
     def touch_file(self, record: FileRecord) -> None:
         self._check_writable()
@@ -363,37 +307,10 @@ class PgVectorStore(Store):
             self.conn.close()
 
     def claims(self, owner: str, lease: float) -> FileClaims:
-        """One ingest worker's claims on this index's files (see `rag.store.pg_claims`)."""
+        """One ingest worker's claims on this index's files (see `rag.store.pgvector.leases`)."""
         return FileClaims(self._sql, self._txn, owner, lease)
 
     # -- internals ---------------------------------------------------------------
-
-    def _begin_change(self, conn: psycopg.Connection[tuple[Any, ...]], path: str) -> int:
-        """(In a write transaction) wait for any other writer of this path; a new generation."""
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{self.schema}:{path}",))
-        row = conn.execute(self._sql("SELECT nextval('{s}.generation')")).fetchone()
-        return int(row[0]) if row else 0
-
-    def _retire(self, conn: psycopg.Connection[tuple[Any, ...]], path: str, generation: int) -> int:
-        """Retire a document's live rows at `generation`; how many chunks it had. Rows no
-        reader can see yet (added after the last commit) are deleted outright."""
-        row = conn.execute(
-            self._sql("SELECT id, added FROM {s}.files WHERE path = %s AND removed IS NULL"), (path,)
-        ).fetchone()
-        if row is None:
-            return 0
-        file_id, added = int(row[0]), int(row[1])
-        count = conn.execute(
-            self._sql("SELECT count(*) FROM {s}.chunks WHERE file_id = %s"), (file_id,)
-        ).fetchone()
-        if added > self._committed():
-            conn.execute(self._sql("DELETE FROM {s}.files WHERE id = %s"), (file_id,))  # chunks cascade
-        else:
-            conn.execute(
-                self._sql("UPDATE {s}.chunks SET removed = %s WHERE file_id = %s"), (generation, file_id)
-            )
-            conn.execute(self._sql("UPDATE {s}.files SET removed = %s WHERE id = %s"), (generation, file_id))
-        return int(count[0]) if count else 0
 
     def _check_writable(self) -> None:
         if self.readonly:
