@@ -240,10 +240,10 @@ class RetrievalSettings(_Group):
     )
     reranker: Path | None = Field(
         None,
-        description="A local sentence-transformers CrossEncoder folder that reorders the best "
-        "rerank_depth hits; empty means no reranking (none ships offline).",
+        description="Deprecated: set rerank.kind = 'cross-encoder' and rerank.model. A folder "
+        "here means that, unless rerank.kind or rerank.model is set.",
     )
-    rerank_depth: int = Field(20, gt=0, description="Hits the reranker reorders.")
+    rerank_depth: int = Field(20, gt=0, description="Deprecated: set rerank.depth.")
     followups: Literal["rules", "model"] = Field(
         "rules",
         description="How a follow-up question in a conversation is made standalone for search: "
@@ -266,6 +266,33 @@ class RetrievalSettings(_Group):
         description="Say nothing was found instead of answering from the model's memory "
         "when no chunk passes min_score.",
     )
+
+
+class RerankSettings(_Group):
+    kind: Literal["none", "cross-encoder"] = Field(
+        "none",
+        description="Reranker: 'none' keeps the retriever's order; 'cross-encoder' reorders the "
+        "best rerank.depth hits with the CrossEncoder at rerank.model (none ships offline).",
+    )
+    model: Path | None = Field(
+        None, description="A local sentence-transformers CrossEncoder folder, for 'cross-encoder'."
+    )
+    depth: int = Field(20, gt=0, description="Hits the reranker reorders (at least top_k).")
+
+
+def rerank_with_aliases(rerank: RerankSettings, retrieval: RetrievalSettings) -> RerankSettings:
+    """`rerank` completed by the deprecated `retrieval.reranker` (a folder there means kind
+    'cross-encoder' with that model) and `retrieval.rerank_depth`, where it does not set
+    them itself; `rerank` itself when they add nothing."""
+    given = rerank.model_fields_set
+    update: dict[str, Any] = {}
+    if retrieval.reranker is not None and "kind" not in given:
+        update["kind"] = "cross-encoder"
+    if retrieval.reranker is not None and "model" not in given:
+        update["model"] = retrieval.reranker
+    if "rerank_depth" in retrieval.model_fields_set and "depth" not in given:
+        update["depth"] = retrieval.rerank_depth
+    return rerank.model_copy(update=update) if update else rerank
 
 
 class StoreSettings(_Group):
@@ -501,9 +528,17 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
+    rerank: RerankSettings = Field(default_factory=RerankSettings)  # type: ignore[arg-type]
     server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _deprecated_rerank_settings(self) -> Settings:
+        rerank = rerank_with_aliases(self.rerank, self.retrieval)
+        if rerank is not self.rerank:  # assigning validates again: the second time, no change
+            self.rerank = rerank
+        return self
 
     @classmethod
     def settings_customise_sources(

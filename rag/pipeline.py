@@ -33,8 +33,8 @@ from rag.grounding.citations import CitationFilter
 from rag.hardware import runtime_fields
 from rag.prompt import BuiltPrompt, PromptBuilder, source_of
 from rag.replies import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
-from rag.retrievers import make_retriever
-from rag.retrievers.base import Retriever
+from rag.rerankers import Reranker, make_reranker
+from rag.retrievers import Retriever, make_retriever
 from rag.store import Filters, Store, StoreReaders, check_index_name, make_catalog
 from rag.types import Answer, Hit, Source, Usage
 
@@ -87,10 +87,16 @@ Event = TokenEvent | DoneEvent
 
 
 class Pipeline:
-    """Retrieval, prompt and generation over the named indexes of one settings object."""
+    """Retrieval, reranking, prompt and generation over the named indexes of one settings
+    object."""
 
     def __init__(
-        self, settings: Settings, embedder: Embedder, generator: Generator, retriever: Retriever | None = None
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        generator: Generator,
+        retriever: Retriever | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
@@ -106,6 +112,7 @@ class Pipeline:
         self.catalog = make_catalog(settings)
         self.readers = StoreReaders(self.catalog, check=self._check_embedder)
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
+        self.reranker = reranker or make_reranker(settings.rerank)
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
         self._attributors: dict[str, Attributor] = {}
         self.attributor = self._attributor(embedder)
@@ -256,7 +263,15 @@ class Pipeline:
         `mode` picks another retriever than the configured one for this search."""
         store = self.index(index)
         k = top_k or self.settings.retrieval.top_k
-        return self.retriever_for(mode, store).retrieve(store, query, k, min_score=min_score, filters=filters)
+        return self._retrieve(
+            self.retriever_for(mode, store), store, query, k, min_score=min_score, filters=filters
+        )
+
+    def _retrieve(self, retriever: Retriever, store: Store, query: str, k: int, **options: Any) -> list[Hit]:
+        """The retriever's hits, as many as the reranker reorders, then its best `k`;
+        `options` are `Retriever.retrieve`'s."""
+        hits = retriever.retrieve(store, query, self.reranker.depth(k), **options)
+        return self.reranker.rerank(query, hits, k)
 
     def retriever_for(self, mode: str | None, store: Store | None = None) -> Retriever:
         """The configured retriever, or one of another mode, or over the embedder `store`
@@ -284,7 +299,9 @@ class Pipeline:
         conversation's topic is the title of the document its previous question finds."""
 
         def topic(query: str) -> str | None:
-            hits = self.retriever_for(None, store).retrieve(store, query, 1) if store is not None else []
+            if store is None:
+                return None
+            hits = self._retrieve(self.retriever_for(None, store), store, query, 1)
             return hits[0].chunk.title if hits else None
 
         by_rules = standalone_query(question, history, topic)
@@ -343,7 +360,7 @@ class Pipeline:
         query = self.search_query(question, history, store, generator)
         k = top_k or self.settings.retrieval.top_k
         retriever = self.retriever_for(None, store)
-        hits = retriever.retrieve(store, query, k, min_score=min_score, filters=filters)
+        hits = self._retrieve(retriever, store, query, k, min_score=min_score, filters=filters)
         conversation = self.conversation(store, generator)
         history = self._as_prompted(history, conversation)
         found = bool(hits)
@@ -353,7 +370,7 @@ class Pipeline:
             else [
                 source_of(n, h)
                 for n, h in enumerate(
-                    retriever.retrieve(store, query, SEE_ALSO, floor=False, filters=filters), start=1
+                    self._retrieve(retriever, store, query, SEE_ALSO, floor=False, filters=filters), start=1
                 )
             ]
         )
