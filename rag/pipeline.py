@@ -10,16 +10,15 @@ Used alike by the CLI and the API.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from rag.analysis import Language, detect_language
-from rag.config import AnswerSettings, Settings, answer_settings_for
-from rag.embedders import make_embedder, settings_for_index
+from rag.analysis import detect_language
+from rag.answers import DoneEvent, Event, Prepared, TokenEvent, cited, grounded, nothing_found
+from rag.config import AnswerSettings, Settings
+from rag.conversation import Turns, conversation_of
+from rag.embedders import make_embedder
 from rag.embedders.base import Embedder
 from rag.errors import ConfigError, IndexMismatchError, IndexNotFoundError, InvalidRequestError
 from rag.followup import is_followup, rewrite_messages, standalone_query, usable_rewrite
@@ -28,87 +27,50 @@ from rag.generators.base import GenerationParams, Generator, Message
 from rag.generators.gguf_catalog import ModelCatalog
 from rag.generators.pool import Lease, ModelPool
 from rag.grounding.attribution import Attributor
-from rag.grounding.check import ground
 from rag.grounding.citations import CitationFilter
 from rag.hardware import runtime_fields
-from rag.prompt import BuiltPrompt, PromptBuilder, source_of
-from rag.replies import NO_CONTEXT_SYSTEM_PROMPT, NOT_IN_DOCUMENTS, NOTHING_FOUND, SYSTEM_PROMPT
-from rag.retrievers import make_retriever
-from rag.retrievers.base import Retriever
+from rag.index_embedders import IndexEmbedders
+from rag.prompt import PromptBuilder, source_of
+from rag.replies import NO_CONTEXT_SYSTEM_PROMPT, NOTHING_FOUND, SYSTEM_PROMPT
+from rag.rerankers import Reranker, make_reranker
+from rag.retrievers import Retriever, make_retriever
 from rag.store import Filters, StoreReader, StoreReaders, check_index_name, make_catalog
-from rag.types import Answer, Hit, Source, Usage
+from rag.types import Answer, Hit, Usage
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["DoneEvent", "Event", "Pipeline", "Prepared", "TokenEvent"]
+
 SEE_ALSO = 3  # closest passages returned when nothing passes the score floor
-TURNS_KEPT = 64  # answered turns remembered, so that a follow-up's prompt extends theirs
-
-
-@dataclass
-class Prepared:
-    """Everything decided before generation starts."""
-
-    prompt: BuiltPrompt
-    params: GenerationParams
-    found_context: bool
-    timings: dict[str, float] = field(default_factory=dict)
-    language: Language = "en"
-    #: When nothing passed the score floor: the closest passages, shown to see also.
-    see_also: list[Source] = field(default_factory=list)
-    question: str = ""
-    #: The model that answers (the pipeline's default one when None).
-    generator: Generator | None = None
-    #: The model's own text, piece by piece, as generated.
-    generated: list[str] = field(default_factory=list)
-    #: What the turn's memory is kept under besides its text (see `Pipeline.conversation`).
-    conversation: tuple[str, ...] = ()
-    #: The hold on `generator`: it stays loaded until `release` (generating ends with it).
-    lease: Lease | None = None
-    #: The embedder that searched the index: attribution and abstention follow it.
-    embedder: Embedder | None = None
-
-    def release(self) -> None:
-        """Let the model go: another one may take its place once no one holds it."""
-        if self.lease is not None:
-            self.lease.release()
-
-
-@dataclass
-class TokenEvent:
-    text: str
-
-
-@dataclass
-class DoneEvent:
-    answer: Answer
-
-
-Event = TokenEvent | DoneEvent
 
 
 class Pipeline:
-    """Retrieval, prompt and generation over the named indexes of one settings object."""
+    """Retrieval, reranking, prompt and generation over the named indexes of one settings
+    object."""
 
     def __init__(
-        self, settings: Settings, embedder: Embedder, generator: Generator, retriever: Retriever | None = None
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        generator: Generator,
+        retriever: Retriever | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self._embedders: dict[str, Embedder] = {}  # other runtimes or models, for indexes built by them
-        self._embedders_lock = threading.Lock()
+        self.index_embedders = IndexEmbedders(settings, embedder)
+        self.attributor = self.index_embedders.attributor
         self.models = ModelCatalog(settings.llm)
         self.default_model = generator.name
         self.pool = ModelPool(self._load_model, settings.llm.max_loaded, settings.llm.model_wait)
         self.pool.add(generator.name, generator)
         self._prompts: dict[str, tuple[Generator, PromptBuilder]] = {}
-        self._turns: OrderedDict[tuple[str, ...], tuple[str, str]] = OrderedDict()
-        self._turns_lock = threading.Lock()
+        self._turns = Turns()
         self.catalog = make_catalog(settings)
-        self.readers = StoreReaders(self.catalog, check=self._check_embedder)
+        self.readers = StoreReaders(self.catalog, check=self.index_embedders.check)
         self.retriever = retriever or make_retriever(settings.retrieval, embedder)
+        self.reranker = reranker or make_reranker(settings.rerank)
         self._retrievers: dict[tuple[str, str, str], Retriever] = {}
-        self._attributors: dict[str, Attributor] = {}
-        self.attributor = self._attributor(embedder)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
@@ -179,26 +141,9 @@ class Pipeline:
         return sizes
 
     def embedder_for(self, store: StoreReader) -> Embedder:
-        """The embedder that searches `store`: the configured one, or, when `embedder.kind`
-        (or `embedder.model`) was not set and the index was built by the model's other
-        local runtime (or the other packaged model), that one, loaded on first use, so an
-        index keeps working when a default changes."""
-        manifest = store.manifest
-        configured = self.settings.embedder
-        wanted = settings_for_index(configured, manifest.embedder_kind, manifest.embedder)
-        if (wanted.kind, wanted.model) == (_kind(self.embedder), configured.model):
-            return self.embedder
-        key = f"{wanted.kind}:{wanted.model}"
-        with self._embedders_lock:
-            if key not in self._embedders:
-                logger.info(
-                    "index %s built with embedder kind=%s model=%s: loading it",
-                    store.name,
-                    wanted.kind,
-                    wanted.model,
-                )
-                self._embedders[key] = make_embedder(wanted, threads=1)
-            return self._embedders[key]
+        """The embedder that searches `store`: the configured one, or the one the index was
+        built with when no embedder was chosen (see `rag.index_embedders`)."""
+        return self.index_embedders.embedder_for(store)
 
     def embedder_for_index(self, name: str) -> Embedder:
         """The embedder to ingest into index `name` with: the runtime it was built with
@@ -210,35 +155,8 @@ class Pipeline:
 
     def grounding_for(self, embedder: Embedder | None) -> tuple[Attributor, AnswerSettings]:
         """The attributor and the answer settings for answers from an index that `embedder`
-        searches: attribution compares by that model's meaning, and abstention uses the
-        thresholds calibrated for it where none were set (`answer_settings_for`)."""
-        if embedder is None or embedder is self.embedder:
-            attributor = self.attributor
-        else:
-            key = f"{_kind(embedder)}:{embedder.name}"
-            with self._embedders_lock:
-                if key not in self._attributors:
-                    self._attributors[key] = self._attributor(embedder)
-                attributor = self._attributors[key]
-        name = getattr(attributor.embedder, "name", "")
-        return attributor, answer_settings_for(self.settings.answer, str(name))
-
-    def _attributor(self, embedder: Embedder) -> Attributor:
-        a = self.settings.answer
-        return Attributor(
-            embedder,
-            lexical=a.support_lexical,
-            dense=a.support_dense,
-            combined=a.support_combined,
-            relevance=a.min_relevance,
-        )
-
-    def _check_embedder(self, store: StoreReader) -> None:
-        embedder = self.embedder_for(store)
-        try:
-            store.manifest.check_embedder(_kind(embedder), embedder.name, embedder.dimension)
-        except IndexMismatchError as exc:
-            raise IndexMismatchError(f"index {store.name!r}: {exc}") from None
+        searches (see `IndexEmbedders.grounding_for`)."""
+        return self.index_embedders.grounding_for(embedder)
 
     # -- searching -------------------------------------------------------------------
 
@@ -256,7 +174,17 @@ class Pipeline:
         `mode` picks another retriever than the configured one for this search."""
         store = self.index(index)
         k = top_k or self.settings.retrieval.top_k
-        return self.retriever_for(mode, store).retrieve(store, query, k, min_score=min_score, filters=filters)
+        return self._retrieve(
+            self.retriever_for(mode, store), store, query, k, min_score=min_score, filters=filters
+        )
+
+    def _retrieve(
+        self, retriever: Retriever, store: StoreReader, query: str, k: int, **options: Any
+    ) -> list[Hit]:
+        """The retriever's hits, as many as the reranker reorders, then its best `k`;
+        `options` are `Retriever.retrieve`'s."""
+        hits = retriever.retrieve(store, query, self.reranker.depth(k), **options)
+        return self.reranker.rerank(query, hits, k)
 
     def retriever_for(self, mode: str | None, store: StoreReader | None = None) -> Retriever:
         """The configured retriever, or one of another mode, or over the embedder `store`
@@ -265,7 +193,7 @@ class Pipeline:
         mode = mode or self.retriever.mode
         if mode == self.retriever.mode and embedder is self.embedder:
             return self.retriever
-        key = (mode, _kind(embedder), embedder.name)
+        key = (mode, embedder.kind, embedder.name)
         if key not in self._retrievers:
             settings = self.settings.retrieval.model_copy(update={"mode": mode})
             self._retrievers[key] = make_retriever(settings, embedder)
@@ -284,7 +212,9 @@ class Pipeline:
         conversation's topic is the title of the document its previous question finds."""
 
         def topic(query: str) -> str | None:
-            hits = self.retriever_for(None, store).retrieve(store, query, 1) if store is not None else []
+            if store is None:
+                return None
+            hits = self._retrieve(self.retriever_for(None, store), store, query, 1)
             return hits[0].chunk.title if hits else None
 
         by_rules = standalone_query(question, history, topic)
@@ -343,9 +273,9 @@ class Pipeline:
         query = self.search_query(question, history, store, generator)
         k = top_k or self.settings.retrieval.top_k
         retriever = self.retriever_for(None, store)
-        hits = retriever.retrieve(store, query, k, min_score=min_score, filters=filters)
-        conversation = self.conversation(store, generator)
-        history = self._as_prompted(history, conversation)
+        hits = self._retrieve(retriever, store, query, k, min_score=min_score, filters=filters)
+        conversation = conversation_of(store, generator)
+        history = self._turns.as_prompted(history, conversation)
         found = bool(hits)
         see_also = (
             []
@@ -353,7 +283,7 @@ class Pipeline:
             else [
                 source_of(n, h)
                 for n, h in enumerate(
-                    retriever.retrieve(store, query, SEE_ALSO, floor=False, filters=filters), start=1
+                    self._retrieve(retriever, store, query, SEE_ALSO, floor=False, filters=filters), start=1
                 )
             ]
         )
@@ -399,45 +329,17 @@ class Pipeline:
         try:
             for event in self._generate(prepared):
                 if isinstance(event, DoneEvent) and prepared.generated:
-                    self._remember(prepared, event.answer)
+                    prompted = prepared.prompt.messages[-1]["content"]
+                    generated = "".join(prepared.generated)
+                    self._turns.remember(
+                        prepared.conversation, prepared.question, event.answer.text, prompted, generated
+                    )
                 yield event
         finally:
             prepared.release()
 
-    # -- conversations ---------------------------------------------------------------
-
-    @staticmethod
-    def conversation(store: StoreReader, generator: Generator) -> tuple[str, ...]:
-        """Whose turns a remembered turn may stand for: the index (its name, its creation
-        and its committed state) and the model. The same history sent against another
-        index, or after the index changed, or to another model, is read as the client
-        gives it: the passages of the first index never come along."""
-        return (store.name, store.identity, str(store.generation), generator.name)
-
-    def _remember(self, prepared: Prepared, answer: Answer) -> None:
-        """Keep how a turn was prompted and what the model wrote, under what the client saw."""
-        key = (*prepared.conversation, prepared.question, answer.text)
-        with self._turns_lock:
-            self._turns[key] = (prepared.prompt.messages[-1]["content"], "".join(prepared.generated))
-            self._turns.move_to_end(key)
-            while len(self._turns) > TURNS_KEPT:
-                self._turns.popitem(last=False)
-
-    def _as_prompted(self, history: Sequence[Message], conversation: tuple[str, ...]) -> list[Message]:
-        """The history as the model read and wrote it, for the turns this pipeline answered
-        in this `conversation` (see `conversation`): each question with the passages it came
-        with, each answer as generated. The
-        follow-up's prompt then begins with the tokens of the previous one and its answer,
-        which llama.cpp still holds: only the new passages and question are read."""
-        turns = [dict(m) for m in history]
-        with self._turns_lock:
-            for user, reply in zip(turns, turns[1:], strict=False):
-                if user.get("role") != "user" or reply.get("role") != "assistant":
-                    continue
-                found = self._turns.get((*conversation, user.get("content", ""), reply.get("content", "")))
-                if found is not None:
-                    user["content"], reply["content"] = found
-        return turns
+    #: Whose turns a remembered turn may stand for (see `conversation_of`).
+    conversation = staticmethod(conversation_of)
 
     def _generate(self, prepared: Prepared) -> Iterator[Event]:
         prompt = prepared.prompt
@@ -445,18 +347,7 @@ class Pipeline:
         lang = prepared.language
         if not prepared.found_context and self.settings.retrieval.refuse_without_context:
             yield TokenEvent(NOTHING_FOUND[lang])
-            yield DoneEvent(
-                Answer(
-                    NOTHING_FOUND[lang],
-                    prepared.see_also,
-                    Usage(prompt.n_tokens, 0),
-                    timings,
-                    "stop",
-                    found_context=False,
-                    abstained=True,
-                    language=lang,
-                )
-            )
+            yield DoneEvent(nothing_found(prepared.see_also, Usage(prompt.n_tokens, 0), timings, lang))
             return
         filt = CitationFilter(s.number for s in prompt.sources)
         parts: list[str] = []
@@ -483,61 +374,9 @@ class Pipeline:
         timings["first_token"] = first if first is not None else timings["generate"]
         text = "".join(parts).strip()
         usage = Usage(prompt.n_tokens, produced)
+        draft = Answer(text, prompt.sources, usage, timings, finish, prepared.found_context, language=lang)
         if not self.settings.answer.attribute or not prompt.sources:
-            sources = _mark_cited(prompt.sources, filt.cited)
-            yield DoneEvent(
-                Answer(text, sources, usage, timings, finish, prepared.found_context, language=lang)
-            )
+            yield DoneEvent(cited(draft, filt.cited))
             return
-        t1 = time.perf_counter()
         attributor, answer_settings = self.grounding_for(prepared.embedder)
-        grounded = ground(attributor, answer_settings, prepared.question, text, prompt.sources)
-        timings["attribute"] = time.perf_counter() - t1
-        for source in prompt.sources:
-            source.spans = grounded.spans.get(source.number, [])
-        if grounded.abstained:
-            # The passages do not answer the question: say so, and show what was read.
-            for source in prompt.sources:
-                source.cited, source.spans = False, []
-            yield DoneEvent(
-                Answer(
-                    NOT_IN_DOCUMENTS[lang],
-                    prompt.sources,
-                    usage,
-                    timings,
-                    finish,
-                    prepared.found_context,
-                    abstained=True,
-                    language=lang,
-                    sentences=grounded.sentences,
-                    draft=text,
-                )
-            )
-            return
-        sources = _mark_cited(prompt.sources, grounded.cited)
-        yield DoneEvent(
-            Answer(
-                grounded.text,
-                sources,
-                usage,
-                timings,
-                finish,
-                prepared.found_context,
-                language=lang,
-                sentences=grounded.sentences,
-                draft=text,
-            )
-        )
-
-
-def _mark_cited(sources: list[Source], cited: list[int]) -> list[Source]:
-    """Cited sources first, in citation order, then the rest of what the model read."""
-    by_number = {s.number: s for s in sources}
-    ordered = [by_number[n] for n in cited if n in by_number]
-    for source in ordered:
-        source.cited = True
-    return ordered + [s for s in sources if not s.cited]
-
-
-def _kind(embedder: Embedder) -> str:
-    return str(getattr(embedder, "kind", "sentence-transformers"))  # a test's fake may not say
+        yield DoneEvent(grounded(draft, prepared.question, attributor, answer_settings, lang))

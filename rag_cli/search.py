@@ -49,6 +49,7 @@ def search_command(
         config, set_, **{"retrieval.mode": mode, "retrieval.top_k": top_k, "retrieval.min_score": min_score}
     )
     from rag.embedders import make_embedder, settings_for_index
+    from rag.rerankers import make_reranker
     from rag.retrievers import make_retriever
     from rag.store import make_catalog
 
@@ -60,7 +61,9 @@ def search_command(
         embedder = make_embedder(settings_for_index(settings.embedder, built.embedder_kind, built.embedder))
         store.manifest.check_embedder(embedder.kind, embedder.name, embedder.dimension)
         retriever = make_retriever(settings.retrieval, embedder)
-        hits = retriever.retrieve(store, query, settings.retrieval.top_k, filters=filters)
+        reranker = make_reranker(settings.rerank)
+        k = settings.retrieval.top_k
+        hits = reranker.rerank(query, retriever.retrieve(store, query, reranker.depth(k), filters=filters), k)
     finally:
         store.close()
     rows: list[dict[str, Any]] = [

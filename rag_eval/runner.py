@@ -22,8 +22,8 @@ from rag.embedders import make_embedder
 from rag.embedders.base import Embedder
 from rag.grounding.presence import presence
 from rag.hardware import processor
-from rag.retrievers import make_retriever
-from rag.retrievers.base import Retriever
+from rag.rerankers import Reranker, make_reranker
+from rag.retrievers import Retriever, make_retriever
 from rag.store import StoreReader, make_catalog
 from rag.types import Hit
 from rag_eval.corpus import document_id, index_name, materialize
@@ -89,16 +89,19 @@ def run(
 
     # One torch thread when the model runs in this process too (see Pipeline.from_settings).
     embedder = make_embedder(settings.embedder, threads=1 if generate else None)
-    # The retriever answering uses, without its score floor and near-duplicate removal:
-    # documents are ranked from every chunk, as deep as the metrics look.
+    # The retriever and reranker answering uses, without the score floor and near-duplicate
+    # removal: documents are ranked from every chunk, as deep as the metrics look.
     retriever = make_retriever(settings.retrieval, embedder)
+    reranker = make_reranker(settings.rerank)
     index = make_catalog(settings).open(name, readonly=True)
     index.manifest.check_embedder(embedder.kind, embedder.name, embedder.dimension)
     t0 = time.perf_counter()
     depth = _chunk_depth(index)
     results = []
-    found = retriever.retrieve_many(index, [q.text for q in queries], depth, floor=False, dedup=False)
+    texts = [q.text for q in queries]
+    found = retriever.retrieve_many(index, texts, reranker.depth(depth), floor=False, dedup=False)
     for i, (query, hits) in enumerate(zip(queries, found, strict=True)):
+        hits = reranker.rerank(query.text, hits, depth)
         results.append(_query_result(query, _rank_documents(hits, dataset, corpus)))
         if on_query and not generate:
             on_query(i + 1, len(queries))
@@ -106,7 +109,17 @@ def run(
     if generate:
         t0 = time.perf_counter()
         _generate(
-            settings, embedder, retriever, name, queries, results, dataset, corpus, on_query, options.drafts
+            settings,
+            embedder,
+            retriever,
+            reranker,
+            name,
+            queries,
+            results,
+            dataset,
+            corpus,
+            on_query,
+            options.drafts,
         )
         timings["generate"] = time.perf_counter() - t0
     timings["total"] = time.perf_counter() - started
@@ -175,6 +188,7 @@ def _generate(
     settings: Settings,
     embedder: Embedder,
     retriever: Retriever,
+    reranker: Reranker,
     name: str,
     queries: list[Query],
     results: list[dict[str, Any]],
@@ -190,7 +204,7 @@ def _generate(
 
     references = ReferenceDrafts(settings.llm.n_ctx or 8192) if drafts == "references" else None
     generator: Generator = references or make_generator(settings.llm)
-    pipeline = Pipeline(settings, embedder, generator, retriever)
+    pipeline = Pipeline(settings, embedder, generator, retriever, reranker)
     wrong = wrong_drafts(queries) if references else {}
     for i, (query, result) in enumerate(zip(queries, results, strict=True)):
         if references is not None:

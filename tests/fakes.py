@@ -145,35 +145,22 @@ class CountingGenerator(Generator):
 
 
 class WordOverlapRetriever(Retriever):
-    """Scores every chunk by the share of the query's words it contains: no vectors."""
+    """Scores every chunk by the share of the query's words it contains: no vectors, no
+    filters (it reads every chunk, however deep the search asked)."""
 
     mode = "word-overlap"
 
     def __init__(self, settings: RetrievalSettings | None = None) -> None:
         super().__init__(settings or RetrievalSettings())
 
-    def retrieve(
-        self,
-        index: StoreReader,
-        query: str,
-        k: int,
-        *,
-        min_score: float | None = None,
-        floor: bool = True,
-        dedup: bool = True,
-        filters: Filters | None = None,
-    ) -> list[Hit]:
+    def _rank(self, index: StoreReader, query: str, depth: int, filters: Filters | None) -> list[Hit]:
         words = set(_TOKEN.findall(query.lower()))
         hits = []
         for chunk_id, chunk in index.all_chunks():
             found = words & set(_TOKEN.findall(chunk.text.lower()))
             hits.append(Hit(chunk_id, chunk, len(found) / max(1, len(words))))
         hits.sort(key=lambda h: (-h.score, h.id))
-        hits = self._floor(hits, min_score, floor)
-        if dedup:  # the same text twice: only the first
-            first = {h.chunk.text: h.id for h in reversed(hits)}
-            hits = [h for h in hits if first[h.chunk.text] == h.id]
-        return hits[:k]
+        return hits
 
 
 def write_numbered_text(path: Path, size: int) -> int:

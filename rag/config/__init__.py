@@ -17,8 +17,10 @@ from rag.config.groups import (
     EmbedderSettings,
     IngestSettings,
     LlmSettings,
+    RerankSettings,
     RetrievalSettings,
     StoreSettings,
+    rerank_with_aliases,
 )
 from rag.config.loading import CONFIG_ENV, load_settings, parse_assignment
 from rag.config.provenance import flat_settings, setting_sources, settings_for_child
@@ -37,6 +39,7 @@ __all__ = [
     "EmbedderSettings",
     "IngestSettings",
     "LlmSettings",
+    "RerankSettings",
     "RetrievalSettings",
     "ServerSettings",
     "Settings",
@@ -45,6 +48,7 @@ __all__ = [
     "flat_settings",
     "load_settings",
     "parse_assignment",
+    "rerank_with_aliases",
     "setting_sources",
     "settings_for_child",
 ]

@@ -4,7 +4,7 @@ retrieval, store. Each group is a plain pydantic model with its defaults."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -220,10 +220,10 @@ class RetrievalSettings(SettingsGroup):
     )
     reranker: Path | None = Field(
         None,
-        description="A local sentence-transformers CrossEncoder folder that reorders the best "
-        "rerank_depth hits; empty means no reranking (none ships offline).",
+        description="Deprecated: set rerank.kind = 'cross-encoder' and rerank.model. A folder "
+        "here means that, unless rerank.kind or rerank.model is set.",
     )
-    rerank_depth: int = Field(20, gt=0, description="Hits the reranker reorders.")
+    rerank_depth: int = Field(20, gt=0, description="Deprecated: set rerank.depth.")
     followups: Literal["rules", "model"] = Field(
         "rules",
         description="How a follow-up question in a conversation is made standalone for search: "
@@ -246,6 +246,33 @@ class RetrievalSettings(SettingsGroup):
         description="Say nothing was found instead of answering from the model's memory "
         "when no chunk passes min_score.",
     )
+
+
+class RerankSettings(SettingsGroup):
+    kind: Literal["none", "cross-encoder"] = Field(
+        "none",
+        description="Reranker: 'none' keeps the retriever's order; 'cross-encoder' reorders the "
+        "best rerank.depth hits with the CrossEncoder at rerank.model (none ships offline).",
+    )
+    model: Path | None = Field(
+        None, description="A local sentence-transformers CrossEncoder folder, for 'cross-encoder'."
+    )
+    depth: int = Field(20, gt=0, description="Hits the reranker reorders (at least top_k).")
+
+
+def rerank_with_aliases(rerank: RerankSettings, retrieval: RetrievalSettings) -> RerankSettings:
+    """`rerank` completed by the deprecated `retrieval.reranker` (a folder there means kind
+    'cross-encoder' with that model) and `retrieval.rerank_depth`, where it does not set
+    them itself; `rerank` itself when they add nothing."""
+    given = rerank.model_fields_set
+    update: dict[str, Any] = {}
+    if retrieval.reranker is not None and "kind" not in given:
+        update["kind"] = "cross-encoder"
+    if retrieval.reranker is not None and "model" not in given:
+        update["model"] = retrieval.reranker
+    if "rerank_depth" in retrieval.model_fields_set and "depth" not in given:
+        update["depth"] = retrieval.rerank_depth
+    return rerank.model_copy(update=update) if update else rerank
 
 
 class StoreSettings(SettingsGroup):

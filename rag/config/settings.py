@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import (
-    Field,
-)
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,8 +19,10 @@ from rag.config.groups import (
     EmbedderSettings,
     IngestSettings,
     LlmSettings,
+    RerankSettings,
     RetrievalSettings,
     StoreSettings,
+    rerank_with_aliases,
 )
 from rag.config.server import ServerSettings
 
@@ -48,9 +48,17 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)  # type: ignore[arg-type]
+    rerank: RerankSettings = Field(default_factory=RerankSettings)  # type: ignore[arg-type]
     server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
     store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
+
+    @model_validator(mode="after")
+    def _deprecated_rerank_settings(self) -> Settings:
+        rerank = rerank_with_aliases(self.rerank, self.retrieval)
+        if rerank is not self.rerank:  # assigning validates again: the second time, no change
+            self.rerank = rerank
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -2,7 +2,7 @@
 
 `make_retriever(settings, embedder)` is the one place a retriever is chosen, by
 `retrieval.mode`. The pipeline and `rag eval` both retrieve through it, so evaluation
-measures what answering uses.
+measures what answering uses. Reordering the hits is another role's (`rag.rerankers`).
 """
 
 from __future__ import annotations
@@ -13,19 +13,11 @@ from rag.errors import ConfigError
 from rag.retrievers.base import Retriever
 from rag.retrievers.dense import DenseRetriever
 
+__all__ = ["Retriever", "make_retriever"]
+
 
 def make_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
-    """The retriever `settings.mode` names, over the index's embedder; reordered by a
-    cross-encoder when `settings.reranker` names one."""
-    base = _base_retriever(settings, embedder)
-    if settings.reranker is None:
-        return base
-    from rag.rerankers.cross_encoder import CrossEncoderReranker, RerankingRetriever
-
-    return RerankingRetriever(base, CrossEncoderReranker(settings.reranker), settings)
-
-
-def _base_retriever(settings: RetrievalSettings, embedder: Embedder) -> Retriever:
+    """The retriever `settings.mode` names, over the index's embedder."""
     if settings.mode == "dense":
         return DenseRetriever(embedder, settings)
     if settings.mode == "lexical":

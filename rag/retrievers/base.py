@@ -1,12 +1,14 @@
 """Retrieval: a question in, the best distinct chunks out.
 
-`make_retriever(settings, embedder)` is the one place a retriever is chosen, by
-`retrieval.mode`. The pipeline and `rag eval` both retrieve through it, so evaluation
-measures what answering uses.
+`Retriever.retrieve` is the same for every backend (a template method): the backend
+ranks the index's chunks for the query (`_rank`), from a search as deep as the hits
+asked for need (`_depth`); the base then drops what scores below the floor and near
+duplicates (`distinct`), and keeps the best k.
 """
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar
@@ -25,6 +27,8 @@ class Retriever(ABC):
 
     By default a retriever applies `retrieval.min_score` and drops near-duplicates, as
     answering needs; `floor=False` and `dedup=False` turn those off, for ranking depth.
+    A backend implements `_rank` only (and `_rank_many` when it can prepare several
+    queries together, `_depth` when its ranking needs a deeper search).
     """
 
     #: The retriever, as `retrieval.mode` names it.
@@ -33,7 +37,6 @@ class Retriever(ABC):
     def __init__(self, settings: RetrievalSettings) -> None:
         self.settings = settings
 
-    @abstractmethod
     def retrieve(
         self,
         index: StoreReader,
@@ -45,8 +48,11 @@ class Retriever(ABC):
         dedup: bool = True,
         filters: Filters | None = None,
     ) -> list[Hit]:
-        """At most `k` hits, best first. `min_score` replaces `retrieval.min_score`;
-        `floor=False` keeps hits whatever their score; `dedup=False` keeps near-duplicates."""
+        """At most `k` hits, best first, from the documents `filters` allows. `min_score`
+        replaces `retrieval.min_score`; `floor=False` keeps hits whatever their score;
+        `dedup=False` keeps near-duplicates."""
+        ranked = self._rank(index, query, self._depth(k, dedup), filters or None)
+        return self._select(index, ranked, k, min_score, floor, dedup)
 
     def retrieve_many(
         self,
@@ -61,16 +67,44 @@ class Retriever(ABC):
     ) -> Iterator[list[Hit]]:
         """`retrieve` for each query, in order, as each is ready; a backend may prepare
         them together, faster."""
-        for query in queries:
-            yield self.retrieve(
-                index, query, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters
-            )
+        for ranked in self._rank_many(index, queries, self._depth(k, dedup), filters or None):
+            yield self._select(index, ranked, k, min_score, floor, dedup)
 
-    def _floor(self, hits: list[Hit], min_score: float | None, floor: bool) -> list[Hit]:
-        if not floor:
-            return hits
-        limit = self.settings.min_score if min_score is None else min_score
-        return [h for h in hits if h.score >= limit]
+    @abstractmethod
+    def _rank(self, index: StoreReader, query: str, depth: int, filters: Filters | None) -> Iterable[Hit]:
+        """The chunks `filters` allows (None: all), best first, from searches `depth` deep;
+        may be lazy (a hit is then worked out only if the base reaches it). Each hit's
+        score is what the floor is compared with."""
+
+    def _rank_many(
+        self, index: StoreReader, queries: Sequence[str], depth: int, filters: Filters | None
+    ) -> Iterator[Iterable[Hit]]:
+        """`_rank` for each query, in order."""
+        for query in queries:
+            yield self._rank(index, query, depth, filters)
+
+    def _depth(self, k: int, dedup: bool) -> int:
+        """How deep to search for `k` hits: with dedup, more than k, as some will be
+        dropped as near-duplicates."""
+        return k * 2 + 4 if dedup else k
+
+    def _select(
+        self,
+        index: StoreReader,
+        ranked: Iterable[Hit],
+        k: int,
+        min_score: float | None,
+        floor: bool,
+        dedup: bool,
+    ) -> list[Hit]:
+        """The best `k` of a ranking, at or above the floor, near-duplicates dropped; the
+        ranking is read only as far as needed."""
+        if floor:
+            limit = self.settings.min_score if min_score is None else min_score
+            ranked = (h for h in ranked if h.score >= limit)
+        if dedup:
+            return distinct(index, ranked, self.settings.dedup_threshold, k)
+        return list(itertools.islice(ranked, k))
 
 
 def distinct(

@@ -1,9 +1,4 @@
-"""Retrieval: a question in, the best distinct chunks out.
-
-`make_retriever(settings, embedder)` is the one place a retriever is chosen, by
-`retrieval.mode`. The pipeline and `rag eval` both retrieve through it, so evaluation
-measures what answering uses.
-"""
+"""Dense retrieval: the question embedded by the index's embedder, its nearest chunks."""
 
 from __future__ import annotations
 
@@ -14,7 +9,7 @@ import numpy as np
 
 from rag.config import RetrievalSettings
 from rag.embedders.base import Embedder
-from rag.retrievers.base import Retriever, distinct
+from rag.retrievers.base import Retriever
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -32,54 +27,16 @@ class DenseRetriever(Retriever):
         super().__init__(settings)
         self.embedder = embedder
 
-    def retrieve(
-        self,
-        index: StoreReader,
-        query: str,
-        k: int,
-        *,
-        min_score: float | None = None,
-        floor: bool = True,
-        dedup: bool = True,
-        filters: Filters | None = None,
-    ) -> list[Hit]:
-        vector = self.embedder.embed_query(query)
-        return self.search(index, vector, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters)
+    def _rank(self, index: StoreReader, query: str, depth: int, filters: Filters | None) -> list[Hit]:
+        return index.search(self.embedder.embed_query(query), depth, filters)
 
-    def retrieve_many(
-        self,
-        index: StoreReader,
-        queries: Sequence[str],
-        k: int,
-        *,
-        min_score: float | None = None,
-        floor: bool = True,
-        dedup: bool = True,
-        filters: Filters | None = None,
+    def _rank_many(
+        self, index: StoreReader, queries: Sequence[str], depth: int, filters: Filters | None
     ) -> Iterator[list[Hit]]:
         """The queries embedded together, then searched one by one."""
-        vectors = self.embedder.embed_queries(list(queries))
-        for vector in vectors:
-            yield self.search(
-                index, vector, k, min_score=min_score, floor=floor, dedup=dedup, filters=filters
-            )
+        for vector in self.embedder.embed_queries(list(queries)):
+            yield index.search(vector, depth, filters)
 
-    def search(
-        self,
-        index: StoreReader,
-        vector: NDArray[np.float32],
-        k: int,
-        *,
-        min_score: float | None = None,
-        floor: bool = True,
-        dedup: bool = True,
-        filters: Filters | None = None,
-    ) -> list[Hit]:
-        """Retrieval for a query already embedded."""
-        # With dedup, ask for more than k: some will be dropped as near-duplicates.
-        hits = self._floor(index.search(vector, k * 2 + 4 if dedup else k, filters), min_score, floor)
-        return (distinct(index, hits, self.settings.dedup_threshold, k) if dedup else hits)[:k]
-
-    def distinct(self, index: StoreReader, hits: Sequence[Hit]) -> list[Hit]:
-        """Drop chunks too similar to a better one (see `distinct`)."""
-        return distinct(index, hits, self.settings.dedup_threshold)
+    def search(self, index: StoreReader, vector: NDArray[np.float32], k: int) -> list[Hit]:
+        """`retrieve` with its defaults, for a query already embedded."""
+        return self._select(index, index.search(vector, self._depth(k, True), None), k, None, True, True)

@@ -20,7 +20,6 @@ enough to the question by meaning or by words.
 
 from __future__ import annotations
 
-import itertools
 import statistics
 from collections import Counter
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ import numpy as np
 from rag.analysis import detect_language, told_language
 from rag.config import RetrievalSettings
 from rag.embedders.base import Embedder
-from rag.retrievers.base import Retriever, distinct, stored_vector
+from rag.retrievers.base import Retriever, stored_vector
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -47,19 +46,15 @@ class HybridRetriever(Retriever):
         super().__init__(settings)
         self.embedder = embedder
 
-    def retrieve(
-        self,
-        index: StoreReader,
-        query: str,
-        k: int,
-        *,
-        min_score: float | None = None,
-        floor: bool = True,
-        dedup: bool = True,
-        filters: Filters | None = None,
-    ) -> list[Hit]:
+    def _depth(self, k: int, dedup: bool) -> int:
+        """Each side is searched at least `fusion_depth` deep (what the fusion weighs), and
+        as deep as dedup would need, whether it is on or not."""
+        return max(self.settings.fusion_depth, super()._depth(k, True))
+
+    def _rank(self, index: StoreReader, query: str, depth: int, filters: Filters | None) -> Iterator[Hit]:
+        """Fused order, each hit scored only when reached (the cosine of lexical-only hits
+        computed then)."""
         s = self.settings
-        depth = max(s.fusion_depth, k * 2 + 4)
         vector = self.embedder.embed_query(query)
         dense = index.search(vector, depth, filters)
         lexical = index.search_text(query, depth, filters)
@@ -69,29 +64,18 @@ class HybridRetriever(Retriever):
         cosine = {h.id: h.score for h in dense}
         coverage = {h.id: h.score for h in lexical}
         bm25 = {h.id: h.scores.get("bm25", 0.0) for h in lexical}
-        limit = self.settings.min_score if min_score is None else min_score
-
-        def ranked() -> Iterator[Hit]:
-            """Fused order, each hit scored only when reached (cosine of lexical-only hits
-            computed then), below the floor left out."""
-            for chunk_id in sorted(fused, key=lambda i: -fused[i]):
-                if chunk_id not in cosine:  # found by words only: how close in meaning?
-                    stored = stored_vector(index, chunk_id)  # None: replaced since the search
-                    cosine[chunk_id] = 0.0 if stored is None else float(np.dot(stored, vector))
-                scores = {
-                    "dense": cosine[chunk_id],
-                    "coverage": coverage.get(chunk_id, 0.0),
-                    "bm25": bm25.get(chunk_id, 0.0),
-                    "fused": fused[chunk_id],
-                }
-                evidence = max(scores["dense"], scores["coverage"])
-                if floor and evidence < limit:
-                    continue
-                yield Hit(chunk_id, found[chunk_id].chunk, evidence, scores)
-
-        if dedup:
-            return distinct(index, ranked(), s.dedup_threshold, k)
-        return list(itertools.islice(ranked(), k))
+        for chunk_id in sorted(fused, key=lambda i: -fused[i]):
+            if chunk_id not in cosine:  # found by words only: how close in meaning?
+                stored = stored_vector(index, chunk_id)  # None: replaced since the search
+                cosine[chunk_id] = 0.0 if stored is None else float(np.dot(stored, vector))
+            scores = {
+                "dense": cosine[chunk_id],
+                "coverage": coverage.get(chunk_id, 0.0),
+                "bm25": bm25.get(chunk_id, 0.0),
+                "fused": fused[chunk_id],
+            }
+            evidence = max(scores["dense"], scores["coverage"])
+            yield Hit(chunk_id, found[chunk_id].chunk, evidence, scores)
 
 
 def fuse(

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rag.config import RetrievalSettings
-from rag.retrievers.base import Retriever, distinct
+from rag.retrievers.base import Retriever
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -23,20 +22,5 @@ class LexicalRetriever(Retriever):
 
     mode = "lexical"
 
-    def __init__(self, settings: RetrievalSettings) -> None:
-        super().__init__(settings)
-
-    def retrieve(
-        self,
-        index: StoreReader,
-        query: str,
-        k: int,
-        *,
-        min_score: float | None = None,
-        floor: bool = True,
-        dedup: bool = True,
-        filters: Filters | None = None,
-    ) -> list[Hit]:
-        depth = k * 2 + 4 if dedup else k
-        hits = self._floor(index.search_text(query, depth, filters), min_score, floor)
-        return (distinct(index, hits, self.settings.dedup_threshold, k) if dedup else hits)[:k]
+    def _rank(self, index: StoreReader, query: str, depth: int, filters: Filters | None) -> list[Hit]:
+        return index.search_text(query, depth, filters)
