@@ -102,9 +102,9 @@ def test_without_floor_or_dedup_no_chunk_twice(any_retriever: Retriever, index: 
         assert sorted(ids) == sorted(i for i, _ in index.all_chunks())
 
 
-def test_filters(any_retriever: Retriever, index: Store) -> None:
-    if isinstance(any_retriever, WordOverlapRetriever):
-        pytest.skip("the fake reads every chunk: filtering is the stores' (tests/rag/test_filters.py)")
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])  # the fake reads every chunk, unfiltered
+def test_filters(mode: str, embedder: SentenceTransformerEmbedder, index: Store) -> None:
+    any_retriever = make_retriever(RetrievalSettings(mode=mode), embedder)
     query = "Do cats live near a volcano?"
     hits = any_retriever.retrieve(index, query, 4, floor=False, filters=Filters(path="*volcano.txt"))
     assert hits and all(h.chunk.path.endswith("volcano.txt") for h in hits)
