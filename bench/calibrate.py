@@ -31,7 +31,7 @@ from rag.hardware import processor_line
 
 MIN_SCORES = (0.2,)  # retrieval.min_score's default: one value for every language, not searched
 MIN_FITS = tuple(step / 100 for step in range(30, 96))  # to 0.95: e5 cosines run high
-MIN_PRESENCES = tuple(step / 20 for step in range(0, 17))  # 0 to 0.8
+MIN_PRESENCES = tuple(step / 20 for step in range(17))  # 0 to 0.8
 
 
 def abstains(q: dict[str, Any], min_score: float, min_fit: float, min_presence: float) -> bool:

@@ -72,13 +72,17 @@ def _svg(points: list[tuple[str, float | None, float | None]], metric: str) -> s
         return (PAD + x / x_max * (WIDTH - 2 * PAD), HEIGHT - PAD - y / y_max * (HEIGHT - 2 * PAD))
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'role="img" aria-label="{escape(metric)} against seconds per answer">',
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
+            f'role="img" aria-label="{escape(metric)} against seconds per answer">'
+        ),
         f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#444"/>',
         f'<line x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{HEIGHT - PAD}" stroke="#444"/>',
         f'<text x="{WIDTH / 2}" y="{HEIGHT - 15}" text-anchor="middle">seconds per answer (median)</text>',
-        f'<text x="15" y="{HEIGHT / 2}" transform="rotate(-90 15 {HEIGHT / 2})" '
-        f'text-anchor="middle">{escape(metric)}</text>',
+        (
+            f'<text x="15" y="{HEIGHT / 2}" transform="rotate(-90 15 {HEIGHT / 2})" '
+            f'text-anchor="middle">{escape(metric)}</text>'
+        ),
     ]
     for i in range(5):
         gx, gy = x_max * i / 4, y_max * i / 4

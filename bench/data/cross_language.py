@@ -99,20 +99,30 @@ def readme(questions: str, documents: str, splits: list[str]) -> str:
     qrels = ", ".join(f"`qrels/{s}.tsv`" for s in splits)
     paragraphs = [
         f"# {name}: {asked} questions over the {over} Debian FAQ",
-        f"A cross-language set derived from [faq-{questions}](../faq-{questions}/README.md) and "
-        f"[faq-{documents}](../faq-{documents}/README.md) by `python bench/data/cross_language.py`, "
-        "which writes this folder and its twin (do not edit them by hand).",
-        f"- **Corpus** (`corpus.jsonl`, {n_docs} documents): the corpus of faq-{documents} as it is, "
-        f"the sections of the Debian FAQ in {over} (package `{PACKAGES[documents]}` 11.1).",
-        f"- **Queries** (`queries.jsonl`, {len(records)}): the questions of faq-{questions} as they are, "
-        f"in {asked}: {len(records) - unanswerable} answerable and {unanswerable} unanswerable "
-        f'(`"answerable": false`). The {over} reference answers of faq-{documents} follow the {asked} '
-        "ones where they differ, since an answer may come in either language.",
-        f"- **Qrels** ({qrels}): the judgements of faq-{questions} as they are. Both FAQ packages "
-        "number their sections alike and both question sets share their ids and judgements; the "
-        "script checks this before writing.",
-        f"- Run it: `rag eval bench/data/{name} --split test --set retrieval.mode=hybrid` (BEIR "
-        "layout; answers are generated and graded unless `--no-generate`).",
+        (
+            f"A cross-language set derived from [faq-{questions}](../faq-{questions}/README.md) and "
+            f"[faq-{documents}](../faq-{documents}/README.md) by `python bench/data/cross_language.py`, "
+            "which writes this folder and its twin (do not edit them by hand)."
+        ),
+        (
+            f"- **Corpus** (`corpus.jsonl`, {n_docs} documents): the corpus of faq-{documents} as it is, "
+            f"the sections of the Debian FAQ in {over} (package `{PACKAGES[documents]}` 11.1)."
+        ),
+        (
+            f"- **Queries** (`queries.jsonl`, {len(records)}): the questions of faq-{questions} as they are, "
+            f"in {asked}: {len(records) - unanswerable} answerable and {unanswerable} unanswerable "
+            f'(`"answerable": false`). The {over} reference answers of faq-{documents} follow the {asked} '
+            "ones where they differ, since an answer may come in either language."
+        ),
+        (
+            f"- **Qrels** ({qrels}): the judgements of faq-{questions} as they are. Both FAQ packages "
+            "number their sections alike and both question sets share their ids and judgements; the "
+            "script checks this before writing."
+        ),
+        (
+            f"- Run it: `rag eval bench/data/{name} --split test --set retrieval.mode=hybrid` (BEIR "
+            "layout; answers are generated and graded unless `--no-generate`)."
+        ),
     ]
     wrapped = [
         textwrap.fill(

@@ -127,7 +127,7 @@ def test_a_long_table_repeats_its_header_in_each_piece(embedder: SentenceTransfo
         body = chunk.text.removeprefix("# Stock\n\n")
         assert body.startswith("| Product | Price | Stock |\n| --- | --- | --- |\n| item number"), chunk.text
         assert chunker.count(chunk.text) <= 100 and chunk.heading == "Stock"
-        rows += [line for line in body.splitlines()[2:]]
+        rows += list(body.splitlines()[2:])
     assert len(set(rows)) == 80  # every row, whole, in some piece
 
 
