@@ -22,8 +22,8 @@ from api import (
     search_router,
     web_router,
 )
+from api.auth import Authenticator, require_key, role
 from api.concurrency import GenerationQueue
-from api.deps import require_key
 from api.errors import install_error_handlers
 from api.jobs import JobRunner
 from api.limits import BodyLimit
@@ -53,6 +53,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
         if task is not None and not task.done():
             task.cancel()
         await asyncio.to_thread(app.state.jobs.close)  # the running job ends after its file
+        app.state.auth.store.close()
 
     app = FastAPI(
         title="rag",
@@ -69,6 +70,7 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.state.load_error = None
     app.state.queue = GenerationQueue(settings.server.queue_size)
     app.state.jobs = JobRunner(settings)
+    app.state.auth = Authenticator(settings)
     # Innermost of the middleware, so that a refused body is still logged, counted and
     # given CORS headers. Uploads to /ingest have their own, larger limit (max_upload_mb).
     app.add_middleware(BodyLimit, limit=settings.server.max_body_kb * 1024, exempt=["/ingest"])
@@ -85,12 +87,16 @@ def create_app(settings: Settings, pipeline: Pipeline | None = None) -> FastAPI:
     app.state.metrics = Metrics(lambda: app.state.queue.depth, lambda: _index_chunks(app))
     app.add_middleware(RequestLog, metrics=app.state.metrics)
     secured = [Depends(require_key)]
-    if settings.server.api_keys:  # documented in the schema, so that clients know to send it
+    if (
+        settings.server.api_keys or app.state.auth.store.in_use()
+    ):  # documented in the schema, so that clients know to send it
         secured.append(Security(HTTPBearer(auto_error=False, description="An API key.")))
     app.include_router(health_router.router)
     app.include_router(web_router.router)  # the page itself: it is where the key is entered
     app.include_router(docs_router.router, dependencies=[] if settings.server.public_docs else secured)
-    app.include_router(metrics_router.router, dependencies=secured, responses=ERROR_RESPONSES)
+    app.include_router(
+        metrics_router.router, dependencies=[*secured, role("admin")], responses=ERROR_RESPONSES
+    )
     app.include_router(ask_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(openai_router.router, dependencies=secured, responses=ERROR_RESPONSES)
     app.include_router(ingest_router.router, dependencies=secured, responses=ERROR_RESPONSES)

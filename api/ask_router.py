@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from api import answering, limits
 from api.concurrency import Admission
 from api.deps import PipelineDep, QueueDep, SettingsDep
+from api.observability import note
 from api.schemas import GENERATION_RESPONSES, AskRequest, AskResponse, core_filters
 from rag.pipeline import DoneEvent, Pipeline, Prepared, TokenEvent
 from rag.types import Answer
@@ -25,6 +26,7 @@ async def ask(
     limits.check_messages(settings.server, [*(t.content for t in body.history), body.question], "history")
     limits.check_stop(settings.server, body.stop)
     index = body.index or pipeline.settings.index
+    note(request, index=index)  # in the log line of a refused request too
     history = [t.model_dump() for t in body.history if t.role != "system"]
     params = answering.params_from(pipeline, body, top_k=body.sample_top_k)
     async with answering.admitted(queue) as admission:

@@ -62,6 +62,7 @@ class ApiError(Exception):
         type_: str,
         code: str | None = None,
         param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.code, self.param = (
@@ -71,6 +72,7 @@ class ApiError(Exception):
             code,
             param,
         )
+        self.headers = headers
 
 
 def error_body(
@@ -80,9 +82,15 @@ def error_body(
 
 
 def error_response(
-    status: int, message: str, type_: str, code: str | None = None, param: str | None = None
+    status: int,
+    message: str,
+    type_: str,
+    code: str | None = None,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(error_body(message, type_, code, param), status_code=status, headers=headers)
 
 
@@ -113,7 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, exc.type, exc.code, exc.param)
+        return error_response(exc.status, exc.message, exc.type, exc.code, exc.param, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import PipelineDep
+from rag.access import visible
 from rag.errors import IndexNotFoundError
 from rag.store import Catalog, StoreReader
 
@@ -25,20 +26,24 @@ class IndexOut(BaseModel):
 
 class IndexList(BaseModel):
     object: str = "list"
-    default: str = Field(description="The index used when a request names none.")
+    default: str | None = Field(
+        description="The index used when a request names none; null if the key may not see it."
+    )
     data: list[IndexOut]
 
 
 @router.get("/indexes", response_model=IndexList)
 async def indexes(pipeline: PipelineDep) -> dict[str, Any]:
     """The indexes, sorted by name, with their files, chunks and size on disk."""
-    data = await to_thread.run_sync(_describe_all, pipeline.catalog)
-    return {"object": "list", "default": pipeline.settings.index, "data": data}
+    # The names the request's key may see; listed in the thread, which keeps its scope.
+    data = await to_thread.run_sync(lambda: _describe_all(pipeline.catalog, pipeline.index_names()))
+    default = next(iter(visible([pipeline.settings.index])), None)
+    return {"object": "list", "default": default, "data": data}
 
 
-def _describe_all(catalog: Catalog) -> list[dict[str, Any]]:
+def _describe_all(catalog: Catalog, names: list[str]) -> list[dict[str, Any]]:
     rows = []
-    for name in catalog.names():
+    for name in names:
         try:
             store: StoreReader = catalog.open(name, readonly=True)
         except IndexNotFoundError:  # deleted between the listing and the opening

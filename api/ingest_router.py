@@ -12,10 +12,15 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api import paths, uploads
+from api.auth import role
 from api.deps import JobsDep, PipelineDep, SettingsDep
 from api.errors import ApiError
+from api.keys import Principal
+from api.observability import note
 from api.schemas import ErrorResponse, IngestJobList, IngestJobOut, IngestPathRequest
+from rag.access import check_visible, visible
 from rag.config import Settings
+from rag.pipeline import Pipeline
 
 router = APIRouter(tags=["ingest"])
 
@@ -66,6 +71,7 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     response_model=IngestJobOut,
     responses=_SUBMIT_ERRORS,
     openapi_extra=_REQUEST_BODY,
+    dependencies=[role("ingest")],
 )
 async def submit(
     request: Request, settings: SettingsDep, pipeline: PipelineDep, jobs: JobsDep
@@ -76,6 +82,8 @@ async def submit(
         jobs.admit()  # a full queue refuses the upload before it is read
         upload = await uploads.receive(request, settings)
         try:
+            note(request, index=upload.index)
+            await to_thread.run_sync(_may_write, request, pipeline, upload.index)
             embedder = await to_thread.run_sync(pipeline.embedder_for_index, upload.index)
             job = jobs.submit(upload.folder, upload.index, upload.source, embedder, upload.place)
         finally:
@@ -83,6 +91,8 @@ async def submit(
     else:  # JSON: OriginGuard lets no other type through
         body = await _path_request(request, settings)
         index = paths.index_name(body.index or settings.index)
+        note(request, index=index)
+        await to_thread.run_sync(_may_write, request, pipeline, index)
         # In a thread, as what follows: resolving the path reads the disk.
         root = await to_thread.run_sync(paths.allowed_path, body.path, settings.server.ingest_roots)
         source = {"type": "path", "path": str(root)}
@@ -95,14 +105,14 @@ async def submit(
 @router.get("/ingest", response_model=IngestJobList)
 async def recent(jobs: JobsDep) -> dict[str, Any]:
     """The jobs kept in memory, newest first."""
-    return {"object": "list", "data": jobs.recent()}
+    return {"object": "list", "data": [j for j in jobs.recent() if visible([j["index"]])]}
 
 
 @router.get("/ingest/{job_id}", response_model=IngestJobOut, responses=_NOT_FOUND)
 async def status(job_id: str, jobs: JobsDep) -> dict[str, Any]:
     """One job: its status, progress and, file by file, what it did."""
     job = jobs.get(job_id)
-    if job is None:
+    if job is None or not visible([job["index"]]):  # another key's index: no such job
         raise ApiError(
             404,
             f"no ingest job {job_id!r} (jobs are kept in memory, the last ones only)",
@@ -111,6 +121,20 @@ async def status(job_id: str, jobs: JobsDep) -> dict[str, Any]:
             "job_id",
         )
     return job
+
+
+def _may_write(request: Request, pipeline: Pipeline, index: str) -> None:
+    """An index outside the key's scope is missing (404); creating one takes an admin key."""
+    check_visible(index)
+    principal: Principal = request.state.principal
+    if not principal.may("admin") and index not in pipeline.index_names():
+        raise ApiError(
+            403,
+            f"index {index!r} does not exist; creating an index needs an admin key",
+            "permission_error",
+            "insufficient_role",
+            "index",
+        )
 
 
 async def _path_request(request: Request, settings: Settings) -> IngestPathRequest:

@@ -53,7 +53,7 @@ async def list_models(pipeline: PipelineDep) -> dict[str, Any]:
 def _listed(pipeline: Pipeline) -> list[dict[str, Any]]:
     models = _models(pipeline)
     data = []
-    for name in pipeline.catalog.names():
+    for name in pipeline.index_names():  # those the request's key may see
         created = _created(pipeline, name)
         data.append(
             {
@@ -110,6 +110,7 @@ async def chat_completions(
     question, history = _split(body.messages)
     params = answering.params_from(pipeline, body, body.max_completion_tokens, top_k=body.top_k)
     index, model = split_model(body.model)
+    note(request, index=index)  # in the log line of a refused request too
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     async with answering.admitted(queue) as admission:
         prepared = await answering.prepare(

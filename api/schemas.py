@@ -227,9 +227,14 @@ _SSE_EVENT = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {**_ERROR, "description": "Invalid request (bad JSON, wrong types, context too long)."},
     401: {**_ERROR, "description": "Missing or wrong API key."},
-    403: {**_ERROR, "description": "A browser request from another site (see server.cors_origins)."},
+    403: {
+        **_ERROR,
+        "description": "A browser request from another site (see server.cors_origins); or a key "
+        "whose role does not allow this.",
+    },
     413: {**_ERROR, "description": "The request body is larger than server.max_body_kb."},
     415: {**_ERROR, "description": "The body is not sent as application/json."},
+    429: {**_ERROR, "description": "Too many wrong API keys from this address; see Retry-After."},
     503: {**_ERROR, "description": "The models are still loading."},
 }
 #: Routes that answer from an index, or generate.

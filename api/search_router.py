@@ -6,19 +6,21 @@ from functools import partial
 from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from api.deps import PipelineDep
+from api.observability import note
 from api.schemas import INDEX_RESPONSES, SearchRequest, SearchResponse, core_filters
 
 router = APIRouter(tags=["search"])
 
 
 @router.post("/search", response_model=SearchResponse, responses=INDEX_RESPONSES)
-async def search(body: SearchRequest, pipeline: PipelineDep) -> dict[str, Any]:
+async def search(body: SearchRequest, request: Request, pipeline: PipelineDep) -> dict[str, Any]:
     """Retrieval only: what answering would read for this question, best first, with each
     method's score."""
     index = body.index or pipeline.settings.index
+    note(request, index=index)
     call = partial(
         pipeline.search,
         body.query,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rag.access import check_visible, visible
 from rag.analysis import detect_language
 from rag.answers import DoneEvent, Event, Prepared, TokenEvent, cited, grounded, nothing_found
 from rag.config import AnswerSettings, Settings
@@ -127,8 +128,13 @@ class Pipeline:
 
     def index(self, name: str | None = None) -> StoreReader:
         """The named index as last committed; a deleted or re-created index is never
-        served as the one it replaced."""
-        return self.readers.get(check_index_name(name or self.settings.index))
+        served as the one it replaced. An index outside the request's scope is missing
+        (`rag.access`): every route opens its indexes here."""
+        return self.readers.get(check_visible(check_index_name(name or self.settings.index)))
+
+    def index_names(self) -> list[str]:
+        """The existing indexes the request's scope lets it see, sorted."""
+        return visible(self.catalog.names())
 
     def loaded_index_sizes(self) -> dict[str, int]:
         """Chunks of each index open now; opens none (one deleted since is left out)."""

@@ -12,6 +12,7 @@ returns once it is.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -120,7 +121,8 @@ async def iterate_in_thread(
         loop.call_soon_threadsafe(ready.set)
 
     handoff: Handoff[T] = Handoff(wake, interval)
-    future = loop.run_in_executor(executor, handoff.run, factory)
+    # In this context: a request's index scope (rag.access) goes with it into the thread.
+    future = loop.run_in_executor(executor, contextvars.copy_context().run, handoff.run, factory)
     try:
         while True:
             await ready.wait()

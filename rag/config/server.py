@@ -22,6 +22,14 @@ class ServerSettings(SettingsGroup):
         default_factory=list,
         description="Accepted bearer keys; empty means no authentication. Never printed or logged.",
     )
+    keys_file: Path | None = Field(
+        None,
+        description="SQLite file of the keys `rag keys create` makes (salted hashes only); "
+        "default: keys.sqlite in indexes_dir.",
+    )
+    auth_failures: int = Field(
+        10, gt=0, description="Failed key attempts a client address may make per minute before 429."
+    )
     public_docs: bool = Field(
         False, description="Serve /docs, /redoc and /openapi.json without a key even when keys are set."
     )
