@@ -6,7 +6,7 @@ import sys
 
 from rag.errors import RagError
 from rag.util import console_text
-from rag_cli import ask, chunks, evaluate, ingest, models, search, serve  # noqa: F401  (each registers its commands)
+from rag_cli import ask, chunks, evaluate, ingest, keys, models, search, serve  # noqa: F401  (each registers its commands)
 from rag_cli.app import EXIT_ERROR, app, err
 from rag_cli.stopping import EXIT_INTERRUPTED, stop_on_signals
 

@@ -293,3 +293,41 @@ def test_models_list_and_info(tmp_path: Path) -> None:
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "not a GGUF file" in r.stderr
     r = rag("models", "info", "nope", cwd=tmp_path, env=env)
     assert r.returncode == 1 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    r = rag(
+        "keys",
+        "create",
+        "hr-bot",
+        "--indexes",
+        "hr,manual",
+        "--role",
+        "ingest",
+        "--expires",
+        "2999-01-01",
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    secret = r.stdout.strip()
+    assert secret.startswith("rag_") and "shown only this once" in r.stderr
+    assert secret not in (tmp_path / "indexes" / "keys.sqlite").read_bytes().decode("latin-1")
+    listed = rag("keys", "list", "--json", cwd=tmp_path)
+    assert secret not in listed.stdout
+    (row,) = json.loads(listed.stdout)
+    assert (row["name"], row["role"], row["indexes"], row["last_used"]) == (
+        "hr-bot",
+        "ingest",
+        "hr,manual",
+        None,
+    )
+    assert row["expires"].startswith("2999-01-01") or row["expires"].startswith("2998-12-31")
+    again = rag("keys", "create", "hr-bot", "--indexes", "*", cwd=tmp_path)
+    assert again.returncode == 1 and "exists" in again.stderr and "Traceback" not in again.stderr
+    for wrong in (["--role", "root"], ["--expires", "2001-01-01"], ["--indexes", "hr,*"]):
+        args = ["keys", "create", "x", "--indexes", "hr", *wrong]
+        r = rag(*args, cwd=tmp_path)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, (wrong, r.stderr)
+    assert rag("keys", "revoke", "hr-bot", cwd=tmp_path).returncode == 0
+    assert json.loads(rag("keys", "list", "--json", cwd=tmp_path).stdout) == []
+    assert rag("keys", "revoke", "hr-bot", cwd=tmp_path).returncode == 1
