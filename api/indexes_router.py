@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from api.deps import PipelineDep
+from api.keys import Principal
 from rag.access import visible
 from rag.errors import IndexNotFoundError
 from rag.store import Catalog, StoreReader
@@ -30,15 +31,21 @@ class IndexList(BaseModel):
         description="The index used when a request names none; null if the key may not see it."
     )
     data: list[IndexOut]
+    role: str = Field(
+        "admin",
+        description="What the request's key may do: read (ask, search), ingest (also add "
+        "documents), admin (also create indexes); admin when the service has no keys.",
+    )
 
 
 @router.get("/indexes", response_model=IndexList)
-async def indexes(pipeline: PipelineDep) -> dict[str, Any]:
+async def indexes(pipeline: PipelineDep, request: Request) -> dict[str, Any]:
     """The indexes, sorted by name, with their files, chunks and size on disk."""
     # The names the request's key may see; listed in the thread, which keeps its scope.
     data = await to_thread.run_sync(lambda: _describe_all(pipeline.catalog, pipeline.index_names()))
     default = next(iter(visible([pipeline.settings.index])), None)
-    return {"object": "list", "default": default, "data": data}
+    principal: Principal = request.state.principal
+    return {"object": "list", "default": default, "data": data, "role": principal.role}
 
 
 def _describe_all(catalog: Catalog, names: list[str]) -> list[dict[str, Any]]:

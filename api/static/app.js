@@ -200,10 +200,14 @@ async function refreshIndexes() {
   const select = $("index");
   const wanted = select.value || store.get(KEYS.index) || defaultIndex;
   select.replaceChildren(...names.map((n) => new Option(n, n)));
-  if (!names.includes(wanted)) select.append(new Option(wanted, wanted));
-  select.value = wanted;
+  // A key sees only its indexes: another name is offered only while there is none yet.
+  const chosen = names.includes(wanted) || !names.length ? wanted : names[0];
+  if (!names.includes(chosen)) select.append(new Option(chosen, chosen));
+  select.value = chosen;
+  // A key that may only read does not see the upload form (the service would refuse it).
+  $("upload-section").hidden = list.role === "read";
   $("index-names").replaceChildren(...names.map((n) => new Option(n)));
-  if (!$("upload-index").value) $("upload-index").value = wanted;
+  if (!$("upload-index").value) $("upload-index").value = chosen;
 
   const rows = list.data.map((i) => el("tr", {}, [
     el("th", { scope: "row" }, i.name),

@@ -4,6 +4,7 @@ browser context, so an empty localStorage, for each test."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -16,8 +17,20 @@ expect.set_options(timeout=60_000)
 
 
 @pytest.fixture(scope="package")
-def web_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def web_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The served service's settings, for `rag` commands run beside it (`serving.rag`)."""
     work = tmp_path_factory.mktemp("web")
+    return {
+        "RAG_INDEXES_DIR": str(work / "indexes"),
+        "RAG_SERVER__UPLOAD_DIR": str(work / "uploads"),
+        "RAG_SERVER__API_KEYS": f'["{KEY}"]',
+        "RAG_LLM__MAX_TOKENS": "24",
+    }
+
+
+@pytest.fixture(scope="package")
+def web_url(web_env: dict[str, str]) -> Iterator[str]:
+    work = Path(web_env["RAG_INDEXES_DIR"]).parent
     corpus = work / "docs"
     corpus.mkdir()
     (corpus / "cats.md").write_text(
@@ -32,8 +45,7 @@ def web_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "To bake bread, mix flour, water, salt and yeast, knead the dough for ten minutes, "
         "let it rise for two hours and bake it at 230 degrees for thirty minutes.\n"
     )
-    env = {"RAG_SERVER__API_KEYS": f'["{KEY}"]', "RAG_LLM__MAX_TOKENS": "24"}
-    with served(corpus, work, env) as url:
+    with served(corpus, work, web_env) as url:
         yield url
 
 
