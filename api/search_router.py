@@ -32,17 +32,5 @@ async def search(body: SearchRequest, request: Request, pipeline: PipelineDep) -
     )
     hits = await to_thread.run_sync(call)
     mode = body.mode or pipeline.settings.retrieval.mode
-    data = [
-        {
-            "rank": n,
-            "id": h.id,
-            "path": h.chunk.path,
-            "pages": h.chunk.pages,
-            "heading": h.chunk.heading,
-            "score": round(h.score, 4),
-            "scores": {k: round(v, 4) for k, v in h.scores.items()},
-            "text": h.chunk.text,
-        }
-        for n, h in enumerate(hits, start=1)
-    ]
+    data = [h.row(n) for n, h in enumerate(hits, start=1)]
     return {"object": "list", "index": index, "mode": mode, "data": data}

@@ -58,6 +58,19 @@ class Hit:
     score: float
     scores: dict[str, float] = field(default_factory=dict, compare=False)
 
+    def row(self, rank: int) -> dict[str, Any]:
+        """The hit as `rag search` and `POST /search` show it, at `rank` (from 1)."""
+        return {
+            "rank": rank,
+            "id": self.id,
+            "path": self.chunk.path,
+            "pages": self.chunk.pages,
+            "heading": self.chunk.heading,
+            "score": round(self.score, 4),
+            "scores": {k: round(v, 4) for k, v in self.scores.items()},
+            "text": self.chunk.text,
+        }
+
 
 @dataclass
 class Source:

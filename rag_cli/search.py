@@ -66,19 +66,7 @@ def search_command(
         hits = reranker.rerank(query, retriever.retrieve(store, query, reranker.depth(k), filters=filters), k)
     finally:
         store.close()
-    rows: list[dict[str, Any]] = [
-        {
-            "rank": n,
-            "id": h.id,
-            "path": h.chunk.path,
-            "pages": h.chunk.pages,
-            "heading": h.chunk.heading,
-            "score": round(h.score, 4),
-            "scores": {k: round(v, 4) for k, v in h.scores.items()},
-            "text": h.chunk.text,
-        }
-        for n, h in enumerate(hits, start=1)
-    ]
+    rows: list[dict[str, Any]] = [h.row(n) for n, h in enumerate(hits, start=1)]
     if as_json:
         typer.echo(
             json.dumps(
